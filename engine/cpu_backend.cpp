@@ -1,0 +1,319 @@
+#include "engine/cpu_backend.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/numeric.h"
+#include "kernels/cpu/ops.h"
+
+namespace sieve {
+namespace {
+
+class CpuMatrix final : public Matrix {
+ public:
+  CpuMatrix(kernels::PackedMatrix packed, DType dtype)
+      : Matrix(packed.n, packed.k, dtype), packed_(std::move(packed)) {}
+  size_t bytes() const override { return packed_.bytes; }
+  const kernels::PackedMatrix& packed() const { return packed_; }
+
+ private:
+  kernels::PackedMatrix packed_;
+};
+
+kernels::ElemType elem_type(DType dt) {
+  switch (dt) {
+    case DType::kF32: return kernels::ElemType::kF32;
+    case DType::kBF16: return kernels::ElemType::kBF16;
+    case DType::kF16: return kernels::ElemType::kF16;
+    default: SIEVE_CHECK_MSG(false, "no kernel element type for " << dtype_name(dt));
+  }
+  return kernels::ElemType::kF32;
+}
+
+const kernels::PackedMatrix& packed(const Matrix& m) {
+  return static_cast<const CpuMatrix&>(m).packed();
+}
+
+float load_as_f32(const void* src, DType dt, int64_t i) {
+  switch (dt) {
+    case DType::kF32: return static_cast<const float*>(src)[i];
+    case DType::kBF16: return kernels::bf16_to_f32(static_cast<const uint16_t*>(src)[i]);
+    case DType::kF16: return kernels::f16_to_f32(static_cast<const uint16_t*>(src)[i]);
+    default: SIEVE_CHECK_MSG(false, "cannot read " << dtype_name(dt) << " as fp32");
+  }
+  return 0.f;
+}
+
+kernels::MatmulArgs matmul_args(const LinearCall& c) {
+  SIEVE_CHECK_EQ(c.x->dim(-1), c.w->k());
+  SIEVE_CHECK_EQ(c.y->dim(-1), c.w->n());
+  const int64_t m = c.x->numel() / c.w->k();
+  SIEVE_CHECK_EQ(c.y->numel(), m * c.w->n());
+  kernels::MatmulArgs a;
+  a.x = c.x->data<float>();
+  a.w = &packed(*c.w);
+  a.y = const_cast<Tensor*>(c.y)->data<float>();
+  a.m = m;
+  return a;
+}
+
+}  // namespace
+
+CpuBackend::CpuBackend(int num_threads)
+    : pool_(std::make_unique<kernels::ThreadPool>(num_threads)) {}
+
+std::string CpuBackend::name() const {
+  return std::string("cpu (") + kernels::cpu_isa_name() + ", " + std::to_string(pool_->size()) +
+         " threads)";
+}
+
+Tensor CpuBackend::alloc(std::vector<int64_t> shape, DType dtype) {
+  return Tensor::empty(std::move(shape), dtype);
+}
+
+std::shared_ptr<Matrix> CpuBackend::make_matrix(const void* src, DType src_dtype, int64_t n,
+                                                int64_t k, DType dtype) {
+  return std::make_shared<CpuMatrix>(
+      kernels::pack_matrix(src, elem_type(src_dtype), n, k, elem_type(dtype)), dtype);
+}
+
+Tensor CpuBackend::upload(const void* src, DType src_dtype, std::vector<int64_t> shape,
+                          DType dtype) {
+  Tensor t = Tensor::empty(std::move(shape), dtype);
+  const int64_t n = t.numel();
+  if (src_dtype == dtype) {
+    std::memcpy(t.raw(), src, t.nbytes());
+  } else if (dtype == DType::kF32) {
+    float* d = t.data<float>();
+    for (int64_t i = 0; i < n; ++i) d[i] = load_as_f32(src, src_dtype, i);
+  } else if (dtype == DType::kBF16) {
+    uint16_t* d = t.data<uint16_t>();
+    for (int64_t i = 0; i < n; ++i) d[i] = kernels::f32_to_bf16(load_as_f32(src, src_dtype, i));
+  } else {
+    SIEVE_CHECK_MSG(false, "upload to " << dtype_name(dtype) << " is not supported");
+  }
+  return t;
+}
+
+void CpuBackend::fill_zero(Tensor& t) { std::memset(t.raw(), 0, t.nbytes()); }
+
+void CpuBackend::copy_rows_to_host(const Tensor& src, int64_t begin, int64_t end, float* dst) {
+  SIEVE_CHECK(src.dtype() == DType::kF32);
+  Tensor rows = src.rows(begin, end);
+  std::memcpy(dst, rows.raw(), rows.nbytes());
+}
+
+void CpuBackend::embedding(const Tensor& table, std::span<const int32_t> ids, Tensor& out) {
+  const int64_t vocab = table.dim(0), hidden = table.dim(1);
+  SIEVE_CHECK_EQ(out.numel(), static_cast<int64_t>(ids.size()) * hidden);
+  float* y = out.data<float>();
+  for (size_t t = 0; t < ids.size(); ++t) {
+    SIEVE_CHECK_MSG(ids[t] >= 0 && ids[t] < vocab, "token id " << ids[t] << " outside vocab");
+    for (int64_t h = 0; h < hidden; ++h) {
+      y[t * hidden + h] = load_as_f32(table.raw(), table.dtype(), ids[t] * hidden + h);
+    }
+  }
+}
+
+void CpuBackend::gather_rows(const Tensor& src, std::span<const int32_t> rows, Tensor& out) {
+  const int64_t width = src.numel() / src.dim(0);
+  const size_t row_bytes = width * dtype_size(src.dtype());
+  SIEVE_CHECK_EQ(out.nbytes(), rows.size() * row_bytes);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::memcpy(static_cast<char*>(out.raw()) + i * row_bytes,
+                static_cast<const char*>(src.raw()) + rows[i] * row_bytes, row_bytes);
+  }
+}
+
+void CpuBackend::linear(const LinearCall& call) {
+  kernels::matmul(matmul_args(call), pool_.get());
+}
+
+void CpuBackend::linear_many(std::span<const LinearCall> calls) {
+  std::vector<kernels::MatmulArgs> args;
+  args.reserve(calls.size());
+  for (const auto& c : calls) args.push_back(matmul_args(c));
+  kernels::matmul_many(args, pool_.get());
+}
+
+void CpuBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
+  kernels::RmsNormArgs a;
+  a.dim = w.numel();
+  a.rows = x.numel() / a.dim;
+  a.x = x.data<float>();
+  a.w = w.data<float>();
+  a.y = y.data<float>();
+  a.eps = eps;
+  kernels::rms_norm(a, pool_.get());
+}
+
+void CpuBackend::add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& w, float eps,
+                              Tensor& y) {
+  kernels::RmsNormArgs a;
+  a.dim = w.numel();
+  a.rows = x.numel() / a.dim;
+  a.x = residual.data<float>();
+  a.w = w.data<float>();
+  a.y = y.data<float>();
+  a.eps = eps;
+  kernels::add_rms_norm(residual.data<float>(), x.data<float>(), a, pool_.get());
+}
+
+void CpuBackend::rope(Tensor& x, int64_t heads, int64_t head_dim,
+                      std::span<const int32_t> positions, const RopeConfig& rope) {
+  kernels::RopeArgs a;
+  a.x = x.data<float>();
+  a.positions = positions.data();
+  a.inv_freq = rope.inv_freq.data();
+  a.tokens = static_cast<int64_t>(positions.size());
+  a.heads = heads;
+  a.head_dim = head_dim;
+  a.rotary_dim = rope.rotary_dim;
+  a.ld_token = heads * head_dim;
+  a.neox = rope.neox;
+  a.attention_scaling = rope.attention_scaling;
+  kernels::rope(a, pool_.get());
+}
+
+void CpuBackend::silu_mul(const Tensor& gu, Tensor& out) {
+  const int64_t inter = out.dim(-1);
+  const int64_t rows = out.numel() / inter;
+  kernels::silu_mul(gu.data<float>(), rows, inter, 2 * inter, out.data<float>(), inter,
+                    pool_.get());
+}
+
+void CpuBackend::clamp(Tensor& x, float limit) {
+  float* p = x.data<float>();
+  for (int64_t i = 0, n = x.numel(); i < n; ++i) p[i] = std::clamp(p[i], -limit, limit);
+}
+
+void CpuBackend::router_topk(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids,
+                             Tensor& weights) {
+  kernels::TopkArgs a;
+  a.logits = logits.data<float>();
+  a.tokens = logits.dim(0);
+  a.experts = logits.dim(1);
+  a.k = k;
+  a.renormalize = renormalize;
+  a.ids = ids.data<int32_t>();
+  a.weights = weights.data<float>();
+  kernels::softmax_topk(a);
+}
+
+// Tokens are grouped by expert (a counting sort over the router's choices), each expert runs
+// gate/up → SiLU·up → down on its group, and every token sums its k results in its own router
+// order — so a token's output depends only on that token, whatever else is in the batch.
+void CpuBackend::moe_experts(const MoeArgs& args) {
+  const Tensor& x = *args.x;
+  const int64_t tokens = x.dim(0), hidden = x.dim(1);
+  const int64_t k = args.topk_ids->dim(1);
+  const int64_t num_experts = static_cast<int64_t>(args.experts->gate_up.size());
+  if (tokens == 0) return;
+  const int32_t* ids = args.topk_ids->data<int32_t>();
+  const float* wts = args.topk_weights->data<float>();
+
+  std::vector<int32_t> offsets(num_experts + 1, 0);
+  for (int64_t i = 0; i < tokens * k; ++i) {
+    SIEVE_CHECK(ids[i] >= 0 && ids[i] < num_experts);
+    ++offsets[ids[i] + 1];
+  }
+  for (int64_t e = 0; e < num_experts; ++e) offsets[e + 1] += offsets[e];
+  std::vector<int32_t> cursor(offsets.begin(), offsets.end() - 1);
+  std::vector<int32_t> row_of(tokens * k);   // (token, j) → row in the grouped buffers
+  std::vector<int32_t> token_of(tokens * k);  // grouped row → token
+  for (int64_t i = 0; i < tokens * k; ++i) {
+    int32_t r = cursor[ids[i]]++;
+    row_of[i] = r;
+    token_of[r] = static_cast<int32_t>(i / k);
+  }
+
+  const int64_t inter = args.experts->down[0]->k();
+  Tensor xg = Tensor::empty({tokens * k, hidden}, DType::kF32);
+  Tensor gu = Tensor::empty({tokens * k, 2 * inter}, DType::kF32);
+  Tensor act = Tensor::empty({tokens * k, inter}, DType::kF32);
+  Tensor yg = Tensor::empty({tokens * k, hidden}, DType::kF32);
+  gather_rows(x, token_of, xg);
+
+  std::vector<kernels::MatmulArgs> products;
+  for (int64_t e = 0; e < num_experts; ++e) {
+    const int64_t n = offsets[e + 1] - offsets[e];
+    if (n == 0) continue;
+    kernels::MatmulArgs a;
+    a.x = xg.data<float>() + offsets[e] * hidden;
+    a.w = &packed(*args.experts->gate_up[e]);
+    a.y = gu.data<float>() + offsets[e] * 2 * inter;
+    a.m = n;
+    products.push_back(a);
+  }
+  kernels::matmul_many(products, pool_.get());
+  silu_mul(gu, act);
+  products.clear();
+  for (int64_t e = 0; e < num_experts; ++e) {
+    const int64_t n = offsets[e + 1] - offsets[e];
+    if (n == 0) continue;
+    kernels::MatmulArgs a;
+    a.x = act.data<float>() + offsets[e] * inter;
+    a.w = &packed(*args.experts->down[e]);
+    a.y = yg.data<float>() + offsets[e] * hidden;
+    a.m = n;
+    products.push_back(a);
+  }
+  kernels::matmul_many(products, pool_.get());
+
+  float* out = args.out->data<float>();
+  const float* y = yg.data<float>();
+  pool_->parallel_for(tokens, 4, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      float* o = out + t * hidden;
+      std::fill(o, o + hidden, 0.f);
+      for (int64_t j = 0; j < k; ++j) {
+        const float w = wts[t * k + j];
+        const float* src = y + static_cast<int64_t>(row_of[t * k + j]) * hidden;
+        for (int64_t h = 0; h < hidden; ++h) o[h] += w * src[h];
+      }
+    }
+  });
+}
+
+void CpuBackend::write_kv(const Tensor& k, const Tensor& v, const ForwardBatch& batch,
+                          Tensor& k_cache, Tensor& v_cache) {
+  kernels::KvWriteArgs a;
+  a.k = k.data<float>();
+  a.v = v.data<float>();
+  a.slots = batch.slots.data();
+  a.k_cache = k_cache.data<float>();
+  a.v_cache = v_cache.data<float>();
+  a.tokens = batch.num_tokens();
+  a.num_kv_heads = k_cache.dim(2);
+  a.head_dim = k_cache.dim(3);
+  a.ld_k = a.num_kv_heads * a.head_dim;
+  a.ld_v = a.ld_k;
+  kernels::kv_write(a);
+}
+
+void CpuBackend::attention(const AttentionArgs& args) {
+  const ForwardBatch& b = *args.batch;
+  kernels::PagedAttentionArgs a;
+  a.q = args.q->data<float>();
+  a.out = args.out->data<float>();
+  a.k_cache = args.k_cache->data<float>();
+  a.v_cache = args.v_cache->data<float>();
+  a.block_tables = b.block_tables.data();
+  a.query_start = b.query_start.data();
+  a.context_lens = b.context_lens.data();
+  a.num_seqs = b.num_seqs();
+  a.max_blocks_per_seq = b.max_blocks_per_seq;
+  a.num_heads = args.num_heads;
+  a.num_kv_heads = args.num_kv_heads;
+  a.head_dim = args.head_dim;
+  a.block_size = args.k_cache->dim(1);
+  a.ld_q = args.num_heads * args.head_dim;
+  a.ld_out = a.ld_q;
+  a.scale = args.scale;
+  a.sliding_window = args.sliding_window;
+  kernels::paged_attention(a, pool_.get());
+}
+
+}  // namespace sieve

@@ -1,0 +1,48 @@
+// The CPU backend: host memory, kernels/cpu with runtime ISA dispatch, one thread pool.
+#pragma once
+
+#include <memory>
+
+#include "engine/backend.h"
+#include "kernels/cpu/thread_pool.h"
+
+namespace sieve {
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int num_threads);
+  std::string name() const override;
+  Device device() const override { return Device::kCpu; }
+  kernels::ThreadPool* pool() { return pool_.get(); }
+
+  Tensor alloc(std::vector<int64_t> shape, DType dtype) override;
+  std::shared_ptr<Matrix> make_matrix(const void* src, DType src_dtype, int64_t n, int64_t k,
+                                      DType dtype) override;
+  Tensor upload(const void* src, DType src_dtype, std::vector<int64_t> shape,
+                DType dtype) override;
+  void fill_zero(Tensor& t) override;
+  void copy_rows_to_host(const Tensor& src, int64_t begin, int64_t end, float* dst) override;
+
+  void embedding(const Tensor& table, std::span<const int32_t> ids, Tensor& out) override;
+  void gather_rows(const Tensor& src, std::span<const int32_t> rows, Tensor& out) override;
+  void linear(const LinearCall& call) override;
+  void linear_many(std::span<const LinearCall> calls) override;
+  void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) override;
+  void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& w, float eps,
+                    Tensor& y) override;
+  void rope(Tensor& x, int64_t heads, int64_t head_dim, std::span<const int32_t> positions,
+            const RopeConfig& rope) override;
+  void silu_mul(const Tensor& gu, Tensor& out) override;
+  void clamp(Tensor& x, float limit) override;
+  void router_topk(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids,
+                   Tensor& weights) override;
+  void moe_experts(const MoeArgs& args) override;
+  void write_kv(const Tensor& k, const Tensor& v, const ForwardBatch& batch, Tensor& k_cache,
+                Tensor& v_cache) override;
+  void attention(const AttentionArgs& args) override;
+
+ private:
+  std::unique_ptr<kernels::ThreadPool> pool_;
+};
+
+}  // namespace sieve

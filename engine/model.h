@@ -1,0 +1,25 @@
+// A loaded model ready to run steps on a backend. Families in models/ build it; the runner
+// and (later) the serving engine drive it.
+#pragma once
+
+#include "engine/forward_batch.h"
+#include "engine/kv_cache.h"
+#include "engine/model_config.h"
+#include "engine/status.h"
+#include "engine/tensor.h"
+
+namespace sieve {
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual const ModelConfig& config() const = 0;
+  // Bytes of weights held on the backend.
+  virtual int64_t weight_bytes() const = 0;
+  // Runs one step: writes the new tokens' K/V into `kv` and the logits of batch.logit_rows
+  // into `logits` (host fp32, [logit_rows.size(), vocab]). `trace` may be null.
+  virtual void forward(const ForwardBatch& batch, KvCache& kv, float* logits,
+                       ForwardTrace* trace) = 0;
+};
+
+}  // namespace sieve

@@ -1,0 +1,30 @@
+// The decoder shared by the MoE families: embedding → N × [RMSNorm → attention (q/k/v,
+// optional q/k norm, RoPE, paged KV) → RMSNorm → MoE block or dense SwiGLU MLP] → RMSNorm →
+// lm_head. Families differ only in config fields and weight names (models/family.h).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/checkpoint.h"
+#include "engine/model.h"
+#include "models/family.h"
+
+namespace sieve {
+
+// Every tensor the checkpoint must hold for `config`, with its shape.
+std::vector<ExpectedTensor> expected_tensors(const ModelConfig& config, const WeightNaming& names);
+
+struct LoadProgress {
+  std::function<void(uint64_t done_bytes, uint64_t total_bytes)> on_progress;
+};
+
+// Reads every weight from a checkpoint already validated against expected_tensors() onto
+// `backend`, matrices stored as `weight_dtype` (kF32 or kBF16), norms in fp32.
+Result<std::unique_ptr<Model>> load_moe_decoder(const Checkpoint& ckpt, const ModelConfig& config,
+                                                const WeightNaming& names, Backend& backend,
+                                                DType weight_dtype, const LoadProgress& progress);
+
+}  // namespace sieve
