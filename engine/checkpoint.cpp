@@ -98,20 +98,19 @@ std::string shard_file_name(size_t i, size_t n) {
   return buf;
 }
 
-std::vector<std::vector<size_t>> plan_shards(const std::vector<SafetensorsWriteEntry>& entries,
+// Greedy in entry order: a shard takes entries until the next would push it past the limit; an
+// entry larger than the limit gets a shard of its own.
+std::vector<std::vector<size_t>> plan_shards(const std::vector<uint64_t>& sizes,
                                              uint64_t max_shard_bytes) {
   std::vector<std::vector<size_t>> shards;
   uint64_t used = 0;
-  for (size_t i = 0; i < entries.size(); ++i) {
-    uint64_t bytes = dtype_size(entries[i].dtype);
-    for (int64_t d : entries[i].shape)
-      bytes *= static_cast<uint64_t>(std::max<int64_t>(d, 0));
-    if (shards.empty() || (used > 0 && used + bytes > max_shard_bytes)) {
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (shards.empty() || (used > 0 && used + sizes[i] > max_shard_bytes)) {
       shards.emplace_back();
       used = 0;
     }
     shards.back().push_back(i);
-    used += bytes;
+    used += sizes[i];
   }
   if (shards.empty()) shards.emplace_back();  // no tensors still makes a (header-only) file
   return shards;
@@ -320,7 +319,7 @@ Status write_checkpoint(const std::string& dir, const nlohmann::json& config,
   // transformers refuses safetensors files whose metadata lacks a known "format".
   const std::map<std::string, std::string> metadata = {{"format", "pt"}};
   uint64_t done = 0;
-  const auto shards = plan_shards(entries, options.max_shard_bytes);
+  const auto shards = plan_shards(sizes, options.max_shard_bytes);
   // Stale files from an earlier write in the other layout would confuse Checkpoint::open.
   fs::remove(dir + "/" + (shards.size() > 1 ? kSingleName : kIndexName), ec);
 
