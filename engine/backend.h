@@ -84,6 +84,8 @@ class Backend {
   virtual void fill_zero(Tensor& t) = 0;
   // Copies an fp32 tensor's rows [begin, end) to host memory.
   virtual void copy_rows_to_host(const Tensor& src, int64_t begin, int64_t end, float* dst) = 0;
+  // Copies a whole tensor of any dtype to host memory (src.nbytes() bytes).
+  virtual void copy_to_host(const Tensor& src, void* dst) = 0;
 
   // --- ops
   // out[t] = table[ids[t]] widened to fp32.

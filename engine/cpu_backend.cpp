@@ -105,6 +105,10 @@ void CpuBackend::copy_rows_to_host(const Tensor& src, int64_t begin, int64_t end
   std::memcpy(dst, rows.raw(), rows.nbytes());
 }
 
+void CpuBackend::copy_to_host(const Tensor& src, void* dst) {
+  std::memcpy(dst, src.raw(), src.nbytes());
+}
+
 void CpuBackend::embedding(const Tensor& table, std::span<const int32_t> ids, Tensor& out) {
   const int64_t vocab = table.dim(0), hidden = table.dim(1);
   SIEVE_CHECK_EQ(out.numel(), static_cast<int64_t>(ids.size()) * hidden);

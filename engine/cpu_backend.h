@@ -22,6 +22,7 @@ class CpuBackend final : public Backend {
                 DType dtype) override;
   void fill_zero(Tensor& t) override;
   void copy_rows_to_host(const Tensor& src, int64_t begin, int64_t end, float* dst) override;
+  void copy_to_host(const Tensor& src, void* dst) override;
 
   void embedding(const Tensor& table, std::span<const int32_t> ids, Tensor& out) override;
   void gather_rows(const Tensor& src, std::span<const int32_t> rows, Tensor& out) override;

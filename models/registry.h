@@ -1,0 +1,44 @@
+// The model registry: config.json's "model_type" → the family that reads it, and the one way
+// every tool opens a model directory (open → parse → validate → load).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "engine/backend.h"
+#include "engine/checkpoint.h"
+#include "engine/model.h"
+#include "models/family.h"
+#include "models/moe_decoder.h"
+
+namespace sieve {
+
+// The families sieve runs, and the model_types it knows of but does not run yet.
+const std::vector<const Family*>& supported_families();
+const Family* find_family(std::string_view model_type);
+
+// config.json → ModelConfig through its family, with the checks that span fields
+// (top-k ≤ experts, rotary dims, ...). Unknown and not-yet-supported model types are errors
+// that list what is supported.
+Result<ModelConfig> parse_model_config(const nlohmann::json& config);
+
+// A checkpoint opened, its config parsed and its tensors validated against the architecture:
+// everything known to be loadable before any large allocation.
+struct ModelDir {
+  std::unique_ptr<Checkpoint> checkpoint;
+  ModelConfig config;
+  const Family* family = nullptr;
+};
+Result<ModelDir> open_model_dir(const std::string& dir);
+
+// --dtype: "fp32", "bf16" or "auto" (the checkpoint's own dtype; f16 checkpoints load as bf16).
+Result<DType> resolve_weight_dtype(std::string_view flag, const ModelConfig& config);
+
+Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend,
+                                          DType weight_dtype, const LoadProgress& progress = {});
+
+}  // namespace sieve
