@@ -1,0 +1,112 @@
+// The engine loop: requests in, one forward step at a time, tokens out.
+//
+// Each step the scheduler takes every running sequence that is decoding (one token each),
+// then the rest of the token budget goes to prefill chunks of running sequences and to newly
+// admitted ones (chunked prefill), within max_num_seqs. A sequence is admitted only when the
+// KV pages for its whole length (prompt + max_tokens) are free, so a running sequence never
+// waits for memory and nothing is ever preempted.
+//
+// Not thread-safe: one thread calls add_request/abort/step (the offline runner's loop, or the
+// server's engine thread).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/kv_cache.h"
+#include "engine/model.h"
+#include "engine/sampling.h"
+
+namespace sieve {
+
+struct EngineOptions {
+  int64_t max_num_seqs = 64;
+  int64_t max_num_batched_tokens = 2048;
+  int64_t block_size = 16;
+  int64_t kv_cache_bytes = 2ll << 30;  // KV memory; num_kv_blocks > 0 overrides
+  int64_t num_kv_blocks = 0;
+  int64_t max_model_len = 0;  // 0: the model's max_position_embeddings (or 32768 if unset)
+  uint64_t seed = 0;          // seeds requests that bring no seed of their own
+};
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt_token_ids;
+  SamplingParams params;
+};
+
+struct RequestOutput {
+  uint64_t request_id = 0;
+  std::vector<int32_t> prompt_token_ids;
+  std::vector<int32_t> output_token_ids;
+  std::string finish_reason;  // "stop" (EOS or a stop token), "length", "abort"
+  // Per generated token: the sampled token first, then the top-N others (when asked).
+  std::vector<std::vector<TokenLogprob>> logprobs;
+  // Per prompt token (when asked): the first has none (empty), then the prompt token's own
+  // logprob first and the top-N others.
+  std::vector<std::vector<TokenLogprob>> prompt_logprobs;
+};
+
+struct RequestSink {
+  // Called for every generated token as soon as it is sampled (streaming); may be empty.
+  std::function<void(uint64_t request_id, int32_t token)> on_token;
+  // Called once when the request ends.
+  std::function<void(RequestOutput&&)> on_finish;
+};
+
+struct EngineStats {
+  int64_t steps = 0;
+  int64_t prompt_tokens = 0;     // prompt tokens run through the model
+  int64_t generated_tokens = 0;  // tokens sampled
+  int64_t running = 0, waiting = 0;
+};
+
+class Engine {
+ public:
+  Engine(Model& model, Backend& backend, const EngineOptions& options);
+  ~Engine();
+
+  // Validates the request (token ids, sampling parameters, length against max_model_len and
+  // the KV cache) and queues it. An invalid request is refused here and never runs.
+  Result<uint64_t> add_request(GenerationRequest request, RequestSink sink);
+  // Ends a request early (finish_reason "abort"); unknown or finished ids are ignored.
+  void abort(uint64_t request_id);
+
+  bool has_unfinished() const;
+  // Runs one forward step over the scheduled tokens and delivers tokens and finished requests.
+  void step();
+
+  const EngineStats& stats() const { return stats_; }
+  int64_t max_model_len() const { return max_model_len_; }
+  int64_t num_kv_blocks() const { return kv_->num_blocks(); }
+
+ private:
+  struct Sequence;
+  struct Scheduled {
+    Sequence* seq;
+    int64_t num_tokens;
+  };
+  std::vector<Scheduled> schedule();
+  void finish(Sequence& s, const char* reason);
+  bool sample_and_check_stop(Sequence& s, const float* logits);
+
+  Model& model_;
+  Backend& backend_;
+  EngineOptions options_;
+  int64_t max_model_len_ = 0;
+  std::unique_ptr<KvCache> kv_;
+  BlockAllocator blocks_;
+  std::deque<std::unique_ptr<Sequence>> waiting_;
+  std::vector<std::unique_ptr<Sequence>> running_;
+  uint64_t next_id_ = 1;
+  EngineStats stats_;
+  std::vector<float> logits_;
+};
+
+}  // namespace sieve

@@ -1,0 +1,130 @@
+#include "engine/sampling.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <string>
+
+namespace sieve {
+
+Status validate_sampling(const SamplingParams& p, int64_t vocab_size) {
+  auto bad = [](const std::string& m) { return invalid_argument(m); };
+  if (p.max_tokens < 1) return bad("max_tokens must be at least 1, got " + std::to_string(p.max_tokens));
+  if (!(p.temperature >= 0.f) || !std::isfinite(p.temperature)) {
+    return bad("temperature must be a finite number ≥ 0, got " + std::to_string(p.temperature));
+  }
+  if (!(p.top_p > 0.f && p.top_p <= 1.f)) {
+    return bad("top_p must be in (0, 1], got " + std::to_string(p.top_p));
+  }
+  if (p.top_k < -1) return bad("top_k must be -1, 0 (all tokens) or positive, got " + std::to_string(p.top_k));
+  if (!(p.min_p >= 0.f && p.min_p <= 1.f)) {
+    return bad("min_p must be in [0, 1], got " + std::to_string(p.min_p));
+  }
+  for (int32_t t : p.stop_token_ids) {
+    if (t < 0 || t >= vocab_size) {
+      return bad("stop_token_ids: " + std::to_string(t) + " is outside the vocabulary [0, " +
+                 std::to_string(vocab_size) + ")");
+    }
+  }
+  if (p.logprobs && (*p.logprobs < 0 || *p.logprobs > 20)) {
+    return bad("logprobs must be between 0 and 20, got " + std::to_string(*p.logprobs));
+  }
+  if (p.prompt_logprobs && (*p.prompt_logprobs < 0 || *p.prompt_logprobs > 20)) {
+    return bad("prompt_logprobs must be between 0 and 20, got " +
+               std::to_string(*p.prompt_logprobs));
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// log Σ exp(logits), computed in double with the maximum subtracted.
+double log_sum_exp(std::span<const float> logits) {
+  const float mx = *std::max_element(logits.begin(), logits.end());
+  double s = 0;
+  for (float v : logits) s += std::exp(static_cast<double>(v) - mx);
+  return mx + std::log(s);
+}
+
+bool more_likely(std::span<const float> logits, int32_t a, int32_t b) {
+  return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+}
+
+int32_t argmax(std::span<const float> logits) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < static_cast<int32_t>(logits.size()); ++i) {
+    if (logits[i] > logits[best]) best = i;
+  }
+  return best;
+}
+
+}  // namespace
+
+std::vector<TokenLogprob> token_logprobs(std::span<const float> logits, int32_t chosen,
+                                         int64_t top_n) {
+  const double lse = log_sum_exp(logits);
+  auto lp = [&](int32_t t) { return static_cast<float>(logits[t] - lse); };
+  std::vector<TokenLogprob> out = {{chosen, lp(chosen)}};
+  if (top_n <= 0) return out;
+  const int64_t n = std::min<int64_t>(top_n + 1, static_cast<int64_t>(logits.size()));
+  std::vector<int32_t> ids(logits.size());
+  std::iota(ids.begin(), ids.end(), 0);
+  std::partial_sort(ids.begin(), ids.begin() + n, ids.end(),
+                    [&](int32_t a, int32_t b) { return more_likely(logits, a, b); });
+  for (int64_t i = 0; i < n && static_cast<int64_t>(out.size()) <= top_n; ++i) {
+    if (ids[i] != chosen) out.push_back({ids[i], lp(ids[i])});
+  }
+  return out;
+}
+
+int32_t sample_token(std::span<const float> logits, const SamplingParams& p,
+                     std::mt19937_64& rng) {
+  if (p.temperature == 0.f || p.top_k == 1) return argmax(logits);
+  const int64_t vocab = static_cast<int64_t>(logits.size());
+  // Candidates sorted by likelihood; only as many as top_k keeps need sorting.
+  const int64_t k = (p.top_k > 0) ? std::min(p.top_k, vocab) : vocab;
+  std::vector<int32_t> ids(vocab);
+  std::iota(ids.begin(), ids.end(), 0);
+  auto cmp = [&](int32_t a, int32_t b) { return more_likely(logits, a, b); };
+  if (k < vocab) {
+    std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), cmp);
+    ids.resize(k);
+  } else {
+    std::sort(ids.begin(), ids.end(), cmp);
+  }
+  const double inv_t = 1.0 / p.temperature;
+  const double top = logits[ids[0]];
+  std::vector<double> prob(ids.size());
+  double sum = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    prob[i] = std::exp((logits[ids[i]] - top) * inv_t);
+    sum += prob[i];
+  }
+  size_t keep = ids.size();
+  if (p.min_p > 0.f) {
+    // prob[0] is the largest: relative probabilities compare directly.
+    while (keep > 1 && prob[keep - 1] < p.min_p * prob[0]) --keep;
+    sum = std::accumulate(prob.begin(), prob.begin() + keep, 0.0);
+  }
+  if (p.top_p < 1.f) {
+    double mass = 0;
+    for (size_t i = 0; i < keep; ++i) {
+      mass += prob[i] / sum;
+      if (mass >= p.top_p) {
+        keep = i + 1;
+        break;
+      }
+    }
+    sum = std::accumulate(prob.begin(), prob.begin() + keep, 0.0);
+  }
+  // 53 random bits → a uniform double in [0, 1), scaled to the kept mass.
+  const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53 * sum;
+  double acc = 0;
+  for (size_t i = 0; i < keep; ++i) {
+    acc += prob[i];
+    if (u < acc) return ids[i];
+  }
+  return ids[keep - 1];
+}
+
+}  // namespace sieve

@@ -1,0 +1,46 @@
+// Per-request sampling parameters and the sampler that turns one row of logits into a token
+// (and, when asked, log-probabilities). Greedy is temperature 0; ties go to the lower id.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <span>
+#include <vector>
+
+#include "engine/status.h"
+
+namespace sieve {
+
+struct SamplingParams {
+  int64_t max_tokens = 16;
+  float temperature = 1.0f;  // 0: greedy
+  float top_p = 1.0f;        // (0, 1]
+  int64_t top_k = 0;         // 0 or -1: all tokens
+  float min_p = 0.0f;        // [0, 1]: drop tokens below min_p × the top probability
+  std::optional<uint64_t> seed;
+  bool ignore_eos = false;
+  std::vector<int32_t> stop_token_ids;
+  std::optional<int64_t> logprobs;         // N: the sampled token and the top-N per token
+  std::optional<int64_t> prompt_logprobs;  // N: the same for every prompt token after the first
+};
+
+// Checks ranges against the model's vocabulary; the message names the field.
+Status validate_sampling(const SamplingParams& p, int64_t vocab_size);
+
+struct TokenLogprob {
+  int32_t token_id = 0;
+  float logprob = 0.f;
+};
+
+// The log-softmax of the raw logits at `chosen`, followed by the `top_n` most likely other
+// tokens (most likely first, ties to the lower id).
+std::vector<TokenLogprob> token_logprobs(std::span<const float> logits, int32_t chosen,
+                                         int64_t top_n);
+
+// Draws the next token. Greedy ignores `rng`; otherwise the distribution is the softmax of
+// logits / temperature, cut to top_k, then to min_p, then to the smallest prefix of
+// probability mass ≥ top_p.
+int32_t sample_token(std::span<const float> logits, const SamplingParams& p, std::mt19937_64& rng);
+
+}  // namespace sieve

@@ -1,0 +1,154 @@
+// The CPU engine against Hugging Face transformers: logits, routing and greedy continuations
+// of the fixture models (../shared/fixtures/models/*/golden.json), for fp32 checkpoints and
+// for bf16 checkpoints computed in fp32.
+#include <gtest/gtest.h>
+
+#include "engine/engine.h"
+#include "models/tests/model_test_util.h"
+#include "tests/support/fixtures.h"
+
+namespace sieve::testing {
+namespace {
+
+struct Case {
+  std::string family;
+  bool bf16_weights;
+  std::string name() const { return family + (bf16_weights ? "_bf16_weights" : "_fp32"); }
+  std::string dir() const { return "models/" + family + (bf16_weights ? "/bf16" : ""); }
+};
+
+constexpr float kLogitTolerance = 1e-4f;
+
+class GoldenTest : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    const Case& c = GetParam();
+    m_ = load_fixture_model(c.dir(), DType::kF32);
+    ASSERT_TRUE(m_.model);
+    nlohmann::json all = read_json(fixture_path(c.dir() + "/golden.json"));
+    prompts_ = all["prompts"].get<std::vector<std::vector<int32_t>>>();
+    golden_ = c.bf16_weights ? all["fp32_compute_on_bf16_weights"] : all;
+  }
+
+  std::unique_ptr<KvCache> fresh_kv() {
+    return std::make_unique<KvCache>(*m_.backend, m_.model->config(), /*block_size=*/16,
+                                     /*num_blocks=*/64);
+  }
+
+  // Greedy continuation of each prompt through the engine, all prompts submitted together.
+  std::vector<std::vector<int32_t>> greedy(const std::vector<std::vector<int32_t>>& prompts,
+                                           int64_t max_num_seqs, int64_t token_budget) {
+    EngineOptions o;
+    o.max_num_seqs = max_num_seqs;
+    o.max_num_batched_tokens = token_budget;
+    o.num_kv_blocks = 64;
+    Engine engine(*m_.model, *m_.backend, o);
+    std::vector<std::vector<int32_t>> out(prompts.size());
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      GenerationRequest r;
+      r.prompt_token_ids = prompts[i];
+      r.params.temperature = 0;
+      r.params.max_tokens = 16;
+      r.params.ignore_eos = true;
+      RequestSink sink;
+      sink.on_finish = [&out, i](RequestOutput&& o) { out[i] = o.output_token_ids; };
+      EXPECT_TRUE(engine.add_request(std::move(r), std::move(sink)).ok());
+    }
+    while (engine.has_unfinished()) engine.step();
+    return out;
+  }
+
+  LoadedModel m_;
+  std::vector<std::vector<int32_t>> prompts_;
+  nlohmann::json golden_;
+};
+
+TEST_P(GoldenTest, LastPositionLogitsOfEachPrompt) {
+  for (size_t i = 0; i < prompts_.size(); ++i) {
+    auto kv = fresh_kv();
+    auto rows = run_step(*m_.model, *kv, {{prompts_[i], 0, 0, false}});
+    const auto want = golden_["logits_last"][i].get<std::vector<float>>();
+    EXPECT_LE(max_abs_diff(rows[0], want), kLogitTolerance) << "prompt " << i;
+  }
+}
+
+TEST_P(GoldenTest, AllPositionLogitsOfPromptZero) {
+  auto kv = fresh_kv();
+  auto rows = run_step(*m_.model, *kv, {{prompts_[0], 0, 0, true}});
+  const auto& want = golden_["logits_full_prompt0"];
+  ASSERT_EQ(rows.size(), want.size());
+  for (size_t p = 0; p < rows.size(); ++p) {
+    EXPECT_LE(max_abs_diff(rows[p], want[p].get<std::vector<float>>()), kLogitTolerance)
+        << "position " << p;
+  }
+}
+
+TEST_P(GoldenTest, RouterTopkIdsOfPromptZero) {
+  auto kv = fresh_kv();
+  ForwardTrace trace;
+  run_step(*m_.model, *kv, {{prompts_[0], 0, 0, false}}, &trace);
+  const int64_t k = m_.model->config().top_k;
+  for (const auto& layer : golden_["router_prompt0"]) {
+    const int64_t l = layer["layer"].get<int64_t>();
+    const auto want = layer["topk_ids"].get<std::vector<std::vector<int32_t>>>();
+    ASSERT_EQ(trace.router_ids[l].size(), want.size() * k);
+    for (size_t t = 0; t < want.size(); ++t) {
+      std::vector<int32_t> got(trace.router_ids[l].begin() + t * k,
+                               trace.router_ids[l].begin() + (t + 1) * k);
+      EXPECT_EQ(got, want[t]) << "layer " << l << " position " << t;
+    }
+  }
+}
+
+TEST_P(GoldenTest, GreedyTokensOfEachPromptAlone) {
+  for (size_t i = 0; i < prompts_.size(); ++i) {
+    auto got = greedy({prompts_[i]}, 1, 2048);
+    EXPECT_EQ(got[0], golden_["greedy"][i]["new_tokens"].get<std::vector<int32_t>>())
+        << "prompt " << i;
+  }
+}
+
+// Batch invariance: the prompts decoded together (and prefilled in small chunks that mix
+// with other sequences' decodes) give exactly the tokens each gives alone.
+TEST_P(GoldenTest, GreedyTokensInOneBatchMatchAlone) {
+  auto together = greedy(prompts_, 3, 2048);
+  auto chunked = greedy(prompts_, 3, 7);
+  for (size_t i = 0; i < prompts_.size(); ++i) {
+    auto alone = greedy({prompts_[i]}, 1, 2048);
+    EXPECT_EQ(together[i], alone[0]) << "prompt " << i;
+    EXPECT_EQ(chunked[i], alone[0]) << "prompt " << i;
+  }
+}
+
+// Chunked prefill: the longest prompt fed in two steps gives the logits of one step, bit for
+// bit, at every position of the second chunk.
+TEST_P(GoldenTest, ChunkedPrefillGivesSameLogits) {
+  const auto& prompt = prompts_.back();
+  const int64_t split = static_cast<int64_t>(prompt.size()) / 2 + 3;
+  std::vector<int32_t> head(prompt.begin(), prompt.begin() + split);
+  std::vector<int32_t> tail(prompt.begin() + split, prompt.end());
+  auto kv1 = fresh_kv();
+  auto whole = run_step(*m_.model, *kv1, {{prompt, 0, 0, true}});
+  auto kv2 = fresh_kv();
+  run_step(*m_.model, *kv2, {{head, 0, 0, false}});
+  auto second = run_step(*m_.model, *kv2, {{tail, split, 0, true}});
+  ASSERT_EQ(second.size(), tail.size());
+  for (size_t i = 0; i < tail.size(); ++i) {
+    EXPECT_EQ(second[i], whole[split + i]) << "position " << split + i;
+  }
+}
+
+std::vector<Case> all_cases() {
+  std::vector<Case> cases;
+  for (const char* f : {"qwen3_moe", "mixtral", "olmoe"}) {
+    cases.push_back({f, false});
+    cases.push_back({f, true});
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, GoldenTest, ::testing::ValuesIn(all_cases()),
+                         [](const auto& info) { return info.param.name(); });
+
+}  // namespace
+}  // namespace sieve::testing

@@ -1,0 +1,82 @@
+#include "models/tests/model_test_util.h"
+
+#include <cmath>
+#include <fstream>
+
+#include "tests/support/fixtures.h"
+
+namespace sieve::testing {
+
+LoadedModel load_fixture_model(const std::string& relative, DType dtype, int threads) {
+  LoadedModel m;
+  m.backend = std::make_unique<CpuBackend>(threads);
+  auto dir = open_model_dir(fixture_path(relative));
+  if (!dir.ok()) {
+    ADD_FAILURE() << dir.status().to_string();
+    return m;
+  }
+  m.dir = std::move(dir).value();
+  auto model = load_model(m.dir, *m.backend, dtype);
+  if (!model.ok()) {
+    ADD_FAILURE() << model.status().to_string();
+    return m;
+  }
+  m.model = std::move(model).value();
+  return m;
+}
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in) << "cannot open " << path;
+  return nlohmann::json::parse(in);
+}
+
+std::vector<std::vector<float>> run_step(Model& model, KvCache& kv,
+                                         const std::vector<SeqChunk>& chunks,
+                                         ForwardTrace* trace) {
+  const int64_t bs = kv.block_size();
+  ForwardBatch b;
+  b.query_start.push_back(0);
+  int64_t max_blocks = 0;
+  for (const SeqChunk& c : chunks) {
+    const int64_t len = c.start + static_cast<int64_t>(c.tokens.size());
+    max_blocks = std::max(max_blocks, (len + bs - 1) / bs);
+  }
+  b.max_blocks_per_seq = max_blocks;
+  for (const SeqChunk& c : chunks) {
+    const int64_t row0 = b.num_tokens();
+    const int64_t n = static_cast<int64_t>(c.tokens.size());
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t p = c.start + i;
+      b.token_ids.push_back(c.tokens[i]);
+      b.positions.push_back(static_cast<int32_t>(p));
+      b.slots.push_back((c.first_block + p / bs) * bs + p % bs);
+      if (c.all_logits || i == n - 1) b.logit_rows.push_back(static_cast<int32_t>(row0 + i));
+    }
+    b.query_start.push_back(static_cast<int32_t>(b.num_tokens()));
+    b.context_lens.push_back(static_cast<int32_t>(c.start + n));
+    for (int64_t j = 0; j < max_blocks; ++j) {
+      b.block_tables.push_back(static_cast<int32_t>(c.first_block + j));
+    }
+  }
+  const int64_t vocab = model.config().vocab_size;
+  std::vector<float> flat(b.logit_rows.size() * vocab);
+  model.forward(b, kv, flat.data(), trace);
+  std::vector<std::vector<float>> rows;
+  for (size_t r = 0; r < b.logit_rows.size(); ++r) {
+    rows.emplace_back(flat.begin() + r * vocab, flat.begin() + (r + 1) * vocab);
+  }
+  return rows;
+}
+
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  float m = 0;
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    m = std::max(m, std::abs(a[i] - b[i]));
+    if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
+  }
+  return m;
+}
+
+}  // namespace sieve::testing
