@@ -1,0 +1,228 @@
+// End-to-end tests of the `sieve` binary: real processes, real files, outputs checked against
+// the transformers goldens of the fixture models.
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/fixtures.h"
+
+namespace sieve::testing {
+namespace {
+
+using nlohmann::json;
+
+struct Proc {
+  int code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs `sieve <args>` through the shell; stdout and stderr captured separately.
+Proc run_sieve(const std::string& args) {
+  const std::string dir = make_temp_dir("cli");
+  const std::string cmd = std::string(SIEVE_BINARY) + " " + args + " >" + dir + "/out 2>" + dir +
+                          "/err";
+  Proc p;
+  const int status = std::system(cmd.c_str());
+  p.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  p.out = slurp(dir + "/out");
+  p.err = slurp(dir + "/err");
+  return p;
+}
+
+std::string write_file(const std::string& dir, const std::string& name,
+                       const std::string& text) {
+  const std::string path = dir + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::vector<json> read_jsonl(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<json> out;
+  std::string line;
+  while (std::getline(in, line)) out.push_back(json::parse(line));
+  return out;
+}
+
+json read_json(const std::string& path) {
+  std::ifstream in(path);
+  return json::parse(in);
+}
+
+std::vector<double> log_softmax(const std::vector<double>& logits) {
+  double mx = -INFINITY, s = 0;
+  for (double v : logits) mx = std::max(mx, v);
+  for (double v : logits) s += std::exp(v - mx);
+  std::vector<double> out;
+  for (double v : logits) out.push_back(v - mx - std::log(s));
+  return out;
+}
+
+TEST(SieveCli, HelpListsEverySubcommandAndFlag) {
+  Proc top = run_sieve("--help");
+  EXPECT_EQ(top.code, 0);
+  for (const char* sub : {"run", "inspect", "make-checkpoint"}) {
+    EXPECT_NE(top.out.find(sub), std::string::npos) << sub;
+  }
+  Proc run = run_sieve("run --help");
+  EXPECT_EQ(run.code, 0);
+  for (const char* flag : {"--model", "--input", "--output", "--dtype", "--threads",
+                           "--max-num-seqs", "--max-num-batched-tokens", "--config"}) {
+    EXPECT_NE(run.out.find(flag), std::string::npos) << flag;
+  }
+}
+
+TEST(SieveCli, InspectDescribesTheFixture) {
+  const std::string model = fixture_path("models/qwen3_moe");
+  Proc p = run_sieve("inspect --json --model " + model);
+  ASSERT_EQ(p.code, 0) << p.err;
+  json j = json::parse(p.out);
+  EXPECT_EQ(j["architecture"], "Qwen3MoeForCausalLM");
+  EXPECT_EQ(j["layers"], 3);
+  EXPECT_EQ(j["experts"], 16);
+  EXPECT_EQ(j["experts_per_token"], 4);
+  // The parameter count must equal the element count of the checkpoint's tensors, which the
+  // fixture's golden.json lists independently.
+  json golden = read_json(model + "/golden.json");
+  int64_t numel = 0;
+  for (const auto& [name, shape] : golden["checkpoint_tensors"].items()) {
+    int64_t n = 1;
+    for (const auto& d : (shape.is_object() ? shape["shape"] : shape)) n *= d.get<int64_t>();
+    numel += n;
+  }
+  EXPECT_EQ(j["params_total"].get<int64_t>(), numel);
+  Proc human = run_sieve("inspect --model " + model);
+  EXPECT_EQ(human.code, 0);
+  EXPECT_NE(human.out.find("top-4"), std::string::npos) << human.out;
+}
+
+TEST(SieveCli, InspectReportsABrokenCheckpoint) {
+  const std::string dir = make_temp_dir("broken");
+  write_file(dir, "config.json", R"({"model_type": "qwen3_moe"})");
+  write_file(dir, "model.safetensors", "garbage");
+  Proc p = run_sieve("inspect --model " + dir);
+  EXPECT_EQ(p.code, 1);
+  EXPECT_NE(p.err.find("model.safetensors"), std::string::npos) << p.err;
+  Proc missing = run_sieve("inspect --model " + dir + "/nope");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("no such model directory"), std::string::npos) << missing.err;
+}
+
+TEST(SieveCli, RunMatchesTransformersAndReportsBadLines) {
+  const std::string model = fixture_path("models/qwen3_moe");
+  json golden = read_json(model + "/golden.json");
+  const auto prompts = golden["prompts"].get<std::vector<std::vector<int>>>();
+  const std::string dir = make_temp_dir("run");
+  std::string input;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    json line = {{"id", "greedy-" + std::to_string(i)},
+                 {"prompt_token_ids", prompts[i]},
+                 {"max_tokens", 16},
+                 {"temperature", 0},
+                 {"ignore_eos", true}};
+    input += line.dump() + "\n";
+  }
+  input += "{not json\n";
+  input += R"({"id": "wrong-type", "prompt_token_ids": [1, 2], "max_tokens": "many"})" "\n";
+  input += R"({"id": "text", "prompt": "hello"})" "\n";
+  input += R"({"id": "oov", "prompt_token_ids": [1, 99999]})" "\n";
+  input += R"({"id": "typo", "prompt_token_ids": [1, 2], "max_token": 3})" "\n";
+  json lp = {{"id", "logprobs"},       {"prompt_token_ids", prompts[0]}, {"max_tokens", 1},
+             {"temperature", 0},       {"logprobs", 3},                  {"prompt_logprobs", 2}};
+  input += lp.dump() + "\n";
+  input += R"({"id": "sampled", "prompt_token_ids": [5, 6, 7], "max_tokens": 8, "temperature": 0.8, "top_p": 0.9, "top_k": 20, "seed": 7})" "\n";
+  const std::string in = write_file(dir, "in.jsonl", input);
+  const std::string out = dir + "/out.jsonl";
+
+  Proc p = run_sieve("run --model " + model + " --dtype fp32 --threads 2 --input " + in +
+                     " --output " + out);
+  ASSERT_EQ(p.code, 0) << p.err;
+  EXPECT_NE(p.err.find("done:"), std::string::npos) << p.err;
+  auto lines = read_jsonl(out);
+  ASSERT_EQ(lines.size(), 11u);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(lines[i]["id"], "greedy-" + std::to_string(i));
+    EXPECT_EQ(lines[i]["output_token_ids"], golden["greedy"][i]["new_tokens"]) << i;
+    EXPECT_EQ(lines[i]["finish_reason"], "length");
+    EXPECT_EQ(lines[i]["prompt_token_ids"], prompts[i]);
+  }
+  EXPECT_EQ(lines[3]["id"], 4);  // no id could be read: the line number
+  EXPECT_NE(lines[3]["error"].get<std::string>().find("not valid JSON"), std::string::npos);
+  EXPECT_NE(lines[4]["error"].get<std::string>().find("max_tokens"), std::string::npos);
+  EXPECT_NE(lines[5]["error"].get<std::string>().find("prompt_token_ids"), std::string::npos);
+  EXPECT_NE(lines[6]["error"].get<std::string>().find("vocabulary"), std::string::npos);
+  EXPECT_NE(lines[7]["error"].get<std::string>().find("max_token"), std::string::npos);
+
+  // Logprobs against the golden logits: the generated token's, and every prompt token's.
+  const json& l = lines[8];
+  ASSERT_FALSE(l.contains("error")) << l.dump();
+  auto last = log_softmax(golden["logits_last"][0].get<std::vector<double>>());
+  ASSERT_EQ(l["logprobs"].size(), 1u);
+  ASSERT_EQ(l["logprobs"][0].size(), 4u);  // the sampled token and 3 others
+  const int chosen = l["output_token_ids"][0];
+  EXPECT_EQ(l["logprobs"][0][0]["token_id"], chosen);
+  EXPECT_NEAR(l["logprobs"][0][0]["logprob"].get<double>(), last[chosen], 1e-4);
+  for (const auto& e : l["logprobs"][0]) {
+    EXPECT_NEAR(e["logprob"].get<double>(), last[e["token_id"].get<int>()], 1e-4);
+  }
+  const auto& plp = l["prompt_logprobs"];
+  ASSERT_EQ(plp.size(), prompts[0].size());
+  EXPECT_TRUE(plp[0].is_null());
+  for (size_t pos = 1; pos < prompts[0].size(); ++pos) {
+    auto ls = log_softmax(golden["logits_full_prompt0"][pos - 1].get<std::vector<double>>());
+    EXPECT_EQ(plp[pos][0]["token_id"], prompts[0][pos]);
+    EXPECT_NEAR(plp[pos][0]["logprob"].get<double>(), ls[prompts[0][pos]], 1e-4) << pos;
+    EXPECT_EQ(plp[pos].size(), 3u);
+  }
+  EXPECT_EQ(lines[9]["output_token_ids"].size(), 8u);
+
+  // Same seed, same tokens; the batch around a request does not change it.
+  const std::string in2 =
+      write_file(dir, "in2.jsonl", input.substr(input.rfind("{\"id\": \"sampled\"")));
+  Proc again = run_sieve("run --model " + model + " --dtype fp32 --input " + in2 +
+                         " --output " + dir + "/out2.jsonl");
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(read_jsonl(dir + "/out2.jsonl")[0]["output_token_ids"], lines[9]["output_token_ids"]);
+}
+
+TEST(SieveCli, RunReadsFlagsFromAConfigFile) {
+  const std::string model = fixture_path("models/mixtral");
+  const std::string dir = make_temp_dir("cfg");
+  const std::string in = write_file(dir, "in.jsonl", R"({"prompt_token_ids": [3, 4, 5]})" "\n");
+  const std::string cfg = write_file(
+      dir, "run.json",
+      json({{"model", model}, {"max_tokens", 5}, {"max-num-seqs", 2}, {"dtype", "fp32"}}).dump());
+  Proc p = run_sieve("run --config " + cfg + " --input " + in + " --output " + dir +
+                     "/out.jsonl --max-tokens 3");
+  ASSERT_EQ(p.code, 0) << p.err;
+  auto lines = read_jsonl(dir + "/out.jsonl");
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["output_token_ids"].size(), 3u);  // the command line wins over the file
+  EXPECT_EQ(lines[0]["id"], 1);
+}
+
+TEST(SieveCli, RunFailsClearlyWithoutAModel) {
+  Proc p = run_sieve("run --model /nonexistent --input /dev/null --output /dev/null");
+  EXPECT_EQ(p.code, 1);
+  EXPECT_NE(p.err.find("/nonexistent"), std::string::npos) << p.err;
+  Proc unknown = run_sieve("frobnicate");
+  EXPECT_NE(unknown.code, 0);
+}
+
+}  // namespace
+}  // namespace sieve::testing

@@ -1,0 +1,152 @@
+#include "tools/sieve/jsonl_requests.h"
+
+#include <cmath>
+#include <limits>
+#include <set>
+
+namespace sieve {
+namespace {
+
+using nlohmann::json;
+
+const std::set<std::string>& known_fields() {
+  static const std::set<std::string> k = {
+      "id",   "prompt_token_ids", "prompt",       "messages",       "max_tokens",
+      "temperature", "top_p",     "top_k",        "min_p",          "seed",
+      "ignore_eos",  "stop_token_ids", "logprobs", "prompt_logprobs"};
+  return k;
+}
+
+Status field_error(const std::string& field, const std::string& want, const json& got) {
+  return invalid_argument("'" + field + "' must be " + want + ", got " + got.dump());
+}
+
+Result<int64_t> get_int(const json& j, const std::string& field) {
+  if (!j.is_number_integer()) return field_error(field, "an integer", j);
+  if (j.is_number_unsigned() && j.get<uint64_t>() > std::numeric_limits<int64_t>::max()) {
+    return field_error(field, "an integer that fits in 64 bits", j);
+  }
+  return j.get<int64_t>();
+}
+
+Result<float> get_number(const json& j, const std::string& field) {
+  if (!j.is_number()) return field_error(field, "a number", j);
+  return static_cast<float>(j.get<double>());
+}
+
+Result<std::vector<int32_t>> get_token_list(const json& j, const std::string& field) {
+  if (!j.is_array()) return field_error(field, "a list of token ids", j);
+  std::vector<int32_t> out;
+  out.reserve(j.size());
+  for (const json& t : j) {
+    if (!t.is_number_integer() || t.get<int64_t>() < 0 ||
+        t.get<int64_t>() > std::numeric_limits<int32_t>::max()) {
+      return invalid_argument("'" + field + "' must hold non-negative integer token ids, got " +
+                              t.dump());
+    }
+    out.push_back(static_cast<int32_t>(t.get<int64_t>()));
+  }
+  return out;
+}
+
+}  // namespace
+
+json id_of_line(const std::string& line, int64_t line_number) {
+  json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && j.contains("id")) return j["id"];
+  return line_number;
+}
+
+Result<ParsedLine> parse_request_line(const std::string& line, int64_t line_number,
+                                      int64_t default_max_tokens) {
+  json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return invalid_argument("line " + std::to_string(line_number) +
+                                                " is not valid JSON");
+  if (!j.is_object()) return invalid_argument("a request must be a JSON object, got " + j.dump());
+  for (const auto& [key, value] : j.items()) {
+    if (!known_fields().count(key)) return invalid_argument("unknown field '" + key + "'");
+  }
+  ParsedLine out;
+  out.id = j.contains("id") ? j["id"] : json(line_number);
+  GenerationRequest& r = out.request;
+  SamplingParams& p = r.params;
+  p.max_tokens = default_max_tokens;
+
+  if (j.contains("prompt") || j.contains("messages")) {
+    return unimplemented(
+        "text prompts ('prompt', 'messages') need the model's tokenizer, which sieve does not "
+        "load yet; send 'prompt_token_ids' instead");
+  }
+  if (!j.contains("prompt_token_ids")) return invalid_argument("missing 'prompt_token_ids'");
+  SIEVE_ASSIGN_OR_RETURN(r.prompt_token_ids, get_token_list(j["prompt_token_ids"], "prompt_token_ids"));
+  if (r.prompt_token_ids.empty()) return invalid_argument("'prompt_token_ids' is empty");
+
+  for (const auto& [key, v] : j.items()) {
+    if (v.is_null()) continue;  // null means "default", as in the OpenAI API
+    if (key == "max_tokens") {
+      SIEVE_ASSIGN_OR_RETURN(p.max_tokens, get_int(v, key));
+    } else if (key == "temperature") {
+      SIEVE_ASSIGN_OR_RETURN(p.temperature, get_number(v, key));
+    } else if (key == "top_p") {
+      SIEVE_ASSIGN_OR_RETURN(p.top_p, get_number(v, key));
+    } else if (key == "top_k") {
+      SIEVE_ASSIGN_OR_RETURN(p.top_k, get_int(v, key));
+    } else if (key == "min_p") {
+      SIEVE_ASSIGN_OR_RETURN(p.min_p, get_number(v, key));
+    } else if (key == "seed") {
+      if (!v.is_number_integer()) return field_error(key, "an integer", v);
+      p.seed = v.is_number_unsigned() ? v.get<uint64_t>()
+                                      : static_cast<uint64_t>(v.get<int64_t>());
+    } else if (key == "ignore_eos") {
+      if (!v.is_boolean()) return field_error(key, "true or false", v);
+      p.ignore_eos = v.get<bool>();
+    } else if (key == "stop_token_ids") {
+      SIEVE_ASSIGN_OR_RETURN(p.stop_token_ids, get_token_list(v, key));
+    } else if (key == "logprobs") {
+      SIEVE_ASSIGN_OR_RETURN(int64_t n, get_int(v, key));
+      p.logprobs = n;
+    } else if (key == "prompt_logprobs") {
+      SIEVE_ASSIGN_OR_RETURN(int64_t n, get_int(v, key));
+      p.prompt_logprobs = n;
+    }
+  }
+  return out;
+}
+
+namespace {
+json logprob_list(const std::vector<TokenLogprob>& lps) {
+  json a = json::array();
+  for (const TokenLogprob& t : lps) {
+    // -inf (a token the model rules out entirely) is not JSON; clamp as vLLM does.
+    const float lp = std::isfinite(t.logprob) ? t.logprob : -9999.0f;
+    a.push_back({{"token_id", t.token_id}, {"logprob", lp}});
+  }
+  return a;
+}
+}  // namespace
+
+json result_json(const json& id, const RequestOutput& out) {
+  json j = {{"id", id},
+            {"prompt_token_ids", out.prompt_token_ids},
+            {"output_token_ids", out.output_token_ids},
+            {"finish_reason", out.finish_reason}};
+  if (!out.logprobs.empty()) {
+    json a = json::array();
+    for (const auto& lps : out.logprobs) a.push_back(logprob_list(lps));
+    j["logprobs"] = std::move(a);
+  }
+  if (!out.prompt_logprobs.empty()) {
+    json a = json::array();
+    for (const auto& lps : out.prompt_logprobs) {
+      a.push_back(lps.empty() ? json(nullptr) : logprob_list(lps));
+    }
+    j["prompt_logprobs"] = std::move(a);
+  }
+  return j;
+}
+
+json error_json(const json& id, const std::string& message) {
+  return {{"id", id}, {"error", message}};
+}
+
+}  // namespace sieve

@@ -1,0 +1,179 @@
+#include "tools/sieve/run_command.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <optional>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "tools/sieve/jsonl_requests.h"
+#include "tools/sieve/model_loading.h"
+#include "tools/sieve/progress_bar.h"
+
+namespace sieve {
+
+void add_run_command(CLI::App& app) {
+  auto opts = std::make_shared<RunOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "run",
+      "Offline batch generation: one JSON request per line of --input, one JSON result per line "
+      "of --output, in the same order. A line that cannot run gets {\"id\", \"error\"} and the "
+      "others still run.");
+  cmd->add_option("--model", opts->model, "Model directory (config.json + *.safetensors)")
+      ->required();
+  cmd->add_option("--input", opts->input,
+                  "Requests, JSONL ('-' = stdin). Fields: id, prompt_token_ids, max_tokens, "
+                  "temperature (0 = greedy), top_p, top_k, min_p, seed, ignore_eos, "
+                  "stop_token_ids, logprobs, prompt_logprobs")
+      ->required();
+  cmd->add_option("--output", opts->output, "Results, JSONL ('-' = stdout)")->required();
+  cmd->add_option("--dtype", opts->dtype,
+                  "Weight dtype: fp32, bf16, or auto (the checkpoint's; f16 loads as bf16)")
+      ->capture_default_str();
+  cmd->add_option("--threads", opts->threads, "CPU threads (0 = one per core)")
+      ->capture_default_str();
+  cmd->add_option("--max-num-seqs", opts->max_num_seqs, "Sequences running at once")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-num-batched-tokens", opts->max_num_batched_tokens,
+                  "Tokens per step (prefill chunks and decodes together)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--block-size", opts->block_size, "Tokens per KV cache page")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--kv-cache-gib", opts->kv_cache_gib, "KV cache memory in GiB")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-model-len", opts->max_model_len,
+                  "Longest prompt + output (0 = the model's max_position_embeddings)")
+      ->capture_default_str();
+  cmd->add_option("--max-tokens", opts->default_max_tokens,
+                  "max_tokens for lines that do not set it")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", opts->seed, "Seeds sampling of requests that bring no seed")
+      ->capture_default_str();
+  cmd->callback([opts]() {
+    const int rc = run_batch(*opts);
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+int run_batch(const RunOptions& o) {
+  std::ifstream in_file;
+  std::istream* in = &std::cin;
+  if (o.input != "-") {
+    in_file.open(o.input);
+    if (!in_file) {
+      spdlog::error("cannot read --input {}: {}", o.input, std::strerror(errno));
+      return 1;
+    }
+    in = &in_file;
+  }
+  std::ofstream out_file;
+  std::ostream* out = &std::cout;
+  if (o.output != "-") {
+    out_file.open(o.output, std::ios::trunc);
+    if (!out_file) {
+      spdlog::error("cannot write --output {}: {}", o.output, std::strerror(errno));
+      return 1;
+    }
+    out = &out_file;
+  }
+
+  auto loaded = load_cpu_model(o.model, o.dtype, o.threads);
+  if (!loaded.ok()) {
+    spdlog::error("{}", loaded.status().message());
+    return 1;
+  }
+  Model& model = *loaded->model;
+
+  EngineOptions eo;
+  eo.max_num_seqs = o.max_num_seqs;
+  eo.max_num_batched_tokens = o.max_num_batched_tokens;
+  eo.block_size = o.block_size;
+  eo.kv_cache_bytes = static_cast<int64_t>(o.kv_cache_gib * (1ll << 30));
+  eo.max_model_len = o.max_model_len;
+  eo.seed = o.seed;
+  Engine engine(model, *loaded->backend, eo);
+
+  // Results in input order: slot i holds line i's JSON once known; written as a prefix fills.
+  std::vector<std::optional<nlohmann::json>> results;
+  std::vector<nlohmann::json> ids;
+  std::string line;
+  int64_t line_number = 0, errors = 0;
+  while (std::getline(*in, line)) {
+    ++line_number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank lines
+    const size_t slot = results.size();
+    results.emplace_back();
+    auto parsed = parse_request_line(line, line_number, o.default_max_tokens);
+    if (!parsed.ok()) {
+      results[slot] = error_json(id_of_line(line, line_number), parsed.status().message());
+      ++errors;
+      continue;
+    }
+    ids.resize(slot + 1);
+    ids[slot] = parsed->id;
+    RequestSink sink;
+    sink.on_finish = [&results, &ids, slot](RequestOutput&& r) {
+      results[slot] = result_json(ids[slot], r);
+    };
+    auto added = engine.add_request(std::move(parsed->request), std::move(sink));
+    if (!added.ok()) {
+      results[slot] = error_json(parsed->id, added.status().message());
+      ++errors;
+    }
+  }
+  const int64_t total = static_cast<int64_t>(results.size());
+  spdlog::info("running {} requests from {} ({} invalid)", total, o.input, errors);
+
+  size_t written = 0;
+  auto flush_ready = [&] {
+    while (written < results.size() && results[written]) {
+      *out << results[written]->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+           << '\n';
+      results[written].reset();
+      ++written;
+    }
+    out->flush();
+  };
+
+  const auto t0 = std::chrono::steady_clock::now();
+  ProgressBar bar("Generating", total);
+  int64_t done = errors;
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  while (engine.has_unfinished()) {
+    engine.step();
+    flush_ready();
+    done = static_cast<int64_t>(written);
+    const auto& st = engine.stats();
+    const double secs = std::max(elapsed(), 1e-9);
+    char detail[96];
+    std::snprintf(detail, sizeof detail, "| %.1f tok/s out, %.1f tok/s in",
+                  st.generated_tokens / secs, st.prompt_tokens / secs);
+    bar.update(done, detail);
+  }
+  flush_ready();
+  bar.finish();
+  if (!*out) {
+    spdlog::error("writing --output {} failed", o.output);
+    return 1;
+  }
+  const auto& st = engine.stats();
+  const double secs = std::max(elapsed(), 1e-9);
+  spdlog::info("done: {} requests ({} errors) in {:.2f} s; {} prompt tokens ({:.1f} tok/s), {} "
+               "generated tokens ({:.1f} tok/s), {} steps; results in {}",
+               total, errors, secs, st.prompt_tokens, st.prompt_tokens / secs,
+               st.generated_tokens, st.generated_tokens / secs, st.steps, o.output);
+  return 0;
+}
+
+}  // namespace sieve
