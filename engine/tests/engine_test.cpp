@@ -1,0 +1,195 @@
+// The engine loop and scheduler against a fake model whose next token is predictable:
+// budgets, chunked prefill, stop conditions, validation, abort.
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include "engine/cpu_backend.h"
+
+namespace sieve {
+namespace {
+
+constexpr int64_t kVocab = 16;
+
+// Logits make token (t + 1) % kVocab the most likely after token t, and record every step.
+class CountingModel final : public Model {
+ public:
+  CountingModel() {
+    c_.model_type = "fake";
+    c_.vocab_size = kVocab;
+    c_.hidden_size = 4;
+    c_.num_layers = 1;
+    c_.num_heads = 1;
+    c_.num_kv_heads = 1;
+    c_.head_dim = 4;
+    c_.layer_is_moe = {false};
+    c_.max_position_embeddings = 64;
+    c_.eos_token_ids = {0};
+  }
+  const ModelConfig& config() const override { return c_; }
+  int64_t weight_bytes() const override { return 0; }
+  void forward(const ForwardBatch& b, KvCache&, float* logits, ForwardTrace*) override {
+    steps.push_back(b);
+    for (size_t r = 0; r < b.logit_rows.size(); ++r) {
+      const int32_t t = b.token_ids[b.logit_rows[r]];
+      for (int64_t v = 0; v < kVocab; ++v) logits[r * kVocab + v] = 0.f;
+      logits[r * kVocab + (t + 1) % kVocab] = 10.f;
+    }
+  }
+  ModelConfig c_;
+  std::vector<ForwardBatch> steps;
+};
+
+struct Harness {
+  CpuBackend backend{1};
+  CountingModel model;
+  std::unique_ptr<Engine> engine;
+  std::map<uint64_t, RequestOutput> done;
+
+  explicit Harness(EngineOptions o = {}) {
+    if (o.num_kv_blocks == 0) o.num_kv_blocks = 32;
+    o.block_size = 4;
+    engine = std::make_unique<Engine>(model, backend, o);
+  }
+  Result<uint64_t> add(std::vector<int32_t> prompt, SamplingParams p) {
+    GenerationRequest r{std::move(prompt), p};
+    RequestSink sink;
+    sink.on_finish = [this](RequestOutput&& o) { done[o.request_id] = std::move(o); };
+    return engine->add_request(std::move(r), std::move(sink));
+  }
+  void run() {
+    for (int i = 0; i < 1000 && engine->has_unfinished(); ++i) engine->step();
+    ASSERT_FALSE(engine->has_unfinished());
+  }
+};
+
+SamplingParams greedy(int64_t max_tokens) {
+  SamplingParams p;
+  p.temperature = 0;
+  p.max_tokens = max_tokens;
+  return p;
+}
+
+TEST(Engine, GeneratesUntilMaxTokens) {
+  Harness h;
+  auto id = h.add({3, 4, 5}, greedy(4));
+  ASSERT_TRUE(id.ok());
+  h.run();
+  EXPECT_EQ(h.done[*id].output_token_ids, (std::vector<int32_t>{6, 7, 8, 9}));
+  EXPECT_EQ(h.done[*id].finish_reason, "length");
+}
+
+TEST(Engine, StopsOnEosUnlessIgnoredAndOnStopTokens) {
+  Harness h;
+  auto eos = h.add({14}, greedy(5));  // 15, then 0 = EOS
+  SamplingParams ignore = greedy(3);
+  ignore.ignore_eos = true;
+  auto ignored = h.add({14}, ignore);
+  SamplingParams stop = greedy(10);
+  stop.stop_token_ids = {4};
+  auto stopped = h.add({1}, stop);
+  h.run();
+  EXPECT_EQ(h.done[*eos].output_token_ids, (std::vector<int32_t>{15, 0}));
+  EXPECT_EQ(h.done[*eos].finish_reason, "stop");
+  EXPECT_EQ(h.done[*ignored].output_token_ids, (std::vector<int32_t>{15, 0, 1}));
+  EXPECT_EQ(h.done[*stopped].output_token_ids, (std::vector<int32_t>{2, 3, 4}));
+  EXPECT_EQ(h.done[*stopped].finish_reason, "stop");
+}
+
+TEST(Engine, CapsAtMaxModelLen) {
+  Harness h;
+  auto id = h.add(std::vector<int32_t>(60, 1), greedy(100));
+  ASSERT_TRUE(id.ok());
+  h.run();
+  EXPECT_EQ(h.done[*id].output_token_ids.size(), 4u);
+  EXPECT_EQ(h.done[*id].finish_reason, "length");
+}
+
+TEST(Engine, RespectsMaxNumSeqsAndTokenBudgetWithDecodesFirst) {
+  EngineOptions o;
+  o.max_num_seqs = 2;
+  o.max_num_batched_tokens = 4;
+  Harness h(o);
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(*h.add(std::vector<int32_t>(9, 2), greedy(3)));
+  h.run();
+  for (uint64_t id : ids) EXPECT_EQ(h.done[id].output_token_ids, (std::vector<int32_t>{3, 4, 5}));
+  for (const ForwardBatch& b : h.model.steps) {
+    EXPECT_LE(b.num_seqs(), 2);
+    EXPECT_LE(b.num_tokens(), 4);
+    // Decoding sequences (one token, already past the prompt) come first in every step.
+    bool seen_prefill = false;
+    for (int64_t s = 0; s < b.num_seqs(); ++s) {
+      const bool decode = b.query_start[s + 1] - b.query_start[s] == 1 && b.context_lens[s] > 9;
+      if (!decode) seen_prefill = true;
+      EXPECT_FALSE(decode && seen_prefill) << "a decode scheduled after a prefill chunk";
+    }
+  }
+}
+
+TEST(Engine, RefusesInvalidRequests) {
+  Harness h;
+  EXPECT_FALSE(h.add({}, greedy(1)).ok());
+  auto oov = h.add({1, kVocab}, greedy(1));
+  EXPECT_NE(oov.status().message().find("vocabulary"), std::string::npos);
+  auto too_long = h.add(std::vector<int32_t>(64, 1), greedy(1));
+  EXPECT_NE(too_long.status().message().find("maximum context length"), std::string::npos);
+  SamplingParams bad = greedy(1);
+  bad.top_p = 2;
+  EXPECT_FALSE(h.add({1}, bad).ok());
+  EXPECT_FALSE(h.engine->has_unfinished());
+}
+
+TEST(Engine, RefusesWhatTheKvCacheCannotHold) {
+  EngineOptions o;
+  o.num_kv_blocks = 2;  // 8 tokens
+  Harness h(o);
+  auto big = h.add(std::vector<int32_t>(6, 1), greedy(10));
+  EXPECT_EQ(big.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_TRUE(h.add(std::vector<int32_t>(6, 1), greedy(2)).ok());
+}
+
+TEST(Engine, WaitsForKvPagesInsteadOfFailing) {
+  EngineOptions o;
+  o.num_kv_blocks = 2;
+  Harness h(o);
+  auto a = h.add(std::vector<int32_t>(4, 1), greedy(4));
+  auto b = h.add(std::vector<int32_t>(4, 1), greedy(4));
+  h.run();
+  EXPECT_EQ(h.done[*a].output_token_ids.size(), 4u);
+  EXPECT_EQ(h.done[*b].output_token_ids.size(), 4u);
+}
+
+TEST(Engine, AbortEndsARequest) {
+  Harness h;
+  auto a = h.add({1}, greedy(50));
+  auto b = h.add({1}, greedy(3));
+  h.engine->step();
+  h.engine->abort(*a);
+  h.run();
+  EXPECT_EQ(h.done[*a].finish_reason, "abort");
+  EXPECT_EQ(h.done[*b].finish_reason, "length");
+}
+
+TEST(Engine, PromptLogprobsCoverEveryPromptTokenAcrossChunks) {
+  EngineOptions o;
+  o.max_num_batched_tokens = 3;
+  Harness h(o);
+  SamplingParams p = greedy(2);
+  p.prompt_logprobs = 1;
+  p.logprobs = 0;
+  auto id = h.add({5, 6, 7, 9, 10, 11, 12}, p);
+  h.run();
+  const RequestOutput& out = h.done[*id];
+  ASSERT_EQ(out.prompt_logprobs.size(), 7u);
+  EXPECT_TRUE(out.prompt_logprobs[0].empty());
+  for (size_t i = 1; i < 7; ++i) EXPECT_EQ(out.prompt_logprobs[i][0].token_id, out.prompt_token_ids[i]);
+  // 6 → 7 is the model's favourite; 7 → 9 is not.
+  EXPECT_GT(out.prompt_logprobs[2][0].logprob, -0.01f);
+  EXPECT_LT(out.prompt_logprobs[3][0].logprob, -5.f);
+  ASSERT_EQ(out.logprobs.size(), 2u);
+  EXPECT_EQ(out.logprobs[0].size(), 1u);
+}
+
+}  // namespace
+}  // namespace sieve
