@@ -68,11 +68,13 @@ inline void rewrite_header(const std::string& path,
   edit(header);
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
-  std::vector<uint8_t> out(8);
   const uint64_t len = text.size();
+  const size_t data_bytes = bytes.size() - 8 - n;
+  // Sized once and filled by memcpy (GCC 12 misreads insert() after a small vector as overflow).
+  std::vector<uint8_t> out(8 + len + data_bytes);
   std::memcpy(out.data(), &len, 8);
-  out.insert(out.end(), text.begin(), text.end());
-  out.insert(out.end(), bytes.begin() + 8 + n, bytes.end());
+  std::memcpy(out.data() + 8, text.data(), len);
+  std::memcpy(out.data() + 8 + len, bytes.data() + 8 + n, data_bytes);
   write_bytes(path, out);
 }
 

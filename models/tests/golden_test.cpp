@@ -54,7 +54,8 @@ class GoldenTest : public ::testing::TestWithParam<Case> {
       sink.on_finish = [&out, i](RequestOutput&& o) { out[i] = o.output_token_ids; };
       EXPECT_TRUE(engine.add_request(std::move(r), std::move(sink)).ok());
     }
-    while (engine.has_unfinished()) engine.step();
+    while (engine.has_unfinished())
+      engine.step();
     return out;
   }
 
