@@ -375,7 +375,7 @@ TEST(CheckpointTest, ShardedWriteReopens) {
   }
 }
 
-TEST(CheckpointTest, RewritingSingleOverShardedRemovesStaleIndex) {
+TEST(CheckpointTest, RewriteInAnotherLayoutRemovesStaleFiles) {
   const Sharded sh = sharded_copy("models/mixtral", "ck-relayout");
   auto tensors = fixture_tensors("models/mixtral");
   std::vector<SafetensorsWriteEntry> entries;
@@ -387,9 +387,33 @@ TEST(CheckpointTest, RewritingSingleOverShardedRemovesStaleIndex) {
                               });
   ASSERT_TRUE(s.ok()) << s.to_string();
   EXPECT_FALSE(fs::exists(sh.dir + "/model.safetensors.index.json"));
-  auto dir = open_model_dir(sh.dir);
-  ASSERT_TRUE(dir.ok()) << dir.status().to_string();
-  EXPECT_EQ(dir->checkpoint->files().size(), 1u);
+  for (const auto& shard : sh.shards)
+    EXPECT_FALSE(fs::exists(sh.dir + "/" + shard)) << shard;
+  {
+    auto dir = open_model_dir(sh.dir);
+    ASSERT_TRUE(dir.ok()) << dir.status().to_string();
+    EXPECT_EQ(dir->checkpoint->files().size(), 1u);
+  }
+  testing::write_bytes(sh.dir + "/notes.txt", {'h', 'i'});  // not ours: must survive
+
+  // Sharded again with a different shard count: the old count's shards go, as does the
+  // single file.
+  s = write_checkpoint(
+      sh.dir, read_json_file(fixture_path("models/mixtral/config.json")), entries,
+      [&](size_t i, void* dst) {
+        std::memcpy(dst, tensors[i].bytes.data(), tensors[i].bytes.size());
+      },
+      CheckpointWriteOptions{.max_shard_bytes = 1 << 20, .progress = {}});
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  EXPECT_FALSE(fs::exists(sh.dir + "/model.safetensors"));
+  size_t shard_files = 0;
+  for (const auto& e : fs::directory_iterator(sh.dir))
+    shard_files += e.path().filename().string().starts_with("model-");
+  auto again = open_model_dir(sh.dir);
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ(shard_files, again->checkpoint->files().size());
+  EXPECT_NE(shard_files, sh.shards.size());
+  EXPECT_TRUE(fs::exists(sh.dir + "/notes.txt"));
 }
 
 TEST(CheckpointTest, IndexPointsToMissingShard) {

@@ -304,6 +304,18 @@ TEST(SafetensorsTest, OffsetsNotMatchingDtypeTimesShape) {
   EXPECT_TRUE(contains(msg, kVictim) && contains(msg, "BF16")) << msg;
 }
 
+TEST(SafetensorsTest, TensorNamedTwiceInHeader) {
+  const std::string path = testing::make_temp_dir("st-dupkey") + "/model.safetensors";
+  const std::string entry = R"({"dtype": "F32", "shape": [2], "data_offsets": [0, 8]})";
+  const std::string entry2 = R"({"dtype": "F32", "shape": [2], "data_offsets": [8, 16]})";
+  write_raw(path, "{\"w\": " + entry + ", \"w\": " + entry2 + "}", 16);
+  const std::string msg = expect_open_error(path, StatusCode::kDataLoss);
+  EXPECT_TRUE(contains(msg, "'w'") && contains(msg, "twice")) << msg;
+  // Nested repeated keys are not tensor names and are left to the entry checks.
+  write_raw(path, R"({"w": )" + entry + R"(, "__metadata__": {"format": "pt"}})", 8);
+  EXPECT_TRUE(SafetensorsFile::open(path).ok());
+}
+
 TEST(SafetensorsTest, MetadataMustHoldStrings) {
   const std::string path = broken_copy("st-meta");
   rewrite_header(path, [](OrderedJson& h) { h["__metadata__"] = {{"format", 1}}; });
