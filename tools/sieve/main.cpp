@@ -3,6 +3,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "tools/sieve/config_file.h"
@@ -11,7 +12,7 @@
 #include "tools/sieve/run_command.h"
 
 int main(int argc, char** argv) {
-  spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
+  // Logs go to stderr so `--output -` keeps stdout for results.
   spdlog::set_default_logger(spdlog::stderr_color_mt("sieve"));
   spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
 
