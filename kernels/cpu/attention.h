@@ -14,8 +14,8 @@ namespace sieve::kernels {
 
 // Writes new keys/values into their cache slots. slot = block * block_size + offset.
 struct KvWriteArgs {
-  const float* k = nullptr;  // [tokens, num_kv_heads, head_dim], token stride ld_k
-  const float* v = nullptr;  // [tokens, num_kv_heads, head_dim], token stride ld_v
+  const float* k = nullptr;        // [tokens, num_kv_heads, head_dim], token stride ld_k
+  const float* v = nullptr;        // [tokens, num_kv_heads, head_dim], token stride ld_v
   const int64_t* slots = nullptr;  // [tokens]
   float* k_cache = nullptr;
   float* v_cache = nullptr;

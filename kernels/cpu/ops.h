@@ -48,7 +48,7 @@ struct TopkArgs {
   const float* logits = nullptr;  // [tokens, experts]
   int64_t tokens = 0, experts = 0, k = 0;
   bool renormalize = true;
-  int32_t* ids = nullptr;   // [tokens, k]
+  int32_t* ids = nullptr;    // [tokens, k]
   float* weights = nullptr;  // [tokens, k]
 };
 void softmax_topk(const TopkArgs& a);

@@ -1,54 +1,99 @@
 #include "kernels/cpu/thread_pool.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace sieve::kernels {
+namespace {
+
+// The engine forks ~150 parallel regions per decoded token, so a wake-up through the kernel
+// (tens of microseconds) would dominate small kernels. Both sides therefore spin briefly on an
+// atomic before blocking. The spin is bounded (~10-50 µs) so an idle pool sleeps and an
+// oversubscribed machine loses at most one short spin per region.
+constexpr int kSpinIterations = 4000;
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#endif
+}
+
+}  // namespace
 
 struct ThreadPool::State {
+  // Start side: the caller publishes `job` then bumps `generation`; workers watch it.
+  std::atomic<uint64_t> generation{0};
+  const std::function<void(int, int)>* job = nullptr;
+  std::atomic<int> sleeping_workers{0};
+  std::atomic<bool> stop{false};
+
+  // Join side: workers count `pending` down; the caller watches it.
+  std::atomic<int> pending{0};
+  std::atomic<bool> caller_sleeping{false};
+
   std::mutex mu;
   std::condition_variable start_cv;
   std::condition_variable done_cv;
-  const std::function<void(int, int)>* job = nullptr;
-  uint64_t generation = 0;
-  int pending = 0;
-  bool stop = false;
   std::vector<std::thread> workers;
+
+  void worker_loop(int index, int num_threads);
 };
 
+void ThreadPool::State::worker_loop(int index, int num_threads) {
+  uint64_t seen = 0;
+  for (;;) {
+    uint64_t gen = generation.load(std::memory_order_acquire);
+    for (int i = 0; gen == seen && i < kSpinIterations; ++i) {
+      cpu_relax();
+      gen = generation.load(std::memory_order_acquire);
+    }
+    if (gen == seen) {
+      // Dekker-style handshake with run_on_all: we announce ourselves (seq_cst) before the
+      // final check, the caller bumps the generation (seq_cst) before reading the count, so
+      // one of us sees the other; the mutex closes the check-then-wait window.
+      std::unique_lock<std::mutex> lock(mu);
+      sleeping_workers.fetch_add(1);
+      while ((gen = generation.load()) == seen && !stop.load())
+        start_cv.wait(lock);
+      sleeping_workers.fetch_sub(1);
+    }
+    if (stop.load(std::memory_order_acquire)) return;
+    seen = gen;
+    (*job)(index, num_threads);
+    if (pending.fetch_sub(1) == 1 && caller_sleeping.load()) {
+      std::lock_guard<std::mutex> lock(mu);
+      done_cv.notify_one();
+    }
+  }
+}
+
 ThreadPool::ThreadPool(int num_threads) : state_(std::make_unique<State>()) {
-  if (num_threads <= 0) num_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (num_threads <= 0) {
+    num_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
   size_ = num_threads;
   for (int i = 1; i < size_; ++i) {
-    state_->workers.emplace_back([this, i] {
-      uint64_t seen = 0;
-      for (;;) {
-        const std::function<void(int, int)>* job;
-        {
-          std::unique_lock<std::mutex> lock(state_->mu);
-          state_->start_cv.wait(lock, [&] { return state_->stop || state_->generation != seen; });
-          if (state_->stop) return;
-          seen = state_->generation;
-          job = state_->job;
-        }
-        (*job)(i, size_);
-        std::lock_guard<std::mutex> lock(state_->mu);
-        if (--state_->pending == 0) state_->done_cv.notify_one();
-      }
-    });
+    state_->workers.emplace_back([this, i] { state_->worker_loop(i, size_); });
   }
 }
 
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(state_->mu);
-    state_->stop = true;
+    state_->stop.store(true);
+    state_->generation.fetch_add(1);
   }
   state_->start_cv.notify_all();
-  for (auto& t : state_->workers) t.join();
+  for (auto& t : state_->workers)
+    t.join();
 }
 
 void ThreadPool::run_on_all(const std::function<void(int, int)>& fn) {
@@ -56,16 +101,25 @@ void ThreadPool::run_on_all(const std::function<void(int, int)>& fn) {
     fn(0, 1);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(state_->mu);
-    state_->job = &fn;
-    state_->pending = size_ - 1;
-    ++state_->generation;
+  State& s = *state_;
+  s.job = &fn;
+  s.pending.store(size_ - 1, std::memory_order_relaxed);
+  s.generation.fetch_add(1);  // seq_cst: publishes job and pending
+  if (s.sleeping_workers.load() > 0) {
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.start_cv.notify_all();
   }
-  state_->start_cv.notify_all();
   fn(0, size_);
-  std::unique_lock<std::mutex> lock(state_->mu);
-  state_->done_cv.wait(lock, [&] { return state_->pending == 0; });
+  for (int i = 0; s.pending.load(std::memory_order_acquire) != 0 && i < kSpinIterations; ++i) {
+    cpu_relax();
+  }
+  if (s.pending.load(std::memory_order_acquire) != 0) {
+    std::unique_lock<std::mutex> lock(s.mu);
+    s.caller_sleeping.store(true);
+    while (s.pending.load() != 0)
+      s.done_cv.wait(lock);
+    s.caller_sleeping.store(false);
+  }
 }
 
 void ThreadPool::parallel_for(int64_t n, int64_t grain,

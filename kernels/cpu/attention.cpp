@@ -1,0 +1,134 @@
+// Paged causal attention on fp32. Each query row walks its keys in blocks of kKeyBlock aligned
+// to absolute positions, with an online softmax; the arithmetic of a row depends only on its
+// own position, its q and the cache, so results do not depend on the batch or the chunking.
+#include "kernels/cpu/attention.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace sieve::kernels {
+namespace {
+
+constexpr int64_t kKeyBlock = 32;
+constexpr int64_t kQueryBlock = 16;
+
+// q·k over 16 fixed lanes, combined pairwise.
+float dot(const float* a, const float* b, int64_t n) {
+  constexpr int kLanes = 16;
+  float lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l)
+      lane[l] += a[i + l] * b[i + l];
+  for (int l = 0; i < n; ++i, ++l)
+    lane[l] += a[i] * b[i];
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l)
+      lane[l] += lane[l + w];
+  return lane[0];
+}
+
+struct Query {
+  const float* q;
+  float* out;
+  const int32_t* block_table;
+  int64_t pos;
+  int64_t kv_head;
+};
+
+void attend(const PagedAttentionArgs& a, const Query& qr, float* acc) {
+  const int64_t hd = a.head_dim;
+  const int64_t lo = a.sliding_window > 0 ? std::max<int64_t>(0, qr.pos - a.sliding_window + 1) : 0;
+  const int64_t kv_stride = a.num_kv_heads * hd;
+  float m = -INFINITY, l = 0.f;
+  float s[kKeyBlock];
+  std::fill(acc, acc + hd, 0.f);
+  for (int64_t kb = lo / kKeyBlock * kKeyBlock; kb <= qr.pos; kb += kKeyBlock) {
+    const int64_t j0 = std::max(kb, lo), j1 = std::min(kb + kKeyBlock, qr.pos + 1);
+    float bm = -INFINITY;
+    for (int64_t j = j0; j < j1; ++j) {
+      const int64_t slot =
+          static_cast<int64_t>(qr.block_table[j / a.block_size]) * a.block_size + j % a.block_size;
+      const float* k = a.k_cache + slot * kv_stride + qr.kv_head * hd;
+      s[j - j0] = dot(qr.q, k, hd) * a.scale;
+      bm = std::max(bm, s[j - j0]);
+    }
+    const float new_m = std::max(m, bm);
+    const float corr = std::exp(m - new_m);
+    l *= corr;
+    for (int64_t d = 0; d < hd; ++d)
+      acc[d] *= corr;
+    for (int64_t j = j0; j < j1; ++j) {
+      const int64_t slot =
+          static_cast<int64_t>(qr.block_table[j / a.block_size]) * a.block_size + j % a.block_size;
+      const float* v = a.v_cache + slot * kv_stride + qr.kv_head * hd;
+      const float p = std::exp(s[j - j0] - new_m);
+      l += p;
+      for (int64_t d = 0; d < hd; ++d)
+        acc[d] += p * v[d];
+    }
+    m = new_m;
+  }
+  const float inv = 1.0f / l;
+  for (int64_t d = 0; d < hd; ++d)
+    qr.out[d] = acc[d] * inv;
+}
+
+struct Item {
+  int32_t seq;
+  int32_t head;
+  int32_t q0, q1;  // query rows (global) of this item
+};
+
+}  // namespace
+
+void kv_write(const KvWriteArgs& a) {
+  const size_t row = static_cast<size_t>(a.num_kv_heads * a.head_dim);
+  for (int64_t t = 0; t < a.tokens; ++t) {
+    std::memcpy(a.k_cache + a.slots[t] * row, a.k + t * a.ld_k, row * sizeof(float));
+    std::memcpy(a.v_cache + a.slots[t] * row, a.v + t * a.ld_v, row * sizeof(float));
+  }
+}
+
+void paged_attention(const PagedAttentionArgs& a, ThreadPool* pool) {
+  const int64_t group = a.num_heads / a.num_kv_heads;
+  std::vector<Item> items;
+  for (int64_t s = 0; s < a.num_seqs; ++s) {
+    for (int64_t h = 0; h < a.num_heads; ++h) {
+      for (int64_t q0 = a.query_start[s]; q0 < a.query_start[s + 1]; q0 += kQueryBlock) {
+        const int64_t q1 = std::min<int64_t>(q0 + kQueryBlock, a.query_start[s + 1]);
+        items.push_back({static_cast<int32_t>(s), static_cast<int32_t>(h), static_cast<int32_t>(q0),
+                         static_cast<int32_t>(q1)});
+      }
+    }
+  }
+  // Later query blocks of long sequences cost the most: hand them out first.
+  std::atomic<size_t> next{0};
+  auto work = [&](int, int) {
+    std::vector<float> acc(static_cast<size_t>(a.head_dim));
+    for (size_t i = next.fetch_add(1); i < items.size(); i = next.fetch_add(1)) {
+      const Item& it = items[items.size() - 1 - i];
+      const int64_t qlen = a.query_start[it.seq + 1] - a.query_start[it.seq];
+      const int64_t first_pos = a.context_lens[it.seq] - qlen;
+      for (int64_t qi = it.q0; qi < it.q1; ++qi) {
+        Query qr;
+        qr.q = a.q + qi * a.ld_q + it.head * a.head_dim;
+        qr.out = a.out + qi * a.ld_out + it.head * a.head_dim;
+        qr.block_table = a.block_tables + it.seq * a.max_blocks_per_seq;
+        qr.pos = first_pos + (qi - a.query_start[it.seq]);
+        qr.kv_head = it.head / group;
+        attend(a, qr, acc.data());
+      }
+    }
+  };
+  if (pool == nullptr || pool->size() == 1 || items.size() <= 1) {
+    work(0, 1);
+  } else {
+    pool->run_on_all(work);
+  }
+}
+
+}  // namespace sieve::kernels
