@@ -154,7 +154,7 @@ TEST(SieveCli, RunMatchesTransformersAndReportsBadLines) {
   ASSERT_EQ(p.code, 0) << p.err;
   EXPECT_NE(p.err.find("done:"), std::string::npos) << p.err;
   auto lines = read_jsonl(out);
-  ASSERT_EQ(lines.size(), 11u);
+  ASSERT_EQ(lines.size(), 10u);
   for (size_t i = 0; i < prompts.size(); ++i) {
     EXPECT_EQ(lines[i]["id"], "greedy-" + std::to_string(i));
     EXPECT_EQ(lines[i]["output_token_ids"], golden["greedy"][i]["new_tokens"]) << i;

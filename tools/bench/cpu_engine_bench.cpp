@@ -2,8 +2,7 @@
 // machine's memory bandwidth measured in the same run and llama.cpp's figures on the same
 // shapes (the reference of the foundation issue).
 //
-//   sieve make-checkpoint --like qwen3_moe --preset qwen3-30b-a3b --layers 6 --dtype bf16 \
-//       --out /tmp/q30b-6l
+//   sieve make-checkpoint --preset qwen3-30b-a3b --layers 6 --dtype bf16 --out /tmp/q30b-6l
 //   sieve-cpu-bench --model /tmp/q30b-6l --threads 2 --dtype bf16
 #include <algorithm>
 #include <chrono>
