@@ -20,9 +20,9 @@ namespace sieve::testing {
 
 // The fixture checkpoints these tests open: fp32 and their bf16 copies.
 inline const std::vector<std::string>& fixture_models() {
-  static const std::vector<std::string> kModels = {
-      "models/qwen3_moe", "models/mixtral", "models/olmoe",
-      "models/qwen3_moe/bf16", "models/mixtral/bf16", "models/olmoe/bf16"};
+  static const std::vector<std::string> kModels = {"models/qwen3_moe",    "models/mixtral",
+                                                   "models/olmoe",        "models/qwen3_moe/bf16",
+                                                   "models/mixtral/bf16", "models/olmoe/bf16"};
   return kModels;
 }
 
@@ -34,7 +34,8 @@ inline std::vector<uint8_t> read_bytes(const std::string& path) {
 
 inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   ASSERT_TRUE(out.good()) << "cannot write " << path;
 }
 

@@ -17,7 +17,9 @@ struct Case {
   std::string dir() const { return "models/" + family + (bf16_weights ? "/bf16" : ""); }
 };
 
-void PrintTo(const Case& c, std::ostream* os) { *os << c.name(); }
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.name();
+}
 
 constexpr float kLogitTolerance = 1e-4f;
 

@@ -245,8 +245,7 @@ TEST(RandomCheckpointTest, PresetsHaveTheRealShapes) {
   // 30.5B parameters, 3.3B active: the "30B-A3B" in the name.
   EXPECT_NEAR(static_cast<double>(q.total_params()), 30.5e9, 0.2e9);
   // active_params() leaves out the embedding table (a row lookup); Qwen's 3.3B counts it.
-  EXPECT_NEAR(static_cast<double>(q.active_params() + q.vocab_size * q.hidden_size), 3.3e9,
-              0.1e9);
+  EXPECT_NEAR(static_cast<double>(q.active_params() + q.vocab_size * q.hidden_size), 3.3e9, 0.1e9);
 
   const auto [mj, m] = config("mixtral-8x7b");
   EXPECT_EQ(mj["architectures"][0], "MixtralForCausalLM");

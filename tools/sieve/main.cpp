@@ -2,9 +2,9 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "tools/sieve/config_file.h"
 #include "tools/sieve/inspect_command.h"
@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<const char*> cargv;
-  for (const std::string& a : *expanded) cargv.push_back(a.c_str());
+  for (const std::string& a : *expanded)
+    cargv.push_back(a.c_str());
   try {
     app.parse(static_cast<int>(cargv.size()), const_cast<char**>(cargv.data()));
   } catch (const CLI::RuntimeError& e) {

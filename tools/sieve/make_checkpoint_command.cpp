@@ -3,8 +3,8 @@
 #include <chrono>
 #include <memory>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "models/random_checkpoint.h"
 #include "tools/sieve/progress_bar.h"
@@ -63,13 +63,12 @@ void run(Opts& o) {
     spdlog::error("{}", s.message());
     throw CLI::RuntimeError(1);
   }
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  spdlog::info("wrote a random-weight {} checkpoint{} to {} in {:.1f} s (seed {}); see it with: "
-               "sieve inspect --model {}",
-               ck.like.empty() ? "qwen3_moe" : ck.like,
-               ck.preset.empty() ? "" : " (preset " + ck.preset + ")", ck.dir, secs, ck.seed,
-               ck.dir);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  spdlog::info(
+      "wrote a random-weight {} checkpoint{} to {} in {:.1f} s (seed {}); see it with: "
+      "sieve inspect --model {}",
+      ck.like.empty() ? "qwen3_moe" : ck.like,
+      ck.preset.empty() ? "" : " (preset " + ck.preset + ")", ck.dir, secs, ck.seed, ck.dir);
 }
 
 }  // namespace
@@ -83,7 +82,8 @@ void add_make_checkpoint_command(CLI::App& app) {
       "benchmarks. Weights are deterministic from --seed and scaled so activations stay O(1) and "
       "routing spreads tokens over the experts.");
   std::string presets;
-  for (const std::string& p : random_checkpoint_presets()) presets += (presets.empty() ? "" : ", ") + p;
+  for (const std::string& p : random_checkpoint_presets())
+    presets += (presets.empty() ? "" : ", ") + p;
   cmd->add_option("--out", o->ck.dir, "Directory to write (created; existing files replaced)")
       ->required();
   cmd->add_option("--like", o->ck.like,
