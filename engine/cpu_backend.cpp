@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/host_allocator.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/numeric.h"
@@ -78,7 +79,11 @@ std::string CpuBackend::name() const {
 }
 
 Tensor CpuBackend::alloc(std::vector<int64_t> shape, DType dtype) {
-  return Tensor::empty(std::move(shape), dtype);
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  auto block = cached_host_alloc(static_cast<size_t>(n) * dtype_size(dtype));
+  void* p = block.get();
+  return Tensor::wrap(p, std::move(shape), dtype, std::move(block));
 }
 
 std::shared_ptr<Matrix> CpuBackend::make_matrix(const void* src, DType src_dtype, int64_t n,
@@ -249,10 +254,10 @@ void CpuBackend::moe_experts(const MoeArgs& args) {
   }
 
   const int64_t inter = args.experts->down[0]->k();
-  Tensor xg = Tensor::empty({tokens * k, hidden}, DType::kF32);
-  Tensor gu = Tensor::empty({tokens * k, 2 * inter}, DType::kF32);
-  Tensor act = Tensor::empty({tokens * k, inter}, DType::kF32);
-  Tensor yg = Tensor::empty({tokens * k, hidden}, DType::kF32);
+  Tensor xg = alloc({tokens * k, hidden}, DType::kF32);
+  Tensor gu = alloc({tokens * k, 2 * inter}, DType::kF32);
+  Tensor act = alloc({tokens * k, inter}, DType::kF32);
+  Tensor yg = alloc({tokens * k, hidden}, DType::kF32);
   gather_rows(x, token_of, xg);
 
   std::vector<kernels::MatmulArgs> products;
