@@ -80,7 +80,8 @@ std::string CpuBackend::name() const {
 
 Tensor CpuBackend::alloc(std::vector<int64_t> shape, DType dtype) {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape)
+    n *= d;
   auto block = cached_host_alloc(static_cast<size_t>(n) * dtype_size(dtype));
   void* p = block.get();
   return Tensor::wrap(p, std::move(shape), dtype, std::move(block));

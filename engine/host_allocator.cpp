@@ -21,7 +21,8 @@ constexpr size_t kHugePage = size_t{2} << 20;
 size_t size_class(size_t bytes) {
   if (bytes <= 65536) return (bytes + 4095) / 4096 * 4096;
   size_t p = 65536;
-  while (p * 2 < bytes) p *= 2;
+  while (p * 2 < bytes)
+    p *= 2;
   const size_t step = p / 4;
   return (bytes + step - 1) / step * step;
 }
