@@ -70,8 +70,9 @@ std::vector<float> run(const std::vector<float>& x, const PackedMatrix& w, int64
 struct Shape {
   int64_t m, n, k;
 };
-const Shape kShapes[] = {{1, 1, 1},    {3, 33, 7},   {17, 70, 129},  {1, 100, 64},
-                         {17, 64, 32}, {3, 130, 33}, {13, 257, 300}, {1, 1536, 48}};
+const Shape kShapes[] = {{1, 1, 1},     {3, 33, 7},    {17, 70, 129},  {1, 100, 64},
+                         {17, 64, 32},  {3, 130, 33},  {13, 257, 300}, {1, 1536, 48},
+                         {64, 100, 40}, {130, 200, 64}};
 
 class GemmTest : public ::testing::TestWithParam<ElemType> {};
 
