@@ -131,16 +131,43 @@ TileFn pick_rows(int rows, bool bf16) {
   }
 }
 
-TileFn pick(int rows, int np, bool bf16, bool stream) {
-  if (np == 4)
+// Tiles for few rows (m <= 8): every row in one tile so the weights stream once, with
+// software prefetch. Accumulators: rows × 2 × NP <= 16.
+TileFn pick_stream(int rows, int np, bool bf16) {
+  if (np == 4) {
     return rows == 1 ? (bf16 ? tile_bf16<1, 4, true> : tile_f32<1, 4, true>)
                      : (bf16 ? tile_bf16<2, 4, true> : tile_f32<2, 4, true>);
-  if (stream) {
-    if (np == 2) return pick_rows<2, true>(rows, bf16);
-    return pick_rows<1, true>(rows, bf16);
   }
-  if (np == 2) return pick_rows<2, false>(rows, bf16);
-  return pick_rows<1, false>(rows, bf16);
+  if (np == 2) {
+    switch (rows) {
+      case 1:
+        return bf16 ? tile_bf16<1, 2, true> : tile_f32<1, 2, true>;
+      case 2:
+        return bf16 ? tile_bf16<2, 2, true> : tile_f32<2, 2, true>;
+      case 3:
+        return bf16 ? tile_bf16<3, 2, true> : tile_f32<3, 2, true>;
+      default:
+        return bf16 ? tile_bf16<4, 2, true> : tile_f32<4, 2, true>;
+    }
+  }
+  switch (rows) {
+    case 1:
+      return bf16 ? tile_bf16<1, 1, true> : tile_f32<1, 1, true>;
+    case 2:
+      return bf16 ? tile_bf16<2, 1, true> : tile_f32<2, 1, true>;
+    case 3:
+      return bf16 ? tile_bf16<3, 1, true> : tile_f32<3, 1, true>;
+    case 4:
+      return bf16 ? tile_bf16<4, 1, true> : tile_f32<4, 1, true>;
+    case 5:
+      return bf16 ? tile_bf16<5, 1, true> : tile_f32<5, 1, true>;
+    case 6:
+      return bf16 ? tile_bf16<6, 1, true> : tile_f32<6, 1, true>;
+    case 7:
+      return bf16 ? tile_bf16<7, 1, true> : tile_f32<7, 1, true>;
+    default:
+      return bf16 ? tile_bf16<8, 1, true> : tile_f32<8, 1, true>;
+  }
 }
 
 constexpr int kMr = 6;
@@ -150,29 +177,34 @@ constexpr int kMr = 6;
 void gemm_panels_avx512(const PanelTask& t, int64_t panel_begin, int64_t panel_end) {
   const int64_t pe = panel_elems(t.k, t.bf16);
   const int64_t steps = t.bf16 ? padded_k(t.k, true) / 2 : t.k;
-  // Few rows: memory bound, stream 4 panels at once with prefetch. Otherwise 6 × 2 panels.
-  const bool few = t.m <= 2;
-  const int np_max = few ? 4 : 2;
   const int64_t elem = t.bf16 ? 2 : 4;
+  // Few rows: memory bound, one tile holds every row and streams NP panels side by side.
+  // Otherwise 6-row × 2-panel tiles over weights that stay in L2.
+  const bool stream = t.m <= 8;
+  const int np_max = !stream ? 2 : t.m <= 2 ? 4 : t.m <= 4 ? 2 : 1;
+  const int64_t mr = stream ? t.m : kMr;
   for (int64_t p = panel_begin; p < panel_end;) {
-    const int np = static_cast<int>(min64(np_max, panel_end - p));
-    const int np_run = np >= np_max ? np_max : (np >= 2 ? 2 : 1);
+    const int64_t left = panel_end - p;
+    const int np = left >= np_max ? np_max : left >= 2 ? 2 : 1;
     Tile tile;
     tile.w = static_cast<const char*>(t.w) + p * pe * elem;
     tile.panel_stride = pe;
     tile.steps = steps;
     tile.cols = t.n - p * kPanelWidth;
     tile.accumulate = t.accumulate;
-    for (int64_t i = 0; i < t.m; i += kMr) {
-      const int rows = static_cast<int>(min64(kMr, t.m - i));
+    tile.ldx = t.bf16 ? t.ldxb : t.ldx;
+    tile.ldy = t.ldy;
+    for (int64_t i = 0; i < t.m; i += mr) {
+      const int rows = static_cast<int>(min64(mr, t.m - i));
       tile.x = t.x ? t.x + i * t.ldx : nullptr;
       tile.xb = t.xb ? t.xb + i * t.ldxb : nullptr;
-      tile.ldx = t.bf16 ? t.ldxb : t.ldx;
       tile.y = t.y + i * t.ldy + p * kPanelWidth;
-      tile.ldy = t.ldy;
-      pick(rows, np_run, t.bf16, t.m <= 4)(tile);
+      const TileFn fn = stream ? pick_stream(rows, np, t.bf16)
+                               : (np == 2 ? pick_rows<2, false>(rows, t.bf16)
+                                          : pick_rows<1, false>(rows, t.bf16));
+      fn(tile);
     }
-    p += np_run;
+    p += np;
   }
 }
 
