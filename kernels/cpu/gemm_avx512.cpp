@@ -199,9 +199,16 @@ void gemm_panels_avx512(const PanelTask& t, int64_t panel_begin, int64_t panel_e
       tile.x = t.x ? t.x + i * t.ldx : nullptr;
       tile.xb = t.xb ? t.xb + i * t.ldxb : nullptr;
       tile.y = t.y + i * t.ldy + p * kPanelWidth;
-      const TileFn fn = stream ? pick_stream(rows, np, t.bf16)
-                               : (np == 2 ? pick_rows<2, false>(rows, t.bf16)
-                                          : pick_rows<1, false>(rows, t.bf16));
+      // The first row block pulls the panels from memory: it prefetches; the others hit L2.
+      const bool first = i == 0;
+      TileFn fn;
+      if (stream) {
+        fn = pick_stream(rows, np, t.bf16);
+      } else if (np == 2) {
+        fn = first ? pick_rows<2, true>(rows, t.bf16) : pick_rows<2, false>(rows, t.bf16);
+      } else {
+        fn = first ? pick_rows<1, true>(rows, t.bf16) : pick_rows<1, false>(rows, t.bf16);
+      }
       fn(tile);
     }
     p += np;

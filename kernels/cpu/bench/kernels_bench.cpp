@@ -111,14 +111,13 @@ std::vector<float> random_vec(size_t n, uint32_t seed) {
   return v;
 }
 
-// Weights are replicated until the set exceeds the last-level cache, and used in turn, so an
-// m = 1 product streams from memory as a decode step does.
+// Weights are replicated until the set (512 MiB) exceeds the last-level cache, and used in turn,
+// so every product streams its weights from memory as in a real model.
 void BM_Gemm(benchmark::State& st, ElemType type, int64_t n, int64_t k) {
   const int64_t m = st.range(0);
   const auto src = random_vec(static_cast<size_t>(n * k), 1);
   const PackedMatrix first = pack_matrix(src.data(), ElemType::kF32, n, k, type);
-  const size_t copies =
-      m <= 8 ? std::clamp<size_t>((256u << 20) / std::max<size_t>(first.bytes, 1), 1, 64) : 1;
+  const size_t copies = std::clamp<size_t>((512u << 20) / std::max<size_t>(first.bytes, 1), 1, 64);
   std::vector<PackedMatrix> ws{first};
   for (size_t i = 1; i < copies; ++i) {
     PackedMatrix w = first;
@@ -315,7 +314,7 @@ void register_all() {
       if (s.lm_head) {
         b->Arg(1)->Arg(8);
       } else {
-        b->Arg(1)->Arg(8)->Arg(64)->Arg(512);
+        b->Arg(1)->Arg(8)->Arg(32)->Arg(64)->Arg(512);
       }
     }
   }
