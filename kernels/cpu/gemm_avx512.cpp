@@ -36,7 +36,8 @@ struct Tile {
   int64_t ldy;
   int64_t cols;  // valid output columns from the first panel's column 0
   bool accumulate;
-  const char* pf_next;  // nullable: one cache line per k step from here is prefetched into L2
+  const char* pf_next;  // nullable: pf_lines cache lines per k step from here go into L2
+  int64_t pf_lines;
 };
 
 template <int MR, int NP>
@@ -64,7 +65,9 @@ void tile_bf16(const Tile& t) {
       acc[r][j] = _mm512_setzero_ps();
   const uint16_t* w = static_cast<const uint16_t*>(t.w);
   for (int64_t q = 0; q < t.steps; ++q) {
-    if (t.pf_next) _mm_prefetch(t.pf_next + q * 64, _MM_HINT_T1);
+    if (t.pf_next)
+      for (int64_t l = 0; l < t.pf_lines; ++l)
+        _mm_prefetch(t.pf_next + (q * t.pf_lines + l) * 64, _MM_HINT_T1);
     __m512bh wv[2 * NP];
     for (int p = 0; p < NP; ++p) {
       const uint16_t* wp = w + p * t.panel_stride + q * 64;
@@ -94,7 +97,9 @@ void tile_f32(const Tile& t) {
       acc[r][j] = _mm512_setzero_ps();
   const float* w = static_cast<const float*>(t.w);
   for (int64_t kk = 0; kk < t.steps; ++kk) {
-    if (t.pf_next) _mm_prefetch(t.pf_next + kk * 64, _MM_HINT_T1);
+    if (t.pf_next)
+      for (int64_t l = 0; l < t.pf_lines; ++l)
+        _mm_prefetch(t.pf_next + (kk * t.pf_lines + l) * 64, _MM_HINT_T1);
     __m512 wv[2 * NP];
     for (int p = 0; p < NP; ++p) {
       const float* wp = w + p * t.panel_stride + kk * 32;
@@ -197,16 +202,19 @@ void gemm_panels_avx512(const PanelTask& t, int64_t panel_begin, int64_t panel_e
     tile.accumulate = t.accumulate;
     tile.ldx = t.bf16 ? t.ldxb : t.ldx;
     tile.ldy = t.ldy;
-    // Row blocks 1.. run from L2; meanwhile they pull the next panel group into L2, one line
-    // per k step each (a group of two panels is steps × 256 bytes: four blocks' worth).
+    // Row blocks 1.. run from L2; meanwhile they pull the next panel group into L2, spread
+    // evenly: the group is steps × 256 bytes (4 lines per k step), shared by the blocks.
     const char* next_group =
         p + np < panel_end ? static_cast<const char*>(tile.w) + np * pe * elem : nullptr;
-    const int64_t group_bytes = np * pe * elem;
+    const int64_t group_lines = np * pe * elem / 64;
+    const int64_t later_blocks = (t.m + mr - 1) / mr - 1;
+    tile.pf_lines = later_blocks > 0 ? (4 + later_blocks - 1) / later_blocks : 0;
     for (int64_t i = 0; i < t.m; i += mr) {
       const int rows = static_cast<int>(min64(mr, t.m - i));
-      const int64_t pf_off = (i / mr - 1) * steps * 64;
-      tile.pf_next =
-          !stream && next_group && i > 0 && pf_off < group_bytes ? next_group + pf_off : nullptr;
+      const int64_t pf_line0 = (i / mr - 1) * steps * tile.pf_lines;
+      tile.pf_next = !stream && next_group && i > 0 && pf_line0 < group_lines
+                         ? next_group + pf_line0 * 64
+                         : nullptr;
       tile.x = t.x ? t.x + i * t.ldx : nullptr;
       tile.xb = t.xb ? t.xb + i * t.ldxb : nullptr;
       tile.y = t.y + i * t.ldy + p * kPanelWidth;

@@ -314,7 +314,7 @@ void register_all() {
       if (s.lm_head) {
         b->Arg(1)->Arg(8);
       } else {
-        b->Arg(1)->Arg(8)->Arg(32)->Arg(64)->Arg(512);
+        b->Arg(1)->Arg(8)->Arg(16)->Arg(32)->Arg(64)->Arg(512);
       }
     }
   }
