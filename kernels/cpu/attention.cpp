@@ -91,6 +91,7 @@ struct Item {
 void kv_write(const KvWriteArgs& a) {
   const size_t row = static_cast<size_t>(a.num_kv_heads * a.head_dim);
   for (int64_t t = 0; t < a.tokens; ++t) {
+    if (a.slots[t] < 0) continue;  // padding token: no cache slot
     std::memcpy(a.k_cache + a.slots[t] * row, a.k + t * a.ld_k, row * sizeof(float));
     std::memcpy(a.v_cache + a.slots[t] * row, a.v + t * a.ld_v, row * sizeof(float));
   }

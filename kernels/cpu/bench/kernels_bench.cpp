@@ -284,6 +284,20 @@ void BM_SoftmaxTopk(benchmark::State& st) {
     softmax_topk(a);
 }
 
+// Load-time packing of a bf16 checkpoint matrix [1536, 2048] into the bf16 panel layout.
+void BM_PackBf16(benchmark::State& st) {
+  const int64_t n = 1536, k = 2048;
+  const auto src = random_vec(static_cast<size_t>(n * k), 13);
+  std::vector<uint16_t> bf(src.size());
+  for (size_t i = 0; i < src.size(); ++i)
+    bf[i] = static_cast<uint16_t>(src[i] * 100);
+  for (auto _ : st) {
+    PackedMatrix w = pack_matrix(bf.data(), ElemType::kBF16, n, k, ElemType::kBF16);
+    benchmark::DoNotOptimize(w.storage.get());
+  }
+  st.SetBytesProcessed(st.iterations() * n * k * 2);
+}
+
 void BM_ForkJoin(benchmark::State& st) {
   for (auto _ : st)
     pool().run_on_all([](int, int) {});
@@ -336,6 +350,7 @@ void register_all() {
   benchmark::RegisterBenchmark("rope", BM_Rope)->Arg(1)->Arg(512)->UseRealTime();
   benchmark::RegisterBenchmark("softmax_topk", BM_SoftmaxTopk)->Arg(1)->Arg(512)->UseRealTime();
   benchmark::RegisterBenchmark("fork_join", BM_ForkJoin)->UseRealTime();
+  benchmark::RegisterBenchmark("pack_bf16", BM_PackBf16)->Unit(benchmark::kMillisecond);
 }
 
 }  // namespace
