@@ -180,6 +180,9 @@ void attend_rows_avx512(const AttnRows& rs) {
       // out += p · V, keys in order, 4 rows × 2 chunks per pass.
       for (int i0 = 0; i0 < gn; i0 += 4) {
         const int in = gn - i0 < 4 ? gn - i0 : 4;
+        bool full = true;
+        for (int i = 0; i < in; ++i)
+          full = full && valid[i0 + i] == 0xffffu;
         for (int64_t c = 0; c < chunks; c += 2) {
           const bool two = c + 1 < chunks;
           __m512 o[4][2];
@@ -189,15 +192,28 @@ void attend_rows_avx512(const AttnRows& rs) {
             o[i][0] = _mm512_mul_ps(_mm512_loadu_ps(acc), cv);
             o[i][1] = two ? _mm512_mul_ps(_mm512_loadu_ps(acc + 16), cv) : _mm512_setzero_ps();
           }
-          for (int j = 0; j < 16; ++j) {
-            if (!((any >> j) & 1u)) continue;
-            const __m512 v0 = _mm512_loadu_ps(vptr[j] + c * 16);
-            const __m512 v1 = two ? _mm512_loadu_ps(vptr[j] + c * 16 + 16) : _mm512_setzero_ps();
-            for (int i = 0; i < in; ++i) {
-              const __mmask16 on = ((valid[i0 + i] >> j) & 1u) ? 0xffff : 0;
-              const __m512 pv = _mm512_set1_ps(pj[i0 + i][j]);
-              o[i][0] = _mm512_mask3_fmadd_ps(pv, v0, o[i][0], on);
-              o[i][1] = _mm512_mask3_fmadd_ps(pv, v1, o[i][1], on);
+          if (full && in == 4 && two) {
+            // Every key valid for all four rows (below the diagonal): no masks.
+            for (int j = 0; j < 16; ++j) {
+              const __m512 v0 = _mm512_loadu_ps(vptr[j] + c * 16);
+              const __m512 v1 = _mm512_loadu_ps(vptr[j] + c * 16 + 16);
+              for (int i = 0; i < 4; ++i) {
+                const __m512 pv = _mm512_set1_ps(pj[i0 + i][j]);
+                o[i][0] = _mm512_fmadd_ps(pv, v0, o[i][0]);
+                o[i][1] = _mm512_fmadd_ps(pv, v1, o[i][1]);
+              }
+            }
+          } else {
+            for (int j = 0; j < 16; ++j) {
+              if (!((any >> j) & 1u)) continue;
+              const __m512 v0 = _mm512_loadu_ps(vptr[j] + c * 16);
+              const __m512 v1 = two ? _mm512_loadu_ps(vptr[j] + c * 16 + 16) : _mm512_setzero_ps();
+              for (int i = 0; i < in; ++i) {
+                const __mmask16 on = ((valid[i0 + i] >> j) & 1u) ? 0xffff : 0;
+                const __m512 pv = _mm512_set1_ps(pj[i0 + i][j]);
+                o[i][0] = _mm512_mask3_fmadd_ps(pv, v0, o[i][0], on);
+                o[i][1] = _mm512_mask3_fmadd_ps(pv, v1, o[i][1], on);
+              }
             }
           }
           for (int i = 0; i < in; ++i) {
