@@ -3,6 +3,9 @@
 // own position, its q and the cache, so results do not depend on the batch or the chunking.
 #include "kernels/cpu/attention.h"
 
+#include "kernels/cpu/attention_internal.h"
+#include "kernels/cpu/gemm_internal.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -79,7 +82,7 @@ void attend(const PagedAttentionArgs& a, const Query& qr, float* acc) {
 
 struct Item {
   int32_t seq;
-  int32_t head;
+  int32_t kv_head;
   int32_t q0, q1;  // query rows (global) of this item
 };
 
@@ -88,6 +91,7 @@ struct Item {
 void kv_write(const KvWriteArgs& a) {
   const size_t row = static_cast<size_t>(a.num_kv_heads * a.head_dim);
   for (int64_t t = 0; t < a.tokens; ++t) {
+    if (a.slots[t] < 0) continue;  // padding token: no cache slot
     std::memcpy(a.k_cache + a.slots[t] * row, a.k + t * a.ld_k, row * sizeof(float));
     std::memcpy(a.v_cache + a.slots[t] * row, a.v + t * a.ld_v, row * sizeof(float));
   }
@@ -95,32 +99,61 @@ void kv_write(const KvWriteArgs& a) {
 
 void paged_attention(const PagedAttentionArgs& a, ThreadPool* pool) {
   const int64_t group = a.num_heads / a.num_kv_heads;
+  const bool simd = internal::active_isa() == internal::Isa::kAvx512 && a.head_dim % 16 == 0 &&
+                    a.head_dim <= 1024;
+  // One item: a block of queries of one sequence × the query heads of one kv head.
   std::vector<Item> items;
   for (int64_t s = 0; s < a.num_seqs; ++s) {
-    for (int64_t h = 0; h < a.num_heads; ++h) {
+    for (int64_t kvh = 0; kvh < a.num_kv_heads; ++kvh) {
       for (int64_t q0 = a.query_start[s]; q0 < a.query_start[s + 1]; q0 += kQueryBlock) {
         const int64_t q1 = std::min<int64_t>(q0 + kQueryBlock, a.query_start[s + 1]);
-        items.push_back({static_cast<int32_t>(s), static_cast<int32_t>(h), static_cast<int32_t>(q0),
-                         static_cast<int32_t>(q1)});
+        items.push_back({static_cast<int32_t>(s), static_cast<int32_t>(kvh),
+                         static_cast<int32_t>(q0), static_cast<int32_t>(q1)});
       }
     }
   }
-  // Later query blocks of long sequences cost the most: hand them out first.
   std::atomic<size_t> next{0};
   auto work = [&](int, int) {
-    std::vector<float> acc(static_cast<size_t>(a.head_dim));
+    const int64_t max_rows = kQueryBlock * group;
+    std::vector<float> scratch(static_cast<size_t>(max_rows * (a.head_dim + 2)));
+    std::vector<const float*> qp(static_cast<size_t>(max_rows));
+    std::vector<float*> op(static_cast<size_t>(max_rows));
+    std::vector<int64_t> pos(static_cast<size_t>(max_rows));
+    // Later query blocks of long sequences cost the most: hand them out first.
     for (size_t i = next.fetch_add(1); i < items.size(); i = next.fetch_add(1)) {
       const Item& it = items[items.size() - 1 - i];
       const int64_t qlen = a.query_start[it.seq + 1] - a.query_start[it.seq];
       const int64_t first_pos = a.context_lens[it.seq] - qlen;
+      const int32_t* table = a.block_tables + it.seq * a.max_blocks_per_seq;
+      int64_t rows = 0;
       for (int64_t qi = it.q0; qi < it.q1; ++qi) {
-        Query qr;
-        qr.q = a.q + qi * a.ld_q + it.head * a.head_dim;
-        qr.out = a.out + qi * a.ld_out + it.head * a.head_dim;
-        qr.block_table = a.block_tables + it.seq * a.max_blocks_per_seq;
-        qr.pos = first_pos + (qi - a.query_start[it.seq]);
-        qr.kv_head = it.head / group;
-        attend(a, qr, acc.data());
+        for (int64_t h = it.kv_head * group; h < (it.kv_head + 1) * group; ++h, ++rows) {
+          qp[rows] = a.q + qi * a.ld_q + h * a.head_dim;
+          op[rows] = a.out + qi * a.ld_out + h * a.head_dim;
+          pos[rows] = first_pos + (qi - a.query_start[it.seq]);
+        }
+      }
+      if (simd) {
+        internal::AttnRows r;
+        r.a = &a;
+        r.block_table = table;
+        r.kv_head = it.kv_head;
+        r.rows = rows;
+        r.q = qp.data();
+        r.out = op.data();
+        r.pos = pos.data();
+        r.scratch = scratch.data();
+        internal::attend_rows_avx512(r);
+      } else {
+        for (int64_t r = 0; r < rows; ++r) {
+          Query qr;
+          qr.q = qp[r];
+          qr.out = op[r];
+          qr.block_table = table;
+          qr.pos = pos[r];
+          qr.kv_head = it.kv_head;
+          attend(a, qr, scratch.data());
+        }
       }
     }
   };

@@ -12,7 +12,8 @@
 
 namespace sieve::kernels {
 
-// Writes new keys/values into their cache slots. slot = block * block_size + offset.
+// Writes new keys/values into their cache slots. slot = block * block_size + offset; a
+// negative slot (padding) is skipped.
 struct KvWriteArgs {
   const float* k = nullptr;        // [tokens, num_kv_heads, head_dim], token stride ld_k
   const float* v = nullptr;        // [tokens, num_kv_heads, head_dim], token stride ld_v

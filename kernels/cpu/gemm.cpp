@@ -45,13 +45,8 @@ bool cpu_has_avx2() {
 }
 
 Isa detect_isa() {
-  Isa best = cpu_has_avx512() ? Isa::kAvx512 : cpu_has_avx2() ? Isa::kAvx2 : Isa::kScalar;
-  if (const char* env = std::getenv("SIEVE_CPU_ISA")) {
-    const std::string_view want(env);
-    if (want == "scalar") best = Isa::kScalar;
-    if (want == "avx2" && best == Isa::kAvx512) best = Isa::kAvx2;
-  }
-  return best;
+  const Isa best = cpu_has_avx512() ? Isa::kAvx512 : cpu_has_avx2() ? Isa::kAvx2 : Isa::kScalar;
+  return narrow_isa(best, std::getenv("SIEVE_CPU_ISA"));
 }
 
 // Zero-initialised and 64-byte aligned; big buffers are page aligned and advised to huge pages
@@ -128,6 +123,14 @@ std::vector<Item> split_work(std::span<const MatmulArgs> products, int threads) 
 using PanelFn = void (*)(const PanelTask&, int64_t, int64_t);
 
 }  // namespace
+
+Isa narrow_isa(Isa best, const char* request) {
+  if (request == nullptr) return best;
+  const std::string_view want(request);
+  if (want == "scalar") return Isa::kScalar;
+  if (want == "avx2" && best == Isa::kAvx512) return Isa::kAvx2;
+  return best;
+}
 
 bool isa_supported(Isa isa) {
   switch (isa) {

@@ -36,6 +36,8 @@ struct Tile {
   int64_t ldy;
   int64_t cols;  // valid output columns from the first panel's column 0
   bool accumulate;
+  const char* pf_next;  // nullable: pf_lines cache lines per k step from here go into L2
+  int64_t pf_lines;
 };
 
 template <int MR, int NP>
@@ -63,6 +65,9 @@ void tile_bf16(const Tile& t) {
       acc[r][j] = _mm512_setzero_ps();
   const uint16_t* w = static_cast<const uint16_t*>(t.w);
   for (int64_t q = 0; q < t.steps; ++q) {
+    if (t.pf_next)
+      for (int64_t l = 0; l < t.pf_lines; ++l)
+        _mm_prefetch(t.pf_next + (q * t.pf_lines + l) * 64, _MM_HINT_T1);
     __m512bh wv[2 * NP];
     for (int p = 0; p < NP; ++p) {
       const uint16_t* wp = w + p * t.panel_stride + q * 64;
@@ -92,6 +97,9 @@ void tile_f32(const Tile& t) {
       acc[r][j] = _mm512_setzero_ps();
   const float* w = static_cast<const float*>(t.w);
   for (int64_t kk = 0; kk < t.steps; ++kk) {
+    if (t.pf_next)
+      for (int64_t l = 0; l < t.pf_lines; ++l)
+        _mm_prefetch(t.pf_next + (kk * t.pf_lines + l) * 64, _MM_HINT_T1);
     __m512 wv[2 * NP];
     for (int p = 0; p < NP; ++p) {
       const float* wp = w + p * t.panel_stride + kk * 32;
@@ -131,16 +139,43 @@ TileFn pick_rows(int rows, bool bf16) {
   }
 }
 
-TileFn pick(int rows, int np, bool bf16, bool stream) {
-  if (np == 4)
+// Tiles for few rows (m <= 8): every row in one tile so the weights stream once, with
+// software prefetch. Accumulators: rows × 2 × NP <= 16.
+TileFn pick_stream(int rows, int np, bool bf16) {
+  if (np == 4) {
     return rows == 1 ? (bf16 ? tile_bf16<1, 4, true> : tile_f32<1, 4, true>)
                      : (bf16 ? tile_bf16<2, 4, true> : tile_f32<2, 4, true>);
-  if (stream) {
-    if (np == 2) return pick_rows<2, true>(rows, bf16);
-    return pick_rows<1, true>(rows, bf16);
   }
-  if (np == 2) return pick_rows<2, false>(rows, bf16);
-  return pick_rows<1, false>(rows, bf16);
+  if (np == 2) {
+    switch (rows) {
+      case 1:
+        return bf16 ? tile_bf16<1, 2, true> : tile_f32<1, 2, true>;
+      case 2:
+        return bf16 ? tile_bf16<2, 2, true> : tile_f32<2, 2, true>;
+      case 3:
+        return bf16 ? tile_bf16<3, 2, true> : tile_f32<3, 2, true>;
+      default:
+        return bf16 ? tile_bf16<4, 2, true> : tile_f32<4, 2, true>;
+    }
+  }
+  switch (rows) {
+    case 1:
+      return bf16 ? tile_bf16<1, 1, true> : tile_f32<1, 1, true>;
+    case 2:
+      return bf16 ? tile_bf16<2, 1, true> : tile_f32<2, 1, true>;
+    case 3:
+      return bf16 ? tile_bf16<3, 1, true> : tile_f32<3, 1, true>;
+    case 4:
+      return bf16 ? tile_bf16<4, 1, true> : tile_f32<4, 1, true>;
+    case 5:
+      return bf16 ? tile_bf16<5, 1, true> : tile_f32<5, 1, true>;
+    case 6:
+      return bf16 ? tile_bf16<6, 1, true> : tile_f32<6, 1, true>;
+    case 7:
+      return bf16 ? tile_bf16<7, 1, true> : tile_f32<7, 1, true>;
+    default:
+      return bf16 ? tile_bf16<8, 1, true> : tile_f32<8, 1, true>;
+  }
 }
 
 constexpr int kMr = 6;
@@ -150,29 +185,52 @@ constexpr int kMr = 6;
 void gemm_panels_avx512(const PanelTask& t, int64_t panel_begin, int64_t panel_end) {
   const int64_t pe = panel_elems(t.k, t.bf16);
   const int64_t steps = t.bf16 ? padded_k(t.k, true) / 2 : t.k;
-  // Few rows: memory bound, stream 4 panels at once with prefetch. Otherwise 6 × 2 panels.
-  const bool few = t.m <= 2;
-  const int np_max = few ? 4 : 2;
   const int64_t elem = t.bf16 ? 2 : 4;
+  // Few rows: memory bound, one tile holds every row and streams NP panels side by side.
+  // Otherwise 6-row × 2-panel tiles over weights that stay in L2.
+  const bool stream = t.m <= 8;
+  const int np_max = !stream ? 2 : t.m <= 2 ? 4 : t.m <= 4 ? 2 : 1;
+  const int64_t mr = stream ? t.m : kMr;
   for (int64_t p = panel_begin; p < panel_end;) {
-    const int np = static_cast<int>(min64(np_max, panel_end - p));
-    const int np_run = np >= np_max ? np_max : (np >= 2 ? 2 : 1);
+    const int64_t left = panel_end - p;
+    const int np = left >= np_max ? np_max : left >= 2 ? 2 : 1;
     Tile tile;
     tile.w = static_cast<const char*>(t.w) + p * pe * elem;
     tile.panel_stride = pe;
     tile.steps = steps;
     tile.cols = t.n - p * kPanelWidth;
     tile.accumulate = t.accumulate;
-    for (int64_t i = 0; i < t.m; i += kMr) {
-      const int rows = static_cast<int>(min64(kMr, t.m - i));
+    tile.ldx = t.bf16 ? t.ldxb : t.ldx;
+    tile.ldy = t.ldy;
+    // Row blocks 1.. run from L2; meanwhile they pull the next panel group into L2, spread
+    // evenly: the group is steps × 256 bytes (4 lines per k step), shared by the blocks.
+    const char* next_group =
+        p + np < panel_end ? static_cast<const char*>(tile.w) + np * pe * elem : nullptr;
+    const int64_t group_lines = np * pe * elem / 64;
+    const int64_t later_blocks = (t.m + mr - 1) / mr - 1;
+    tile.pf_lines = later_blocks > 0 ? (4 + later_blocks - 1) / later_blocks : 0;
+    for (int64_t i = 0; i < t.m; i += mr) {
+      const int rows = static_cast<int>(min64(mr, t.m - i));
+      const int64_t pf_line0 = (i / mr - 1) * steps * tile.pf_lines;
+      tile.pf_next = !stream && next_group && i > 0 && pf_line0 < group_lines
+                         ? next_group + pf_line0 * 64
+                         : nullptr;
       tile.x = t.x ? t.x + i * t.ldx : nullptr;
       tile.xb = t.xb ? t.xb + i * t.ldxb : nullptr;
-      tile.ldx = t.bf16 ? t.ldxb : t.ldx;
       tile.y = t.y + i * t.ldy + p * kPanelWidth;
-      tile.ldy = t.ldy;
-      pick(rows, np_run, t.bf16, t.m <= 4)(tile);
+      // The first row block pulls the panels from memory: it prefetches; the others hit L2.
+      const bool first = i == 0;
+      TileFn fn;
+      if (stream) {
+        fn = pick_stream(rows, np, t.bf16);
+      } else if (np == 2) {
+        fn = first ? pick_rows<2, true>(rows, t.bf16) : pick_rows<2, false>(rows, t.bf16);
+      } else {
+        fn = first ? pick_rows<1, true>(rows, t.bf16) : pick_rows<1, false>(rows, t.bf16);
+      }
+      fn(tile);
     }
-    p += np_run;
+    p += np;
   }
 }
 

@@ -74,6 +74,8 @@ bool isa_supported(Isa isa);
 const char* isa_name(Isa isa);
 // The ISA chosen for this process (best supported, narrowed by SIEVE_CPU_ISA).
 Isa active_isa();
+// `best` narrowed by a SIEVE_CPU_ISA value ("avx2", "scalar"; null or anything else: best).
+Isa narrow_isa(Isa best, const char* request);
 
 // matmul_many with an explicit ISA (which must be supported); tests compare paths with it.
 void matmul_many_with_isa(std::span<const MatmulArgs> products, ThreadPool* pool, Isa isa);

@@ -2,6 +2,9 @@
 // vectorise; reductions use a fixed lane split so results never depend on the thread split.
 #include "kernels/cpu/ops.h"
 
+#include "kernels/cpu/gemm_internal.h"
+#include "kernels/cpu/ops_internal.h"
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -74,13 +77,18 @@ void add_rms_norm(float* residual, const float* x, const RmsNormArgs& a, ThreadP
 
 void silu_mul(const float* gu, int64_t rows, int64_t inter, int64_t ld_gu, float* out,
               int64_t ld_out, ThreadPool* pool) {
+  const bool simd = internal::active_isa() == internal::Isa::kAvx512;
   for_rows(pool, rows, inter, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* g = gu + r * ld_gu;
       const float* u = g + inter;
       float* o = out + r * ld_out;
-      for (int64_t c = 0; c < inter; ++c)
-        o[c] = g[c] / (1.0f + std::exp(-g[c])) * u[c];
+      if (simd) {
+        internal::silu_mul_row_avx512(g, u, o, inter);
+      } else {
+        for (int64_t c = 0; c < inter; ++c)
+          o[c] = g[c] / (1.0f + std::exp(-g[c])) * u[c];
+      }
     }
   });
 }

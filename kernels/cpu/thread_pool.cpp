@@ -19,6 +19,8 @@ namespace {
 // atomic before blocking. The spin is bounded (~10-50 µs) so an idle pool sleeps and an
 // oversubscribed machine loses at most one short spin per region.
 constexpr int kSpinIterations = 4000;
+// Pools up to this size let the caller take over indices no worker has started (see claimed).
+constexpr int kMaxClaimThreads = 32;
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -35,7 +37,13 @@ struct ThreadPool::State {
   std::atomic<int> sleeping_workers{0};
   std::atomic<bool> stop{false};
 
-  // Join side: workers count `pending` down; the caller watches it.
+  // Who runs which index of the current region: generation tag in the high 32 bits, one bit
+  // per thread index below. A worker claims its index when it wakes; the caller claims (and
+  // runs itself) every index still unclaimed once its own share is done, so a worker that the
+  // OS has not scheduled yet never delays the region.
+  std::atomic<uint64_t> claimed{0};
+
+  // Join side: whoever claimed an index counts `pending` down once it ran; the caller watches.
   std::atomic<int> pending{0};
   std::atomic<bool> caller_sleeping{false};
 
@@ -45,6 +53,23 @@ struct ThreadPool::State {
   std::vector<std::thread> workers;
 
   void worker_loop(int index, int num_threads);
+
+  // Claims index `i` of the region tagged `tag`; false when it is taken or the region is over.
+  bool claim(uint32_t tag, int i) {
+    const uint64_t bit = uint64_t{1} << i;
+    uint64_t c = claimed.load();
+    for (;;) {
+      if ((c >> 32) != tag || (c & bit)) return false;
+      if (claimed.compare_exchange_weak(c, c | bit)) return true;
+    }
+  }
+
+  void finish_one() {
+    if (pending.fetch_sub(1) == 1 && caller_sleeping.load()) {
+      std::lock_guard<std::mutex> lock(mu);
+      done_cv.notify_one();
+    }
+  }
 };
 
 void ThreadPool::State::worker_loop(int index, int num_threads) {
@@ -67,11 +92,9 @@ void ThreadPool::State::worker_loop(int index, int num_threads) {
     }
     if (stop.load(std::memory_order_acquire)) return;
     seen = gen;
+    if (num_threads <= kMaxClaimThreads && !claim(static_cast<uint32_t>(gen), index)) continue;
     (*job)(index, num_threads);
-    if (pending.fetch_sub(1) == 1 && caller_sleeping.load()) {
-      std::lock_guard<std::mutex> lock(mu);
-      done_cv.notify_one();
-    }
+    finish_one();
   }
 }
 
@@ -102,14 +125,22 @@ void ThreadPool::run_on_all(const std::function<void(int, int)>& fn) {
     return;
   }
   State& s = *state_;
+  const uint64_t gen = s.generation.load(std::memory_order_relaxed) + 1;
+  const uint32_t tag = static_cast<uint32_t>(gen);
   s.job = &fn;
   s.pending.store(size_ - 1, std::memory_order_relaxed);
-  s.generation.fetch_add(1);  // seq_cst: publishes job and pending
+  s.claimed.store(uint64_t{tag} << 32);
+  s.generation.store(gen);  // seq_cst: publishes job, pending and claimed
   if (s.sleeping_workers.load() > 0) {
     std::lock_guard<std::mutex> lock(s.mu);
     s.start_cv.notify_all();
   }
   fn(0, size_);
+  for (int i = 1; i < size_ && size_ <= kMaxClaimThreads; ++i) {
+    if (!s.claim(tag, i)) continue;
+    fn(i, size_);
+    s.pending.fetch_sub(1);
+  }
   for (int i = 0; s.pending.load(std::memory_order_acquire) != 0 && i < kSpinIterations; ++i) {
     cpu_relax();
   }

@@ -18,8 +18,11 @@ class ThreadPool {
 
   int size() const { return size_; }
 
-  // Calls fn(thread_index, num_threads) once on every thread of the pool (the caller is index 0)
-  // and returns when all calls have returned.
+  // Calls fn(index, num_threads) once for every index in [0, num_threads) and returns when all
+  // calls have returned. Index 0 runs on the caller; index i normally on worker i, but an index
+  // whose worker has not woken up by the time the caller is done with its own share runs on the
+  // caller instead (so a descheduled worker never stalls a region). fn must not rely on which
+  // OS thread runs an index.
   void run_on_all(const std::function<void(int, int)>& fn);
 
   // Splits [0, n) into contiguous chunks of at least `grain` items, one call fn(begin, end) per

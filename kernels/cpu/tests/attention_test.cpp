@@ -20,7 +20,7 @@ struct CacheSetup {
   std::vector<float> k_cache, v_cache;
   std::vector<std::vector<int32_t>> tables;  // per sequence
 
-  CacheSetup(int64_t seqs, uint32_t seed) {
+  CacheSetup(int64_t seqs, uint32_t seed, int64_t hd) : head_dim(hd) {
     std::mt19937 rng(seed);
     std::uniform_real_distribution<float> d(-1.f, 1.f);
     const size_t n = static_cast<size_t>(num_blocks * block_size * num_kv_heads * head_dim);
@@ -130,11 +130,12 @@ std::vector<float> random_q(int64_t rows, uint32_t seed) {
   return q;
 }
 
-class AttentionTest : public ::testing::TestWithParam<int64_t> {};  // sliding window
+// (sliding window, head_dim): 24 takes the portable path, 32 and 128 the SIMD one where present.
+class AttentionTest : public ::testing::TestWithParam<std::tuple<int64_t, int64_t>> {};
 
 TEST_P(AttentionTest, MatchesReference) {
-  const int64_t window = GetParam();
-  CacheSetup st(3, 1);
+  const auto [window, hd] = GetParam();
+  CacheSetup st(3, 1, hd);
   ThreadPool pool(2);
   const auto q_all = random_q(3 * 128 * st.num_heads * st.head_dim, 2);
   const std::vector<SeqQuery> seqs = {{0, 70, 70, 0}, {1, 37, 1, 128}, {2, 100, 5, 256}};
@@ -150,8 +151,8 @@ TEST_P(AttentionTest, MatchesReference) {
 }
 
 TEST_P(AttentionTest, BatchInvariantAndChunkInvariant) {
-  const int64_t window = GetParam();
-  CacheSetup st(3, 3);
+  const auto [window, hd] = GetParam();
+  CacheSetup st(3, 3, hd);
   ThreadPool p1(1), p3(3);
   const auto q_all = random_q(3 * 128 * st.num_heads * st.head_dim, 4);
   const int64_t row = st.num_heads * st.head_dim;
@@ -173,7 +174,9 @@ TEST_P(AttentionTest, BatchInvariantAndChunkInvariant) {
   EXPECT_EQ(0, std::memcmp(chunked.data(), batch.data(), chunked.size() * 4));
 }
 
-INSTANTIATE_TEST_SUITE_P(Windows, AttentionTest, ::testing::Values(0, 1, 20));
+INSTANTIATE_TEST_SUITE_P(WindowsAndHeadDims, AttentionTest,
+                         ::testing::Combine(::testing::Values(0, 1, 20),
+                                            ::testing::Values(24, 32, 128)));
 
 TEST(Attention, KvWrite) {
   const int64_t tokens = 3, kvh = 2, hd = 5;

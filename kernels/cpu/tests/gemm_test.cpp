@@ -70,8 +70,9 @@ std::vector<float> run(const std::vector<float>& x, const PackedMatrix& w, int64
 struct Shape {
   int64_t m, n, k;
 };
-const Shape kShapes[] = {{1, 1, 1},    {3, 33, 7},   {17, 70, 129},  {1, 100, 64},
-                         {17, 64, 32}, {3, 130, 33}, {13, 257, 300}, {1, 1536, 48}};
+const Shape kShapes[] = {{1, 1, 1},     {3, 33, 7},    {17, 70, 129},  {1, 100, 64},
+                         {17, 64, 32},  {3, 130, 33},  {13, 257, 300}, {1, 1536, 48},
+                         {64, 100, 40}, {130, 200, 64}};
 
 class GemmTest : public ::testing::TestWithParam<ElemType> {};
 
@@ -197,6 +198,51 @@ TEST(Gemm, PackRoundTrip) {
       EXPECT_EQ(packed_at(b2, j, kk), bf16_to_f32(bf[j * k + kk]));
       EXPECT_EQ(packed_at(b2f, j, kk), bf16_to_f32(bf[j * k + kk]));
     }
+}
+
+TEST(Gemm, IsaOverride) {
+  EXPECT_EQ(internal::narrow_isa(Isa::kAvx512, nullptr), Isa::kAvx512);
+  EXPECT_EQ(internal::narrow_isa(Isa::kAvx512, "avx2"), Isa::kAvx2);
+  EXPECT_EQ(internal::narrow_isa(Isa::kAvx512, "scalar"), Isa::kScalar);
+  EXPECT_EQ(internal::narrow_isa(Isa::kAvx2, "avx2"), Isa::kAvx2);
+  EXPECT_EQ(internal::narrow_isa(Isa::kScalar, "avx2"), Isa::kScalar);  // never widens
+  EXPECT_EQ(internal::narrow_isa(Isa::kAvx2, "bogus"), Isa::kAvx2);
+}
+
+// Many products of different sizes in one region (rows split across items for the big one)
+// give the same bits as each product alone on one thread.
+TEST(Gemm, ManyEqualsEachAlone) {
+  ThreadPool p1(1), p3(3);
+  const int64_t ms[] = {0, 1, 9, 50, 200, 7};
+  const int64_t ns[] = {33, 40, 64, 40, 40, 300};
+  const int64_t k = 45;
+  for (ElemType type : {ElemType::kF32, ElemType::kBF16}) {
+    for (Isa isa : supported_isas()) {
+      std::vector<PackedMatrix> ws;
+      std::vector<std::vector<float>> xs, ys;
+      std::vector<MatmulArgs> args;
+      for (size_t i = 0; i < std::size(ms); ++i) {
+        const auto src = random_vec(static_cast<size_t>(ns[i] * k), 20 + i);
+        ws.push_back(pack_matrix(src.data(), ElemType::kF32, ns[i], k, type));
+        xs.push_back(random_vec(static_cast<size_t>(ms[i] * k), 40 + i));
+        ys.emplace_back(static_cast<size_t>(ms[i] * ns[i]), 0.f);
+      }
+      for (size_t i = 0; i < std::size(ms); ++i) {
+        MatmulArgs a;
+        a.x = xs[i].data();
+        a.w = &ws[i];
+        a.y = ys[i].data();
+        a.m = ms[i];
+        args.push_back(a);
+      }
+      internal::matmul_many_with_isa(args, &p3, isa);
+      for (size_t i = 0; i < std::size(ms); ++i) {
+        const auto alone = run(xs[i], ws[i], ms[i], isa, &p1);
+        ASSERT_EQ(0, std::memcmp(alone.data(), ys[i].data(), alone.size() * 4))
+            << internal::isa_name(isa) << " product " << i;
+      }
+    }
+  }
 }
 
 TEST(Gemm, IsaName) {
