@@ -214,6 +214,14 @@ class WeightReader {
       n += t->entry->shape[0];
       k = t->entry->shape[1];
     }
+    if (parts.size() == 1) {
+      // Packed straight from the mapped file: no intermediate copy.
+      const CheckpointTensor* t = parts[0];
+      auto m = be_.make_matrix(t->file->data(*t->entry), t->entry->dtype, n, k, dtype_);
+      advance(t);
+      model_.add_weight_bytes(static_cast<int64_t>(m->bytes()));
+      return m;
+    }
     const size_t elem = dtype_size(dtype_);
     host_.resize(static_cast<size_t>(n * k) * elem);
     size_t offset = 0;
