@@ -56,8 +56,8 @@ struct MoeArgs {
 };
 
 struct AttentionArgs {
-  const Tensor* q = nullptr;    // [tokens, num_heads * head_dim], RoPE applied
-  Tensor* out = nullptr;        // [tokens, num_heads * head_dim]
+  const Tensor* q = nullptr;        // [tokens, num_heads * head_dim], RoPE applied
+  Tensor* out = nullptr;            // [tokens, num_heads * head_dim]
   const Tensor* k_cache = nullptr;  // [num_blocks, block_size, num_kv_heads, head_dim]
   const Tensor* v_cache = nullptr;
   const ForwardBatch* batch = nullptr;

@@ -98,6 +98,14 @@ std::string shard_file_name(size_t i, size_t n) {
   return buf;
 }
 
+// model-00001-of-00004.safetensors, as shard_file_name() (and transformers) write them.
+bool is_shard_file_name(const std::string& name) {
+  unsigned i = 0, n = 0;
+  int consumed = 0;
+  return std::sscanf(name.c_str(), "model-%5u-of-%5u.safetensors%n", &i, &n, &consumed) == 2 &&
+         static_cast<size_t>(consumed) == name.size();
+}
+
 // Greedy in entry order: a shard takes entries until the next would push it past the limit; an
 // entry larger than the limit gets a shard of its own.
 std::vector<std::vector<size_t>> plan_shards(const std::vector<uint64_t>& sizes,
@@ -320,8 +328,20 @@ Status write_checkpoint(const std::string& dir, const nlohmann::json& config,
   const std::map<std::string, std::string> metadata = {{"format", "pt"}};
   uint64_t done = 0;
   const auto shards = plan_shards(sizes, options.max_shard_bytes);
-  // Stale files from an earlier write in the other layout would confuse Checkpoint::open.
+  // Files from an earlier write in another layout would confuse Checkpoint::open (a stale
+  // index) or just waste disk (old shards of a 60 GB model); remove what this write will not
+  // produce.
   fs::remove(dir + "/" + (shards.size() > 1 ? kSingleName : kIndexName), ec);
+  std::set<std::string> produced;
+  for (size_t i = 0; shards.size() > 1 && i < shards.size(); ++i)
+    produced.insert(shard_file_name(i, shards.size()));
+  std::vector<fs::path> stale;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (is_shard_file_name(name) && !produced.count(name)) stale.push_back(e.path());
+  }
+  for (const auto& p : stale)
+    fs::remove(p, ec);
 
   json weight_map = json::object();
   for (size_t s = 0; s < shards.size(); ++s) {

@@ -65,6 +65,7 @@ class Checkpoint {
 // Writes config.json and the weights as one model.safetensors or, when the total exceeds
 // `max_shard_bytes`, as model-0000i-of-0000n.safetensors shards with an index.
 // `fill(i, dst)` produces entry i's bytes; `progress(done_bytes, total_bytes)` is optional.
+// Weight files of an earlier write to `dir` that this layout does not use are removed.
 struct CheckpointWriteOptions {
   uint64_t max_shard_bytes = 4ull << 30;
   std::function<void(uint64_t, uint64_t)> progress;

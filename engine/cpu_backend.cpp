@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/host_allocator.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/numeric.h"
@@ -24,10 +25,14 @@ class CpuMatrix final : public Matrix {
 
 kernels::ElemType elem_type(DType dt) {
   switch (dt) {
-    case DType::kF32: return kernels::ElemType::kF32;
-    case DType::kBF16: return kernels::ElemType::kBF16;
-    case DType::kF16: return kernels::ElemType::kF16;
-    default: SIEVE_CHECK_MSG(false, "no kernel element type for " << dtype_name(dt));
+    case DType::kF32:
+      return kernels::ElemType::kF32;
+    case DType::kBF16:
+      return kernels::ElemType::kBF16;
+    case DType::kF16:
+      return kernels::ElemType::kF16;
+    default:
+      SIEVE_CHECK_MSG(false, "no kernel element type for " << dtype_name(dt));
   }
   return kernels::ElemType::kF32;
 }
@@ -38,10 +43,14 @@ const kernels::PackedMatrix& packed(const Matrix& m) {
 
 float load_as_f32(const void* src, DType dt, int64_t i) {
   switch (dt) {
-    case DType::kF32: return static_cast<const float*>(src)[i];
-    case DType::kBF16: return kernels::bf16_to_f32(static_cast<const uint16_t*>(src)[i]);
-    case DType::kF16: return kernels::f16_to_f32(static_cast<const uint16_t*>(src)[i]);
-    default: SIEVE_CHECK_MSG(false, "cannot read " << dtype_name(dt) << " as fp32");
+    case DType::kF32:
+      return static_cast<const float*>(src)[i];
+    case DType::kBF16:
+      return kernels::bf16_to_f32(static_cast<const uint16_t*>(src)[i]);
+    case DType::kF16:
+      return kernels::f16_to_f32(static_cast<const uint16_t*>(src)[i]);
+    default:
+      SIEVE_CHECK_MSG(false, "cannot read " << dtype_name(dt) << " as fp32");
   }
   return 0.f;
 }
@@ -70,7 +79,12 @@ std::string CpuBackend::name() const {
 }
 
 Tensor CpuBackend::alloc(std::vector<int64_t> shape, DType dtype) {
-  return Tensor::empty(std::move(shape), dtype);
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  auto block = cached_host_alloc(static_cast<size_t>(n) * dtype_size(dtype));
+  void* p = block.get();
+  return Tensor::wrap(p, std::move(shape), dtype, std::move(block));
 }
 
 std::shared_ptr<Matrix> CpuBackend::make_matrix(const void* src, DType src_dtype, int64_t n,
@@ -87,17 +101,21 @@ Tensor CpuBackend::upload(const void* src, DType src_dtype, std::vector<int64_t>
     std::memcpy(t.raw(), src, t.nbytes());
   } else if (dtype == DType::kF32) {
     float* d = t.data<float>();
-    for (int64_t i = 0; i < n; ++i) d[i] = load_as_f32(src, src_dtype, i);
+    for (int64_t i = 0; i < n; ++i)
+      d[i] = load_as_f32(src, src_dtype, i);
   } else if (dtype == DType::kBF16) {
     uint16_t* d = t.data<uint16_t>();
-    for (int64_t i = 0; i < n; ++i) d[i] = kernels::f32_to_bf16(load_as_f32(src, src_dtype, i));
+    for (int64_t i = 0; i < n; ++i)
+      d[i] = kernels::f32_to_bf16(load_as_f32(src, src_dtype, i));
   } else {
     SIEVE_CHECK_MSG(false, "upload to " << dtype_name(dtype) << " is not supported");
   }
   return t;
 }
 
-void CpuBackend::fill_zero(Tensor& t) { std::memset(t.raw(), 0, t.nbytes()); }
+void CpuBackend::fill_zero(Tensor& t) {
+  std::memset(t.raw(), 0, t.nbytes());
+}
 
 void CpuBackend::copy_rows_to_host(const Tensor& src, int64_t begin, int64_t end, float* dst) {
   SIEVE_CHECK(src.dtype() == DType::kF32);
@@ -138,7 +156,8 @@ void CpuBackend::linear(const LinearCall& call) {
 void CpuBackend::linear_many(std::span<const LinearCall> calls) {
   std::vector<kernels::MatmulArgs> args;
   args.reserve(calls.size());
-  for (const auto& c : calls) args.push_back(matmul_args(c));
+  for (const auto& c : calls)
+    args.push_back(matmul_args(c));
   kernels::matmul_many(args, pool_.get());
 }
 
@@ -190,7 +209,8 @@ void CpuBackend::silu_mul(const Tensor& gu, Tensor& out) {
 
 void CpuBackend::clamp(Tensor& x, float limit) {
   float* p = x.data<float>();
-  for (int64_t i = 0, n = x.numel(); i < n; ++i) p[i] = std::clamp(p[i], -limit, limit);
+  for (int64_t i = 0, n = x.numel(); i < n; ++i)
+    p[i] = std::clamp(p[i], -limit, limit);
 }
 
 void CpuBackend::router_topk(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids,
@@ -223,9 +243,10 @@ void CpuBackend::moe_experts(const MoeArgs& args) {
     SIEVE_CHECK(ids[i] >= 0 && ids[i] < num_experts);
     ++offsets[ids[i] + 1];
   }
-  for (int64_t e = 0; e < num_experts; ++e) offsets[e + 1] += offsets[e];
+  for (int64_t e = 0; e < num_experts; ++e)
+    offsets[e + 1] += offsets[e];
   std::vector<int32_t> cursor(offsets.begin(), offsets.end() - 1);
-  std::vector<int32_t> row_of(tokens * k);   // (token, j) → row in the grouped buffers
+  std::vector<int32_t> row_of(tokens * k);    // (token, j) → row in the grouped buffers
   std::vector<int32_t> token_of(tokens * k);  // grouped row → token
   for (int64_t i = 0; i < tokens * k; ++i) {
     int32_t r = cursor[ids[i]]++;
@@ -234,10 +255,10 @@ void CpuBackend::moe_experts(const MoeArgs& args) {
   }
 
   const int64_t inter = args.experts->down[0]->k();
-  Tensor xg = Tensor::empty({tokens * k, hidden}, DType::kF32);
-  Tensor gu = Tensor::empty({tokens * k, 2 * inter}, DType::kF32);
-  Tensor act = Tensor::empty({tokens * k, inter}, DType::kF32);
-  Tensor yg = Tensor::empty({tokens * k, hidden}, DType::kF32);
+  Tensor xg = alloc({tokens * k, hidden}, DType::kF32);
+  Tensor gu = alloc({tokens * k, 2 * inter}, DType::kF32);
+  Tensor act = alloc({tokens * k, inter}, DType::kF32);
+  Tensor yg = alloc({tokens * k, hidden}, DType::kF32);
   gather_rows(x, token_of, xg);
 
   std::vector<kernels::MatmulArgs> products;
@@ -275,7 +296,8 @@ void CpuBackend::moe_experts(const MoeArgs& args) {
       for (int64_t j = 0; j < k; ++j) {
         const float w = wts[t * k + j];
         const float* src = y + static_cast<int64_t>(row_of[t * k + j]) * hidden;
-        for (int64_t h = 0; h < hidden; ++h) o[h] += w * src[h];
+        for (int64_t h = 0; h < hidden; ++h)
+          o[h] += w * src[h];
       }
     }
   });

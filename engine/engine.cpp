@@ -71,14 +71,14 @@ Result<uint64_t> Engine::add_request(GenerationRequest request, RequestSink sink
   s->prompt_len = prompt_len;
   s->max_len = std::min(prompt_len + request.params.max_tokens, max_model_len_);
   if (blocks_for(s->max_len, options_.block_size) > blocks_.num_blocks()) {
-    return resource_exhausted(
-        "the request needs " + std::to_string(s->max_len) + " tokens of KV cache but the cache " +
-        "holds " + std::to_string(blocks_.num_blocks() * options_.block_size) +
-        "; lower max_tokens or give the engine more KV memory");
+    return resource_exhausted("the request needs " + std::to_string(s->max_len) +
+                              " tokens of KV cache but the cache " + "holds " +
+                              std::to_string(blocks_.num_blocks() * options_.block_size) +
+                              "; lower max_tokens or give the engine more KV memory");
   }
   s->tokens = prompt;
-  const uint64_t seed = request.params.seed ? *request.params.seed
-                                            : options_.seed * 0x9E3779B97F4A7C15ull + s->id;
+  const uint64_t seed =
+      request.params.seed ? *request.params.seed : options_.seed * 0x9E3779B97F4A7C15ull + s->id;
   s->rng.seed(seed);
   s->out.request_id = s->id;
   s->out.prompt_token_ids = prompt;
@@ -100,10 +100,13 @@ void Engine::abort(uint64_t request_id) {
   }
 }
 
-bool Engine::has_unfinished() const { return !waiting_.empty() || !running_.empty(); }
+bool Engine::has_unfinished() const {
+  return !waiting_.empty() || !running_.empty();
+}
 
 void Engine::finish(Sequence& s, const char* reason) {
-  for (int32_t b : s.blocks) blocks_.release(b);
+  for (int32_t b : s.blocks)
+    blocks_.release(b);
   s.blocks.clear();
   s.out.finish_reason = reason;
   if (s.sink.on_finish) s.sink.on_finish(std::move(s.out));
@@ -143,7 +146,8 @@ std::vector<Engine::Scheduled> Engine::schedule() {
     Sequence& s = *waiting_.front();
     const int64_t need = blocks_for(s.max_len, options_.block_size);
     if (need > blocks_.num_free()) break;  // first come, first served: no overtaking
-    for (int64_t i = 0; i < need; ++i) s.blocks.push_back(*blocks_.allocate());
+    for (int64_t i = 0; i < need; ++i)
+      s.blocks.push_back(*blocks_.allocate());
     const int64_t n = std::min(s.prompt_len, budget);
     out.push_back({&s, n});
     budget -= n;

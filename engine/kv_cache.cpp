@@ -22,7 +22,8 @@ int64_t KvCache::page_bytes(const ModelConfig& config, int64_t block_size) {
 
 BlockAllocator::BlockAllocator(int64_t num_blocks) : refs_(num_blocks, 0) {
   free_.reserve(num_blocks);
-  for (int64_t b = num_blocks - 1; b >= 0; --b) free_.push_back(static_cast<int32_t>(b));
+  for (int64_t b = num_blocks - 1; b >= 0; --b)
+    free_.push_back(static_cast<int32_t>(b));
 }
 
 std::optional<int32_t> BlockAllocator::allocate() {

@@ -4,7 +4,8 @@ namespace sieve {
 
 int64_t ModelConfig::num_moe_layers() const {
   int64_t n = 0;
-  for (bool m : layer_is_moe) n += m ? 1 : 0;
+  for (bool m : layer_is_moe)
+    n += m ? 1 : 0;
   return n;
 }
 
@@ -42,8 +43,12 @@ ParamCount count_params(const ModelConfig& c) {
 }
 }  // namespace
 
-int64_t ModelConfig::total_params() const { return count_params(*this).total; }
-int64_t ModelConfig::active_params() const { return count_params(*this).active; }
+int64_t ModelConfig::total_params() const {
+  return count_params(*this).total;
+}
+int64_t ModelConfig::active_params() const {
+  return count_params(*this).active;
+}
 
 int64_t ModelConfig::kv_bytes_per_token(DType kv_dtype) const {
   return 2 * num_layers * kv_size() * static_cast<int64_t>(dtype_size(kv_dtype));

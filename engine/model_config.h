@@ -12,7 +12,7 @@ namespace sieve {
 
 enum class QkNorm : uint8_t {
   kNone,
-  kPerHead,        // Qwen3: RMSNorm over each head's head_dim features
+  kPerHead,         // Qwen3: RMSNorm over each head's head_dim features
   kWholeProjection  // OLMoE: RMSNorm over the whole q (or k) projection
 };
 
@@ -39,7 +39,7 @@ struct ModelConfig {
   int64_t moe_intermediate_size = 0;
   int64_t num_experts = 0;
   int64_t top_k = 0;
-  bool norm_topk_prob = true;     // renormalise the chosen experts' weights to sum to 1
+  bool norm_topk_prob = true;      // renormalise the chosen experts' weights to sum to 1
   std::vector<bool> layer_is_moe;  // [num_layers]; false: a dense SwiGLU MLP
   float rms_norm_eps = 1e-6f;
   QkNorm qk_norm = QkNorm::kNone;

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -183,8 +184,19 @@ Result<std::shared_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string
   }
   const char* hdr = reinterpret_cast<const char*>(f->map_ + 8);
   OrderedJson header;
+  // A tensor named twice would silently keep only the last entry; note it while parsing (the
+  // parsed object no longer shows it) and refuse the file below.
+  std::set<std::string> top_keys;
+  std::string repeated;
+  auto note_keys = [&](int depth, OrderedJson::parse_event_t event, OrderedJson& parsed) {
+    if (depth == 1 && event == OrderedJson::parse_event_t::key && repeated.empty() &&
+        !top_keys.insert(parsed.get<std::string>()).second) {
+      repeated = parsed.get<std::string>();
+    }
+    return true;
+  };
   try {
-    header = OrderedJson::parse(hdr, hdr + header_len);
+    header = OrderedJson::parse(hdr, hdr + header_len, note_keys);
   } catch (const nlohmann::json::parse_error& e) {
     return data_loss(path + ": header is not valid JSON at byte " + std::to_string(e.byte) + ": " +
                      e.what());
@@ -194,6 +206,9 @@ Result<std::shared_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string
   if (!header.is_object()) {
     return data_loss(path + ": header is a JSON " + std::string(header.type_name()) +
                      ", not an object");
+  }
+  if (!repeated.empty()) {
+    return data_loss(path + ": tensor '" + repeated + "' appears twice in the header");
   }
   f->data_start_ = f->map_ + 8 + header_len;
   const uint64_t data_bytes = size - 8 - header_len;

@@ -29,9 +29,9 @@ struct SafetensorsEntry {
 class SafetensorsFile {
  public:
   // Maps the file read-only and validates: file long enough for the header length, header
-  // length within the file, header is a JSON object, every entry has a known dtype, a shape of
-  // non-negative dims, offsets that are inside the file, match dtype × shape, and do not
-  // overlap. Errors name the file (and the tensor).
+  // length within the file, header is a JSON object naming each tensor once, every entry has a
+  // known dtype, a shape of non-negative dims, offsets that are inside the file, match
+  // dtype × shape, and do not overlap. Errors name the file (and the tensor).
   static Result<std::shared_ptr<SafetensorsFile>> open(const std::string& path);
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;

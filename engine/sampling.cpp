@@ -9,14 +9,16 @@ namespace sieve {
 
 Status validate_sampling(const SamplingParams& p, int64_t vocab_size) {
   auto bad = [](const std::string& m) { return invalid_argument(m); };
-  if (p.max_tokens < 1) return bad("max_tokens must be at least 1, got " + std::to_string(p.max_tokens));
+  if (p.max_tokens < 1)
+    return bad("max_tokens must be at least 1, got " + std::to_string(p.max_tokens));
   if (!(p.temperature >= 0.f) || !std::isfinite(p.temperature)) {
     return bad("temperature must be a finite number ≥ 0, got " + std::to_string(p.temperature));
   }
   if (!(p.top_p > 0.f && p.top_p <= 1.f)) {
     return bad("top_p must be in (0, 1], got " + std::to_string(p.top_p));
   }
-  if (p.top_k < -1) return bad("top_k must be -1, 0 (all tokens) or positive, got " + std::to_string(p.top_k));
+  if (p.top_k < -1)
+    return bad("top_k must be -1, 0 (all tokens) or positive, got " + std::to_string(p.top_k));
   if (!(p.min_p >= 0.f && p.min_p <= 1.f)) {
     return bad("min_p must be in [0, 1], got " + std::to_string(p.min_p));
   }
@@ -42,7 +44,8 @@ namespace {
 double log_sum_exp(std::span<const float> logits) {
   const float mx = *std::max_element(logits.begin(), logits.end());
   double s = 0;
-  for (float v : logits) s += std::exp(static_cast<double>(v) - mx);
+  for (float v : logits)
+    s += std::exp(static_cast<double>(v) - mx);
   return mx + std::log(s);
 }
 
@@ -77,8 +80,7 @@ std::vector<TokenLogprob> token_logprobs(std::span<const float> logits, int32_t 
   return out;
 }
 
-int32_t sample_token(std::span<const float> logits, const SamplingParams& p,
-                     std::mt19937_64& rng) {
+int32_t sample_token(std::span<const float> logits, const SamplingParams& p, std::mt19937_64& rng) {
   if (p.temperature == 0.f || p.top_k == 1) return argmax(logits);
   const int64_t vocab = static_cast<int64_t>(logits.size());
   // Candidates sorted by likelihood; only as many as top_k keeps need sorting.
@@ -103,7 +105,8 @@ int32_t sample_token(std::span<const float> logits, const SamplingParams& p,
   size_t keep = ids.size();
   if (p.min_p > 0.f) {
     // prob[0] is the largest: relative probabilities compare directly.
-    while (keep > 1 && prob[keep - 1] < p.min_p * prob[0]) --keep;
+    while (keep > 1 && prob[keep - 1] < p.min_p * prob[0])
+      --keep;
     sum = std::accumulate(prob.begin(), prob.begin() + keep, 0.0);
   }
   if (p.top_p < 1.f) {

@@ -42,17 +42,27 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status invalid_argument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
-inline Status not_found(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
-inline Status data_loss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
-inline Status unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
+inline Status invalid_argument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
+inline Status not_found(std::string m) {
+  return {StatusCode::kNotFound, std::move(m)};
+}
+inline Status data_loss(std::string m) {
+  return {StatusCode::kDataLoss, std::move(m)};
+}
+inline Status unimplemented(std::string m) {
+  return {StatusCode::kUnimplemented, std::move(m)};
+}
 inline Status resource_exhausted(std::string m) {
   return {StatusCode::kResourceExhausted, std::move(m)};
 }
 inline Status failed_precondition(std::string m) {
   return {StatusCode::kFailedPrecondition, std::move(m)};
 }
-inline Status internal_error(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status internal_error(std::string m) {
+  return {StatusCode::kInternal, std::move(m)};
+}
 
 // A value or the Status that explains why there is none.
 template <class T>
@@ -74,38 +84,40 @@ class [[nodiscard]] Result {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
 
  private:
   std::variant<T, Status> v_;
 };
 
-[[noreturn]] void check_failed(const char* file, int line, const char* expr, const std::string& msg);
+[[noreturn]] void check_failed(const char* file, int line, const char* expr,
+                               const std::string& msg);
 
 }  // namespace sieve
 
-#define SIEVE_CHECK(cond)                                               \
-  do {                                                                  \
+#define SIEVE_CHECK(cond)                                              \
+  do {                                                                 \
     if (!(cond)) ::sieve::check_failed(__FILE__, __LINE__, #cond, ""); \
   } while (0)
 
-#define SIEVE_CHECK_MSG(cond, msg)                                         \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      std::ostringstream sieve_check_os_;                                  \
-      sieve_check_os_ << msg;                                              \
+#define SIEVE_CHECK_MSG(cond, msg)                                             \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      std::ostringstream sieve_check_os_;                                      \
+      sieve_check_os_ << msg;                                                  \
       ::sieve::check_failed(__FILE__, __LINE__, #cond, sieve_check_os_.str()); \
-    }                                                                      \
+    }                                                                          \
   } while (0)
 
-#define SIEVE_CHECK_OP(a, op, b)                                                       \
-  do {                                                                                 \
-    const auto& sieve_a_ = (a);                                                        \
-    const auto& sieve_b_ = (b);                                                        \
-    if (!(sieve_a_ op sieve_b_)) {                                                     \
-      std::ostringstream sieve_check_os_;                                              \
-      sieve_check_os_ << sieve_a_ << " vs " << sieve_b_;                               \
+#define SIEVE_CHECK_OP(a, op, b)                                                           \
+  do {                                                                                     \
+    const auto& sieve_a_ = (a);                                                            \
+    const auto& sieve_b_ = (b);                                                            \
+    if (!(sieve_a_ op sieve_b_)) {                                                         \
+      std::ostringstream sieve_check_os_;                                                  \
+      sieve_check_os_ << sieve_a_ << " vs " << sieve_b_;                                   \
       ::sieve::check_failed(__FILE__, __LINE__, #a " " #op " " #b, sieve_check_os_.str()); \
-    }                                                                                  \
+    }                                                                                      \
   } while (0)
 
 #define SIEVE_CHECK_EQ(a, b) SIEVE_CHECK_OP(a, ==, b)
@@ -117,10 +129,10 @@ class [[nodiscard]] Result {
 #define SIEVE_CONCAT_INNER_(a, b) a##b
 #define SIEVE_CONCAT_(a, b) SIEVE_CONCAT_INNER_(a, b)
 
-#define SIEVE_RETURN_IF_ERROR(expr)          \
-  do {                                       \
-    ::sieve::Status sieve_st_ = (expr);      \
-    if (!sieve_st_.ok()) return sieve_st_;   \
+#define SIEVE_RETURN_IF_ERROR(expr)        \
+  do {                                     \
+    ::sieve::Status sieve_st_ = (expr);    \
+    if (!sieve_st_.ok()) return sieve_st_; \
   } while (0)
 
 #define SIEVE_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \

@@ -9,14 +9,16 @@ namespace sieve {
 
 int64_t Tensor::numel() const {
   int64_t n = 1;
-  for (int64_t d : shape_) n *= d;
+  for (int64_t d : shape_)
+    n *= d;
   return n;
 }
 
 std::string Tensor::shape_string() const {
   std::ostringstream os;
   os << "[";
-  for (size_t i = 0; i < shape_.size(); ++i) os << (i ? ", " : "") << shape_[i];
+  for (size_t i = 0; i < shape_.size(); ++i)
+    os << (i ? ", " : "") << shape_[i];
   os << "]";
   return os.str();
 }

@@ -14,15 +14,14 @@ void read_common_fields(ConfigReader& r, ModelConfig& c, bool rope_neox) {
   c.hidden_size = r.positive_int("hidden_size");
   c.num_layers = r.positive_int("num_hidden_layers");
   c.num_heads = r.positive_int("num_attention_heads");
-  c.num_kv_heads = r.has("num_key_value_heads") ? r.positive_int("num_key_value_heads")
-                                                : c.num_heads;
+  c.num_kv_heads =
+      r.has("num_key_value_heads") ? r.positive_int("num_key_value_heads") : c.num_heads;
   // head_dim may be absent or null: then hidden_size / num_attention_heads.
   c.head_dim = r.has("head_dim") ? r.positive_int("head_dim") : c.hidden_size / c.num_heads;
   if (c.num_heads % c.num_kv_heads != 0) {
-    r.fail(StatusCode::kInvalidArgument,
-           "num_attention_heads (" + std::to_string(c.num_heads) +
-               ") is not a multiple of num_key_value_heads (" + std::to_string(c.num_kv_heads) +
-               ")");
+    r.fail(StatusCode::kInvalidArgument, "num_attention_heads (" + std::to_string(c.num_heads) +
+                                             ") is not a multiple of num_key_value_heads (" +
+                                             std::to_string(c.num_kv_heads) + ")");
   }
   c.rms_norm_eps = static_cast<float>(r.number_or("rms_norm_eps", 1e-6));
   c.tie_word_embeddings = r.bool_or("tie_word_embeddings", false);

@@ -15,7 +15,9 @@ const nlohmann::json* ConfigReader::get(const char* key) const {
   return &*it;
 }
 
-bool ConfigReader::has(const char* key) const { return get(key) != nullptr; }
+bool ConfigReader::has(const char* key) const {
+  return get(key) != nullptr;
+}
 
 void ConfigReader::fail(StatusCode code, const std::string& message) {
   if (status_.ok()) status_ = Status(code, "config.json: " + message);

@@ -8,7 +8,9 @@
 namespace sieve {
 namespace {
 
-std::string layer_prefix(int64_t l) { return "model.layers." + std::to_string(l) + "."; }
+std::string layer_prefix(int64_t l) {
+  return "model.layers." + std::to_string(l) + ".";
+}
 
 std::string expert_prefix(const WeightNaming& names, int64_t l, int64_t e) {
   return layer_prefix(l) + names.moe_block + ".experts." + std::to_string(e) + ".";
@@ -30,8 +32,7 @@ class MoeDecoder final : public Model {
 
   const ModelConfig& config() const override { return config_; }
   int64_t weight_bytes() const override { return weight_bytes_; }
-  void forward(const ForwardBatch& batch, KvCache& kv, float* logits,
-               ForwardTrace* trace) override;
+  void forward(const ForwardBatch& batch, KvCache& kv, float* logits, ForwardTrace* trace) override;
 
   // Filled by the loader.
   Tensor embed;
@@ -41,8 +42,8 @@ class MoeDecoder final : public Model {
   void add_weight_bytes(int64_t b) { weight_bytes_ += b; }
 
  private:
-  void attention_block(const LayerWeights& w, int64_t layer, const ForwardBatch& batch,
-                       KvCache& kv, const Tensor& x, Tensor& out);
+  void attention_block(const LayerWeights& w, int64_t layer, const ForwardBatch& batch, KvCache& kv,
+                       const Tensor& x, Tensor& out);
   void mlp_block(const LayerWeights& w, int64_t layer, const Tensor& x, Tensor& out,
                  ForwardTrace* trace);
 
@@ -62,7 +63,8 @@ void MoeDecoder::attention_block(const LayerWeights& w, int64_t layer, const For
   be_.linear_many(qkv);
 
   switch (c.qk_norm) {
-    case QkNorm::kNone: break;
+    case QkNorm::kNone:
+      break;
     case QkNorm::kPerHead: {
       Tensor qh = q.view({T * c.num_heads, c.head_dim});
       Tensor kh = k.view({T * c.num_kv_heads, c.head_dim});
@@ -324,15 +326,16 @@ Result<std::unique_ptr<Model>> load_moe_decoder(const Checkpoint& ckpt, const Mo
       SIEVE_ASSIGN_OR_RETURN(w.router, rd.matrix({p + names.moe_block + ".gate.weight"}));
       for (int64_t e = 0; e < config.num_experts; ++e) {
         const std::string ep = expert_prefix(names, l, e);
-        SIEVE_ASSIGN_OR_RETURN(auto gu, (rd.matrix({ep + names.expert_gate + ".weight",
-                                                    ep + names.expert_up + ".weight"})));
+        SIEVE_ASSIGN_OR_RETURN(
+            auto gu,
+            (rd.matrix({ep + names.expert_gate + ".weight", ep + names.expert_up + ".weight"})));
         SIEVE_ASSIGN_OR_RETURN(auto down, rd.matrix({ep + names.expert_down + ".weight"}));
         w.experts.gate_up.push_back(std::move(gu));
         w.experts.down.push_back(std::move(down));
       }
     } else {
-      SIEVE_ASSIGN_OR_RETURN(
-          w.dense_gate_up, (rd.matrix({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"})));
+      SIEVE_ASSIGN_OR_RETURN(w.dense_gate_up,
+                             (rd.matrix({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"})));
       SIEVE_ASSIGN_OR_RETURN(w.dense_down, rd.matrix({p + "mlp.down_proj.weight"}));
     }
   }

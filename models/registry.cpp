@@ -9,12 +9,13 @@ namespace {
 
 // Families people will ask for that sieve does not run yet; named so the error says "not
 // supported yet" rather than "unknown".
-constexpr std::string_view kKnownUnsupported[] = {"deepseek_v3", "deepseek_v2", "gpt_oss",
-                                                  "qwen2_moe", "llama4", "dbrx", "jamba"};
+constexpr std::string_view kKnownUnsupported[] = {
+    "deepseek_v3", "deepseek_v2", "gpt_oss", "qwen2_moe", "llama4", "dbrx", "jamba"};
 
 std::string supported_list() {
   std::string s;
-  for (const Family* f : supported_families()) s += (s.empty() ? "" : ", ") + f->model_type;
+  for (const Family* f : supported_families())
+    s += (s.empty() ? "" : ", ") + f->model_type;
   return s;
 }
 
@@ -59,8 +60,8 @@ Result<ModelConfig> parse_model_config(const nlohmann::json& config) {
   if (!family) {
     for (std::string_view known : kKnownUnsupported) {
       if (known == type) {
-        return unimplemented("model_type '" + type + "' is not supported yet (supported: " +
-                             supported_list() + ")");
+        return unimplemented("model_type '" + type +
+                             "' is not supported yet (supported: " + supported_list() + ")");
       }
     }
     return invalid_argument("unknown model_type '" + type + "' (supported: " + supported_list() +
@@ -86,8 +87,7 @@ Result<ModelDir> open_model_dir(const std::string& dir) {
   }
   out.config = std::move(config).value();
   out.family = find_family(out.config.model_type);
-  SIEVE_RETURN_IF_ERROR(
-      out.checkpoint->validate(expected_tensors(out.config, out.family->naming)));
+  SIEVE_RETURN_IF_ERROR(out.checkpoint->validate(expected_tensors(out.config, out.family->naming)));
   return out;
 }
 
@@ -98,8 +98,8 @@ Result<DType> resolve_weight_dtype(std::string_view flag, const ModelConfig& con
   return invalid_argument("--dtype must be fp32, bf16 or auto, got '" + std::string(flag) + "'");
 }
 
-Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend,
-                                          DType weight_dtype, const LoadProgress& progress) {
+Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend, DType weight_dtype,
+                                          const LoadProgress& progress) {
   return load_moe_decoder(*dir.checkpoint, dir.config, dir.family->naming, backend, weight_dtype,
                           progress);
 }

@@ -38,7 +38,7 @@ Result<ModelDir> open_model_dir(const std::string& dir);
 // --dtype: "fp32", "bf16" or "auto" (the checkpoint's own dtype; f16 checkpoints load as bf16).
 Result<DType> resolve_weight_dtype(std::string_view flag, const ModelConfig& config);
 
-Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend,
-                                          DType weight_dtype, const LoadProgress& progress = {});
+Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend, DType weight_dtype,
+                                          const LoadProgress& progress = {});
 
 }  // namespace sieve

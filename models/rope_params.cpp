@@ -59,7 +59,8 @@ RopeConfig read_rope(ConfigReader& reader, int64_t head_dim, bool neox) {
     return rope;
   }
   if (rope.type == "linear") {
-    for (float& f : rope.inv_freq) f = f / static_cast<float>(factor);
+    for (float& f : rope.inv_freq)
+      f = f / static_cast<float>(factor);
     return rope;
   }
   if (rope.type == "yarn") {
@@ -94,12 +95,12 @@ RopeConfig read_rope(ConfigReader& reader, int64_t head_dim, bool neox) {
     for (int64_t i = 0; i < dim / 2; ++i) {
       const float extrapolation = rope.inv_freq[i];
       const float interpolation = extrapolation / static_cast<float>(factor);
-      float ramp = (static_cast<float>(i) - static_cast<float>(low)) /
-                   static_cast<float>(high - low);
+      float ramp =
+          (static_cast<float>(i) - static_cast<float>(low)) / static_cast<float>(high - low);
       ramp = std::clamp(ramp, 0.0f, 1.0f);
       const float extrapolation_weight = 1.0f - ramp;
-      rope.inv_freq[i] = interpolation * (1 - extrapolation_weight) +
-                         extrapolation * extrapolation_weight;
+      rope.inv_freq[i] =
+          interpolation * (1 - extrapolation_weight) + extrapolation * extrapolation_weight;
     }
     rope.attention_scaling = static_cast<float>(attention);
     return rope;

@@ -6,6 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tools/setup.sh
+
+# Fixtures live in ../shared/fixtures beside the checkout. A clone made elsewhere (CI clones
+# into a scratch folder) finds them beside the repository it was cloned from.
+if [ -z "${SIEVE_FIXTURES:-}" ] && [ ! -d ../shared/fixtures ]; then
+  origin="$(git config --get remote.origin.url || true)"
+  if [ -n "$origin" ] && [ -d "$origin/../shared/fixtures" ]; then
+    SIEVE_FIXTURES="$(cd "$origin/../shared/fixtures" && pwd)"
+    export SIEVE_FIXTURES
+    echo "test: fixtures from $SIEVE_FIXTURES"
+  fi
+fi
 bash tools/check_format.sh
 cmake --preset release
 cmake --build --preset release -j "$(nproc)"

@@ -20,9 +20,9 @@ namespace sieve::testing {
 
 // The fixture checkpoints these tests open: fp32 and their bf16 copies.
 inline const std::vector<std::string>& fixture_models() {
-  static const std::vector<std::string> kModels = {
-      "models/qwen3_moe", "models/mixtral", "models/olmoe",
-      "models/qwen3_moe/bf16", "models/mixtral/bf16", "models/olmoe/bf16"};
+  static const std::vector<std::string> kModels = {"models/qwen3_moe",    "models/mixtral",
+                                                   "models/olmoe",        "models/qwen3_moe/bf16",
+                                                   "models/mixtral/bf16", "models/olmoe/bf16"};
   return kModels;
 }
 
@@ -34,7 +34,8 @@ inline std::vector<uint8_t> read_bytes(const std::string& path) {
 
 inline void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   ASSERT_TRUE(out.good()) << "cannot write " << path;
 }
 
@@ -68,11 +69,13 @@ inline void rewrite_header(const std::string& path,
   edit(header);
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
-  std::vector<uint8_t> out(8);
   const uint64_t len = text.size();
+  const size_t data_bytes = bytes.size() - 8 - n;
+  // Sized once and filled by memcpy (GCC 12 misreads insert() after a small vector as overflow).
+  std::vector<uint8_t> out(8 + len + data_bytes);
   std::memcpy(out.data(), &len, 8);
-  out.insert(out.end(), text.begin(), text.end());
-  out.insert(out.end(), bytes.begin() + 8 + n, bytes.end());
+  std::memcpy(out.data() + 8, text.data(), len);
+  std::memcpy(out.data() + 8 + len, bytes.data() + 8 + n, data_bytes);
   write_bytes(path, out);
 }
 

@@ -32,7 +32,8 @@ class CountingModel final : public Model {
     steps.push_back(b);
     for (size_t r = 0; r < b.logit_rows.size(); ++r) {
       const int32_t t = b.token_ids[b.logit_rows[r]];
-      for (int64_t v = 0; v < kVocab; ++v) logits[r * kVocab + v] = 0.f;
+      for (int64_t v = 0; v < kVocab; ++v)
+        logits[r * kVocab + v] = 0.f;
       logits[r * kVocab + (t + 1) % kVocab] = 10.f;
     }
   }
@@ -58,7 +59,8 @@ struct Harness {
     return engine->add_request(std::move(r), std::move(sink));
   }
   void run() {
-    for (int i = 0; i < 1000 && engine->has_unfinished(); ++i) engine->step();
+    for (int i = 0; i < 1000 && engine->has_unfinished(); ++i)
+      engine->step();
     ASSERT_FALSE(engine->has_unfinished());
   }
 };
@@ -111,9 +113,11 @@ TEST(Engine, RespectsMaxNumSeqsAndTokenBudgetWithDecodesFirst) {
   o.max_num_batched_tokens = 4;
   Harness h(o);
   std::vector<uint64_t> ids;
-  for (int i = 0; i < 5; ++i) ids.push_back(*h.add(std::vector<int32_t>(9, 2), greedy(3)));
+  for (int i = 0; i < 5; ++i)
+    ids.push_back(*h.add(std::vector<int32_t>(9, 2), greedy(3)));
   h.run();
-  for (uint64_t id : ids) EXPECT_EQ(h.done[id].output_token_ids, (std::vector<int32_t>{3, 4, 5}));
+  for (uint64_t id : ids)
+    EXPECT_EQ(h.done[id].output_token_ids, (std::vector<int32_t>{3, 4, 5}));
   for (const ForwardBatch& b : h.model.steps) {
     EXPECT_LE(b.num_seqs(), 2);
     EXPECT_LE(b.num_tokens(), 4);
@@ -183,7 +187,8 @@ TEST(Engine, PromptLogprobsCoverEveryPromptTokenAcrossChunks) {
   const RequestOutput& out = h.done[*id];
   ASSERT_EQ(out.prompt_logprobs.size(), 7u);
   EXPECT_TRUE(out.prompt_logprobs[0].empty());
-  for (size_t i = 1; i < 7; ++i) EXPECT_EQ(out.prompt_logprobs[i][0].token_id, out.prompt_token_ids[i]);
+  for (size_t i = 1; i < 7; ++i)
+    EXPECT_EQ(out.prompt_logprobs[i][0].token_id, out.prompt_token_ids[i]);
   // 6 → 7 is the model's favourite; 7 → 9 is not.
   EXPECT_GT(out.prompt_logprobs[2][0].logprob, -0.01f);
   EXPECT_LT(out.prompt_logprobs[3][0].logprob, -5.f);

@@ -32,8 +32,7 @@ nlohmann::json read_json(const std::string& path) {
 }
 
 std::vector<std::vector<float>> run_step(Model& model, KvCache& kv,
-                                         const std::vector<SeqChunk>& chunks,
-                                         ForwardTrace* trace) {
+                                         const std::vector<SeqChunk>& chunks, ForwardTrace* trace) {
   const int64_t bs = kv.block_size();
   ForwardBatch b;
   b.query_start.push_back(0);

@@ -31,8 +31,8 @@ nlohmann::json read_json(const std::string& path);
 struct SeqChunk {
   std::vector<int32_t> tokens;  // the new tokens
   int64_t start = 0;
-  int64_t first_block = 0;      // the sequence owns blocks first_block, first_block + 1, ...
-  bool all_logits = false;      // logits of every new token, else only the last
+  int64_t first_block = 0;  // the sequence owns blocks first_block, first_block + 1, ...
+  bool all_logits = false;  // logits of every new token, else only the last
 };
 
 // Runs one step over `chunks` and returns the requested logits rows, in order.

@@ -49,7 +49,8 @@ std::string make_temp_dir(const std::string& tag) {
   if (temp_dirs().empty()) {
     std::atexit([] {
       std::error_code ec;
-      for (auto& d : temp_dirs()) fs::remove_all(d, ec);
+      for (auto& d : temp_dirs())
+        fs::remove_all(d, ec);
     });
   }
   temp_dirs().push_back(dir);

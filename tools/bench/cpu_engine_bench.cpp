@@ -2,8 +2,7 @@
 // machine's memory bandwidth measured in the same run and llama.cpp's figures on the same
 // shapes (the reference of the foundation issue).
 //
-//   sieve make-checkpoint --like qwen3_moe --preset qwen3-30b-a3b --layers 6 --dtype bf16 \
-//       --out /tmp/q30b-6l
+//   sieve make-checkpoint --preset qwen3-30b-a3b --layers 6 --dtype bf16 --out /tmp/q30b-6l
 //   sieve-cpu-bench --model /tmp/q30b-6l --threads 2 --dtype bf16
 #include <algorithm>
 #include <chrono>
@@ -11,8 +10,8 @@
 #include <random>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "engine/engine.h"
 #include "tools/bench/triad.h"
@@ -30,7 +29,8 @@ double seconds_since(Clock::time_point t0) {
 std::vector<int32_t> random_prompt(int64_t len, int64_t vocab, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<int32_t> p(len);
-  for (auto& t : p) t = static_cast<int32_t>(rng() % vocab);
+  for (auto& t : p)
+    t = static_cast<int32_t>(rng() % vocab);
   return p;
 }
 
@@ -58,7 +58,8 @@ DecodeResult bench_decode(Model& model, Backend& backend, int64_t batch, int64_t
   engine.step();  // prefill (and the first token)
   engine.step();  // one decode step as warm-up
   const auto t0 = Clock::now();
-  for (int64_t s = 0; s < steps; ++s) engine.step();
+  for (int64_t s = 0; s < steps; ++s)
+    engine.step();
   const double secs = seconds_since(t0);
   return {static_cast<double>(batch * steps) / secs, secs / steps};
 }
@@ -98,9 +99,10 @@ int main(int argc, char** argv) {
   int threads = 2;
   int64_t decode_steps = 32, prefill_len = 512;
   double ref_decode = 26.8, ref_prefill = 204;
-  CLI::App app{"sieve-cpu-bench: CPU engine decode/prefill speed vs memory bandwidth and "
-               "llama.cpp",
-               "sieve-cpu-bench"};
+  CLI::App app{
+      "sieve-cpu-bench: CPU engine decode/prefill speed vs memory bandwidth and "
+      "llama.cpp",
+      "sieve-cpu-bench"};
   app.add_option("--model", model_dir, "Model directory")->required();
   app.add_option("--dtype", dtype, "Weight dtype: fp32, bf16, auto")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads")->capture_default_str();

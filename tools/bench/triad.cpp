@@ -34,13 +34,15 @@ double run(kernels::ThreadPool& pool, size_t bytes, int reps, bool huge) {
     const auto t0 = std::chrono::steady_clock::now();
     pool.run_on_all([&](int t, int nt) {
       const size_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
-      for (size_t i = i0; i < i1; ++i) a[i] = b[i] + s * c[i];
+      for (size_t i = i0; i < i1; ++i)
+        a[i] = b[i] + s * c[i];
     });
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     best = std::max(best, 3.0 * static_cast<double>(n * sizeof(double)) / secs / 1e9);
   }
-  for (auto& p : arr) std::free(p);
+  for (auto& p : arr)
+    std::free(p);
   return best;
 }
 

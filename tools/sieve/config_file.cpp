@@ -30,7 +30,8 @@ Result<std::vector<std::string>> expand_config_file(const std::vector<std::strin
   std::vector<std::string> flags;
   for (const auto& [key, value] : j.items()) {
     std::string flag = "--" + key;
-    for (char& ch : flag) ch = ch == '_' ? '-' : ch;
+    for (char& ch : flag)
+      ch = ch == '_' ? '-' : ch;
     auto scalar = [](const nlohmann::json& v) {
       return v.is_string() ? v.get<std::string>() : v.dump();
     };

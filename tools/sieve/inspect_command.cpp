@@ -3,8 +3,8 @@
 #include <cstdio>
 #include <map>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "tools/sieve/progress_bar.h"
 
@@ -50,13 +50,17 @@ namespace {
 void print_human(const nlohmann::json& j) {
   auto count = [](int64_t n) {
     char buf[32];
-    if (n >= 1000000000) std::snprintf(buf, sizeof buf, "%.2f B", n / 1e9);
-    else if (n >= 1000000) std::snprintf(buf, sizeof buf, "%.2f M", n / 1e6);
-    else std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(n));
+    if (n >= 1000000000)
+      std::snprintf(buf, sizeof buf, "%.2f B", n / 1e9);
+    else if (n >= 1000000)
+      std::snprintf(buf, sizeof buf, "%.2f M", n / 1e6);
+    else
+      std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(n));
     return std::string(buf);
   };
   std::printf("%s\n", j["path"].get<std::string>().c_str());
-  std::printf("  architecture      %s (model_type %s)\n", j["architecture"].get<std::string>().c_str(),
+  std::printf("  architecture      %s (model_type %s)\n",
+              j["architecture"].get<std::string>().c_str(),
               j["model_type"].get<std::string>().c_str());
   std::printf("  layers            %lld (%lld MoE), hidden %lld, vocab %lld, context %lld\n",
               j["layers"].get<long long>(), j["moe_layers"].get<long long>(),
@@ -98,8 +102,7 @@ void add_inspect_command(CLI::App& app) {
       "Describe a checkpoint without loading its weights: architecture, layers, experts and "
       "top-k, parameters total and active per token, bytes per dtype, KV bytes per token. "
       "Runs the same validation as loading and reports the first problem.");
-  cmd->add_option("--model", o->model, "Model directory (config.json + *.safetensors)")
-      ->required();
+  cmd->add_option("--model", o->model, "Model directory (config.json + *.safetensors)")->required();
   cmd->add_flag("--json", o->json, "Print one JSON object instead of text");
   cmd->callback([o]() {
     auto dir = open_model_dir(o->model);

@@ -10,10 +10,13 @@ namespace {
 using nlohmann::json;
 
 const std::set<std::string>& known_fields() {
-  static const std::set<std::string> k = {
-      "id",   "prompt_token_ids", "prompt",       "messages",       "max_tokens",
-      "temperature", "top_p",     "top_k",        "min_p",          "seed",
-      "ignore_eos",  "stop_token_ids", "logprobs", "prompt_logprobs"};
+  static const std::set<std::string> k = {"id",         "prompt_token_ids",
+                                          "prompt",     "messages",
+                                          "max_tokens", "temperature",
+                                          "top_p",      "top_k",
+                                          "min_p",      "seed",
+                                          "ignore_eos", "stop_token_ids",
+                                          "logprobs",   "prompt_logprobs"};
   return k;
 }
 
@@ -60,8 +63,8 @@ json id_of_line(const std::string& line, int64_t line_number) {
 Result<ParsedLine> parse_request_line(const std::string& line, int64_t line_number,
                                       int64_t default_max_tokens) {
   json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return invalid_argument("line " + std::to_string(line_number) +
-                                                " is not valid JSON");
+  if (j.is_discarded())
+    return invalid_argument("line " + std::to_string(line_number) + " is not valid JSON");
   if (!j.is_object()) return invalid_argument("a request must be a JSON object, got " + j.dump());
   for (const auto& [key, value] : j.items()) {
     if (!known_fields().count(key)) return invalid_argument("unknown field '" + key + "'");
@@ -78,7 +81,8 @@ Result<ParsedLine> parse_request_line(const std::string& line, int64_t line_numb
         "load yet; send 'prompt_token_ids' instead");
   }
   if (!j.contains("prompt_token_ids")) return invalid_argument("missing 'prompt_token_ids'");
-  SIEVE_ASSIGN_OR_RETURN(r.prompt_token_ids, get_token_list(j["prompt_token_ids"], "prompt_token_ids"));
+  SIEVE_ASSIGN_OR_RETURN(r.prompt_token_ids,
+                         get_token_list(j["prompt_token_ids"], "prompt_token_ids"));
   if (r.prompt_token_ids.empty()) return invalid_argument("'prompt_token_ids' is empty");
 
   for (const auto& [key, v] : j.items()) {
@@ -95,8 +99,7 @@ Result<ParsedLine> parse_request_line(const std::string& line, int64_t line_numb
       SIEVE_ASSIGN_OR_RETURN(p.min_p, get_number(v, key));
     } else if (key == "seed") {
       if (!v.is_number_integer()) return field_error(key, "an integer", v);
-      p.seed = v.is_number_unsigned() ? v.get<uint64_t>()
-                                      : static_cast<uint64_t>(v.get<int64_t>());
+      p.seed = v.is_number_unsigned() ? v.get<uint64_t>() : static_cast<uint64_t>(v.get<int64_t>());
     } else if (key == "ignore_eos") {
       if (!v.is_boolean()) return field_error(key, "true or false", v);
       p.ignore_eos = v.get<bool>();
@@ -114,8 +117,8 @@ Result<ParsedLine> parse_request_line(const std::string& line, int64_t line_numb
 }
 
 namespace {
-json logprob_list(const std::vector<TokenLogprob>& lps) {
-  json a = json::array();
+nlohmann::ordered_json logprob_list(const std::vector<TokenLogprob>& lps) {
+  auto a = nlohmann::ordered_json::array();
   for (const TokenLogprob& t : lps) {
     // -inf (a token the model rules out entirely) is not JSON; clamp as vLLM does.
     const float lp = std::isfinite(t.logprob) ? t.logprob : -9999.0f;
@@ -125,27 +128,29 @@ json logprob_list(const std::vector<TokenLogprob>& lps) {
 }
 }  // namespace
 
-json result_json(const json& id, const RequestOutput& out) {
-  json j = {{"id", id},
-            {"prompt_token_ids", out.prompt_token_ids},
-            {"output_token_ids", out.output_token_ids},
-            {"finish_reason", out.finish_reason}};
+nlohmann::ordered_json result_json(const json& id, const RequestOutput& out) {
+  // Insertion order, so every line reads id, prompt, output, finish_reason, logprobs.
+  nlohmann::ordered_json j = {{"id", id},
+                              {"prompt_token_ids", out.prompt_token_ids},
+                              {"output_token_ids", out.output_token_ids},
+                              {"finish_reason", out.finish_reason}};
   if (!out.logprobs.empty()) {
-    json a = json::array();
-    for (const auto& lps : out.logprobs) a.push_back(logprob_list(lps));
+    auto a = nlohmann::ordered_json::array();
+    for (const auto& lps : out.logprobs)
+      a.push_back(logprob_list(lps));
     j["logprobs"] = std::move(a);
   }
   if (!out.prompt_logprobs.empty()) {
-    json a = json::array();
+    auto a = nlohmann::ordered_json::array();
     for (const auto& lps : out.prompt_logprobs) {
-      a.push_back(lps.empty() ? json(nullptr) : logprob_list(lps));
+      a.push_back(lps.empty() ? nlohmann::ordered_json(nullptr) : logprob_list(lps));
     }
     j["prompt_logprobs"] = std::move(a);
   }
   return j;
 }
 
-json error_json(const json& id, const std::string& message) {
+nlohmann::ordered_json error_json(const json& id, const std::string& message) {
   return {{"id", id}, {"error", message}};
 }
 

@@ -31,7 +31,8 @@ Result<ParsedLine> parse_request_line(const std::string& line, int64_t line_numb
 // The id a line that failed to parse is reported under: its "id" if one can be read.
 nlohmann::json id_of_line(const std::string& line, int64_t line_number);
 
-nlohmann::json result_json(const nlohmann::json& id, const RequestOutput& out);
-nlohmann::json error_json(const nlohmann::json& id, const std::string& message);
+// Keys in the documented order (id first).
+nlohmann::ordered_json result_json(const nlohmann::json& id, const RequestOutput& out);
+nlohmann::ordered_json error_json(const nlohmann::json& id, const std::string& message);
 
 }  // namespace sieve

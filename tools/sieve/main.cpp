@@ -2,8 +2,9 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "tools/sieve/config_file.h"
 #include "tools/sieve/inspect_command.h"
@@ -11,7 +12,7 @@
 #include "tools/sieve/run_command.h"
 
 int main(int argc, char** argv) {
-  spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
+  // Logs go to stderr so `--output -` keeps stdout for results.
   spdlog::set_default_logger(spdlog::stderr_color_mt("sieve"));
   spdlog::set_pattern("[%H:%M:%S.%e] [%^%l%$] %v");
 
@@ -37,7 +38,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::vector<const char*> cargv;
-  for (const std::string& a : *expanded) cargv.push_back(a.c_str());
+  for (const std::string& a : *expanded)
+    cargv.push_back(a.c_str());
   try {
     app.parse(static_cast<int>(cargv.size()), const_cast<char**>(cargv.data()));
   } catch (const CLI::RuntimeError& e) {

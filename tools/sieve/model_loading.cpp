@@ -19,18 +19,19 @@ Result<LoadedCpuModel> load_cpu_model(const std::string& model_dir, const std::s
   ProgressBar bar("Loading weights", static_cast<int64_t>(m.dir.checkpoint->total_bytes()));
   bar.show_as_bytes();
   LoadProgress progress;
-  progress.on_progress = [&bar](uint64_t done, uint64_t) { bar.update(static_cast<int64_t>(done)); };
-  SIEVE_ASSIGN_OR_RETURN(m.model,
-                         load_model(m.dir, *m.backend, m.weight_dtype, progress));
+  progress.on_progress = [&bar](uint64_t done, uint64_t) {
+    bar.update(static_cast<int64_t>(done));
+  };
+  SIEVE_ASSIGN_OR_RETURN(m.model, load_model(m.dir, *m.backend, m.weight_dtype, progress));
   bar.finish();
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const ModelConfig& c = m.dir.config;
-  spdlog::info("loaded {} ({}, {} layers, {} experts top-{}) from {} as {} in {:.1f} s: {} of "
-               "weights, CPU backend ({}, {} threads)",
-               c.architecture, c.model_type, c.num_layers, c.num_experts, c.top_k, model_dir,
-               dtype_name(m.weight_dtype), secs, format_bytes(m.model->weight_bytes()),
-               kernels::cpu_isa_name(), m.backend->pool()->size());
+  spdlog::info(
+      "loaded {} ({}, {} layers, {} experts top-{}) from {} as {} in {:.1f} s: {} of "
+      "weights, CPU backend ({}, {} threads)",
+      c.architecture, c.model_type, c.num_layers, c.num_experts, c.top_k, model_dir,
+      dtype_name(m.weight_dtype), secs, format_bytes(m.model->weight_bytes()),
+      kernels::cpu_isa_name(), m.backend->pool()->size());
   return m;
 }
 

@@ -7,8 +7,8 @@
 #include <iostream>
 #include <optional>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "tools/sieve/jsonl_requests.h"
 #include "tools/sieve/model_loading.h"
@@ -103,7 +103,7 @@ int run_batch(const RunOptions& o) {
   Engine engine(model, *loaded->backend, eo);
 
   // Results in input order: slot i holds line i's JSON once known; written as a prefix fills.
-  std::vector<std::optional<nlohmann::json>> results;
+  std::vector<std::optional<nlohmann::ordered_json>> results;
   std::vector<nlohmann::json> ids;
   std::string line;
   int64_t line_number = 0, errors = 0;
@@ -136,7 +136,8 @@ int run_batch(const RunOptions& o) {
   size_t written = 0;
   auto flush_ready = [&] {
     while (written < results.size() && results[written]) {
-      *out << results[written]->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+      *out << results[written]->dump(-1, ' ', false,
+                                     nlohmann::ordered_json::error_handler_t::replace)
            << '\n';
       results[written].reset();
       ++written;
@@ -169,10 +170,11 @@ int run_batch(const RunOptions& o) {
   }
   const auto& st = engine.stats();
   const double secs = std::max(elapsed(), 1e-9);
-  spdlog::info("done: {} requests ({} errors) in {:.2f} s; {} prompt tokens ({:.1f} tok/s), {} "
-               "generated tokens ({:.1f} tok/s), {} steps; results in {}",
-               total, errors, secs, st.prompt_tokens, st.prompt_tokens / secs,
-               st.generated_tokens, st.generated_tokens / secs, st.steps, o.output);
+  spdlog::info(
+      "done: {} requests ({} errors) in {:.2f} s; {} prompt tokens ({:.1f} tok/s), {} "
+      "generated tokens ({:.1f} tok/s), {} steps; results in {}",
+      total, errors, secs, st.prompt_tokens, st.prompt_tokens / secs, st.generated_tokens,
+      st.generated_tokens / secs, st.steps, o.output);
   return 0;
 }
 

@@ -1,0 +1,48 @@
+// Random-weight checkpoints in the real Hugging Face layout (config.json as transformers writes
+// it for the family's class, safetensors sharded above a size limit), for demos, benchmarks
+// and tests at real model shapes without downloading anything.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "engine/dtype.h"
+#include "engine/status.h"
+
+namespace sieve {
+
+struct RandomCheckpointOptions {
+  std::string dir;  // written (created if needed); existing files are replaced
+  // qwen3_moe | mixtral | olmoe. Empty: the preset's family, or qwen3_moe without a preset.
+  std::string like;
+  // "" (a tiny demo model of family `like`), "qwen3-30b-a3b", "mixtral-8x7b" or "olmoe-1b-7b".
+  std::string preset;
+  // Overrides of the preset's shape; unset keeps the preset's value.
+  std::optional<int64_t> layers, hidden, heads, kv_heads, head_dim, experts, top_k,
+      moe_intermediate, vocab;
+  std::optional<bool> tie_embeddings;
+  DType dtype = DType::kBF16;  // kF32 or kBF16
+  uint64_t seed = 0;
+  uint64_t max_shard_bytes = 5'000'000'000;  // transformers' default max_shard_size "5GB"
+  int threads = 0;                           // <= 0: one per core
+  std::function<void(uint64_t done_bytes, uint64_t total_bytes)> progress;
+};
+
+// The preset names accepted in RandomCheckpointOptions::preset ("" is not listed).
+const std::vector<std::string>& random_checkpoint_presets();
+
+// The config.json make_random_checkpoint would write, after applying preset and overrides and
+// checking it parses as a model sieve runs. Writes nothing, so huge presets are cheap to test.
+Result<nlohmann::json> random_checkpoint_config(const RandomCheckpointOptions& options);
+
+// Writes config.json and deterministic random weights (same options and seed → same bytes).
+// Weights are scaled so activations stay O(1) through the layers and routing spreads tokens
+// over the experts.
+Status make_random_checkpoint(const RandomCheckpointOptions& options);
+
+}  // namespace sieve
