@@ -93,7 +93,9 @@ std::vector<Item> split_work(std::span<const MatmulArgs> products, int threads) 
   double total = 0;
   for (const auto& a : products)
     total += a.m > 0 ? cost(a) : 0;
-  const double target = total / (threads * 4.0);
+  // About 8 items per thread, each at least two panel groups (long enough weight streams for
+  // the prefetchers to pay off); the dynamic hand-out balances the rest.
+  const double target = total / (threads * 8.0);
   std::vector<Item> items;
   for (size_t i = 0; i < products.size(); ++i) {
     const MatmulArgs& a = products[i];
@@ -102,7 +104,7 @@ std::vector<Item> split_work(std::span<const MatmulArgs> products, int threads) 
     const int64_t groups = (panels + kPanelGroup - 1) / kPanelGroup;
     const int64_t want =
         threads > 1 ? std::max<int64_t>(1, static_cast<int64_t>(cost(a) / target + 0.5)) : 1;
-    const int64_t panel_items = std::min(want, groups);
+    const int64_t panel_items = std::min(want, std::max<int64_t>(1, groups / 2));
     int64_t row_items = 1;
     if (want > panel_items)
       row_items = std::max<int64_t>(1, std::min(want / panel_items, a.m / kRowChunk));

@@ -38,6 +38,7 @@ struct Tile {
   bool accumulate;
   const char* pf_next;  // nullable: pf_lines cache lines per k step from here go into L2
   int64_t pf_lines;
+  bool next_group_follows;  // the panels after this tile's are this task's next tile
 };
 
 template <int MR, int NP>
@@ -57,6 +58,16 @@ inline void store_tile(const Tile& t, __m512 (&acc)[MR][2 * NP]) {
 // Prefetch distance for streamed weights, in k steps (each step reads 128 bytes per panel).
 constexpr int64_t kPrefetchSteps = 24;
 
+// Where to prefetch for panel p of a tile at step q: kPrefetchSteps ahead in the same panel,
+// or, past its end, the same distance into the next group's panel p when the tile has one.
+template <typename T>
+inline const T* ahead_pf(const T* w, int p, int np, int64_t q, const Tile& t, int64_t per_step) {
+  const int64_t ahead = q + kPrefetchSteps;
+  if (ahead < t.steps) return w + p * t.panel_stride + ahead * per_step;
+  if (!t.next_group_follows) return nullptr;
+  return w + (np + p) * t.panel_stride + (ahead - t.steps) * per_step;
+}
+
 template <int MR, int NP, bool kPrefetch>
 void tile_bf16(const Tile& t) {
   __m512 acc[MR][2 * NP];
@@ -72,8 +83,11 @@ void tile_bf16(const Tile& t) {
     for (int p = 0; p < NP; ++p) {
       const uint16_t* wp = w + p * t.panel_stride + q * 64;
       if constexpr (kPrefetch) {
-        _mm_prefetch(reinterpret_cast<const char*>(wp + kPrefetchSteps * 64), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(wp + kPrefetchSteps * 64 + 32), _MM_HINT_T0);
+        const uint16_t* pp = ahead_pf(w, p, NP, q, t, 64);
+        if (pp) {
+          _mm_prefetch(reinterpret_cast<const char*>(pp), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(pp + 32), _MM_HINT_T0);
+        }
       }
       wv[2 * p] = (__m512bh)_mm512_load_si512(wp);
       wv[2 * p + 1] = (__m512bh)_mm512_load_si512(wp + 32);
@@ -104,8 +118,11 @@ void tile_f32(const Tile& t) {
     for (int p = 0; p < NP; ++p) {
       const float* wp = w + p * t.panel_stride + kk * 32;
       if constexpr (kPrefetch) {
-        _mm_prefetch(reinterpret_cast<const char*>(wp + kPrefetchSteps * 32), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(wp + kPrefetchSteps * 32 + 16), _MM_HINT_T0);
+        const float* pp = ahead_pf(w, p, NP, kk, t, 32);
+        if (pp) {
+          _mm_prefetch(reinterpret_cast<const char*>(pp), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(pp + 16), _MM_HINT_T0);
+        }
       }
       wv[2 * p] = _mm512_load_ps(wp);
       wv[2 * p + 1] = _mm512_load_ps(wp + 16);
@@ -202,6 +219,7 @@ void gemm_panels_avx512(const PanelTask& t, int64_t panel_begin, int64_t panel_e
     tile.accumulate = t.accumulate;
     tile.ldx = t.bf16 ? t.ldxb : t.ldx;
     tile.ldy = t.ldy;
+    tile.next_group_follows = p + np < panel_end;
     // Row blocks 1.. run from L2; meanwhile they pull the next panel group into L2, spread
     // evenly: the group is steps × 256 bytes (4 lines per k step), shared by the blocks.
     const char* next_group =
