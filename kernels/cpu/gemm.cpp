@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/cpu/gemm_internal.h"
+#include "kernels/cpu/weight_arena.h"
 #include "kernels/cpu/numeric.h"
 
 namespace sieve::kernels {
@@ -47,19 +48,6 @@ bool cpu_has_avx2() {
 Isa detect_isa() {
   const Isa best = cpu_has_avx512() ? Isa::kAvx512 : cpu_has_avx2() ? Isa::kAvx2 : Isa::kScalar;
   return narrow_isa(best, std::getenv("SIEVE_CPU_ISA"));
-}
-
-// Zero-initialised and 64-byte aligned; big buffers are page aligned and advised to huge pages
-// (without rounding their size up to 2 MiB: thousands of experts would waste gigabytes).
-std::shared_ptr<void> alloc_packed(size_t bytes) {
-  const bool big = bytes >= (2u << 20);
-  const size_t align = big ? 4096 : 64;
-  const size_t size = std::max<size_t>((bytes + align - 1) / align * align, align);
-  void* p = std::aligned_alloc(align, size);
-  if (p == nullptr) std::abort();
-  if (big) madvise(p, size, MADV_HUGEPAGE);
-  std::memset(p, 0, size);
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
 }
 
 float read_elem(const void* src, ElemType t, int64_t i) {
@@ -251,7 +239,7 @@ PackedMatrix pack_matrix(const void* src, ElemType src_type, int64_t n, int64_t 
   w.k = k;
   const int64_t pe = panel_elems(k, bf16);
   w.bytes = static_cast<size_t>(num_panels(n) * pe) * (bf16 ? 2 : 4);
-  w.storage = alloc_packed(w.bytes);
+  w.storage = arena_alloc(w.bytes);
   for (int64_t j = 0; j < n; ++j) {
     const int64_t p = j / kPanelWidth, c = j % kPanelWidth;
     if (bf16) {
