@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "kernels/cpu/gemm_internal.h"
-#include "kernels/cpu/weight_arena.h"
 #include "kernels/cpu/numeric.h"
+#include "kernels/cpu/weight_arena.h"
 
 namespace sieve::kernels {
 namespace internal {
