@@ -1,5 +1,7 @@
 #include "engine/checkpoint.h"
 
+#include "engine/tensor.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -21,15 +23,6 @@ namespace {
 constexpr const char* kConfigName = "config.json";
 constexpr const char* kSingleName = "model.safetensors";
 constexpr const char* kIndexName = "model.safetensors.index.json";
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    os << (i ? ", " : "") << shape[i];
-  os << "]";
-  return os.str();
-}
 
 // Reads and parses a JSON file; `label` names it in messages.
 Result<json> read_json(const std::string& path, const std::string& label) {
@@ -227,14 +220,14 @@ Status Checkpoint::validate(const std::vector<ExpectedTensor>& expected) const {
     if (!t) {
       problems.push_back(not_found(dir_ + ": tensor '" + want.name +
                                    "' is missing (config.json implies shape " +
-                                   shape_text(want.shape) + ")"));
+                                   format_shape(want.shape) + ")"));
       continue;
     }
     const SafetensorsEntry& e = *t->entry;
     if (e.shape != want.shape) {
       problems.push_back(invalid_argument(t->file->path() + ": tensor '" + want.name +
-                                          "' has shape " + shape_text(e.shape) +
-                                          " but config.json implies " + shape_text(want.shape)));
+                                          "' has shape " + format_shape(e.shape) +
+                                          " but config.json implies " + format_shape(want.shape)));
     }
     if (e.dtype != DType::kF32 && e.dtype != DType::kBF16 && e.dtype != DType::kF16) {
       problems.push_back(unimplemented(t->file->path() + ": tensor '" + want.name + "' has dtype " +

@@ -55,6 +55,18 @@ float load_as_f32(const void* src, DType dt, int64_t i) {
   return 0.f;
 }
 
+// x, y: [rows, dim] with dim = w.numel(): the norm runs over each row's last w.numel() features.
+kernels::RmsNormArgs norm_args(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
+  kernels::RmsNormArgs a;
+  a.dim = w.numel();
+  a.rows = x.numel() / a.dim;
+  a.x = x.data<float>();
+  a.w = w.data<float>();
+  a.y = y.data<float>();
+  a.eps = eps;
+  return a;
+}
+
 kernels::MatmulArgs matmul_args(const LinearCall& c) {
   SIEVE_CHECK_EQ(c.x->dim(-1), c.w->k());
   SIEVE_CHECK_EQ(c.y->dim(-1), c.w->n());
@@ -162,26 +174,14 @@ void CpuBackend::linear_many(std::span<const LinearCall> calls) {
 }
 
 void CpuBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
-  kernels::RmsNormArgs a;
-  a.dim = w.numel();
-  a.rows = x.numel() / a.dim;
-  a.x = x.data<float>();
-  a.w = w.data<float>();
-  a.y = y.data<float>();
-  a.eps = eps;
-  kernels::rms_norm(a, pool_.get());
+  kernels::rms_norm(norm_args(x, w, eps, y), pool_.get());
 }
 
 void CpuBackend::add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& w, float eps,
                               Tensor& y) {
-  kernels::RmsNormArgs a;
-  a.dim = w.numel();
-  a.rows = x.numel() / a.dim;
-  a.x = residual.data<float>();
-  a.w = w.data<float>();
-  a.y = y.data<float>();
-  a.eps = eps;
-  kernels::add_rms_norm(residual.data<float>(), x.data<float>(), a, pool_.get());
+  // The norm reads the residual after x is added to it.
+  kernels::add_rms_norm(residual.data<float>(), x.data<float>(), norm_args(residual, w, eps, y),
+                        pool_.get());
 }
 
 void CpuBackend::rope(Tensor& x, int64_t heads, int64_t head_dim,

@@ -1,5 +1,7 @@
 #include "engine/safetensors.h"
 
+#include "engine/tensor.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -36,15 +38,6 @@ constexpr const char* kSpecOnlyDtypes[] = {"BOOL",    "I8",      "I16",     "U16
 
 std::string errno_text(int err) {
   return std::strerror(err);
-}
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    os << (i ? ", " : "") << shape[i];
-  os << "]";
-  return os.str();
 }
 
 // numel × dtype size, or nullopt when it does not fit in 64 bits.
@@ -111,7 +104,7 @@ Status parse_entry(const std::string& where, const std::string& name, const Orde
   if (!want) return data_loss(where + " has a shape " + shape.dump() + " too large to address");
   if (out->end - out->begin != *want) {
     return data_loss(where + " spans " + std::to_string(out->end - out->begin) +
-                     " bytes but dtype " + dt_name + " × shape " + shape_text(out->shape) +
+                     " bytes but dtype " + dt_name + " × shape " + format_shape(out->shape) +
                      " needs " + std::to_string(*want));
   }
   return Status::Ok();
@@ -267,7 +260,7 @@ Status write_safetensors(const std::string& path, const std::vector<SafetensorsW
     auto bytes = byte_size(e.shape, e.dtype);
     if (!bytes) {
       return invalid_argument(path + ": tensor '" + e.name + "' has an invalid shape " +
-                              shape_text(e.shape));
+                              format_shape(e.shape));
     }
     begins.push_back(offset);
     header[e.name] = {{"dtype", dtype_name(e.dtype)},

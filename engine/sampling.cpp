@@ -83,33 +83,31 @@ std::vector<TokenLogprob> token_logprobs(std::span<const float> logits, int32_t 
 int32_t sample_token(std::span<const float> logits, const SamplingParams& p, std::mt19937_64& rng) {
   if (p.temperature == 0.f || p.top_k == 1) return argmax(logits);
   const int64_t vocab = static_cast<int64_t>(logits.size());
-  // Candidates sorted by likelihood; only as many as top_k keeps need sorting.
-  const int64_t k = (p.top_k > 0) ? std::min(p.top_k, vocab) : vocab;
   std::vector<int32_t> ids(vocab);
   std::iota(ids.begin(), ids.end(), 0);
   auto cmp = [&](int32_t a, int32_t b) { return more_likely(logits, a, b); };
-  if (k < vocab) {
-    std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), cmp);
-    ids.resize(k);
-  } else {
+  // Only top-k and top-p need the candidates in likelihood order, and top-k only its first k:
+  // plain sampling over a 150k vocabulary sorts nothing.
+  if (p.top_k > 0 && p.top_k < vocab) {
+    std::partial_sort(ids.begin(), ids.begin() + p.top_k, ids.end(), cmp);
+    ids.resize(p.top_k);
+  } else if (p.top_p < 1.f) {
     std::sort(ids.begin(), ids.end(), cmp);
   }
   const double inv_t = 1.0 / p.temperature;
-  const double top = logits[ids[0]];
+  const double top = logits[argmax(logits)];
   std::vector<double> prob(ids.size());
-  double sum = 0;
-  for (size_t i = 0; i < ids.size(); ++i) {
+  for (size_t i = 0; i < ids.size(); ++i)
     prob[i] = std::exp((logits[ids[i]] - top) * inv_t);
-    sum += prob[i];
+  // min_p: the most likely token has relative probability 1.
+  if (p.min_p > 0.f) {
+    for (double& q : prob)
+      q = q < p.min_p ? 0.0 : q;
   }
   size_t keep = ids.size();
-  if (p.min_p > 0.f) {
-    // prob[0] is the largest: relative probabilities compare directly.
-    while (keep > 1 && prob[keep - 1] < p.min_p * prob[0])
-      --keep;
-    sum = std::accumulate(prob.begin(), prob.begin() + keep, 0.0);
-  }
   if (p.top_p < 1.f) {
+    // Candidates are sorted here: keep the smallest prefix whose mass reaches top_p.
+    const double sum = std::accumulate(prob.begin(), prob.end(), 0.0);
     double mass = 0;
     for (size_t i = 0; i < keep; ++i) {
       mass += prob[i] / sum;
@@ -118,16 +116,19 @@ int32_t sample_token(std::span<const float> logits, const SamplingParams& p, std
         break;
       }
     }
-    sum = std::accumulate(prob.begin(), prob.begin() + keep, 0.0);
   }
+  const double sum = std::accumulate(prob.begin(), prob.begin() + keep, 0.0);
   // 53 random bits → a uniform double in [0, 1), scaled to the kept mass.
   const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53 * sum;
   double acc = 0;
+  int32_t last = ids[0];
   for (size_t i = 0; i < keep; ++i) {
+    if (prob[i] == 0.0) continue;
     acc += prob[i];
+    last = ids[i];
     if (u < acc) return ids[i];
   }
-  return ids[keep - 1];
+  return last;
 }
 
 }  // namespace sieve

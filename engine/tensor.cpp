@@ -14,13 +14,17 @@ int64_t Tensor::numel() const {
   return n;
 }
 
-std::string Tensor::shape_string() const {
+std::string format_shape(const std::vector<int64_t>& shape) {
   std::ostringstream os;
   os << "[";
-  for (size_t i = 0; i < shape_.size(); ++i)
-    os << (i ? ", " : "") << shape_[i];
+  for (size_t i = 0; i < shape.size(); ++i)
+    os << (i ? ", " : "") << shape[i];
   os << "]";
   return os.str();
+}
+
+std::string Tensor::shape_string() const {
+  return format_shape(shape_);
 }
 
 Tensor Tensor::empty(std::vector<int64_t> shape, DType dtype, bool zero) {

@@ -15,6 +15,9 @@ namespace sieve {
 
 enum class Device : uint8_t { kCpu, kCuda };
 
+// "[2, 3]": how errors and logs print a shape.
+std::string format_shape(const std::vector<int64_t>& shape);
+
 class Tensor {
  public:
   Tensor() = default;

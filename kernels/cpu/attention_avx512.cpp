@@ -7,31 +7,13 @@
 #include <cstdint>
 
 #include "kernels/cpu/attention_internal.h"
+#include "kernels/cpu/avx512_math.h"
 
 namespace sieve::kernels::internal {
 namespace {
 
 inline int64_t max64(int64_t a, int64_t b) {
   return a > b ? a : b;
-}
-
-// exp(x) for x <= 0 (Cephes expf polynomial, ~1 ulp); lanes below -87 give 0.
-inline __m512 exp_neg(__m512 x) {
-  const __mmask16 tiny = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_LT_OQ);
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  const __m512 r2 = _mm512_mul_ps(r, r);
-  p = _mm512_fmadd_ps(p, r2, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_maskz_mov_ps(static_cast<__mmask16>(~tiny), _mm512_scalef_ps(p, n));
 }
 
 // c[q] = column q of the 16 × 16 tile whose rows are r[0..15].
@@ -172,7 +154,7 @@ void attend_rows_avx512(const AttnRows& rs) {
         const float m_old = m_state[r];
         const float m_new = m_old > bm ? m_old : bm;
         corr[i] = __builtin_expf(m_old - m_new);
-        const __m512 p = _mm512_maskz_mov_ps(mk, exp_neg(_mm512_sub_ps(s, _mm512_set1_ps(m_new))));
+        const __m512 p = _mm512_maskz_mov_ps(mk, exp_ps(_mm512_sub_ps(s, _mm512_set1_ps(m_new))));
         l_state[r] = l_state[r] * corr[i] + _mm512_reduce_add_ps(p);
         m_state[r] = m_new;
         _mm512_store_ps(pj[i], p);

@@ -14,7 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include "engine/engine.h"
-#include "tools/bench/triad.h"
+#include "kernels/cpu/triad.h"
 #include "tools/sieve/model_loading.h"
 
 namespace sieve {
@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
   Backend& backend = *loaded->backend;
   const ModelConfig& c = model.config();
 
-  const TriadResult triad = measure_triad(*loaded->backend->pool());
+  const kernels::TriadResult triad = kernels::measure_triad(*loaded->backend->pool());
   const DecodeResult d1 = bench_decode(model, backend, 1, decode_steps);
   const DecodeResult d8 = bench_decode(model, backend, 8, decode_steps);
   const double prefill = bench_prefill(model, backend, prefill_len, 3);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -16,28 +17,30 @@ struct Opts {
   RandomCheckpointOptions ck;
   std::string dtype = "bf16";
   double max_shard_gb = 5.0;
-  // CLI11 fills plain values; unset flags leave the preset's shape alone.
-  int64_t layers = 0, hidden = 0, heads = 0, kv_heads = 0, head_dim = 0, experts = 0, top_k = 0,
-          moe_intermediate = 0, vocab = 0;
-  bool tie = false, untie = false;
+};
+
+// Shape flags write straight into the options' overrides; a flag not given leaves the preset's
+// value.
+struct ShapeFlag {
+  const char* flag;
+  std::optional<int64_t> RandomCheckpointOptions::*field;
+  const char* help;
+};
+constexpr ShapeFlag kShapeFlags[] = {
+    {"--layers", &RandomCheckpointOptions::layers, "Override: decoder layers"},
+    {"--hidden", &RandomCheckpointOptions::hidden, "Override: hidden size"},
+    {"--heads", &RandomCheckpointOptions::heads, "Override: attention heads"},
+    {"--kv-heads", &RandomCheckpointOptions::kv_heads, "Override: key/value heads"},
+    {"--head-dim", &RandomCheckpointOptions::head_dim, "Override: features per head"},
+    {"--experts", &RandomCheckpointOptions::experts, "Override: experts per MoE layer"},
+    {"--top-k", &RandomCheckpointOptions::top_k, "Override: experts per token"},
+    {"--moe-intermediate", &RandomCheckpointOptions::moe_intermediate,
+     "Override: expert intermediate size"},
+    {"--vocab", &RandomCheckpointOptions::vocab, "Override: vocabulary size"},
 };
 
 void run(Opts& o) {
   RandomCheckpointOptions& ck = o.ck;
-  auto set = [](std::optional<int64_t>& dst, int64_t v) {
-    if (v > 0) dst = v;
-  };
-  set(ck.layers, o.layers);
-  set(ck.hidden, o.hidden);
-  set(ck.heads, o.heads);
-  set(ck.kv_heads, o.kv_heads);
-  set(ck.head_dim, o.head_dim);
-  set(ck.experts, o.experts);
-  set(ck.top_k, o.top_k);
-  set(ck.moe_intermediate, o.moe_intermediate);
-  set(ck.vocab, o.vocab);
-  if (o.tie) ck.tie_embeddings = true;
-  if (o.untie) ck.tie_embeddings = false;
   if (o.dtype == "fp32" || o.dtype == "float32") {
     ck.dtype = DType::kF32;
   } else if (o.dtype == "bf16" || o.dtype == "bfloat16") {
@@ -91,17 +94,17 @@ void add_make_checkpoint_command(CLI::App& app) {
       ->check(CLI::IsMember({"qwen3_moe", "mixtral", "olmoe"}));
   cmd->add_option("--preset", o->ck.preset,
                   "A real model's shapes: " + presets + " (default: a tiny demo model)");
-  cmd->add_option("--layers", o->layers, "Override: decoder layers");
-  cmd->add_option("--hidden", o->hidden, "Override: hidden size");
-  cmd->add_option("--heads", o->heads, "Override: attention heads");
-  cmd->add_option("--kv-heads", o->kv_heads, "Override: key/value heads");
-  cmd->add_option("--head-dim", o->head_dim, "Override: features per head");
-  cmd->add_option("--experts", o->experts, "Override: experts per MoE layer");
-  cmd->add_option("--top-k", o->top_k, "Override: experts per token");
-  cmd->add_option("--moe-intermediate", o->moe_intermediate, "Override: expert intermediate size");
-  cmd->add_option("--vocab", o->vocab, "Override: vocabulary size");
-  cmd->add_flag("--tie-embeddings", o->tie, "Share the embedding table with the lm_head");
-  cmd->add_flag("--untie-embeddings", o->untie, "Give the model its own lm_head");
+  for (const ShapeFlag& f : kShapeFlags) {
+    cmd->add_option_function<int64_t>(
+           f.flag, [o, field = f.field](int64_t v) { o->ck.*field = v; }, f.help)
+        ->check(CLI::PositiveNumber);
+  }
+  cmd->add_flag_callback(
+      "--tie-embeddings", [o]() { o->ck.tie_embeddings = true; },
+      "Share the embedding table with the lm_head");
+  cmd->add_flag_callback(
+      "--untie-embeddings", [o]() { o->ck.tie_embeddings = false; },
+      "Give the model its own lm_head");
   cmd->add_option("--dtype", o->dtype, "Stored dtype: bf16 or fp32")->capture_default_str();
   cmd->add_option("--seed", o->ck.seed, "Random seed")->capture_default_str();
   cmd->add_option("--max-shard-gb", o->max_shard_gb,

@@ -21,6 +21,7 @@
 #include "kernels/cpu/gemm_internal.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/thread_pool.h"
+#include "kernels/cpu/triad.h"
 
 namespace sieve::kernels {
 namespace bench {
@@ -45,34 +46,10 @@ double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-double* alloc_doubles(size_t n) {
-  const size_t bytes = (n * sizeof(double) + (2u << 20) - 1) / (2u << 20) * (2u << 20);
-  auto* p = static_cast<double*>(std::aligned_alloc(2u << 20, bytes));
-  madvise(p, bytes, MADV_HUGEPAGE);
-  return p;
-}
-
-// STREAM triad a = b + s·c over 3 × 256 MiB (as tools/bench/triad.cpp), best of 10, GB/s
-// counting 3 arrays.
+// STREAM triad over 3 × 256 MiB huge-page arrays, best of 10, GB/s counting 3 arrays: the same
+// measurement sieve-cpu-bench reports.
 double measure_triad() {
-  const size_t n = (256u << 20) / sizeof(double);
-  double *a = alloc_doubles(n), *b = alloc_doubles(n), *c = alloc_doubles(n);
-  pool().parallel_for(static_cast<int64_t>(n), 1 << 16, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i)
-      a[i] = 0, b[i] = 1, c[i] = 2;
-  });
-  double best = 0;
-  for (int r = 0; r < 10; ++r) {
-    const double t0 = now_s();
-    pool().run_on_all([&](int t, int nt) {
-      const size_t i0 = n * t / nt, i1 = n * (t + 1) / nt;
-      for (size_t i = i0; i < i1; ++i)
-        a[i] = b[i] + 3.0 * c[i];
-    });
-    best = std::max(best, 3.0 * n * sizeof(double) / (now_s() - t0) / 1e9);
-  }
-  std::free(a), std::free(b), std::free(c);
-  return best;
+  return kernels::measure_triad(pool(), 256u << 20, 10).gbps_huge_pages;
 }
 
 // One core's vdpbf16ps rate (24 independent accumulators, registers only) times the number of

@@ -1,4 +1,4 @@
-#include "tools/bench/triad.h"
+#include "kernels/cpu/triad.h"
 
 #include <sys/mman.h>
 
@@ -7,10 +7,10 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace sieve {
+namespace sieve::kernels {
 namespace {
 
-double run(kernels::ThreadPool& pool, size_t bytes, int reps, bool huge) {
+double run(ThreadPool& pool, size_t bytes, int reps, bool huge) {
   const size_t n = bytes / sizeof(double);
   constexpr size_t kAlign = 2u << 20;
   const size_t alloc = (bytes + kAlign - 1) / kAlign * kAlign;
@@ -48,11 +48,11 @@ double run(kernels::ThreadPool& pool, size_t bytes, int reps, bool huge) {
 
 }  // namespace
 
-TriadResult measure_triad(kernels::ThreadPool& pool, size_t bytes_per_array, int reps) {
+TriadResult measure_triad(ThreadPool& pool, size_t bytes_per_array, int reps) {
   TriadResult r;
   r.gbps_huge_pages = run(pool, bytes_per_array, reps, true);
   r.gbps_small_pages = run(pool, bytes_per_array, reps, false);
   return r;
 }
 
-}  // namespace sieve
+}  // namespace sieve::kernels

@@ -2,9 +2,11 @@
 // sustainable memory bandwidth, the roofline a bandwidth-bound decode step is measured against.
 #pragma once
 
+#include <cstddef>
+
 #include "kernels/cpu/thread_pool.h"
 
-namespace sieve {
+namespace sieve::kernels {
 
 struct TriadResult {
   double gbps_huge_pages = 0;   // arrays advised to transparent huge pages (2 MiB)
@@ -13,7 +15,6 @@ struct TriadResult {
 
 // Best of `reps` passes over three arrays of `bytes_per_array` each, counting 3 arrays of
 // traffic per pass as STREAM does.
-TriadResult measure_triad(kernels::ThreadPool& pool, size_t bytes_per_array = 256u << 20,
-                          int reps = 8);
+TriadResult measure_triad(ThreadPool& pool, size_t bytes_per_array = 256u << 20, int reps = 8);
 
-}  // namespace sieve
+}  // namespace sieve::kernels
