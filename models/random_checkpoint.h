@@ -26,6 +26,8 @@ struct RandomCheckpointOptions {
   std::optional<int64_t> layers, hidden, heads, kv_heads, head_dim, experts, top_k,
       moe_intermediate, vocab;
   std::optional<bool> tie_embeddings;
+  // Special token ids written to config.json (e.g. those of a tokenizer shipped beside it).
+  std::optional<int64_t> bos_token_id, eos_token_id, pad_token_id;
   DType dtype = DType::kBF16;  // kF32 or kBF16
   uint64_t seed = 0;
   uint64_t max_shard_bytes = 5'000'000'000;  // transformers' default max_shard_size "5GB"

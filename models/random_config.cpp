@@ -176,6 +176,9 @@ Result<Preset> resolve_preset(const RandomCheckpointOptions& o) {
   apply(p.top_k, o.top_k);
   apply(p.moe_intermediate, o.moe_intermediate);
   apply(p.vocab, o.vocab);
+  apply(p.bos, o.bos_token_id);
+  apply(p.eos, o.eos_token_id);
+  apply(p.pad, o.pad_token_id);
   if (o.tie_embeddings) p.tie = *o.tie_embeddings;
   if (o.head_dim) {
     // Mixtral and OLMoE spell "hidden / heads" by leaving head_dim out; keep that spelling when

@@ -4,19 +4,31 @@
 #include <limits>
 #include <set>
 
+#include "engine/prompt_encoder.h"
+
 namespace sieve {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 const std::set<std::string>& known_fields() {
-  static const std::set<std::string> k = {"id",         "prompt_token_ids",
-                                          "prompt",     "messages",
-                                          "max_tokens", "temperature",
-                                          "top_p",      "top_k",
-                                          "min_p",      "seed",
-                                          "ignore_eos", "stop_token_ids",
-                                          "logprobs",   "prompt_logprobs"};
+  static const std::set<std::string> k = {"id",
+                                          "prompt_token_ids",
+                                          "prompt",
+                                          "messages",
+                                          "tools",
+                                          "add_generation_prompt",
+                                          "chat_template_kwargs",
+                                          "max_tokens",
+                                          "temperature",
+                                          "top_p",
+                                          "top_k",
+                                          "min_p",
+                                          "seed",
+                                          "ignore_eos",
+                                          "stop_token_ids",
+                                          "logprobs",
+                                          "prompt_logprobs"};
   return k;
 }
 
@@ -52,7 +64,71 @@ Result<std::vector<int32_t>> get_token_list(const json& j, const std::string& fi
   return out;
 }
 
+// Exactly one of prompt_token_ids, prompt, messages; the chat fields only with messages.
+Status parse_prompt(const json& j, ParsedLine& out) {
+  const int given = j.contains("prompt_token_ids") + j.contains("prompt") + j.contains("messages");
+  if (given != 1) {
+    return invalid_argument(
+        std::string(given == 0 ? "missing prompt" : "more than one prompt") +
+        ": give exactly one of 'prompt_token_ids', 'prompt' (text) or 'messages' (chat)");
+  }
+  if (!j.contains("messages")) {
+    for (const char* key : {"tools", "add_generation_prompt", "chat_template_kwargs"}) {
+      if (j.contains(key)) return invalid_argument(std::string("'") + key + "' needs 'messages'");
+    }
+  }
+  if (j.contains("prompt_token_ids")) {
+    SIEVE_ASSIGN_OR_RETURN(out.request.prompt_token_ids,
+                           get_token_list(j["prompt_token_ids"], "prompt_token_ids"));
+    if (out.request.prompt_token_ids.empty())
+      return invalid_argument("'prompt_token_ids' is empty");
+    return Status::Ok();
+  }
+  if (j.contains("prompt")) {
+    if (!j["prompt"].is_string()) return field_error("prompt", "a string", j["prompt"]);
+    if (j["prompt"].get_ref<const std::string&>().empty())
+      return invalid_argument("'prompt' is empty");
+    out.prompt_text = j["prompt"].get<std::string>();
+    return Status::Ok();
+  }
+  ChatTemplateInput chat;
+  chat.messages = j["messages"];
+  chat.add_generation_prompt = true;  // a chat request asks for the assistant's turn
+  if (j.contains("tools") && !j["tools"].is_null()) chat.tools = j["tools"];
+  if (j.contains("add_generation_prompt")) {
+    if (!j["add_generation_prompt"].is_boolean())
+      return field_error("add_generation_prompt", "true or false", j["add_generation_prompt"]);
+    chat.add_generation_prompt = j["add_generation_prompt"].get<bool>();
+  }
+  if (j.contains("chat_template_kwargs")) {
+    if (!j["chat_template_kwargs"].is_object())
+      return field_error("chat_template_kwargs", "an object", j["chat_template_kwargs"]);
+    chat.kwargs = j["chat_template_kwargs"];
+  }
+  SIEVE_RETURN_IF_ERROR(validate_chat_input(chat));
+  out.chat = std::move(chat);
+  return Status::Ok();
+}
+
 }  // namespace
+
+Status encode_prompt(ParsedLine& line, const PromptEncoder* encoder,
+                     const std::string& missing_tokenizer_reason) {
+  if (!line.prompt_text && !line.chat) return Status::Ok();
+  if (!encoder) {
+    return invalid_argument("a text prompt needs the model's tokenizer: " +
+                            missing_tokenizer_reason);
+  }
+  if (line.prompt_text) {
+    SIEVE_ASSIGN_OR_RETURN(line.request.prompt_token_ids, encoder->encode_text(*line.prompt_text));
+  } else {
+    SIEVE_ASSIGN_OR_RETURN(line.request.prompt_token_ids, encoder->encode_chat(*line.chat));
+  }
+  if (line.request.prompt_token_ids.empty()) {
+    return invalid_argument("the prompt encodes to no tokens");
+  }
+  return Status::Ok();
+}
 
 json id_of_line(const std::string& line, int64_t line_number) {
   json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
@@ -75,15 +151,7 @@ Result<ParsedLine> parse_request_line(const std::string& line, int64_t line_numb
   SamplingParams& p = r.params;
   p.max_tokens = default_max_tokens;
 
-  if (j.contains("prompt") || j.contains("messages")) {
-    return unimplemented(
-        "text prompts ('prompt', 'messages') need the model's tokenizer, which sieve does not "
-        "load yet; send 'prompt_token_ids' instead");
-  }
-  if (!j.contains("prompt_token_ids")) return invalid_argument("missing 'prompt_token_ids'");
-  SIEVE_ASSIGN_OR_RETURN(r.prompt_token_ids,
-                         get_token_list(j["prompt_token_ids"], "prompt_token_ids"));
-  if (r.prompt_token_ids.empty()) return invalid_argument("'prompt_token_ids' is empty");
+  SIEVE_RETURN_IF_ERROR(parse_prompt(j, out));
 
   for (const auto& [key, v] : j.items()) {
     if (v.is_null()) continue;  // null means "default", as in the OpenAI API
@@ -128,12 +196,14 @@ nlohmann::ordered_json logprob_list(const std::vector<TokenLogprob>& lps) {
 }
 }  // namespace
 
-nlohmann::ordered_json result_json(const json& id, const RequestOutput& out) {
+nlohmann::ordered_json result_json(const json& id, const RequestOutput& out,
+                                   const std::optional<std::string>& text) {
   // Insertion order, so every line reads id, prompt, output, finish_reason, logprobs.
   nlohmann::ordered_json j = {{"id", id},
                               {"prompt_token_ids", out.prompt_token_ids},
-                              {"output_token_ids", out.output_token_ids},
-                              {"finish_reason", out.finish_reason}};
+                              {"output_token_ids", out.output_token_ids}};
+  if (text) j["text"] = *text;
+  j["finish_reason"] = out.finish_reason;
   if (!out.logprobs.empty()) {
     auto a = nlohmann::ordered_json::array();
     for (const auto& lps : out.logprobs)

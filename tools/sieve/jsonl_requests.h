@@ -1,26 +1,38 @@
 // The offline batch format of `sieve run`: one JSON request per input line, one JSON result
 // per output line in the same order.
 //
-// In:  {"id": any, "prompt_token_ids": [int, ...], "max_tokens": 16, "temperature": 1.0,
-//       "top_p": 1.0, "top_k": 0, "min_p": 0.0, "seed": int, "ignore_eos": false,
-//       "stop_token_ids": [int, ...], "logprobs": N, "prompt_logprobs": N}
-// Out: {"id", "prompt_token_ids", "output_token_ids", "finish_reason",
+// In:  {"id": any,
+//       one of "prompt_token_ids": [int, ...] | "prompt": "text" |
+//              "messages": [{"role", "content"}, ...] (+ "tools": [...],
+//              "add_generation_prompt": true, "chat_template_kwargs": {...}),
+//       "max_tokens": 16, "temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0,
+//       "seed": int, "ignore_eos": false, "stop_token_ids": [int, ...], "logprobs": N,
+//       "prompt_logprobs": N}
+// Out: {"id", "prompt_token_ids", "output_token_ids", "text" (when the model has a tokenizer),
+//       "finish_reason",
 //       "logprobs": [[{"token_id", "logprob"}, ...] per generated token],   (when asked)
 //       "prompt_logprobs": [null, [...], ...]}                               (when asked)
 //      or {"id", "error": "..."} for a line that could not run.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "engine/chat_template/chat_template.h"
 #include "engine/engine.h"
 
 namespace sieve {
 
+class PromptEncoder;
+
 struct ParsedLine {
-  nlohmann::json id;  // echoed back; the 1-based line number when the line has none
-  GenerationRequest request;
+  nlohmann::ordered_json id;  // echoed back; the 1-based line number when the line has none
+  GenerationRequest request;  // prompt_token_ids set when the line gave ids
+  // Or the prompt still to encode with the model's tokenizer (see encode_prompt):
+  std::optional<std::string> prompt_text;
+  std::optional<ChatTemplateInput> chat;
 };
 
 // Parses and type-checks one line. Errors say which field is wrong and what it should be.
@@ -28,11 +40,18 @@ struct ParsedLine {
 Result<ParsedLine> parse_request_line(const std::string& line, int64_t line_number,
                                       int64_t default_max_tokens);
 
-// The id a line that failed to parse is reported under: its "id" if one can be read.
-nlohmann::json id_of_line(const std::string& line, int64_t line_number);
+// Turns a text or chat prompt into request.prompt_token_ids. `encoder` is null when the model
+// has no tokenizer; a text line then gets an error that says so.
+Status encode_prompt(ParsedLine& line, const PromptEncoder* encoder,
+                     const std::string& missing_tokenizer_reason);
 
-// Keys in the documented order (id first).
-nlohmann::ordered_json result_json(const nlohmann::json& id, const RequestOutput& out);
-nlohmann::ordered_json error_json(const nlohmann::json& id, const std::string& message);
+// The id a line that failed to parse is reported under: its "id" if one can be read.
+nlohmann::ordered_json id_of_line(const std::string& line, int64_t line_number);
+
+// Keys in the documented order (id first). `text` is the decoded output, when there is a
+// tokenizer.
+nlohmann::ordered_json result_json(const nlohmann::ordered_json& id, const RequestOutput& out,
+                                   const std::optional<std::string>& text = std::nullopt);
+nlohmann::ordered_json error_json(const nlohmann::ordered_json& id, const std::string& message);
 
 }  // namespace sieve

@@ -6,10 +6,12 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "tools/sieve/chat_template_command.h"
 #include "tools/sieve/config_file.h"
 #include "tools/sieve/inspect_command.h"
 #include "tools/sieve/make_checkpoint_command.h"
 #include "tools/sieve/run_command.h"
+#include "tools/sieve/tokenize_command.h"
 
 int main(int argc, char** argv) {
   // Logs go to stderr so `--output -` keeps stdout for results.
@@ -24,6 +26,8 @@ int main(int argc, char** argv) {
   sieve::add_run_command(app);
   sieve::add_inspect_command(app);
   sieve::add_make_checkpoint_command(app);
+  sieve::add_tokenize_command(app);
+  sieve::add_chat_template_command(app);
   for (CLI::App* sub : app.get_subcommands({})) {
     sub->add_option_function<std::string>(
         "--config", [](const std::string&) {},

@@ -1,12 +1,16 @@
 #include "tools/sieve/make_checkpoint_command.h"
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
+#include "engine/tokenizer/tokenizer.h"
 #include "models/random_checkpoint.h"
 #include "tools/sieve/progress_bar.h"
 
@@ -17,7 +21,61 @@ struct Opts {
   RandomCheckpointOptions ck;
   std::string dtype = "bf16";
   double max_shard_gb = 5.0;
+  std::string tokenizer;  // a directory with tokenizer.json (+ tokenizer_config.json)
 };
+
+// The files a tokenizer directory contributes to a model directory.
+constexpr const char* kTokenizerFiles[] = {"tokenizer.json", "tokenizer_config.json",
+                                           "chat_template.jinja", "special_tokens_map.json"};
+
+// A special token named in tokenizer_config.json (a string or {"content": ...}) → its id.
+std::optional<int64_t> config_token_id(const nlohmann::json& config, const char* key,
+                                       const Tokenizer& tok) {
+  if (!config.contains(key)) return std::nullopt;
+  const auto& v = config[key];
+  std::string content;
+  if (v.is_string()) content = v.get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string())
+    content = v["content"].get<std::string>();
+  if (content.empty()) return std::nullopt;
+  auto id = tok.token_to_id(content);
+  return id ? std::optional<int64_t>(*id) : std::nullopt;
+}
+
+// Sizes the vocabulary for the tokenizer and takes its special token ids.
+Status adopt_tokenizer(Opts& o) {
+  namespace fs = std::filesystem;
+  const fs::path dir = o.tokenizer;
+  SIEVE_ASSIGN_OR_RETURN(auto tok, Tokenizer::load(dir));
+  const int64_t need = tok->vocab_size();
+  if (o.ck.vocab && *o.ck.vocab < need) {
+    return invalid_argument("--vocab " + std::to_string(*o.ck.vocab) + " is smaller than the " +
+                            std::to_string(need) + " tokens of --tokenizer " + o.tokenizer);
+  }
+  if (!o.ck.vocab) o.ck.vocab = need;
+  std::ifstream in(dir / "tokenizer_config.json");
+  if (in) {
+    const auto config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (config.is_object()) {
+      if (auto id = config_token_id(config, "bos_token", *tok)) o.ck.bos_token_id = *id;
+      if (auto id = config_token_id(config, "eos_token", *tok)) o.ck.eos_token_id = *id;
+      if (auto id = config_token_id(config, "pad_token", *tok)) o.ck.pad_token_id = *id;
+    }
+  }
+  return Status::Ok();
+}
+
+Status copy_tokenizer_files(const std::string& from, const std::string& to) {
+  namespace fs = std::filesystem;
+  for (const char* name : kTokenizerFiles) {
+    std::error_code ec;
+    if (!fs::exists(fs::path(from) / name, ec)) continue;
+    fs::copy_file(fs::path(from) / name, fs::path(to) / name, fs::copy_options::overwrite_existing,
+                  ec);
+    if (ec) return invalid_argument("cannot copy " + from + "/" + name + ": " + ec.message());
+  }
+  return Status::Ok();
+}
 
 // Shape flags write straight into the options' overrides; a flag not given leaves the preset's
 // value.
@@ -50,6 +108,12 @@ void run(Opts& o) {
     throw CLI::RuntimeError(1);
   }
   ck.max_shard_bytes = static_cast<uint64_t>(o.max_shard_gb * 1e9);
+  if (!o.tokenizer.empty()) {
+    if (Status s = adopt_tokenizer(o); !s.ok()) {
+      spdlog::error("{}", s.message());
+      throw CLI::RuntimeError(1);
+    }
+  }
 
   std::unique_ptr<ProgressBar> live;
   ck.progress = [&live](uint64_t done, uint64_t total) {
@@ -62,6 +126,7 @@ void run(Opts& o) {
   const auto t0 = std::chrono::steady_clock::now();
   Status s = make_random_checkpoint(ck);
   if (live) live->finish();
+  if (s.ok() && !o.tokenizer.empty()) s = copy_tokenizer_files(o.tokenizer, ck.dir);
   if (!s.ok()) {
     spdlog::error("{}", s.message());
     throw CLI::RuntimeError(1);
@@ -111,6 +176,12 @@ void add_make_checkpoint_command(CLI::App& app) {
                   "Shard the weights into files of at most this many GB")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--tokenizer", o->tokenizer,
+                  "Directory with a tokenizer.json (and tokenizer_config.json) to ship with the "
+                  "model, so it takes text and chat prompts: the files are copied, the "
+                  "vocabulary is sized to the tokenizer (unless --vocab is larger) and "
+                  "bos/eos/pad token ids come from tokenizer_config.json")
+      ->check(CLI::ExistingDirectory);
   cmd->add_option("--threads", o->ck.threads, "Threads generating weights (0 = one per core)")
       ->capture_default_str();
   cmd->callback([o]() { run(*o); });

@@ -1,15 +1,13 @@
 #include "tools/sieve/run_command.h"
 
-#include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <fstream>
-#include <iostream>
 #include <optional>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "engine/prompt_encoder.h"
+#include "tools/sieve/jsonl_io.h"
 #include "tools/sieve/jsonl_requests.h"
 #include "tools/sieve/model_loading.h"
 #include "tools/sieve/progress_bar.h"
@@ -26,11 +24,19 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--model", opts->model, "Model directory (config.json + *.safetensors)")
       ->required();
   cmd->add_option("--input", opts->input,
-                  "Requests, JSONL ('-' = stdin). Fields: id, prompt_token_ids, max_tokens, "
+                  "Requests, JSONL ('-' = stdin). Fields: id; the prompt as one of "
+                  "prompt_token_ids, prompt (text) or messages (chat, with tools, "
+                  "add_generation_prompt (default true), chat_template_kwargs); max_tokens, "
                   "temperature (0 = greedy), top_p, top_k, min_p, seed, ignore_eos, "
                   "stop_token_ids, logprobs, prompt_logprobs")
       ->required();
-  cmd->add_option("--output", opts->output, "Results, JSONL ('-' = stdout)")->required();
+  cmd->add_option("--output", opts->output,
+                  "Results, JSONL ('-' = stdout): id, prompt_token_ids, output_token_ids, text "
+                  "(when the model has a tokenizer), finish_reason, logprobs, prompt_logprobs")
+      ->required();
+  cmd->add_option("--tokenizer", opts->tokenizer,
+                  "tokenizer.json (or its directory, with tokenizer_config.json for the chat "
+                  "template) to use instead of the model directory's");
   cmd->add_option("--dtype", opts->dtype,
                   "Weight dtype: fp32, bf16, or auto (the checkpoint's; f16 loads as bf16)")
       ->capture_default_str();
@@ -65,26 +71,13 @@ void add_run_command(CLI::App& app) {
 }
 
 int run_batch(const RunOptions& o) {
-  std::ifstream in_file;
-  std::istream* in = &std::cin;
-  if (o.input != "-") {
-    in_file.open(o.input);
-    if (!in_file) {
-      spdlog::error("cannot read --input {}: {}", o.input, std::strerror(errno));
-      return 1;
-    }
-    in = &in_file;
+  auto files = JsonlFiles::open(o.input, o.output);
+  if (!files.ok()) {
+    spdlog::error("{}", files.status().message());
+    return 1;
   }
-  std::ofstream out_file;
-  std::ostream* out = &std::cout;
-  if (o.output != "-") {
-    out_file.open(o.output, std::ios::trunc);
-    if (!out_file) {
-      spdlog::error("cannot write --output {}: {}", o.output, std::strerror(errno));
-      return 1;
-    }
-    out = &out_file;
-  }
+  std::istream* in = &(*files)->in();
+  std::ostream* out = &(*files)->out();
 
   auto loaded = load_cpu_model(o.model, o.dtype, o.threads);
   if (!loaded.ok()) {
@@ -92,6 +85,26 @@ int run_batch(const RunOptions& o) {
     return 1;
   }
   Model& model = *loaded->model;
+
+  // Text in and out needs a tokenizer. One named with --tokenizer must load; the model
+  // directory's is optional (token-id batches run without one).
+  std::optional<PromptEncoder> encoder;
+  std::string no_tokenizer_reason;
+  {
+    auto e = PromptEncoder::load(o.model, o.tokenizer);
+    if (e.ok()) {
+      encoder.emplace(std::move(*e));
+      spdlog::info("tokenizer: {} ({} tokens{})", encoder->tokenizer_dir().string(),
+                   encoder->tokenizer()->vocab_size(),
+                   encoder->has_chat_template() ? ", chat template" : ", no chat template");
+    } else if (!o.tokenizer.empty() || e.status().code() != StatusCode::kNotFound) {
+      spdlog::error("{}", e.status().message());
+      return 1;
+    } else {
+      no_tokenizer_reason = e.status().message();
+    }
+  }
+  const PromptEncoder* enc = encoder ? &*encoder : nullptr;
 
   EngineOptions eo;
   eo.max_num_seqs = o.max_num_seqs;
@@ -104,7 +117,7 @@ int run_batch(const RunOptions& o) {
 
   // Results in input order: slot i holds line i's JSON once known; written as a prefix fills.
   std::vector<std::optional<nlohmann::ordered_json>> results;
-  std::vector<nlohmann::json> ids;
+  std::vector<nlohmann::ordered_json> ids;
   std::string line;
   int64_t line_number = 0, errors = 0;
   while (std::getline(*in, line)) {
@@ -113,16 +126,29 @@ int run_batch(const RunOptions& o) {
     const size_t slot = results.size();
     results.emplace_back();
     auto parsed = parse_request_line(line, line_number, o.default_max_tokens);
-    if (!parsed.ok()) {
-      results[slot] = error_json(id_of_line(line, line_number), parsed.status().message());
+    Status encoded =
+        parsed.ok() ? encode_prompt(*parsed, enc, no_tokenizer_reason) : parsed.status();
+    if (!encoded.ok()) {
+      results[slot] = error_json(id_of_line(line, line_number), encoded.message());
       ++errors;
       continue;
     }
     ids.resize(slot + 1);
     ids[slot] = parsed->id;
     RequestSink sink;
-    sink.on_finish = [&results, &ids, slot](RequestOutput&& r) {
-      results[slot] = result_json(ids[slot], r);
+    sink.on_finish = [&results, &ids, slot, enc](RequestOutput&& r) {
+      std::optional<std::string> text;
+      if (enc) {
+        // Generated ids come from the model's vocabulary, which may be larger than the
+        // tokenizer's (padded embedding tables); such ids have no text, as in transformers.
+        std::vector<int32_t> known;
+        for (int32_t id : r.output_token_ids) {
+          if (id < enc->tokenizer()->vocab_size()) known.push_back(id);
+        }
+        auto decoded = enc->tokenizer()->decode(known, /*skip_special_tokens=*/true);
+        text = decoded.ok() ? *decoded : std::string();
+      }
+      results[slot] = result_json(ids[slot], r, text);
     };
     auto added = engine.add_request(std::move(parsed->request), std::move(sink));
     if (!added.ok()) {
@@ -136,9 +162,7 @@ int run_batch(const RunOptions& o) {
   size_t written = 0;
   auto flush_ready = [&] {
     while (written < results.size() && results[written]) {
-      *out << results[written]->dump(-1, ' ', false,
-                                     nlohmann::ordered_json::error_handler_t::replace)
-           << '\n';
+      (*files)->write(*results[written]);
       results[written].reset();
       ++written;
     }

@@ -13,6 +13,7 @@ struct RunOptions {
   std::string model;
   std::string input;
   std::string output;
+  std::string tokenizer;  // tokenizer.json or its directory; empty: the model directory's
   std::string dtype = "auto";
   int threads = 0;
   int64_t max_num_seqs = 64;

@@ -1,0 +1,88 @@
+#include "engine/prompt_encoder.h"
+
+#include <system_error>
+
+namespace sieve {
+
+Status validate_chat_input(const ChatTemplateInput& input) {
+  const auto& messages = input.messages;
+  if (!messages.is_array() || messages.empty()) {
+    return invalid_argument(
+        "'messages' must be a non-empty list of {\"role\", \"content\"} objects");
+  }
+  for (size_t i = 0; i < messages.size(); ++i) {
+    const auto& m = messages[i];
+    const std::string where = "messages[" + std::to_string(i) + "]";
+    if (!m.is_object()) return invalid_argument(where + " must be an object, got " + m.dump());
+    if (!m.contains("role") || !m["role"].is_string()) {
+      return invalid_argument(where + " needs a string 'role'");
+    }
+    if (m.contains("content")) {
+      const auto& c = m["content"];
+      if (!c.is_string() && !c.is_null() && !c.is_array()) {
+        return invalid_argument(where + ".content must be a string, null or a list of parts, got " +
+                                c.dump());
+      }
+      if (c.is_array()) {
+        for (const auto& part : c) {
+          if (!part.is_object() || !part.contains("type")) {
+            return invalid_argument(where + ".content parts must be objects with a 'type', got " +
+                                    part.dump());
+          }
+        }
+      }
+    }
+  }
+  if (!input.tools.is_null() && !input.tools.is_array()) {
+    return invalid_argument("'tools' must be a list, got " + input.tools.dump());
+  }
+  return Status::Ok();
+}
+
+Result<PromptEncoder> PromptEncoder::load(const std::filesystem::path& model_dir,
+                                          const std::filesystem::path& tokenizer_path,
+                                          ChatTemplateOptions template_options) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path dir = tokenizer_path.empty() ? model_dir : tokenizer_path;
+  if (!fs::is_directory(dir, ec)) dir = dir.parent_path();
+  if (!fs::exists(tokenizer_path.empty() ? dir / "tokenizer.json" : tokenizer_path, ec)) {
+    return not_found("no tokenizer.json in " + dir.string() +
+                     (tokenizer_path.empty()
+                          ? "; pass --tokenizer PATH, or send token ids instead of text"
+                          : ""));
+  }
+  PromptEncoder out;
+  out.tokenizer_dir_ = dir;
+  SIEVE_ASSIGN_OR_RETURN(out.tokenizer_,
+                         Tokenizer::load(tokenizer_path.empty() ? dir : tokenizer_path));
+  auto tmpl = ChatTemplate::load(dir, "default", std::move(template_options));
+  if (tmpl.ok()) {
+    out.chat_template_.emplace(std::move(*tmpl));
+  } else if (tmpl.status().code() == StatusCode::kNotFound) {
+    out.chat_template_error_ = tmpl.status().message();
+  } else {
+    return tmpl.status();  // a template that is there but broken is the user's to fix now
+  }
+  return out;
+}
+
+Result<std::vector<int32_t>> PromptEncoder::encode_text(std::string_view text) const {
+  return tokenizer_->encode(text, /*add_special_tokens=*/true);
+}
+
+Result<std::string> PromptEncoder::render_chat(const ChatTemplateInput& input) const {
+  SIEVE_RETURN_IF_ERROR(validate_chat_input(input));
+  if (!chat_template_) {
+    return invalid_argument("this model has no chat template (" + chat_template_error_ +
+                            "); send a text prompt instead of messages");
+  }
+  return chat_template_->render(input);
+}
+
+Result<std::vector<int32_t>> PromptEncoder::encode_chat(const ChatTemplateInput& input) const {
+  SIEVE_ASSIGN_OR_RETURN(std::string prompt, render_chat(input));
+  return tokenizer_->encode(prompt, /*add_special_tokens=*/false);
+}
+
+}  // namespace sieve
