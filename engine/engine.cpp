@@ -5,14 +5,16 @@
 namespace sieve {
 
 struct Engine::Sequence {
-  uint64_t id = 0;
+  uint64_t id = 0;  // also the arrival order
   GenerationRequest request;
   RequestSink sink;
   std::vector<int32_t> tokens;  // prompt, then generated tokens
   int64_t prompt_len = 0;
   int64_t num_computed = 0;     // tokens whose K/V are in the cache
   int64_t max_len = 0;          // prompt_len + max_tokens, capped at max_model_len
-  std::vector<int32_t> blocks;  // KV pages, reserved for max_len tokens at admission
+  std::vector<int32_t> blocks;  // KV pages covering the tokens computed or scheduled
+  int64_t num_registered = 0;   // leading pages registered in the prefix cache
+  bool admitted_once = false;
   std::mt19937_64 rng;
   bool aborted = false;
   RequestOutput out;
@@ -34,6 +36,13 @@ int64_t model_len(const ModelConfig& c, const EngineOptions& o) {
   return c.max_position_embeddings > 0 ? c.max_position_embeddings : 32768;
 }
 
+// Service order: lower priority value first, then earlier arrival.
+template <typename SeqPtr>
+bool served_before(const SeqPtr& a, const SeqPtr& b) {
+  if (a->request.priority != b->request.priority) return a->request.priority < b->request.priority;
+  return a->id < b->id;
+}
+
 }  // namespace
 
 Engine::Engine(Model& model, Backend& backend, const EngineOptions& options)
@@ -43,7 +52,7 @@ Engine::Engine(Model& model, Backend& backend, const EngineOptions& options)
       max_model_len_(model_len(model.config(), options)),
       kv_(std::make_unique<KvCache>(backend, model.config(), options.block_size,
                                     kv_blocks(model.config(), options))),
-      blocks_(kv_->num_blocks()) {}
+      blocks_(kv_->num_blocks(), options.block_size, options.enable_prefix_caching) {}
 
 Engine::~Engine() = default;
 
@@ -86,7 +95,9 @@ Result<uint64_t> Engine::add_request(GenerationRequest request, RequestSink sink
   s->request = std::move(request);
   s->sink = std::move(sink);
   const uint64_t id = s->id;
-  waiting_.push_back(std::move(s));
+  // Behind everything of the same or higher priority (a new id is the latest arrival).
+  auto pos = std::upper_bound(waiting_.begin(), waiting_.end(), s, served_before<decltype(s)>);
+  waiting_.insert(pos, std::move(s));
   stats_.waiting = static_cast<int64_t>(waiting_.size());
   return id;
 }
@@ -105,11 +116,66 @@ bool Engine::has_unfinished() const {
 }
 
 void Engine::finish(Sequence& s, const char* reason) {
-  for (int32_t b : s.blocks)
-    blocks_.release(b);
-  s.blocks.clear();
+  blocks_.release(s.blocks);
   s.out.finish_reason = reason;
   if (s.sink.on_finish) s.sink.on_finish(std::move(s.out));
+}
+
+void Engine::preempt(Sequence& s) {
+  blocks_.release(s.blocks);
+  s.num_computed = 0;
+  s.num_registered = 0;
+  ++stats_.preemptions;
+  auto it =
+      std::find_if(running_.begin(), running_.end(), [&](const auto& r) { return r.get() == &s; });
+  SIEVE_CHECK(it != running_.end());
+  std::unique_ptr<Sequence> owned = std::move(*it);
+  running_.erase(it);
+  auto pos =
+      std::upper_bound(waiting_.begin(), waiting_.end(), owned, served_before<decltype(owned)>);
+  waiting_.insert(pos, std::move(owned));
+}
+
+bool Engine::reserve_pages(Sequence& s, int64_t num_tokens, std::vector<Scheduled>& plan,
+                           int64_t& budget) {
+  while (!blocks_.grow(s.blocks, num_tokens)) {
+    // The last running sequence is the lowest priority, youngest one.
+    Sequence& victim = *running_.back();
+    auto planned = std::find_if(plan.begin(), plan.end(),
+                                [&](const Scheduled& p) { return p.seq == &victim; });
+    if (planned != plan.end()) {
+      budget += planned->num_tokens;
+      plan.erase(planned);
+    }
+    preempt(victim);
+    if (&victim == &s) return false;
+  }
+  return true;
+}
+
+bool Engine::admit(Sequence& s, int64_t budget, std::vector<Scheduled>& plan) {
+  const int64_t total = static_cast<int64_t>(s.tokens.size());
+  // Prompt logprobs need every prompt position computed, so such a request skips the cache
+  // until they are all recorded.
+  const bool need_prompt_rows = s.request.params.prompt_logprobs &&
+                                static_cast<int64_t>(s.out.prompt_logprobs.size()) < s.prompt_len;
+  int64_t cached = 0;
+  if (!need_prompt_rows) cached = blocks_.match_prefix(s.tokens, s.blocks);
+  const int64_t n = std::min(total - cached, budget);
+  if (!blocks_.grow(s.blocks, cached + n)) {
+    blocks_.release(s.blocks);  // give the matched pages back; try again next step
+    return false;
+  }
+  if (blocks_.prefix_caching() && !need_prompt_rows) {
+    stats_.prefix_queried_tokens += total;
+    stats_.prefix_hit_tokens += cached;
+  }
+  if (!s.admitted_once) s.out.num_cached_tokens = std::min(cached, s.prompt_len);
+  s.admitted_once = true;
+  s.num_computed = cached;
+  s.num_registered = cached / options_.block_size;
+  plan.push_back({&s, n});
+  return true;
 }
 
 std::vector<Engine::Scheduled> Engine::schedule() {
@@ -123,38 +189,37 @@ std::vector<Engine::Scheduled> Engine::schedule() {
   }
   std::erase_if(waiting_, [](const auto& s) { return s->aborted; });
 
-  std::vector<Scheduled> out;
+  std::vector<Scheduled> plan;
   int64_t budget = options_.max_num_batched_tokens;
-  // Decodes first: one token each, so a long prefill never stalls generation.
-  for (auto& s : running_) {
-    const int64_t remaining = static_cast<int64_t>(s->tokens.size()) - s->num_computed;
-    if (remaining == 1 && budget > 0) {
-      out.push_back({s.get(), 1});
-      --budget;
-    }
-  }
-  for (auto& s : running_) {
-    const int64_t remaining = static_cast<int64_t>(s->tokens.size()) - s->num_computed;
-    if (remaining > 1 && budget > 0) {
+  const int64_t preemptions_before = stats_.preemptions;
+  // Decodes first (one token each, so a long prefill never stalls generation), then prefill
+  // chunks of running sequences, each in service order. Preemption takes from the back of
+  // running_, so `i` stays valid while it points before the victim.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
+      Sequence& s = *running_[i];
+      const int64_t remaining = static_cast<int64_t>(s.tokens.size()) - s.num_computed;
+      const bool decoding = remaining == 1;
+      if (decoding != (pass == 0)) continue;
       const int64_t n = std::min(remaining, budget);
-      out.push_back({s.get(), n});
+      if (!reserve_pages(s, s.num_computed + n, plan, budget)) break;  // s itself was preempted
+      plan.push_back({&s, n});
       budget -= n;
     }
   }
-  while (!waiting_.empty() && budget > 0 &&
+  // New sequences (and preempted ones, to recompute) only when nothing had to be preempted:
+  // pages are short.
+  while (stats_.preemptions == preemptions_before && !waiting_.empty() && budget > 0 &&
          static_cast<int64_t>(running_.size()) < options_.max_num_seqs) {
     Sequence& s = *waiting_.front();
-    const int64_t need = blocks_for(s.max_len, options_.block_size);
-    if (need > blocks_.num_free()) break;  // first come, first served: no overtaking
-    for (int64_t i = 0; i < need; ++i)
-      s.blocks.push_back(*blocks_.allocate());
-    const int64_t n = std::min(s.prompt_len, budget);
-    out.push_back({&s, n});
-    budget -= n;
+    if (!admit(s, budget, plan)) break;  // first come, first served: no overtaking
+    budget -= plan.back().num_tokens;
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();
   }
-  return out;
+  // Admission appends to running_, which must stay in service order for preemption.
+  std::stable_sort(running_.begin(), running_.end(), served_before<std::unique_ptr<Sequence>>);
+  return plan;
 }
 
 bool Engine::sample_and_check_stop(Sequence& s, const float* logits) {
@@ -200,6 +265,7 @@ void Engine::step() {
   // Which logit rows belong to which sequence: [first, first + count) per scheduled entry.
   struct RowSpan {
     int64_t first_prompt_row = -1;  // row of the first prompt-logprob position
+    int64_t first_prompt_pos = 0;   // and its position in the sequence
     int64_t prompt_rows = 0;
     int64_t sample_row = -1;
   };
@@ -219,12 +285,16 @@ void Engine::step() {
       batch.block_tables.push_back(b < static_cast<int64_t>(s.blocks.size()) ? s.blocks[b] : 0);
     }
     if (s.request.params.prompt_logprobs) {
-      // Row p predicts token p + 1: wanted while p + 1 is still a prompt token.
+      // Row p predicts token p + 1: wanted while p + 1 is still a prompt token and not yet
+      // recorded (a recomputed sequence has them already).
+      const int64_t first =
+          std::max<int64_t>(begin, static_cast<int64_t>(s.out.prompt_logprobs.size()) - 1);
       const int64_t last = std::min(end, s.prompt_len - 1);
-      if (last > begin) {
+      if (last > first) {
         spans[i].first_prompt_row = static_cast<int64_t>(batch.logit_rows.size());
-        spans[i].prompt_rows = last - begin;
-        for (int64_t p = begin; p < last; ++p) {
+        spans[i].first_prompt_pos = first;
+        spans[i].prompt_rows = last - first;
+        for (int64_t p = first; p < last; ++p) {
           batch.logit_rows.push_back(static_cast<int32_t>(row0 + (p - begin)));
         }
       }
@@ -245,11 +315,11 @@ void Engine::step() {
   std::vector<Sequence*> done;
   for (size_t i = 0; i < plan.size(); ++i) {
     Sequence& s = *plan[i].seq;
-    const int64_t begin = s.num_computed;
     s.num_computed += plan[i].num_tokens;
+    blocks_.register_full_pages(s.tokens, s.blocks, s.num_computed, s.num_registered);
     const RowSpan& sp = spans[i];
     for (int64_t r = 0; r < sp.prompt_rows; ++r) {
-      const int64_t p = begin + r;
+      const int64_t p = sp.first_prompt_pos + r;
       std::span<const float> row(logits_.data() + (sp.first_prompt_row + r) * c.vocab_size,
                                  c.vocab_size);
       s.out.prompt_logprobs.push_back(

@@ -2,9 +2,15 @@
 //
 // Each step the scheduler takes every running sequence that is decoding (one token each),
 // then the rest of the token budget goes to prefill chunks of running sequences and to newly
-// admitted ones (chunked prefill), within max_num_seqs. A sequence is admitted only when the
-// KV pages for its whole length (prompt + max_tokens) are free, so a running sequence never
-// waits for memory and nothing is ever preempted.
+// admitted ones (chunked prefill), within max_num_seqs. Requests are served by priority (lower
+// first), then first come, first served; a waiting request never overtakes an earlier one.
+//
+// KV pages are taken as sequences grow (engine/block_manager.h). A new sequence first takes
+// the cached pages of its longest known prefix (prefix caching) and computes only the rest.
+// When a running sequence needs a page and none is free, the lowest-priority, youngest running
+// sequence is preempted: its pages are released and it goes back to the head of the queue, to
+// be recomputed (its prompt and the tokens generated so far) when pages free up. Its output so
+// far is kept, and a recomputed sequence continues exactly as it would have.
 //
 // Not thread-safe: one thread calls add_request/abort/step (the offline runner's loop, or the
 // server's engine thread).
@@ -20,6 +26,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/block_manager.h"
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 #include "engine/sampling.h"
@@ -34,18 +41,21 @@ struct EngineOptions {
   int64_t num_kv_blocks = 0;
   int64_t max_model_len = 0;  // 0: the model's max_position_embeddings (or 32768 if unset)
   uint64_t seed = 0;          // seeds requests that bring no seed of their own
+  bool enable_prefix_caching = true;
 };
 
 struct GenerationRequest {
   std::vector<int32_t> prompt_token_ids;
   SamplingParams params;
+  int64_t priority = 0;  // lower runs first (as in vLLM); equal priorities in arrival order
 };
 
 struct RequestOutput {
   uint64_t request_id = 0;
   std::vector<int32_t> prompt_token_ids;
   std::vector<int32_t> output_token_ids;
-  std::string finish_reason;  // "stop" (EOS or a stop token), "length", "abort"
+  std::string finish_reason;      // "stop" (EOS or a stop token), "length", "abort"
+  int64_t num_cached_tokens = 0;  // prompt tokens taken from the prefix cache at admission
   // Per generated token: the sampled token first, then the top-N others (when asked).
   std::vector<std::vector<TokenLogprob>> logprobs;
   // Per prompt token (when asked): the first has none (empty), then the prompt token's own
@@ -62,9 +72,12 @@ struct RequestSink {
 
 struct EngineStats {
   int64_t steps = 0;
-  int64_t prompt_tokens = 0;     // prompt tokens run through the model
+  int64_t prompt_tokens = 0;     // prompt tokens run through the model (recomputes included)
   int64_t generated_tokens = 0;  // tokens sampled
   int64_t running = 0, waiting = 0;
+  int64_t preemptions = 0;
+  int64_t prefix_queried_tokens = 0;  // tokens looked up in the prefix cache at admission
+  int64_t prefix_hit_tokens = 0;      // of those, found there
 };
 
 class Engine {
@@ -85,6 +98,8 @@ class Engine {
   const EngineStats& stats() const { return stats_; }
   int64_t max_model_len() const { return max_model_len_; }
   int64_t num_kv_blocks() const { return kv_->num_blocks(); }
+  int64_t num_free_kv_blocks() const { return blocks_.num_free(); }
+  int64_t num_cached_kv_blocks() const { return blocks_.num_cached(); }
 
  private:
   struct Sequence;
@@ -93,6 +108,12 @@ class Engine {
     int64_t num_tokens;
   };
   std::vector<Scheduled> schedule();
+  // Pages so that `s` covers `num_tokens`, preempting others (youngest, lowest priority
+  // first) when none are free. False when `s` itself had to be preempted.
+  bool reserve_pages(Sequence& s, int64_t num_tokens, std::vector<Scheduled>& plan,
+                     int64_t& budget);
+  void preempt(Sequence& s);
+  bool admit(Sequence& s, int64_t budget, std::vector<Scheduled>& plan);
   void finish(Sequence& s, const char* reason);
   bool sample_and_check_stop(Sequence& s, const float* logits);
 
@@ -101,7 +122,8 @@ class Engine {
   EngineOptions options_;
   int64_t max_model_len_ = 0;
   std::unique_ptr<KvCache> kv_;
-  BlockAllocator blocks_;
+  BlockManager blocks_;
+  // Both in service order: priority, then arrival.
   std::deque<std::unique_ptr<Sequence>> waiting_;
   std::vector<std::unique_ptr<Sequence>> running_;
   uint64_t next_id_ = 1;

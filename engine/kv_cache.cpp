@@ -20,28 +20,4 @@ int64_t KvCache::page_bytes(const ModelConfig& config, int64_t block_size) {
   return config.kv_bytes_per_token(DType::kF32) * block_size;
 }
 
-BlockAllocator::BlockAllocator(int64_t num_blocks) : refs_(num_blocks, 0) {
-  free_.reserve(num_blocks);
-  for (int64_t b = num_blocks - 1; b >= 0; --b)
-    free_.push_back(static_cast<int32_t>(b));
-}
-
-std::optional<int32_t> BlockAllocator::allocate() {
-  if (free_.empty()) return std::nullopt;
-  int32_t b = free_.back();
-  free_.pop_back();
-  refs_[b] = 1;
-  return b;
-}
-
-void BlockAllocator::add_ref(int32_t block) {
-  SIEVE_CHECK_GT(refs_[block], 0);
-  ++refs_[block];
-}
-
-void BlockAllocator::release(int32_t block) {
-  SIEVE_CHECK_GT(refs_[block], 0);
-  if (--refs_[block] == 0) free_.push_back(block);
-}
-
 }  // namespace sieve

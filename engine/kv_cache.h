@@ -1,10 +1,9 @@
 // The paged KV cache: per layer, K and V pages of `block_size` tokens each, allocated on the
-// backend, and the allocator that hands out page ids. A sequence's block table lists its pages
-// in order; page 0 is as good as any other (no reserved page).
+// backend (which pages are free and shared is engine/block_manager.h's job). A sequence's
+// block table lists its pages in order; page 0 is as good as any other (no reserved page).
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <vector>
 
 #include "engine/backend.h"
@@ -28,22 +27,6 @@ class KvCache {
   int64_t num_blocks_;
   std::vector<Tensor> k_;
   std::vector<Tensor> v_;
-};
-
-// Free list of page ids with reference counts (pages shared between sequences stay until the
-// last reference goes).
-class BlockAllocator {
- public:
-  explicit BlockAllocator(int64_t num_blocks);
-  std::optional<int32_t> allocate();
-  void add_ref(int32_t block);
-  void release(int32_t block);
-  int64_t num_free() const { return static_cast<int64_t>(free_.size()); }
-  int64_t num_blocks() const { return static_cast<int64_t>(refs_.size()); }
-
- private:
-  std::vector<int32_t> free_;  // used as a stack: lowest ids are handed out first
-  std::vector<int32_t> refs_;
 };
 
 }  // namespace sieve

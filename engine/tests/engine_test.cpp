@@ -52,10 +52,15 @@ struct Harness {
     o.block_size = 4;
     engine = std::make_unique<Engine>(model, backend, o);
   }
-  Result<uint64_t> add(std::vector<int32_t> prompt, SamplingParams p) {
-    GenerationRequest r{std::move(prompt), p};
+  std::vector<uint64_t> finish_order;
+
+  Result<uint64_t> add(std::vector<int32_t> prompt, SamplingParams p, int64_t priority = 0) {
+    GenerationRequest r{std::move(prompt), p, priority};
     RequestSink sink;
-    sink.on_finish = [this](RequestOutput&& o) { done[o.request_id] = std::move(o); };
+    sink.on_finish = [this](RequestOutput&& o) {
+      finish_order.push_back(o.request_id);
+      done[o.request_id] = std::move(o);
+    };
     return engine->add_request(std::move(r), std::move(sink));
   }
   void run() {
@@ -194,6 +199,65 @@ TEST(Engine, PromptLogprobsCoverEveryPromptTokenAcrossChunks) {
   EXPECT_LT(out.prompt_logprobs[3][0].logprob, -5.f);
   ASSERT_EQ(out.logprobs.size(), 2u);
   EXPECT_EQ(out.logprobs[0].size(), 1u);
+}
+
+TEST(Engine, ServesLowerPriorityValuesFirstThenArrivalOrder) {
+  EngineOptions o;
+  o.max_num_seqs = 1;
+  Harness h(o);
+  auto late = h.add({1}, greedy(2), /*priority=*/5);
+  auto first = h.add({1}, greedy(2), /*priority=*/0);
+  auto second = h.add({2}, greedy(2), /*priority=*/1);
+  auto third = h.add({3}, greedy(2), /*priority=*/1);
+  h.run();
+  EXPECT_EQ(h.finish_order, (std::vector<uint64_t>{*first, *second, *third, *late}));
+}
+
+TEST(Engine, PrefixCacheSkipsComputedPages) {
+  Harness h;  // block size 4
+  const std::vector<int32_t> prompt = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  auto a = h.add(prompt, greedy(2));
+  h.run();
+  const size_t steps_before = h.model.steps.size();
+  auto b = h.add(prompt, greedy(2));
+  h.run();
+  // Two full pages (8 tokens) come from the cache: the first step computes 2 tokens.
+  EXPECT_EQ(h.model.steps[steps_before].num_tokens(), 2);
+  EXPECT_EQ(h.done[*b].num_cached_tokens, 8);
+  EXPECT_EQ(h.done[*a].num_cached_tokens, 0);
+  EXPECT_EQ(h.done[*b].output_token_ids, h.done[*a].output_token_ids);
+  EXPECT_EQ(h.engine->stats().prefix_hit_tokens, 8);
+  EXPECT_EQ(h.engine->num_free_kv_blocks(), h.engine->num_kv_blocks());
+  EXPECT_GT(h.engine->num_cached_kv_blocks(), 0);
+
+  EngineOptions off;
+  off.enable_prefix_caching = false;
+  Harness cold(off);
+  ASSERT_TRUE(cold.add(prompt, greedy(2)).ok());
+  cold.run();
+  auto c = cold.add(prompt, greedy(2));
+  cold.run();
+  EXPECT_EQ(cold.done[*c].num_cached_tokens, 0);
+  EXPECT_EQ(cold.engine->num_cached_kv_blocks(), 0);
+}
+
+TEST(Engine, PreemptsTheYoungestAndRecomputesIt) {
+  EngineOptions o;
+  o.num_kv_blocks = 4;  // 16 tokens; each request needs 12
+  Harness h(o);
+  SamplingParams p = greedy(8);
+  p.prompt_logprobs = 0;
+  auto a = h.add({1, 2, 3, 4}, p);
+  auto b = h.add({5, 6, 7, 8}, p);
+  h.run();
+  EXPECT_GT(h.engine->stats().preemptions, 0);
+  EXPECT_EQ(h.done[*a].output_token_ids, (std::vector<int32_t>{5, 6, 7, 8, 9, 10, 11, 12}));
+  EXPECT_EQ(h.done[*b].output_token_ids, (std::vector<int32_t>{9, 10, 11, 12, 13, 14, 15, 0}));
+  // The older request was never preempted, so it finished first; prompt logprobs were
+  // recorded once per prompt token despite the recompute.
+  EXPECT_EQ(h.finish_order.front(), *a);
+  EXPECT_EQ(h.done[*b].prompt_logprobs.size(), 4u);
+  EXPECT_EQ(h.engine->num_free_kv_blocks(), 4);
 }
 
 }  // namespace

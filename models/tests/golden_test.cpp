@@ -47,6 +47,11 @@ class GoldenTest : public ::testing::TestWithParam<Case> {
     o.max_num_batched_tokens = token_budget;
     o.num_kv_blocks = 64;
     Engine engine(*m_.model, *m_.backend, o);
+    return greedy_on(engine, prompts);
+  }
+
+  static std::vector<std::vector<int32_t>> greedy_on(
+      Engine& engine, const std::vector<std::vector<int32_t>>& prompts) {
     std::vector<std::vector<int32_t>> out(prompts.size());
     for (size_t i = 0; i < prompts.size(); ++i) {
       GenerationRequest r;
@@ -122,6 +127,54 @@ TEST_P(GoldenTest, GreedyTokensInOneBatchMatchAlone) {
     auto alone = greedy({prompts_[i]}, 1, 2048);
     EXPECT_EQ(together[i], alone[0]) << "prompt " << i;
     EXPECT_EQ(chunked[i], alone[0]) << "prompt " << i;
+  }
+}
+
+// Prefix caching: a prompt run again takes its pages from the cache and computes only the
+// last token, and a prompt that shares a prefix with an earlier one reuses that prefix; the
+// tokens are the goldens either way.
+TEST_P(GoldenTest, PrefixCacheHitsGiveTheGoldenTokens) {
+  EngineOptions o;
+  o.block_size = 4;
+  o.num_kv_blocks = 128;
+  Engine engine(*m_.model, *m_.backend, o);
+  const auto first = greedy_on(engine, prompts_);
+  const int64_t hits_before = engine.stats().prefix_hit_tokens;
+  const auto again = greedy_on(engine, prompts_);
+  EXPECT_GT(engine.stats().prefix_hit_tokens, hits_before);
+  for (size_t i = 0; i < prompts_.size(); ++i) {
+    const auto want = golden_["greedy"][i]["new_tokens"].get<std::vector<int32_t>>();
+    EXPECT_EQ(first[i], want) << "prompt " << i;
+    EXPECT_EQ(again[i], want) << "prompt " << i << " from the prefix cache";
+  }
+  // The longest prompt's first half, then the whole of it: the second reuses the first's
+  // pages (and its greedy tokens are still the golden ones).
+  const auto& longest = prompts_.back();
+  std::vector<int32_t> half(longest.begin(), longest.begin() + longest.size() / 2);
+  Engine fresh(*m_.model, *m_.backend, o);
+  greedy_on(fresh, {half});
+  const auto whole = greedy_on(fresh, {longest});
+  EXPECT_GE(fresh.stats().prefix_hit_tokens, static_cast<int64_t>(half.size()) - 4);
+  EXPECT_EQ(whole[0], golden_["greedy"].back()["new_tokens"].get<std::vector<int32_t>>());
+}
+
+// Preemption by recompute: a KV cache too small for all three sequences at once forces the
+// youngest out and back in; every continuation is still exactly the golden one.
+TEST_P(GoldenTest, PreemptedSequencesRecomputeToTheGoldenTokens) {
+  EngineOptions o;
+  o.block_size = 4;
+  o.num_kv_blocks = 22;  // the longest needs 20 pages alone; all three need 35
+  o.max_num_batched_tokens = 16;
+  for (bool caching : {true, false}) {
+    o.enable_prefix_caching = caching;
+    Engine engine(*m_.model, *m_.backend, o);
+    const auto got = greedy_on(engine, prompts_);
+    EXPECT_GT(engine.stats().preemptions, 0) << "caching " << caching;
+    for (size_t i = 0; i < prompts_.size(); ++i) {
+      EXPECT_EQ(got[i], golden_["greedy"][i]["new_tokens"].get<std::vector<int32_t>>())
+          << "prompt " << i << ", caching " << caching;
+    }
+    EXPECT_EQ(engine.num_free_kv_blocks(), engine.num_kv_blocks());
   }
 }
 
