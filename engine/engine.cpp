@@ -226,7 +226,16 @@ bool Engine::sample_and_check_stop(Sequence& s, const float* logits) {
   const ModelConfig& c = model_.config();
   const SamplingParams& p = s.request.params;
   std::span<const float> row(logits, c.vocab_size);
-  const int32_t token = sample_token(row, p, s.rng);
+  int32_t token;
+  if (has_penalties(p)) {
+    // Penalties change what is drawn, not the reported logprobs (the model's own, as in vLLM).
+    penalized_.assign(row.begin(), row.end());
+    apply_penalties(penalized_, p, std::span(s.tokens).first(s.prompt_len),
+                    std::span(s.tokens).subspan(s.prompt_len));
+    token = sample_token(penalized_, p, s.rng);
+  } else {
+    token = sample_token(row, p, s.rng);
+  }
   s.tokens.push_back(token);
   s.out.output_token_ids.push_back(token);
   if (p.logprobs) s.out.logprobs.push_back(token_logprobs(row, token, *p.logprobs));

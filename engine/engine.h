@@ -129,6 +129,7 @@ class Engine {
   uint64_t next_id_ = 1;
   EngineStats stats_;
   std::vector<float> logits_;
+  std::vector<float> penalized_;  // one row of logits with a request's penalties applied
 };
 
 }  // namespace sieve

@@ -22,6 +22,17 @@ Status validate_sampling(const SamplingParams& p, int64_t vocab_size) {
   if (!(p.min_p >= 0.f && p.min_p <= 1.f)) {
     return bad("min_p must be in [0, 1], got " + std::to_string(p.min_p));
   }
+  auto in_range = [](float v, float lo, float hi) { return v >= lo && v <= hi; };
+  if (!in_range(p.presence_penalty, -2.f, 2.f)) {
+    return bad("presence_penalty must be in [-2, 2], got " + std::to_string(p.presence_penalty));
+  }
+  if (!in_range(p.frequency_penalty, -2.f, 2.f)) {
+    return bad("frequency_penalty must be in [-2, 2], got " + std::to_string(p.frequency_penalty));
+  }
+  if (!(p.repetition_penalty > 0.f) || !std::isfinite(p.repetition_penalty)) {
+    return bad("repetition_penalty must be a finite number > 0, got " +
+               std::to_string(p.repetition_penalty));
+  }
   for (int32_t t : p.stop_token_ids) {
     if (t < 0 || t >= vocab_size) {
       return bad("stop_token_ids: " + std::to_string(t) + " is outside the vocabulary [0, " +
@@ -36,6 +47,40 @@ Status validate_sampling(const SamplingParams& p, int64_t vocab_size) {
                std::to_string(*p.prompt_logprobs));
   }
   return Status::Ok();
+}
+
+bool has_penalties(const SamplingParams& p) {
+  return p.presence_penalty != 0.f || p.frequency_penalty != 0.f || p.repetition_penalty != 1.f;
+}
+
+void apply_penalties(std::span<float> logits, const SamplingParams& p,
+                     std::span<const int32_t> prompt, std::span<const int32_t> output) {
+  const int64_t vocab = static_cast<int64_t>(logits.size());
+  if (p.repetition_penalty != 1.f) {
+    std::vector<bool> seen(vocab, false);
+    for (auto tokens : {prompt, output}) {
+      for (int32_t t : tokens) {
+        if (t < 0 || t >= vocab || seen[t]) continue;
+        seen[t] = true;
+        float& l = logits[t];
+        l = l > 0 ? l / p.repetition_penalty : l * p.repetition_penalty;
+      }
+    }
+  }
+  if (p.frequency_penalty != 0.f || p.presence_penalty != 0.f) {
+    std::vector<int32_t> sorted(output.begin(), output.end());
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 0; i < sorted.size();) {
+      size_t j = i;
+      while (j < sorted.size() && sorted[j] == sorted[i])
+        ++j;
+      const int32_t t = sorted[i];
+      if (t >= 0 && t < vocab) {
+        logits[t] -= p.frequency_penalty * static_cast<float>(j - i) + p.presence_penalty;
+      }
+      i = j;
+    }
+  }
 }
 
 namespace {

@@ -18,6 +18,13 @@ struct SamplingParams {
   float top_p = 1.0f;        // (0, 1]
   int64_t top_k = 0;         // 0 or -1: all tokens
   float min_p = 0.0f;        // [0, 1]: drop tokens below min_p × the top probability
+  // Penalties on tokens already seen, applied to the logits before everything above (as in
+  // vLLM and the OpenAI API): repetition divides a positive logit (multiplies a negative one)
+  // of every token in the prompt or the output; frequency subtracts its count in the output
+  // times the penalty; presence subtracts the penalty once for any token in the output.
+  float presence_penalty = 0.0f;    // [-2, 2]
+  float frequency_penalty = 0.0f;   // [-2, 2]
+  float repetition_penalty = 1.0f;  // > 0; 1 is off
   std::optional<uint64_t> seed;
   bool ignore_eos = false;
   std::vector<int32_t> stop_token_ids;
@@ -37,6 +44,13 @@ struct TokenLogprob {
 // tokens (most likely first, ties to the lower id).
 std::vector<TokenLogprob> token_logprobs(std::span<const float> logits, int32_t chosen,
                                          int64_t top_n);
+
+bool has_penalties(const SamplingParams& p);
+
+// Applies p's penalties to one row of logits in place, given the prompt and the tokens
+// generated so far.
+void apply_penalties(std::span<float> logits, const SamplingParams& p,
+                     std::span<const int32_t> prompt, std::span<const int32_t> output);
 
 // Draws the next token. Greedy ignores `rng`; otherwise the distribution is the softmax of
 // logits / temperature, cut to top_k, then to min_p, then to the smallest prefix of

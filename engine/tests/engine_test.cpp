@@ -260,5 +260,54 @@ TEST(Engine, PreemptsTheYoungestAndRecomputesIt) {
   EXPECT_EQ(h.engine->num_free_kv_blocks(), 4);
 }
 
+// Always favours token 1 (logit 5) over token 2 (logit 4) over the rest (0), so penalties on
+// seen tokens decide what greedy picks.
+class FavouritesModel final : public Model {
+ public:
+  FavouritesModel() : c_(CountingModel().c_) {}
+  const ModelConfig& config() const override { return c_; }
+  int64_t weight_bytes() const override { return 0; }
+  void forward(const ForwardBatch& b, KvCache&, float* logits, ForwardTrace*) override {
+    for (size_t r = 0; r < b.logit_rows.size(); ++r) {
+      for (int64_t v = 0; v < kVocab; ++v)
+        logits[r * kVocab + v] = v == 1 ? 5.f : v == 2 ? 4.f : 0.f;
+    }
+  }
+  ModelConfig c_;
+};
+
+TEST(Engine, PenaltiesSteerSamplingButNotLogprobs) {
+  CpuBackend backend{1};
+  FavouritesModel model;
+  EngineOptions o;
+  o.num_kv_blocks = 16;
+  o.block_size = 4;
+  Engine engine(model, backend, o);
+  std::map<uint64_t, RequestOutput> done;
+  auto add = [&](std::vector<int32_t> prompt, SamplingParams p) {
+    p.temperature = 0;
+    p.max_tokens = 4;
+    p.logprobs = 0;
+    RequestSink sink;
+    sink.on_finish = [&done](RequestOutput&& out) { done[out.request_id] = std::move(out); };
+    return *engine.add_request({std::move(prompt), p}, std::move(sink));
+  };
+  SamplingParams presence, frequency, repetition;
+  presence.presence_penalty = 2.f;      // 1 (5 → 3) loses to 2 (4), then 2 (4 → 2) to 1 (3)
+  frequency.frequency_penalty = 1.f;    // 1: 5, 4 (tie, lower id), 3 → 2 (4), then 1 (3 vs 3)
+  repetition.repetition_penalty = 2.f;  // 1 is in the prompt: 2.5 < 4 → 2, then 2.5 > 2
+  const uint64_t a = add({0}, presence), b = add({0}, frequency), c = add({1}, repetition);
+  const uint64_t plain = add({0}, SamplingParams{});
+  while (engine.has_unfinished())
+    engine.step();
+  EXPECT_EQ(done[a].output_token_ids, (std::vector<int32_t>{1, 2, 1, 1}));
+  EXPECT_EQ(done[b].output_token_ids, (std::vector<int32_t>{1, 1, 2, 1}));
+  EXPECT_EQ(done[c].output_token_ids, (std::vector<int32_t>{2, 1, 1, 1}));
+  EXPECT_EQ(done[plain].output_token_ids, (std::vector<int32_t>{1, 1, 1, 1}));
+  // Logprobs are the model's own: token 2 after a penalty is still less likely than 1 was.
+  const float lp1 = done[plain].logprobs[0][0].logprob, lp2 = done[a].logprobs[1][0].logprob;
+  EXPECT_NEAR(lp1 - lp2, 1.f, 1e-5);
+}
+
 }  // namespace
 }  // namespace sieve

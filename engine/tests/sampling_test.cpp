@@ -110,5 +110,36 @@ TEST(Sampling, ValidationNamesTheField) {
   EXPECT_TRUE(validate_sampling(SamplingParams{}, 10).ok());
 }
 
+TEST(Sampling, PenaltiesFollowVllmSemantics) {
+  SamplingParams p;
+  p.repetition_penalty = 2.f;
+  std::vector<float> logits = {4.f, -4.f, 4.f, 1.f};
+  // Token 0 in the prompt, token 1 in the output twice: divided / multiplied once each.
+  apply_penalties(logits, p, std::vector<int32_t>{0}, std::vector<int32_t>{1, 1});
+  EXPECT_EQ(logits, (std::vector<float>{2.f, -8.f, 4.f, 1.f}));
+
+  SamplingParams q;
+  q.frequency_penalty = 0.5f;
+  q.presence_penalty = 1.f;
+  logits = {4.f, 4.f, 4.f, 4.f};
+  // Only output tokens count: 2 appears 3 times, 3 once, 0 (prompt only) not at all.
+  apply_penalties(logits, q, std::vector<int32_t>{0}, std::vector<int32_t>{2, 3, 2, 2});
+  EXPECT_EQ(logits, (std::vector<float>{4.f, 4.f, 4.f - 1.5f - 1.f, 4.f - 0.5f - 1.f}));
+  EXPECT_TRUE(has_penalties(q));
+  EXPECT_FALSE(has_penalties(SamplingParams{}));
+}
+
+TEST(Sampling, PenaltyRangesAreChecked) {
+  SamplingParams p;
+  p.presence_penalty = 2.5f;
+  EXPECT_NE(validate_sampling(p, 10).message().find("presence_penalty"), std::string::npos);
+  p = {};
+  p.frequency_penalty = -3.f;
+  EXPECT_NE(validate_sampling(p, 10).message().find("frequency_penalty"), std::string::npos);
+  p = {};
+  p.repetition_penalty = 0.f;
+  EXPECT_NE(validate_sampling(p, 10).message().find("repetition_penalty"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sieve

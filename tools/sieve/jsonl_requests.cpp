@@ -165,6 +165,14 @@ Result<ParsedLine> parse_request_line(const std::string& line, int64_t line_numb
       SIEVE_ASSIGN_OR_RETURN(p.top_k, get_int(v, key));
     } else if (key == "min_p") {
       SIEVE_ASSIGN_OR_RETURN(p.min_p, get_number(v, key));
+    } else if (key == "presence_penalty") {
+      SIEVE_ASSIGN_OR_RETURN(p.presence_penalty, get_number(v, key));
+    } else if (key == "frequency_penalty") {
+      SIEVE_ASSIGN_OR_RETURN(p.frequency_penalty, get_number(v, key));
+    } else if (key == "repetition_penalty") {
+      SIEVE_ASSIGN_OR_RETURN(p.repetition_penalty, get_number(v, key));
+    } else if (key == "priority") {
+      SIEVE_ASSIGN_OR_RETURN(r.priority, get_int(v, key));
     } else if (key == "seed") {
       if (!v.is_number_integer()) return field_error(key, "an integer", v);
       p.seed = v.is_number_unsigned() ? v.get<uint64_t>() : static_cast<uint64_t>(v.get<int64_t>());

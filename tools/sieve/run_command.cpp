@@ -27,8 +27,9 @@ void add_run_command(CLI::App& app) {
                   "Requests, JSONL ('-' = stdin). Fields: id; the prompt as one of "
                   "prompt_token_ids, prompt (text) or messages (chat, with tools, "
                   "add_generation_prompt (default true), chat_template_kwargs); max_tokens, "
-                  "temperature (0 = greedy), top_p, top_k, min_p, seed, ignore_eos, "
-                  "stop_token_ids, logprobs, prompt_logprobs")
+                  "temperature (0 = greedy), top_p, top_k, min_p, presence_penalty, "
+                  "frequency_penalty, repetition_penalty, seed, ignore_eos, stop_token_ids, "
+                  "logprobs, prompt_logprobs, priority (lower runs first)")
       ->required();
   cmd->add_option("--output", opts->output,
                   "Results, JSONL ('-' = stdout): id, prompt_token_ids, output_token_ids, text "
