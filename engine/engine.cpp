@@ -56,7 +56,7 @@ Engine::Engine(Model& model, Backend& backend, const EngineOptions& options)
 
 Engine::~Engine() = default;
 
-Result<uint64_t> Engine::add_request(GenerationRequest request, RequestSink sink) {
+Status Engine::validate(const GenerationRequest& request) const {
   const ModelConfig& c = model_.config();
   const auto& prompt = request.prompt_token_ids;
   if (prompt.empty()) return invalid_argument("the prompt is empty");
@@ -75,16 +75,29 @@ Result<uint64_t> Engine::add_request(GenerationRequest request, RequestSink sink
                             std::to_string(max_model_len_) +
                             " tokens (prompt plus at least one generated token)");
   }
+  const int64_t max_len = std::min(prompt_len + request.params.max_tokens, max_model_len_);
+  if (blocks_for(max_len, options_.block_size) > blocks_.num_blocks()) {
+    return resource_exhausted("the request needs " + std::to_string(max_len) +
+                              " tokens of KV cache but the cache holds " +
+                              std::to_string(blocks_.num_blocks() * options_.block_size) +
+                              "; lower max_tokens or give the engine more KV memory");
+  }
+  return Status::Ok();
+}
+
+Result<uint64_t> Engine::add_request(GenerationRequest request, RequestSink sink,
+                                     std::optional<uint64_t> id) {
+  SIEVE_RETURN_IF_ERROR(validate(request));
+  if (id) {
+    SIEVE_CHECK_GE(*id, next_id_);  // ids are the arrival order
+    next_id_ = *id;
+  }
+  const auto& prompt = request.prompt_token_ids;
+  const int64_t prompt_len = static_cast<int64_t>(prompt.size());
   auto s = std::make_unique<Sequence>();
   s->id = next_id_++;
   s->prompt_len = prompt_len;
   s->max_len = std::min(prompt_len + request.params.max_tokens, max_model_len_);
-  if (blocks_for(s->max_len, options_.block_size) > blocks_.num_blocks()) {
-    return resource_exhausted("the request needs " + std::to_string(s->max_len) +
-                              " tokens of KV cache but the cache " + "holds " +
-                              std::to_string(blocks_.num_blocks() * options_.block_size) +
-                              "; lower max_tokens or give the engine more KV memory");
-  }
   s->tokens = prompt;
   const uint64_t seed =
       request.params.seed ? *request.params.seed : options_.seed * 0x9E3779B97F4A7C15ull + s->id;
@@ -94,12 +107,12 @@ Result<uint64_t> Engine::add_request(GenerationRequest request, RequestSink sink
   if (request.params.prompt_logprobs) s->out.prompt_logprobs.push_back({});
   s->request = std::move(request);
   s->sink = std::move(sink);
-  const uint64_t id = s->id;
+  const uint64_t new_id = s->id;
   // Behind everything of the same or higher priority (a new id is the latest arrival).
   auto pos = std::upper_bound(waiting_.begin(), waiting_.end(), s, served_before<decltype(s)>);
   waiting_.insert(pos, std::move(s));
   stats_.waiting = static_cast<int64_t>(waiting_.size());
-  return id;
+  return new_id;
 }
 
 void Engine::abort(uint64_t request_id) {
@@ -109,6 +122,13 @@ void Engine::abort(uint64_t request_id) {
   for (auto& s : waiting_) {
     if (s->id == request_id) s->aborted = true;
   }
+}
+
+void Engine::abort_all() {
+  for (auto& s : running_)
+    s->aborted = true;
+  for (auto& s : waiting_)
+    s->aborted = true;
 }
 
 bool Engine::has_unfinished() const {
@@ -258,6 +278,7 @@ bool Engine::sample_and_check_stop(Sequence& s, const float* logits) {
 
 void Engine::step() {
   std::vector<Scheduled> plan = schedule();
+  last_step_batch_ = static_cast<int64_t>(plan.size());
   stats_.running = static_cast<int64_t>(running_.size());
   stats_.waiting = static_cast<int64_t>(waiting_.size());
   if (plan.empty()) return;

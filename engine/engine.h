@@ -85,11 +85,18 @@ class Engine {
   Engine(Model& model, Backend& backend, const EngineOptions& options);
   ~Engine();
 
-  // Validates the request (token ids, sampling parameters, length against max_model_len and
-  // the KV cache) and queues it. An invalid request is refused here and never runs.
-  Result<uint64_t> add_request(GenerationRequest request, RequestSink sink);
-  // Ends a request early (finish_reason "abort"); unknown or finished ids are ignored.
+  // Checks token ids, sampling parameters, and length against max_model_len and the KV
+  // cache. Reads only what never changes after construction, so any thread may call it.
+  Status validate(const GenerationRequest& request) const;
+  // Validates the request and queues it. An invalid request is refused here and never runs.
+  // `id`, when given, must be larger than every id before it (ids are the arrival order);
+  // otherwise the next id is taken.
+  Result<uint64_t> add_request(GenerationRequest request, RequestSink sink,
+                               std::optional<uint64_t> id = std::nullopt);
+  // Ends a request early (finish_reason "abort") at the next step; its pages return then.
+  // Unknown or finished ids are ignored.
   void abort(uint64_t request_id);
+  void abort_all();
 
   bool has_unfinished() const;
   // Runs one forward step over the scheduled tokens and delivers tokens and finished requests.
@@ -100,6 +107,7 @@ class Engine {
   int64_t num_kv_blocks() const { return kv_->num_blocks(); }
   int64_t num_free_kv_blocks() const { return blocks_.num_free(); }
   int64_t num_cached_kv_blocks() const { return blocks_.num_cached(); }
+  int64_t last_step_batch() const { return last_step_batch_; }  // sequences in the last step
 
  private:
   struct Sequence;
@@ -129,7 +137,8 @@ class Engine {
   uint64_t next_id_ = 1;
   EngineStats stats_;
   std::vector<float> logits_;
-  std::vector<float> penalized_;  // one row of logits with a request's penalties applied
+  std::vector<float> penalized_;
+  int64_t last_step_batch_ = 0;  // one row of logits with a request's penalties applied
 };
 
 }  // namespace sieve

@@ -18,6 +18,8 @@ const char* status_code_name(StatusCode code) {
       return "RESOURCE_EXHAUSTED";
     case StatusCode::kFailedPrecondition:
       return "FAILED_PRECONDITION";
+    case StatusCode::kUnavailable:
+      return "UNAVAILABLE";
     case StatusCode::kInternal:
       return "INTERNAL";
   }

@@ -21,6 +21,7 @@ enum class StatusCode {
   kUnimplemented,       // valid input that sieve does not support (yet)
   kResourceExhausted,   // out of memory, KV pages, ...
   kFailedPrecondition,  // state that does not allow the call
+  kUnavailable,         // shutting down; try again elsewhere or later
   kInternal,            // should not happen
 };
 
@@ -59,6 +60,9 @@ inline Status resource_exhausted(std::string m) {
 }
 inline Status failed_precondition(std::string m) {
   return {StatusCode::kFailedPrecondition, std::move(m)};
+}
+inline Status unavailable(std::string m) {
+  return {StatusCode::kUnavailable, std::move(m)};
 }
 inline Status internal_error(std::string m) {
   return {StatusCode::kInternal, std::move(m)};

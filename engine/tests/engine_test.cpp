@@ -5,41 +5,10 @@
 #include <gtest/gtest.h>
 
 #include "engine/cpu_backend.h"
+#include "engine/tests/counting_model.h"
 
 namespace sieve {
 namespace {
-
-constexpr int64_t kVocab = 16;
-
-// Logits make token (t + 1) % kVocab the most likely after token t, and record every step.
-class CountingModel final : public Model {
- public:
-  CountingModel() {
-    c_.model_type = "fake";
-    c_.vocab_size = kVocab;
-    c_.hidden_size = 4;
-    c_.num_layers = 1;
-    c_.num_heads = 1;
-    c_.num_kv_heads = 1;
-    c_.head_dim = 4;
-    c_.layer_is_moe = {false};
-    c_.max_position_embeddings = 64;
-    c_.eos_token_ids = {0};
-  }
-  const ModelConfig& config() const override { return c_; }
-  int64_t weight_bytes() const override { return 0; }
-  void forward(const ForwardBatch& b, KvCache&, float* logits, ForwardTrace*) override {
-    steps.push_back(b);
-    for (size_t r = 0; r < b.logit_rows.size(); ++r) {
-      const int32_t t = b.token_ids[b.logit_rows[r]];
-      for (int64_t v = 0; v < kVocab; ++v)
-        logits[r * kVocab + v] = 0.f;
-      logits[r * kVocab + (t + 1) % kVocab] = 10.f;
-    }
-  }
-  ModelConfig c_;
-  std::vector<ForwardBatch> steps;
-};
 
 struct Harness {
   CpuBackend backend{1};
