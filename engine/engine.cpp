@@ -1,5 +1,7 @@
 #include "engine/engine.h"
 
+#include "engine/text_stream.h"
+
 #include <algorithm>
 
 namespace sieve {
@@ -15,6 +17,7 @@ struct Engine::Sequence {
   std::vector<int32_t> blocks;  // KV pages covering the tokens computed or scheduled
   int64_t num_registered = 0;   // leading pages registered in the prefix cache
   bool admitted_once = false;
+  std::optional<TextStream> text;  // with a tokenizer
   std::mt19937_64 rng;
   bool aborted = false;
   RequestOutput out;
@@ -68,6 +71,11 @@ Status Engine::validate(const GenerationRequest& request) const {
     }
   }
   SIEVE_RETURN_IF_ERROR(validate_sampling(request.params, c.vocab_size));
+  if (!request.params.stop.empty() && !options_.tokenizer) {
+    return invalid_argument(
+        "stop strings need the model's tokenizer, and this engine has none; use "
+        "stop_token_ids");
+  }
   const int64_t prompt_len = static_cast<int64_t>(prompt.size());
   if (prompt_len >= max_model_len_) {
     return invalid_argument("the prompt has " + std::to_string(prompt_len) +
@@ -99,6 +107,7 @@ Result<uint64_t> Engine::add_request(GenerationRequest request, RequestSink sink
   s->prompt_len = prompt_len;
   s->max_len = std::min(prompt_len + request.params.max_tokens, max_model_len_);
   s->tokens = prompt;
+  if (options_.tokenizer) s->text.emplace(options_.tokenizer, request.params);
   const uint64_t seed =
       request.params.seed ? *request.params.seed : options_.seed * 0x9E3779B97F4A7C15ull + s->id;
   s->rng.seed(seed);
@@ -137,6 +146,10 @@ bool Engine::has_unfinished() const {
 
 void Engine::finish(Sequence& s, const char* reason) {
   blocks_.release(s.blocks);
+  if (s.text) {
+    s.text->finish();
+    s.out.text = s.text->text();
+  }
   s.out.finish_reason = reason;
   if (s.sink.on_finish) s.sink.on_finish(std::move(s.out));
 }
@@ -260,7 +273,21 @@ bool Engine::sample_and_check_stop(Sequence& s, const float* logits) {
   s.out.output_token_ids.push_back(token);
   if (p.logprobs) s.out.logprobs.push_back(token_logprobs(row, token, *p.logprobs));
   ++stats_.generated_tokens;
-  if (s.sink.on_token) s.sink.on_token(s.id, token);
+  TextStream::Delta delta;
+  if (s.text) delta = s.text->push(token);
+  if (s.sink.on_token) {
+    TokenEvent e;
+    e.request_id = s.id;
+    e.token = token;
+    e.text = delta.text;
+    if (p.logprobs) e.logprobs = &s.out.logprobs.back();
+    s.sink.on_token(e);
+  }
+  if (delta.stopped) {
+    s.out.stop_string = delta.matched;
+    finish(s, "stop");
+    return true;
+  }
 
   const auto& eos = c.eos_token_ids;
   const bool is_eos = std::find(eos.begin(), eos.end(), token) != eos.end();

@@ -23,6 +23,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/backend.h"
@@ -30,6 +31,7 @@
 #include "engine/kv_cache.h"
 #include "engine/model.h"
 #include "engine/sampling.h"
+#include "engine/tokenizer/tokenizer.h"
 
 namespace sieve {
 
@@ -42,6 +44,9 @@ struct EngineOptions {
   int64_t max_model_len = 0;  // 0: the model's max_position_embeddings (or 32768 if unset)
   uint64_t seed = 0;          // seeds requests that bring no seed of their own
   bool enable_prefix_caching = true;
+  // Turns output ids into text (RequestOutput::text, TokenEvent::text) and makes stop
+  // strings possible. None: token ids only.
+  std::shared_ptr<const Tokenizer> tokenizer;
 };
 
 struct GenerationRequest {
@@ -54,7 +59,11 @@ struct RequestOutput {
   uint64_t request_id = 0;
   std::vector<int32_t> prompt_token_ids;
   std::vector<int32_t> output_token_ids;
-  std::string finish_reason;      // "stop" (EOS or a stop token), "length", "abort"
+  std::string finish_reason;  // "stop" (EOS, a stop token or string), "length", "abort"
+  std::string stop_string;    // the stop string that ended it, if one did
+  // The output as text (with a tokenizer): all of it, up to a stop string. Whatever the
+  // TokenEvents did not carry yet comes only here.
+  std::string text;
   int64_t num_cached_tokens = 0;  // prompt tokens taken from the prefix cache at admission
   // Per generated token: the sampled token first, then the top-N others (when asked).
   std::vector<std::vector<TokenLogprob>> logprobs;
@@ -63,9 +72,19 @@ struct RequestOutput {
   std::vector<std::vector<TokenLogprob>> prompt_logprobs;
 };
 
+// One generated token, as streamed.
+struct TokenEvent {
+  uint64_t request_id = 0;
+  int32_t token = 0;
+  // Text this token made final (with a tokenizer): may be empty while a character is
+  // incomplete or the text could still be the start of a stop string.
+  std::string_view text;
+  const std::vector<TokenLogprob>* logprobs = nullptr;  // when asked: sampled token, top-N
+};
+
 struct RequestSink {
   // Called for every generated token as soon as it is sampled (streaming); may be empty.
-  std::function<void(uint64_t request_id, int32_t token)> on_token;
+  std::function<void(const TokenEvent&)> on_token;
   // Called once when the request ends.
   std::function<void(RequestOutput&&)> on_finish;
 };

@@ -33,6 +33,12 @@ Status validate_sampling(const SamplingParams& p, int64_t vocab_size) {
     return bad("repetition_penalty must be a finite number > 0, got " +
                std::to_string(p.repetition_penalty));
   }
+  if (p.stop.size() > 16)
+    return bad("stop takes at most 16 strings, got " + std::to_string(p.stop.size()));
+  for (const std::string& s : p.stop) {
+    if (s.empty()) return bad("stop strings must not be empty");
+    if (s.size() > 1024) return bad("stop strings must be at most 1024 bytes");
+  }
   for (int32_t t : p.stop_token_ids) {
     if (t < 0 || t >= vocab_size) {
       return bad("stop_token_ids: " + std::to_string(t) + " is outside the vocabulary [0, " +

@@ -6,6 +6,7 @@
 #include <optional>
 #include <random>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "engine/status.h"
@@ -28,6 +29,11 @@ struct SamplingParams {
   std::optional<uint64_t> seed;
   bool ignore_eos = false;
   std::vector<int32_t> stop_token_ids;
+  // Text stops (need the engine's tokenizer): the output ends where one first appears, even
+  // across token boundaries; the stop string itself is left out unless asked for.
+  std::vector<std::string> stop;
+  bool include_stop_str_in_output = false;
+  bool skip_special_tokens = true;         // in the output text
   std::optional<int64_t> logprobs;         // N: the sampled token and the top-N per token
   std::optional<int64_t> prompt_logprobs;  // N: the same for every prompt token after the first
 };
