@@ -85,10 +85,10 @@ Status Engine::validate(const GenerationRequest& request) const {
   }
   const int64_t max_len = std::min(prompt_len + request.params.max_tokens, max_model_len_);
   if (blocks_for(max_len, options_.block_size) > blocks_.num_blocks()) {
-    return resource_exhausted("the request needs " + std::to_string(max_len) +
-                              " tokens of KV cache but the cache holds " +
-                              std::to_string(blocks_.num_blocks() * options_.block_size) +
-                              "; lower max_tokens or give the engine more KV memory");
+    return invalid_argument("the request needs " + std::to_string(max_len) +
+                            " tokens of KV cache but the cache holds " +
+                            std::to_string(blocks_.num_blocks() * options_.block_size) +
+                            "; lower max_tokens or give the engine more KV memory");
   }
   return Status::Ok();
 }
@@ -366,7 +366,16 @@ void Engine::step() {
   }
 
   logits_.resize(batch.logit_rows.size() * c.vocab_size);
-  model_.forward(batch, *kv_, logits_.data(), nullptr);
+  const bool count = options_.count_expert_tokens && c.num_experts > 0;
+  model_.forward(batch, *kv_, logits_.data(), count ? &trace_ : nullptr);
+  if (count) {
+    expert_tokens_.resize(c.num_layers * c.num_experts);
+    for (size_t l = 0; l < trace_.router_ids.size(); ++l) {
+      for (int32_t e : trace_.router_ids[l]) {
+        if (e >= 0 && e < c.num_experts) ++expert_tokens_[l * c.num_experts + e];
+      }
+    }
+  }
   ++stats_.steps;
 
   std::vector<Sequence*> done;

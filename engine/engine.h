@@ -47,6 +47,8 @@ struct EngineOptions {
   // Turns output ids into text (RequestOutput::text, TokenEvent::text) and makes stop
   // strings possible. None: token ids only.
   std::shared_ptr<const Tokenizer> tokenizer;
+  // Count the router's choices per layer and expert (expert_token_counts()).
+  bool count_expert_tokens = false;
 };
 
 struct GenerationRequest {
@@ -127,6 +129,9 @@ class Engine {
   int64_t num_free_kv_blocks() const { return blocks_.num_free(); }
   int64_t num_cached_kv_blocks() const { return blocks_.num_cached(); }
   int64_t last_step_batch() const { return last_step_batch_; }  // sequences in the last step
+  // [layer * num_experts + expert]: tokens routed there so far (count_expert_tokens); dense
+  // layers stay 0.
+  const std::vector<int64_t>& expert_token_counts() const { return expert_tokens_; }
 
  private:
   struct Sequence;
@@ -157,7 +162,9 @@ class Engine {
   EngineStats stats_;
   std::vector<float> logits_;
   std::vector<float> penalized_;
-  int64_t last_step_batch_ = 0;  // one row of logits with a request's penalties applied
+  int64_t last_step_batch_ = 0;
+  std::vector<int64_t> expert_tokens_;
+  ForwardTrace trace_;  // one row of logits with a request's penalties applied
 };
 
 }  // namespace sieve

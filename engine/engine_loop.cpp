@@ -121,6 +121,7 @@ void EngineLoop::run() {
     snap.kv_blocks_cached = engine_.num_cached_kv_blocks();
     snap.last_step_seconds = secs;
     snap.last_step_batch = engine_.last_step_batch();
+    snap.expert_tokens = engine_.expert_token_counts();
     {
       std::lock_guard lock(mu_);
       snapshot_ = snap;

@@ -70,6 +70,7 @@ struct HttpServer::Impl {
   tcp::acceptor acceptor{ioc};
   std::vector<std::thread> threads;
   std::atomic<int64_t> connections{0};
+  std::atomic<int64_t> responding{0};
   bool started = false;
 
   Impl(ServerOptions o, Handler h)
@@ -206,6 +207,7 @@ class Session : public std::enable_shared_from_this<Session> {
                              R"(, "type": "invalid_request_error", "param": null, "code": null}})";
     keep_alive_ = false;
     responding_ = true;
+    ++server_.responding;
     write(head(status,
                {{"Content-Type", "application/json"},
                 {"Content-Length", std::to_string(body.size())}},
@@ -317,6 +319,7 @@ class Session::Reply : public Responder, public std::enable_shared_from_this<Ses
 
 void Session::dispatch(Request r, bool keep_alive) {
   responding_ = true;
+  ++server_.responding;
   keep_alive_ = keep_alive;
   idle_.cancel();
   current_ = std::make_shared<Reply>(shared_from_this(), keep_alive);
@@ -336,6 +339,7 @@ void Session::dispatch(Request r, bool keep_alive) {
 void Session::response_done() {
   if (current_) current_->mark_complete();
   current_.reset();
+  if (responding_) --server_.responding;
   responding_ = false;
   if (!keep_alive_) {
     close();
@@ -353,6 +357,8 @@ void Session::response_done() {
 
 void Session::gone() {
   if (current_) current_->fire_disconnect();
+  if (responding_) --server_.responding;
+  responding_ = false;
   close();
 }
 
@@ -418,6 +424,10 @@ void HttpServer::stop() {
 
 int64_t HttpServer::open_connections() const {
   return impl_->connections.load();
+}
+
+int64_t HttpServer::responses_in_progress() const {
+  return impl_->responding.load();
 }
 
 }  // namespace sieve::http

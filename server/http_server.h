@@ -70,6 +70,8 @@ class HttpServer {
   // Closes every connection and joins the I/O threads.
   void stop();
   int64_t open_connections() const;
+  // Requests handed to the handler whose response is not yet fully written.
+  int64_t responses_in_progress() const;
 
   struct Impl;  // opaque; public only so the connection code in http_server.cpp can name it
 

@@ -11,6 +11,7 @@
 #include "tools/sieve/inspect_command.h"
 #include "tools/sieve/make_checkpoint_command.h"
 #include "tools/sieve/run_command.h"
+#include "tools/sieve/serve_command.h"
 #include "tools/sieve/tokenize_command.h"
 
 int main(int argc, char** argv) {
@@ -23,6 +24,7 @@ int main(int argc, char** argv) {
   // A flag given twice (by --config and on the command line) keeps the last value.
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.set_version_flag("--version", "sieve 0.1.0");
+  sieve::add_serve_command(app);
   sieve::add_run_command(app);
   sieve::add_inspect_command(app);
   sieve::add_make_checkpoint_command(app);

@@ -1,0 +1,162 @@
+#include "server/metrics.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace sieve::server {
+
+namespace {
+
+std::string num(double v) {
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+void line(std::string& out, const std::string& name, const std::string& labels, double v) {
+  out += name;
+  if (!labels.empty()) out += "{" + labels + "}";
+  out += " " + num(v) + "\n";
+}
+
+void header(std::string& out, const std::string& name, const std::string& type,
+            const std::string& help) {
+  out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+std::vector<double> latency_buckets() {
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+}
+
+}  // namespace
+
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {}
+
+void Histogram::observe(double v) {
+  size_t i = 0;
+  while (i < bounds_.size() && v > bounds_[i])
+    ++i;
+  ++counts_[i];
+  sum_ += v;
+  ++count_;
+}
+
+void Histogram::render(std::string& out, const std::string& name, const std::string& help) const {
+  header(out, name, "histogram", help);
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= bounds_.size(); ++i) {
+    cumulative += counts_[i];
+    const double le = i < bounds_.size() ? bounds_[i] : INFINITY;
+    line(out, name + "_bucket", "le=\"" + num(le) + "\"", static_cast<double>(cumulative));
+  }
+  line(out, name + "_sum", "", sum_);
+  line(out, name + "_count", "", static_cast<double>(count_));
+}
+
+Metrics::Metrics(std::string model_name, int64_t num_layers, int64_t num_experts)
+    : model_(std::move(model_name)),
+      num_layers_(num_layers),
+      num_experts_(num_experts),
+      ttft_(latency_buckets()),
+      tpot_({0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1, 2.5}),
+      e2e_(latency_buckets()),
+      step_time_({0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}),
+      batch_size_({1, 2, 4, 8, 16, 32, 64, 128, 256, 512}) {}
+
+void Metrics::request_finished(const std::string& reason, double ttft_s, double e2e_s,
+                               int64_t output_tokens) {
+  std::lock_guard lock(mu_);
+  ++finished_[reason];
+  if (output_tokens > 0) {
+    ttft_.observe(ttft_s);
+    if (output_tokens > 1) tpot_.observe((e2e_s - ttft_s) / static_cast<double>(output_tokens - 1));
+  }
+  e2e_.observe(e2e_s);
+}
+
+void Metrics::request_rejected(int status) {
+  std::lock_guard lock(mu_);
+  ++rejected_[status];
+}
+
+void Metrics::step(const EngineSnapshot& snap) {
+  std::lock_guard lock(mu_);
+  last_ = snap;
+  step_time_.observe(snap.last_step_seconds);
+  if (snap.last_step_batch > 0) batch_size_.observe(static_cast<double>(snap.last_step_batch));
+}
+
+std::string Metrics::render() const {
+  std::lock_guard lock(mu_);
+  std::string out;
+  const std::string m = "model_name=\"" + model_ + "\"";
+  const EngineStats& st = last_.stats;
+  header(out, "sieve_requests_running", "gauge", "Requests in the engine's running batch.");
+  line(out, "sieve_requests_running", m, static_cast<double>(st.running));
+  header(out, "sieve_requests_waiting", "gauge", "Requests queued for the engine.");
+  line(out, "sieve_requests_waiting", m, static_cast<double>(st.waiting + last_.queued));
+  header(out, "sieve_requests_finished_total", "counter", "Finished requests by finish reason.");
+  for (const char* r : {"stop", "length", "abort"}) {
+    auto it = finished_.find(r);
+    line(out, "sieve_requests_finished_total", m + ",finish_reason=\"" + r + "\"",
+         static_cast<double>(it == finished_.end() ? 0 : it->second));
+  }
+  header(out, "sieve_requests_rejected_total", "counter",
+         "Requests refused before running, by HTTP status.");
+  for (const auto& [status, n] : rejected_) {
+    line(out, "sieve_requests_rejected_total", m + ",status=\"" + std::to_string(status) + "\"",
+         static_cast<double>(n));
+  }
+  header(out, "sieve_kv_blocks", "gauge",
+         "KV cache pages by state: used (held by a sequence), free (of which cached: kept for "
+         "prefix reuse).");
+  const int64_t used = last_.kv_blocks_total - last_.kv_blocks_free;
+  line(out, "sieve_kv_blocks", m + ",state=\"used\"", static_cast<double>(used));
+  line(out, "sieve_kv_blocks", m + ",state=\"free\"", static_cast<double>(last_.kv_blocks_free));
+  line(out, "sieve_kv_blocks", m + ",state=\"cached\"",
+       static_cast<double>(last_.kv_blocks_cached));
+  header(out, "sieve_kv_blocks_total", "gauge", "KV cache pages in all.");
+  line(out, "sieve_kv_blocks_total", m, static_cast<double>(last_.kv_blocks_total));
+  header(out, "sieve_prefix_cache_queries_total", "counter",
+         "Prompt tokens looked up in the prefix cache.");
+  line(out, "sieve_prefix_cache_queries_total", m, static_cast<double>(st.prefix_queried_tokens));
+  header(out, "sieve_prefix_cache_hits_total", "counter",
+         "Prompt tokens found in the prefix cache.");
+  line(out, "sieve_prefix_cache_hits_total", m, static_cast<double>(st.prefix_hit_tokens));
+  header(out, "sieve_prefix_cache_hit_rate", "gauge", "Hits over queries since start.");
+  line(out, "sieve_prefix_cache_hit_rate", m,
+       st.prefix_queried_tokens ? static_cast<double>(st.prefix_hit_tokens) /
+                                      static_cast<double>(st.prefix_queried_tokens)
+                                : 0.0);
+  header(out, "sieve_preemptions_total", "counter", "Sequences preempted for KV pages.");
+  line(out, "sieve_preemptions_total", m, static_cast<double>(st.preemptions));
+  header(out, "sieve_prompt_tokens_total", "counter", "Prompt tokens run through the model.");
+  line(out, "sieve_prompt_tokens_total", m, static_cast<double>(st.prompt_tokens));
+  header(out, "sieve_generation_tokens_total", "counter", "Tokens generated.");
+  line(out, "sieve_generation_tokens_total", m, static_cast<double>(st.generated_tokens));
+  header(out, "sieve_engine_steps_total", "counter", "Forward steps run.");
+  line(out, "sieve_engine_steps_total", m, static_cast<double>(st.steps));
+  ttft_.render(out, "sieve_time_to_first_token_seconds", "Time from arrival to first token.");
+  tpot_.render(out, "sieve_time_per_output_token_seconds",
+               "Mean time between output tokens, per request.");
+  e2e_.render(out, "sieve_e2e_request_latency_seconds", "Time from arrival to the last token.");
+  step_time_.render(out, "sieve_step_seconds", "Time of one engine step.");
+  batch_size_.render(out, "sieve_step_batch_size", "Sequences in one engine step.");
+  if (num_experts_ > 0 && !last_.expert_tokens.empty()) {
+    header(out, "sieve_expert_tokens_total", "counter",
+           "Tokens the router sent to each expert, per MoE layer.");
+    for (int64_t l = 0; l < num_layers_; ++l) {
+      for (int64_t e = 0; e < num_experts_; ++e) {
+        const int64_t n = last_.expert_tokens[l * num_experts_ + e];
+        line(out, "sieve_expert_tokens_total",
+             m + ",layer=\"" + std::to_string(l) + "\",expert=\"" + std::to_string(e) + "\"",
+             static_cast<double>(n));
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace sieve::server

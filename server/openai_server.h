@@ -1,0 +1,56 @@
+// The OpenAI-compatible HTTP front end of `sieve serve`: routes, authentication, prompts to
+// token ids, requests to the engine loop, results back as JSON or server-sent events.
+//
+//   POST /v1/completions, POST /v1/chat/completions (streaming and not)
+//   GET /v1/models, GET /health, GET /metrics, POST /tokenize, POST /detokenize
+//
+// Handlers run on I/O threads and never wait for the engine: a request is parsed, tokenized
+// and queued, and its sink (on the engine thread) writes the answer through the Responder.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/engine_loop.h"
+#include "engine/prompt_encoder.h"
+#include "server/http_server.h"
+#include "server/metrics.h"
+
+namespace sieve::server {
+
+struct FrontendOptions {
+  std::string model_name;  // what /v1/models lists and requests may name
+  std::string api_key;     // required as "Authorization: Bearer <key>" on /v1/*; empty: none
+  int64_t max_model_len = 0;
+  std::string no_tokenizer_reason;  // why text prompts are refused, when encoder is null
+};
+
+class OpenAiFrontend {
+ public:
+  // `encoder` may be null: the server then takes token-id prompts only.
+  OpenAiFrontend(EngineLoop& loop, const PromptEncoder* encoder, Metrics& metrics,
+                 FrontendOptions options);
+
+  void handle(http::Request request, std::shared_ptr<http::Responder> responder);
+  // New requests get 503 from now on (graceful shutdown); running ones carry on.
+  void begin_shutdown() { shutting_down_ = true; }
+
+ private:
+  struct Job;
+  void generate(const http::Request& req, std::shared_ptr<http::Responder> res, bool chat);
+  void tokenize(const http::Request& req, http::Responder& res);
+  void detokenize(const http::Request& req, http::Responder& res);
+  void models(http::Responder& res);
+
+  EngineLoop& loop_;
+  const PromptEncoder* encoder_;
+  Metrics& metrics_;
+  FrontendOptions options_;
+  std::atomic<bool> shutting_down_{false};
+  std::atomic<uint64_t> next_id_{1};
+  int64_t started_at_;
+};
+
+}  // namespace sieve::server

@@ -1,0 +1,224 @@
+#include "tools/sieve/serve_command.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+
+#include "engine/engine_loop.h"
+#include "engine/prompt_encoder.h"
+#include "server/http_server.h"
+#include "server/metrics.h"
+#include "server/openai_server.h"
+#include "tools/sieve/model_loading.h"
+
+namespace sieve {
+namespace {
+
+struct Opts {
+  std::string model;
+  std::string tokenizer;
+  std::string served_model_name;
+  std::string host = "0.0.0.0";
+  int port = 8000;
+  std::string api_key;
+  std::string dtype = "auto";
+  int threads = 0;
+  int64_t max_num_seqs = 64;
+  int64_t max_num_batched_tokens = 512;
+  int64_t block_size = 16;
+  double kv_cache_gib = 2.0;
+  int64_t max_model_len = 0;
+  bool enable_prefix_caching = true;
+  uint64_t seed = 0;
+  int64_t max_queued = 1024;
+  double max_body_mb = 32;
+  int io_threads = 2;
+  double shutdown_grace_s = 30;
+};
+
+std::string default_model_dir() {
+  return SIEVE_DEFAULT_MODEL_DIR;
+}
+
+int serve(const Opts& o) {
+  const std::string model_dir = o.model.empty() ? default_model_dir() : o.model;
+  if (o.model.empty() && !std::filesystem::exists(model_dir + "/config.json")) {
+    spdlog::error(
+        "the built-in default model is missing ({}); it is made at build time by the target "
+        "default_model (cmake --build build/release), or pass --model DIR",
+        model_dir);
+    return 1;
+  }
+  // Signals are taken by sigwait below, so block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto loaded = load_cpu_model(model_dir, o.dtype, o.threads);
+  if (!loaded.ok()) {
+    spdlog::error("{}", loaded.status().message());
+    return 1;
+  }
+  const ModelConfig& config = loaded->model->config();
+
+  std::optional<PromptEncoder> encoder;
+  std::string no_tokenizer;
+  auto enc = PromptEncoder::load(model_dir, o.tokenizer);
+  if (enc.ok()) {
+    encoder.emplace(std::move(*enc));
+  } else if (!o.tokenizer.empty() || enc.status().code() != StatusCode::kNotFound) {
+    spdlog::error("{}", enc.status().message());
+    return 1;
+  } else {
+    no_tokenizer = enc.status().message();
+    spdlog::warn("no tokenizer: serving token-id prompts only ({})", no_tokenizer);
+  }
+
+  EngineOptions eo;
+  eo.max_num_seqs = o.max_num_seqs;
+  eo.max_num_batched_tokens = o.max_num_batched_tokens;
+  eo.block_size = o.block_size;
+  eo.kv_cache_bytes = static_cast<int64_t>(o.kv_cache_gib * (1ll << 30));
+  eo.max_model_len = o.max_model_len;
+  eo.seed = o.seed;
+  eo.enable_prefix_caching = o.enable_prefix_caching;
+  eo.count_expert_tokens = true;
+  if (encoder) eo.tokenizer = encoder->tokenizer();
+  Engine engine(*loaded->model, *loaded->backend, eo);
+
+  const std::string name = o.served_model_name.empty()
+                               ? std::filesystem::path(model_dir).filename().string()
+                               : o.served_model_name;
+  server::Metrics metrics(name, config.num_layers, config.num_experts);
+  EngineLoop loop(engine, o.max_queued);
+  loop.on_step = [&metrics](const EngineSnapshot& s) { metrics.step(s); };
+
+  server::FrontendOptions fo;
+  fo.model_name = name;
+  fo.api_key = o.api_key;
+  fo.max_model_len = engine.max_model_len();
+  fo.no_tokenizer_reason = no_tokenizer;
+  server::OpenAiFrontend frontend(loop, encoder ? &*encoder : nullptr, metrics, fo);
+
+  http::ServerOptions so;
+  so.host = o.host;
+  so.port = o.port;
+  so.max_body_bytes = static_cast<size_t>(o.max_body_mb * (1 << 20));
+  so.io_threads = o.io_threads;
+  http::HttpServer http(so, [&frontend](http::Request r, std::shared_ptr<http::Responder> res) {
+    frontend.handle(std::move(r), std::move(res));
+  });
+  auto port = http.start();
+  if (!port.ok()) {
+    spdlog::error("{}", port.status().message());
+    return 1;
+  }
+  spdlog::info(
+      "serving '{}' on http://{}:{} (OpenAI API at /v1; {} KV pages of {} tokens, max context "
+      "{}, prefix caching {}{}); Ctrl-C or SIGTERM stops",
+      name, o.host, *port, engine.num_kv_blocks(), o.block_size, engine.max_model_len(),
+      o.enable_prefix_caching ? "on" : "off", o.api_key.empty() ? "" : ", API key required");
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  const auto grace = std::chrono::milliseconds(static_cast<int64_t>(o.shutdown_grace_s * 1000));
+  spdlog::info("{}: no new requests; letting {} running finish (up to {:.0f} s)",
+               sig == SIGINT ? "SIGINT" : "SIGTERM", loop.snapshot().stats.running,
+               o.shutdown_grace_s);
+  frontend.begin_shutdown();
+  http.stop_accepting();
+  loop.stop(grace);
+  // Let the last responses reach their clients before the I/O threads stop.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (http.responses_in_progress() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  http.stop();
+  const EngineStats st = loop.snapshot().stats;
+  spdlog::info("stopped: {} prompt tokens, {} generated tokens, {} steps", st.prompt_tokens,
+               st.generated_tokens, st.steps);
+  return 0;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app) {
+  auto o = std::make_shared<Opts>();
+  CLI::App* cmd = app.add_subcommand(
+      "serve",
+      "Serve a model over an OpenAI-compatible HTTP API (/v1/completions, "
+      "/v1/chat/completions, /v1/models, /tokenize, /detokenize, /health, /metrics). Without "
+      "--model it serves the built-in default: a tiny random-weight Qwen3-MoE with the real "
+      "Qwen3 tokenizer (its text is gibberish).");
+  cmd->add_option("--model", o->model,
+                  "Model directory (config.json + *.safetensors [+ tokenizer.json]); default: "
+                  "the built-in tiny model at " +
+                      default_model_dir());
+  cmd->add_option("--tokenizer", o->tokenizer,
+                  "tokenizer.json (or its directory, with tokenizer_config.json for the chat "
+                  "template) to use instead of the model directory's. Without any, only "
+                  "token-id prompts are served");
+  cmd->add_option("--served-model-name", o->served_model_name,
+                  "The model name clients use (default: the model directory's name)");
+  cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port", o->port, "Port to listen on (0: any free port)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--api-key", o->api_key,
+                  "Require 'Authorization: Bearer KEY' on /v1/*, /tokenize and /detokenize");
+  cmd->add_option("--dtype", o->dtype,
+                  "Weight dtype: fp32, bf16, or auto (the checkpoint's; f16 loads as bf16)")
+      ->capture_default_str();
+  cmd->add_option("--threads", o->threads, "CPU threads for compute (0 = one per core)")
+      ->capture_default_str();
+  cmd->add_option("--max-num-seqs", o->max_num_seqs, "Sequences running at once")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-num-batched-tokens", o->max_num_batched_tokens,
+                  "Tokens per step (prefill chunks and decodes together)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--block-size", o->block_size, "Tokens per KV cache page")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--kv-cache-gib", o->kv_cache_gib, "KV cache memory in GiB")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-model-len", o->max_model_len,
+                  "Longest prompt + output (0 = the model's max_position_embeddings)")
+      ->capture_default_str();
+  cmd->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", o->enable_prefix_caching,
+                "Reuse the KV pages of shared prompt prefixes (on by default)");
+  cmd->add_option("--seed", o->seed, "Seeds sampling of requests that bring no seed")
+      ->capture_default_str();
+  cmd->add_option("--max-queued-requests", o->max_queued,
+                  "Requests in flight (queued or running) before new ones get 429")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-body-mb", o->max_body_mb,
+                  "Largest request body accepted, in MiB (larger: 413)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--io-threads", o->io_threads, "Threads serving HTTP connections")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  cmd->add_option("--shutdown-grace", o->shutdown_grace_s,
+                  "Seconds running requests get to finish after SIGTERM/SIGINT before they are "
+                  "aborted")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->callback([o]() {
+    const int rc = serve(*o);
+    if (rc != 0) throw CLI::RuntimeError(rc);
+  });
+}
+
+}  // namespace sieve
