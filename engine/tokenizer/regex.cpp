@@ -42,7 +42,7 @@ Result<Regex> Regex::compile(std::string_view pattern, bool literal, std::string
   int err = 0;
   PCRE2_SIZE err_offset = 0;
   uint32_t options = PCRE2_UTF | PCRE2_UCP;
-  if (literal) options |= PCRE2_LITERAL;
+  if (literal) options = PCRE2_UTF | PCRE2_LITERAL;
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
                                    options, &err, &err_offset, nullptr);
   if (code == nullptr) {
