@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <queue>
 
 #include <nlohmann/json.hpp>
 
@@ -250,38 +249,47 @@ void BpeModel::merge_word(std::vector<int32_t>& sym) const {
     sym.resize(len);
     return;
   }
-  // Long words: linked list of symbols and a min-heap of candidate merges (rank, position).
+  // Long words: linked list of symbols and a min-heap of candidate merges keyed by
+  // (rank, position) packed in one word; a candidate is re-checked when popped.
   std::vector<int32_t> prev(n), next(n);
   for (size_t i = 0; i < n; ++i) {
     prev[i] = static_cast<int32_t>(i) - 1;
     next[i] = i + 1 < n ? static_cast<int32_t>(i + 1) : -1;
   }
-  struct Cand {
-    int32_t rank, pos, left, right;
-    bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+  constexpr int32_t kDead = -2;
+  auto key = [](int32_t rank, int32_t pos) {
+    return (static_cast<uint64_t>(rank) << 32) | static_cast<uint32_t>(pos);
   };
-  std::priority_queue<Cand, std::vector<Cand>, std::greater<>> heap;
+  std::vector<uint64_t> heap;
+  heap.reserve(n);
+  for (size_t i = 0; i + 1 < n; ++i) {
+    const MergeTable::Slot* s = table.find(sym[i], sym[i + 1]);
+    if (s != nullptr) heap.push_back(key(s->rank, static_cast<int32_t>(i)));
+  }
+  std::make_heap(heap.begin(), heap.end(), std::greater<>());
   auto push = [&](int32_t pos) {
     if (pos < 0 || next[pos] < 0) return;
     const MergeTable::Slot* s = table.find(sym[pos], sym[next[pos]]);
-    if (s != nullptr) heap.push({s->rank, pos, sym[pos], sym[next[pos]]});
+    if (s == nullptr) return;
+    heap.push_back(key(s->rank, pos));
+    std::push_heap(heap.begin(), heap.end(), std::greater<>());
   };
-  for (size_t i = 0; i + 1 < n; ++i)
-    push(static_cast<int32_t>(i));
-  std::vector<bool> dead(n, false);
   while (!heap.empty()) {
-    const Cand c = heap.top();
-    heap.pop();
-    if (dead[c.pos] || sym[c.pos] != c.left || next[c.pos] < 0 || sym[next[c.pos]] != c.right) {
-      continue;
-    }
-    const int32_t r = next[c.pos];
-    sym[c.pos] = table.find(c.left, c.right)->merged;
-    dead[r] = true;
-    next[c.pos] = next[r];
-    if (next[r] >= 0) prev[next[r]] = c.pos;
-    push(prev[c.pos]);
-    push(c.pos);
+    std::pop_heap(heap.begin(), heap.end(), std::greater<>());
+    const uint64_t top = heap.back();
+    heap.pop_back();
+    const auto rank = static_cast<int32_t>(top >> 32);
+    const auto pos = static_cast<int32_t>(top & 0xFFFFFFFFu);
+    if (next[pos] < 0) continue;  // dead, or last symbol
+    const MergeTable::Slot* s = table.find(sym[pos], sym[next[pos]]);
+    if (s == nullptr || s->rank != rank) continue;  // the pair changed since it was queued
+    const int32_t r = next[pos];
+    sym[pos] = s->merged;
+    next[pos] = next[r];
+    if (next[r] >= 0) prev[next[r]] = pos;
+    next[r] = kDead;
+    push(prev[pos]);
+    push(pos);
   }
   size_t out = 0;
   for (int32_t i = 0; i >= 0; i = next[i])

@@ -2,6 +2,7 @@
 // re-validation) must still encode quickly. The time bound is only a loose guard (sanitizer
 // builds are slow); tools/bench/tokenizer_bench.sh prints the real figures.
 #include <chrono>
+#include <cstdio>
 
 #include "engine/tokenizer/tests/tokenizer_test_util.h"
 
@@ -15,6 +16,8 @@ double encode_seconds(const Tokenizer& tok, const std::string& text, std::vector
   auto r = tok.encode(text, false);
   const auto t1 = std::chrono::steady_clock::now();
   EXPECT_TRUE(r.ok());
+  std::printf("  encode of %zu bytes: %.3f s\n", text.size(),
+              std::chrono::duration<double>(t1 - t0).count());
   if (r.ok()) *ids = std::move(*r);
   return std::chrono::duration<double>(t1 - t0).count();
 }
