@@ -616,7 +616,7 @@ class Parser {
   }
 
   ExprPtr parse_call(ExprPtr callee) {
-    ExprPtr call = make_expr(Expr::Kind::kCall, cur().offset);
+    ExprPtr call = make_expr(Expr::Kind::kCall, callee->offset);  // errors point at the name
     call->a = std::move(callee);
     call->args = parse_args();
     return call;
