@@ -370,7 +370,50 @@ Value apply_filter(const std::string& name, const Value& operand, CallArgs& args
   if (name == "selectattr" || name == "rejectattr") {
     return select_items(operand, args, true, name == "selectattr", ctx);
   }
+  if (name == "dictsort") {
+    args.check("dictsort", 3, {"case_sensitive", "by", "reverse"});
+    if (!operand.is_dict()) type_error_for("dictsort expects a mapping but", operand);
+    const bool case_sensitive = args.get(0, "case_sensitive").truthy();
+    const bool by_value = args.get(1, "by", Value::string("key")).str() == "value";
+    const bool reverse = args.get(2, "reverse").truthy();
+    List pairs;
+    for (const auto& [k, v] : operand.as_dict().items)
+      pairs.push_back(Value::list({Value::string(k), v}));
+    auto key = [&](const Value& pair) {
+      Value k = pair.as_list()[by_value ? 1 : 0];
+      if (!case_sensitive && k.is_string()) k = Value::string(py_lower(k.as_string()));
+      return k;
+    };
+    std::stable_sort(pairs.begin(), pairs.end(), [&](const Value& a, const Value& b) {
+      return reverse ? less_than(key(b), key(a)) : less_than(key(a), key(b));
+    });
+    return Value::list(std::move(pairs));
+  }
   // String filters.
+  if (name == "indent") {
+    args.check("indent", 3, {"width", "first", "blank"});
+    const Value width = args.get(0, "width", Value::integer(4));
+    const std::string pad =
+        width.is_string()
+            ? width.as_string()
+            : std::string(static_cast<size_t>(std::max<int64_t>(0, need_int(width, "indent"))),
+                          ' ');
+    const bool first = args.get(1, "first").truthy();
+    const bool blank = args.get(2, "blank").truthy();
+    // Jinja2: lines of text + "\n" (so a trailing newline keeps no indented empty line).
+    const std::vector<std::string> lines = py_split(operand.str() + "\n", std::string("\n"), -1);
+    std::string out;
+    for (size_t i = 0; i + 1 < lines.size(); ++i) {
+      if (i > 0) {
+        out += "\n";
+        if (blank || !lines[i].empty()) out += pad;
+      }
+      out += lines[i];
+    }
+    if (first) out = pad + out;
+    check_size(out.size(), ctx.limits);
+    return Value::string(std::move(out));
+  }
   if (name == "upper") return Value::string(py_upper(operand.str()));
   if (name == "lower") return Value::string(py_lower(operand.str()));
   if (name == "capitalize") return Value::string(py_capitalize(operand.str()));
@@ -476,6 +519,22 @@ Value call_method(const Value& obj, const std::string& name, CallArgs& args,
         if (hit) return Value::boolean(true);
       }
       return Value::boolean(false);
+    }
+    if (name == "removeprefix" || name == "removesuffix") {
+      args.check(what, 1, {});
+      const std::string& affix = need_string(args.get(0, "affix"), what);
+      if (s.size() < affix.size()) return obj;
+      if (name == "removeprefix")
+        return s.compare(0, affix.size(), affix) == 0 ? Value::string(s.substr(affix.size())) : obj;
+      return s.compare(s.size() - affix.size(), affix.size(), affix) == 0
+                 ? Value::string(s.substr(0, s.size() - affix.size()))
+                 : obj;
+    }
+    if (name == "splitlines") {
+      args.check(what, 0, {});
+      std::vector<std::string> lines = py_split(s, std::string("\n"), -1);
+      if (!lines.empty() && lines.back().empty()) lines.pop_back();
+      return string_list(lines);
     }
     if (name == "upper") return Value::string(py_upper(s));
     if (name == "lower") return Value::string(py_lower(s));

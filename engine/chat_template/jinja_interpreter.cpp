@@ -184,6 +184,7 @@ class Interpreter {
       assign_targets(node.targets, items[static_cast<size_t>(i)], *inner);
       Value loop = Value::dict();
       Dict& l = loop.as_dict();
+      l.is_loop = true;
       l.set("index", Value::integer(i + 1));
       l.set("index0", Value::integer(i));
       l.set("revindex", Value::integer(n - i));
@@ -356,6 +357,13 @@ class Interpreter {
   Value eval_call(const Expr& e, const ScopePtr& scope) {
     if (e.a->kind == Expr::Kind::kAttr) {
       const Value obj = eval(*e.a->a, scope);
+      if (obj.is_dict() && obj.as_dict().is_loop && e.a->name == "cycle") {
+        // loop.cycle(a, b, ...): the argument at loop.index0 modulo their count.
+        CallArgs args = eval_args(e.args, scope);
+        if (args.positional.empty()) throw_type_error("loop.cycle needs at least one argument");
+        const int64_t i = obj.as_dict().find("index0")->as_int();
+        return args.positional[static_cast<size_t>(i) % args.positional.size()];
+      }
       if (has_methods(obj)) {
         CallArgs args = eval_args(e.args, scope);
         return call_method(obj, e.a->name, args, ctx_);

@@ -119,6 +119,7 @@ class Value {
 struct Dict {
   std::vector<std::pair<std::string, Value>> items;
   bool is_namespace = false;
+  bool is_loop = false;  // the `loop` object of a for loop (it has loop.cycle())
 
   const Value* find(const std::string& key) const;
   void set(const std::string& key, Value v);

@@ -298,6 +298,37 @@ const Case kCases[] = {
      "\"content\": \"yo\"}, {\"role\": \"x\", \"content\": \"\"}]}",
      "U:hi\n"
      "A:yoO"},
+    {"indent_filter",
+     "[{{ 'a\\nb\\n\\nc\\n'|indent }}][{{ 'a\\nb'|indent(2, true) }}][{{ "
+     "'a\\n\\nb'|indent(width='> ', blank=true) }}]",
+     "{}",
+     "[a\n"
+     "    b\n"
+     "\n"
+     "    c\n"
+     "][  a\n"
+     "  b][a\n"
+     "> \n"
+     "> b]"},
+    {"dictsort_filter",
+     "{% for k, v in d|dictsort %}{{ k }}{{ v }}{% endfor %}|{% for k, v in d|dictsort(by='value', "
+     "reverse=true) %}{{ k }}{% endfor %}",
+     "{\"d\": {\"b\": 1, \"a\": 3, \"C\": 2}}", "a3b1C2|aCb"},
+    {"loop_cycle", "{% for i in range(5) %}{{ loop.cycle('odd', 'even') }} {% endfor %}", "{}",
+     "odd even odd even odd "},
+    {"more_str_methods",
+     "{{ 'a\\nb\\n'.splitlines() }}{{ 'prefix-x'.removeprefix('prefix-') }}{{ "
+     "'x.txt'.removesuffix('.txt') }}{{ 'ab'.removeprefix('zz') }}",
+     "{}", "['a', 'b']xxab"},
+    {"tojson_args",
+     "{{ d|tojson(sort_keys=true) }}|{{ d|tojson(separators=(',', ':')) }}|{{ "
+     "'é'|tojson(ensure_ascii=true) }}",
+     "{\"d\": {\"b\": [1, 2], \"a\": null}}",
+     "{\"a\": null, \"b\": [1, 2]}|{\"b\":[1,2],\"a\":null}|\"\\u00e9\""},
+    {"is_not_mapping_string",
+     "{% set t = ['object', 'null'] %}{% if t is defined and t is iterable and t is not string and "
+     "t is not mapping and t[0] is defined %}{{ t|join(' | ') }}{% endif %}",
+     "{}", "object | null"},
 };
 
 class JinjaCaseTest : public ::testing::TestWithParam<Case> {};
