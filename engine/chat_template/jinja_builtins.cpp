@@ -14,7 +14,7 @@ namespace {
   throw_type_error(what + " got a value of type '" + v.type_name() + "'");
 }
 
-const std::string& need_string(const Value& v, const std::string& what) {
+std::string need_string(const Value& v, const std::string& what) {
   if (!v.is_string()) type_error_for(what + " expects a string but", v);
   return v.as_string();
 }
@@ -283,7 +283,7 @@ Value apply_filter(const std::string& name, const Value& operand, CallArgs& args
     if (!operand.is_dict()) type_error_for("items expects a mapping but", operand);
     List out;
     for (const auto& [k, v] : operand.as_dict().items)
-      out.push_back(Value::list({Value::string(k), v}));
+      out.push_back(Value::tuple({Value::string(k), v}));
     return Value::list(std::move(out));
   }
   if (name == "int") {
@@ -378,7 +378,7 @@ Value apply_filter(const std::string& name, const Value& operand, CallArgs& args
     const bool reverse = args.get(2, "reverse").truthy();
     List pairs;
     for (const auto& [k, v] : operand.as_dict().items)
-      pairs.push_back(Value::list({Value::string(k), v}));
+      pairs.push_back(Value::tuple({Value::string(k), v}));
     auto key = [&](const Value& pair) {
       Value k = pair.as_list()[by_value ? 1 : 0];
       if (!case_sensitive && k.is_string()) k = Value::string(py_lower(k.as_string()));
@@ -522,7 +522,7 @@ Value call_method(const Value& obj, const std::string& name, CallArgs& args,
     }
     if (name == "removeprefix" || name == "removesuffix") {
       args.check(what, 1, {});
-      const std::string& affix = need_string(args.get(0, "affix"), what);
+      const std::string affix = need_string(args.get(0, "affix"), what);
       if (s.size() < affix.size()) return obj;
       if (name == "removeprefix")
         return s.compare(0, affix.size(), affix) == 0 ? Value::string(s.substr(affix.size())) : obj;
@@ -550,7 +550,7 @@ Value call_method(const Value& obj, const std::string& name, CallArgs& args,
     }
     if (name == "find" || name == "count") {
       args.check(what, 1, {});
-      const std::string& sub = need_string(args.get(0, "sub"), what);
+      const std::string sub = need_string(args.get(0, "sub"), what);
       if (name == "find") {
         const size_t hit = s.find(sub);
         if (hit == std::string::npos) return Value::integer(-1);
@@ -595,7 +595,7 @@ Value call_method(const Value& obj, const std::string& name, CallArgs& args,
       List out;
       for (const auto& [k, v] : d.items) {
         if (name == "items") {
-          out.push_back(Value::list({Value::string(k), v}));
+          out.push_back(Value::tuple({Value::string(k), v}));
         } else {
           out.push_back(name == "keys" ? Value::string(k) : v);
         }
@@ -684,7 +684,7 @@ void add_globals(Dict& globals, const BuiltinContext& ctx) {
   const Clock clock = ctx.clock;
   globals.set("strftime_now", Value::callable("strftime_now", [clock](CallArgs& args) {
                 args.check("strftime_now", 1, {});
-                const std::string& format = need_string(args.get(0, "format"), "strftime_now");
+                const std::string format = need_string(args.get(0, "format"), "strftime_now");
                 if (format.size() > 256) throw_type_error("strftime_now format is too long");
                 const auto now = clock ? clock() : std::chrono::system_clock::now();
                 const std::time_t t = std::chrono::system_clock::to_time_t(now);

@@ -301,7 +301,7 @@ class Interpreter {
         List items;
         for (const ExprPtr& item : e.items)
           items.push_back(eval(*item, scope));
-        return Value::list(std::move(items));
+        return e.negated ? Value::tuple(std::move(items)) : Value::list(std::move(items));
       }
       case K::kDict: {
         Value d = Value::dict();

@@ -490,13 +490,15 @@ class Parser {
     syntax_error("unexpected " + describe(tok), tok.offset);
   }
 
-  // (a), (a, b), () — tuples are lists here.
+  // (a), (a, b), (): parentheses or a tuple.
   ExprPtr parse_paren() {
     const size_t offset = cur().offset;
     ++i_;
     if (is_op(")")) {
       ++i_;
-      return make_expr(Expr::Kind::kList, offset);
+      ExprPtr empty = make_expr(Expr::Kind::kList, offset);
+      empty->negated = true;
+      return empty;
     }
     ExprPtr first = parse_expression();
     if (!is_op(",")) {
@@ -504,6 +506,7 @@ class Parser {
       return first;
     }
     ExprPtr list = make_expr(Expr::Kind::kList, offset);
+    list->negated = true;  // a tuple
     list->items.push_back(std::move(first));
     while (is_op(",")) {
       ++i_;

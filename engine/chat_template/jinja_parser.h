@@ -30,7 +30,7 @@ struct Expr {
   enum class Kind {
     kLiteral,    // value
     kName,       // name
-    kList,       // items (list and tuple literals)
+    kList,       // items (list literal; a tuple literal when `negated` is set)
     kDict,       // items as key, value pairs
     kAttr,       // operand.name
     kIndex,      // operand[a]
@@ -48,7 +48,7 @@ struct Expr {
   size_t offset = 0;
   Value value;
   std::string name;      // name, attribute, filter, test, or the binary operator
-  bool negated = false;  // `is not`
+  bool negated = false;  // `is not`; for kList, a tuple
   ExprPtr a, b, c;
   std::vector<ExprPtr> items;  // list items; dict keys and values alternate
   Args args;

@@ -49,6 +49,11 @@ Value Value::list(List items) {
   v.data_ = std::make_shared<List>(std::move(items));
   return v;
 }
+Value Value::tuple(List items) {
+  Value v = list(std::move(items));
+  v.tuple_ = true;
+  return v;
+}
 Value Value::dict() {
   Value v;
   v.data_ = std::make_shared<Dict>();
@@ -231,14 +236,15 @@ std::string Value::repr() const {
     case Kind::kString:
       return string_repr(as_string());
     case Kind::kList: {
-      std::string out = "[";
+      std::string out = tuple_ ? "(" : "[";
       bool first = true;
       for (const Value& v : as_list()) {
         if (!first) out += ", ";
         first = false;
         out += v.repr();
       }
-      return out + "]";
+      if (tuple_ && as_list().size() == 1) out += ",";
+      return out + (tuple_ ? ")" : "]");
     }
     case Kind::kDict: {
       std::string out = is_namespace() ? "<Namespace {" : "{";

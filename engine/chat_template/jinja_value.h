@@ -74,6 +74,8 @@ class Value {
   static Value number(double d);
   static Value string(std::string s);
   static Value list(List items = {});
+  // A Python tuple: a list that prints as (a, b) (tuple literals, dict.items() pairs).
+  static Value tuple(List items);
   static Value dict();  // a new empty dict
   static Value namespace_object();
   static Value callable(std::string name, std::function<Value(CallArgs&)> fn);
@@ -87,7 +89,8 @@ class Value {
   bool is_float() const { return kind() == Kind::kFloat; }
   bool is_number() const { return is_int() || is_float() || is_bool(); }  // Python: bool is int
   bool is_string() const { return kind() == Kind::kString; }
-  bool is_list() const { return kind() == Kind::kList; }
+  bool is_list() const { return kind() == Kind::kList; }  // lists and tuples
+  bool is_tuple() const { return is_list() && tuple_; }
   bool is_dict() const { return kind() == Kind::kDict; }
   bool is_namespace() const;
   bool is_callable() const { return kind() == Kind::kCallable; }
@@ -112,6 +115,7 @@ class Value {
   std::variant<std::monostate, std::nullptr_t, bool, int64_t, double, std::string,
                std::shared_ptr<List>, std::shared_ptr<Dict>, std::shared_ptr<const Callable>>
       data_;
+  bool tuple_ = false;
 };
 
 // An insertion-ordered dict with string keys (all a chat template needs: JSON objects,

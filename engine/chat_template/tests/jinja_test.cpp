@@ -329,6 +329,11 @@ const Case kCases[] = {
      "{% set t = ['object', 'null'] %}{% if t is defined and t is iterable and t is not string and "
      "t is not mapping and t[0] is defined %}{{ t|join(' | ') }}{% endif %}",
      "{}", "object | null"},
+    {"tuples",
+     "{{ (1, 2) }}{{ (1,) }}{{ () }}{{ d.items()|list }}{{ d|dictsort }}{{ (1, 'a')|tojson }}{{ "
+     "'a' in ('a', 'b') }}",
+     "{\"d\": {\"b\": 1, \"a\": 2}}",
+     "(1, 2)(1,)()[('b', 1), ('a', 2)][('a', 2), ('b', 1)][1, \"a\"]True"},
 };
 
 class JinjaCaseTest : public ::testing::TestWithParam<Case> {};
