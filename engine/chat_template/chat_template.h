@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -24,13 +25,14 @@ struct ChatTemplateOptions {
   // What strftime_now() formats; the system clock when empty. Tests inject a fixed date.
   std::function<std::chrono::system_clock::time_point()> clock;
   size_t max_output_bytes = 16u << 20;
-  int max_call_depth = 64;  // nested macro calls (recursion)
+  int max_call_depth = 64;                // nested macro calls (recursion)
+  int64_t max_loop_iterations = 1 << 20;  // all loop iterations of one render; range() length
 };
 
 // What one render sees: the conversation and any extra keyword arguments.
 struct ChatTemplateInput {
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // role, content, ...
-  nlohmann::ordered_json tools;   // null when the request has none
+  nlohmann::ordered_json tools;  // null when the request has none
   bool add_generation_prompt = false;
   // Extra template variables (enable_thinking, reasoning_effort, builtin_tools, ...). They
   // may not override messages, tools or add_generation_prompt.
