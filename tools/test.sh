@@ -18,6 +18,8 @@ if [ -z "${SIEVE_FIXTURES:-}" ] && [ ! -d ../shared/fixtures ]; then
   fi
 fi
 bash tools/check_format.sh
+# The end-to-end suites drive the server with real clients from npm (tests/e2e/node).
+(cd tests/e2e/node && npm ci --no-audit --no-fund --loglevel=error)
 cmake --preset release
 cmake --build --preset release -j "$(nproc)"
 ctest --preset release
