@@ -236,6 +236,25 @@ TEST(SieveTextCli, RunTakesTextAndChatPrompts) {
   ASSERT_EQ(chat_ids.code, 0) << chat_ids.err;
   EXPECT_EQ(out[1]["prompt_token_ids"], parse_jsonl(chat_ids.out)[0]["ids"]);
 
+  // A stop string cuts the text where it first appears (the same greedy run otherwise).
+  {
+    const std::string full = out[0]["text"];
+    ASSERT_GE(full.size(), 4u) << full;
+    const std::string stop = full.substr(full.size() / 2, 2);
+    const std::string in2 = write_jsonl(dir, "stop.jsonl",
+                                        {json{{"prompt", "The quick brown fox"},
+                                              {"max_tokens", 6},
+                                              {"temperature", 0},
+                                              {"ignore_eos", true},
+                                              {"stop", stop}}});
+    Proc again = run_sieve("run --model " + dir + "/model --input " + in2 + " --output " + dir +
+                           "/stop_out.jsonl");
+    ASSERT_EQ(again.code, 0) << again.err;
+    const auto cut = parse_jsonl(slurp(dir + "/stop_out.jsonl"));
+    EXPECT_EQ(cut[0]["text"], full.substr(0, full.find(stop)));
+    EXPECT_EQ(cut[0]["finish_reason"], "stop");
+  }
+
   // "text" is the decode of the generated ids, special tokens left out.
   for (int i : {0, 1}) {
     ASSERT_EQ(out[i]["output_token_ids"].size(), 6u);

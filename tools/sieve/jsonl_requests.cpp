@@ -1,5 +1,6 @@
 #include "tools/sieve/jsonl_requests.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -14,6 +15,7 @@ using json = nlohmann::ordered_json;
 const std::set<std::string>& known_fields() {
   static const std::set<std::string> k = {"id",
                                           "prompt_token_ids",
+                                          "stop",
                                           "prompt",
                                           "messages",
                                           "tools",
@@ -171,6 +173,16 @@ Result<ParsedLine> parse_request_line(const std::string& line, int64_t line_numb
       SIEVE_ASSIGN_OR_RETURN(p.frequency_penalty, get_number(v, key));
     } else if (key == "repetition_penalty") {
       SIEVE_ASSIGN_OR_RETURN(p.repetition_penalty, get_number(v, key));
+    } else if (key == "stop") {
+      if (v.is_string()) {
+        p.stop = {v.get<std::string>()};
+      } else if (v.is_array() &&
+                 std::all_of(v.begin(), v.end(), [](const json& x) { return x.is_string(); })) {
+        for (const json& x : v)
+          p.stop.push_back(x.get<std::string>());
+      } else {
+        return field_error(key, "a string or a list of strings", v);
+      }
     } else if (key == "priority") {
       SIEVE_ASSIGN_OR_RETURN(r.priority, get_int(v, key));
     } else if (key == "seed") {

@@ -7,7 +7,8 @@
 //              "add_generation_prompt": true, "chat_template_kwargs": {...}),
 //       "max_tokens": 16, "temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0,
 //       "presence_penalty": 0, "frequency_penalty": 0, "repetition_penalty": 1,
-//       "seed": int, "ignore_eos": false, "stop_token_ids": [int, ...], "logprobs": N,
+//       "seed": int, "ignore_eos": false, "stop_token_ids": [int, ...],
+//       "stop": "text" | ["text", ...] (needs a tokenizer), "logprobs": N,
 //       "prompt_logprobs": N, "priority": 0 (lower runs first)}
 // Out: {"id", "prompt_token_ids", "output_token_ids", "text" (when the model has a tokenizer),
 //       "finish_reason",

@@ -28,7 +28,8 @@ void add_run_command(CLI::App& app) {
                   "prompt_token_ids, prompt (text) or messages (chat, with tools, "
                   "add_generation_prompt (default true), chat_template_kwargs); max_tokens, "
                   "temperature (0 = greedy), top_p, top_k, min_p, presence_penalty, "
-                  "frequency_penalty, repetition_penalty, seed, ignore_eos, stop_token_ids, "
+                  "frequency_penalty, repetition_penalty, seed, ignore_eos, stop_token_ids, stop "
+                  "(strings; with a tokenizer), "
                   "logprobs, prompt_logprobs, priority (lower runs first)")
       ->required();
   cmd->add_option("--output", opts->output,
@@ -114,6 +115,7 @@ int run_batch(const RunOptions& o) {
   eo.kv_cache_bytes = static_cast<int64_t>(o.kv_cache_gib * (1ll << 30));
   eo.max_model_len = o.max_model_len;
   eo.seed = o.seed;
+  if (enc) eo.tokenizer = enc->tokenizer();
   Engine engine(model, *loaded->backend, eo);
 
   // Results in input order: slot i holds line i's JSON once known; written as a prefix fills.
@@ -139,16 +141,7 @@ int run_batch(const RunOptions& o) {
     RequestSink sink;
     sink.on_finish = [&results, &ids, slot, enc](RequestOutput&& r) {
       std::optional<std::string> text;
-      if (enc) {
-        // Generated ids come from the model's vocabulary, which may be larger than the
-        // tokenizer's (padded embedding tables); such ids have no text, as in transformers.
-        std::vector<int32_t> known;
-        for (int32_t id : r.output_token_ids) {
-          if (id < enc->tokenizer()->vocab_size()) known.push_back(id);
-        }
-        auto decoded = enc->tokenizer()->decode(known, /*skip_special_tokens=*/true);
-        text = decoded.ok() ? *decoded : std::string();
-      }
+      if (enc) text = r.text;  // the engine detokenizes (and applies stop strings)
       results[slot] = result_json(ids[slot], r, text);
     };
     auto added = engine.add_request(std::move(parsed->request), std::move(sink));
