@@ -211,6 +211,19 @@ bool Engine::admit(Sequence& s, int64_t budget, std::vector<Scheduled>& plan) {
   return true;
 }
 
+bool Engine::shares_a_prefill(const Sequence& s) const {
+  const int64_t bs = options_.block_size;
+  if (!blocks_.prefix_caching() || s.num_computed > 0 ||
+      static_cast<int64_t>(s.tokens.size()) <= bs) {
+    return false;
+  }
+  for (const auto& r : running_) {
+    if (r->num_computed >= r->prompt_len || static_cast<int64_t>(r->tokens.size()) <= bs) continue;
+    if (std::equal(s.tokens.begin(), s.tokens.begin() + bs, r->tokens.begin())) return true;
+  }
+  return false;
+}
+
 std::vector<Engine::Scheduled> Engine::schedule() {
   // Aborted requests leave before anything is scheduled.
   for (auto& s : running_) {
@@ -245,6 +258,10 @@ std::vector<Engine::Scheduled> Engine::schedule() {
   while (stats_.preemptions == preemptions_before && !waiting_.empty() && budget > 0 &&
          static_cast<int64_t>(running_.size()) < options_.max_num_seqs) {
     Sequence& s = *waiting_.front();
+    // A prompt whose first page another sequence is computing right now waits for it and
+    // then takes the pages from the cache (n samples of one prompt, a burst of requests with
+    // one system prompt) instead of computing them twice.
+    if (shares_a_prefill(s)) break;
     if (!admit(s, budget, plan)) break;  // first come, first served: no overtaking
     budget -= plan.back().num_tokens;
     running_.push_back(std::move(waiting_.front()));

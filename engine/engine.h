@@ -146,6 +146,7 @@ class Engine {
                      int64_t& budget);
   void preempt(Sequence& s);
   bool admit(Sequence& s, int64_t budget, std::vector<Scheduled>& plan);
+  bool shares_a_prefill(const Sequence& s) const;
   void finish(Sequence& s, const char* reason);
   bool sample_and_check_stop(Sequence& s, const float* logits);
 

@@ -30,7 +30,7 @@ struct EngineSnapshot {
   int64_t kv_blocks_total = 0, kv_blocks_free = 0, kv_blocks_cached = 0;
   int64_t queued = 0;  // submitted, not yet taken by the loop
   double last_step_seconds = 0;
-  int64_t last_step_batch = 0;  // sequences in the last step
+  int64_t last_step_batch = 0;         // sequences in the last step
   std::vector<int64_t> expert_tokens;  // Engine::expert_token_counts()
 };
 

@@ -278,5 +278,19 @@ TEST(Engine, PenaltiesSteerSamplingButNotLogprobs) {
   EXPECT_NEAR(lp1 - lp2, 1.f, 1e-5);
 }
 
+TEST(Engine, SamePromptSubmittedTogetherIsComputedOnce) {
+  Harness h;  // block size 4
+  const std::vector<int32_t> prompt = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  auto a = h.add(prompt, greedy(3));
+  auto b = h.add(prompt, greedy(3));
+  auto other = h.add({9, 9, 9, 9, 9}, greedy(3));  // behind b: waits with it (no overtaking)
+  h.run();
+  EXPECT_EQ(h.done[*b].num_cached_tokens, 8);
+  EXPECT_EQ(h.done[*a].output_token_ids, h.done[*b].output_token_ids);
+  EXPECT_EQ(h.done[*other].output_token_ids, (std::vector<int32_t>{10, 11, 12}));
+  // Prompt tokens computed: 10 for a, 2 for b, 5 for the other.
+  EXPECT_EQ(h.engine->stats().prompt_tokens, 17);
+}
+
 }  // namespace
 }  // namespace sieve
