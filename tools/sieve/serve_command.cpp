@@ -13,6 +13,7 @@
 
 #include "engine/engine_loop.h"
 #include "engine/prompt_encoder.h"
+#include "server/grpc_server.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/openai_server.h"
@@ -27,6 +28,7 @@ struct Opts {
   std::string served_model_name;
   std::string host = "0.0.0.0";
   int port = 8000;
+  int grpc_port = -1;  // off
   std::string api_key;
   std::string dtype = "auto";
   int threads = 0;
@@ -122,6 +124,17 @@ int serve(const Opts& o) {
     spdlog::error("{}", port.status().message());
     return 1;
   }
+  std::unique_ptr<server::GrpcFrontend> grpc;
+  if (o.grpc_port >= 0) {
+    grpc = std::make_unique<server::GrpcFrontend>(loop, encoder ? &*encoder : nullptr, config,
+                                                  metrics, fo);
+    auto gport = grpc->start(o.host, o.grpc_port);
+    if (!gport.ok()) {
+      spdlog::error("{}", gport.status().message());
+      return 1;
+    }
+    spdlog::info("gRPC (proto/sieve.proto, service sieve.v1.Sieve) on {}:{}", o.host, *gport);
+  }
   spdlog::info(
       "serving '{}' on http://{}:{} (OpenAI API at /v1; {} KV pages of {} tokens, max context "
       "{}, prefix caching {}{}); Ctrl-C or SIGTERM stops",
@@ -135,8 +148,10 @@ int serve(const Opts& o) {
                sig == SIGINT ? "SIGINT" : "SIGTERM", loop.snapshot().stats.running,
                o.shutdown_grace_s);
   frontend.begin_shutdown();
+  if (grpc) grpc->begin_shutdown();
   http.stop_accepting();
   loop.stop(grace);
+  if (grpc) grpc->stop(std::chrono::seconds(5));
   // Let the last responses reach their clients before the I/O threads stop.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (http.responses_in_progress() > 0 && std::chrono::steady_clock::now() < deadline)
@@ -172,6 +187,10 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--port", o->port, "Port to listen on (0: any free port)")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
+  cmd->add_option("--grpc-port", o->grpc_port,
+                  "Also serve gRPC (proto/sieve.proto) on this port (0: any free port; default: "
+                  "no gRPC)")
+      ->check(CLI::Range(-1, 65535));
   cmd->add_option("--api-key", o->api_key,
                   "Require 'Authorization: Bearer KEY' on /v1/*, /tokenize and /detokenize");
   cmd->add_option("--dtype", o->dtype,

@@ -40,9 +40,11 @@ export async function startServer(args = [], { timeoutMs = 120000 } = {}) {
     });
   });
   proc.stderr.on('data', (d) => { log += d.toString(); });
+  const grpc = log.match(/gRPC .* on [\d.]+:(\d+)/);
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
   return {
     port,
+    grpcPort: grpc ? Number(grpc[1]) : undefined,
     proc,
     url: `http://127.0.0.1:${port}`,
     log: () => log,
