@@ -66,7 +66,8 @@ std::atomic<uint64_t> g_next_cache_key{1};
 // Per-thread cache of encoded words for one model at a time: word -> ids in a flat array.
 struct WordCache {
   static constexpr size_t kMaxEntries = 1 << 18;
-  static constexpr size_t kMaxWordBytes = 128;
+  static constexpr size_t kMaxIds = 1 << 22;
+  static constexpr size_t kMaxWordBytes = 4096;
   uint64_t owner = 0;
   std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, StringHash, std::equal_to<>> map;
   std::vector<int32_t> ids;
@@ -80,7 +81,10 @@ struct WordCache {
 
 WordCache& word_cache(uint64_t key) {
   thread_local WordCache cache;
-  if (cache.owner != key || cache.map.size() >= WordCache::kMaxEntries) cache.reset(key);
+  if (cache.owner != key || cache.map.size() >= WordCache::kMaxEntries ||
+      cache.ids.size() >= WordCache::kMaxIds) {
+    cache.reset(key);
+  }
   return cache;
 }
 

@@ -113,7 +113,7 @@ int run_corpus(const sieve::Tokenizer& tok, const std::string& corpus_path,
   const std::string corpus = read_file(corpus_path);
   const auto chunks = chunks_of(corpus, 4096);
   std::vector<std::vector<int32_t>> ids(chunks.size());
-  double best = 1e30;
+  double best = 1e30, first = 0;
   size_t total_ids = 0;
   for (int r = 0; r < repeats; ++r) {
     total_ids = 0;
@@ -127,11 +127,14 @@ int run_corpus(const sieve::Tokenizer& tok, const std::string& corpus_path,
       total_ids += res->size();
       ids[i] = std::move(*res);
     }
-    best = std::min(best, seconds_since(t0));
+    const double s = seconds_since(t0);
+    if (r == 0) first = s;
+    best = std::min(best, s);
   }
   const double mb = corpus.size() / 1e6;
-  std::printf("ours_mb_per_s=%.2f bytes=%zu chunks=%zu ids=%zu seconds=%.3f\n", mb / best,
-              corpus.size(), chunks.size(), total_ids, best);
+  // The first pass starts with an empty word cache; later passes find every word cached.
+  std::printf("ours_mb_per_s=%.2f warm_mb_per_s=%.2f bytes=%zu chunks=%zu ids=%zu\n", mb / first,
+              mb / best, corpus.size(), chunks.size(), total_ids);
   if (!ids_out.empty()) {
     std::ofstream out(ids_out, std::ios::binary);
     for (const auto& v : ids) {
