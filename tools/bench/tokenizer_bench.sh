@@ -33,5 +33,16 @@ for m in qwen3 gpt-oss deepseek-v3; do
   rows+=("$m: $(grep pathological <<<"$ours" | tr '\n' ';')")
 done
 echo
+echo "differential check on 5000 random strings (scripts, combining marks, odd spaces, emoji):"
+python3 "$ref_dir/random_strings.py" "$work/random.txt" 5000 7
+for m in qwen3 gpt-oss deepseek-v3; do
+  tok="$fixtures/tokenizers/$m/tokenizer.json"
+  "$bench" --tokenizer "$tok" --corpus "$work/random.txt" --records --repeats 1 \
+    --ids-out "$work/$m.random.ids" >/dev/null
+  mm=$(node "$ref_dir/reference_bench.js" "$tok" "$work/random.txt" "$work/$m.random.ids" \
+       --records | sed -n 's/.*mismatches=\([0-9-]*\).*/\1/p')
+  echo "  $m: $mm mismatches"
+done
+echo
 echo "pathological inputs (sieve encode, one call each):"
 printf '  %s\n' "${rows[@]}"
