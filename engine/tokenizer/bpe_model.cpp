@@ -63,24 +63,30 @@ namespace {
 
 std::atomic<uint64_t> g_next_cache_key{1};
 
-// Per-thread cache of encoded words for one model at a time: word -> ids in a flat array.
+// Per-thread cache of encoded words, one per model: word -> ids in a flat array. Bounded by
+// entries and ids; when full it starts again empty.
 struct WordCache {
   static constexpr size_t kMaxEntries = 1 << 18;
-  static constexpr size_t kMaxWordBytes = 128;
-  uint64_t owner = 0;
+  static constexpr size_t kMaxIds = 1 << 22;
+  static constexpr size_t kMaxWordBytes = 4096;
   std::unordered_map<std::string, std::pair<uint32_t, uint32_t>, StringHash, std::equal_to<>> map;
   std::vector<int32_t> ids;
-
-  void reset(uint64_t key) {
-    owner = key;
-    map.clear();
-    ids.clear();
-  }
 };
 
 WordCache& word_cache(uint64_t key) {
-  thread_local WordCache cache;
-  if (cache.owner != key || cache.map.size() >= WordCache::kMaxEntries) cache.reset(key);
+  // Models are few; a thread that has seen too many (old ones unloaded) drops them all.
+  constexpr size_t kMaxModels = 8;
+  thread_local std::unordered_map<uint64_t, WordCache> caches;
+  auto it = caches.find(key);
+  if (it == caches.end()) {
+    if (caches.size() >= kMaxModels) caches.clear();
+    it = caches.emplace(key, WordCache{}).first;
+  }
+  WordCache& cache = it->second;
+  if (cache.map.size() >= WordCache::kMaxEntries || cache.ids.size() >= WordCache::kMaxIds) {
+    cache.map.clear();
+    cache.ids.clear();
+  }
   return cache;
 }
 

@@ -34,7 +34,8 @@ class MetaspaceDec final : public Decoder {
       size_t pos = 0;
       while (pos < t.size()) {
         if (t.compare(pos, replacement.size(), replacement) == 0) {
-          if (!(i == 0 && strip_first && pos == 0)) out.push_back(' ');
+          // As the reference: every replacement in the first token is dropped.
+          if (!(i == 0 && strip_first)) out.push_back(' ');
           pos += replacement.size();
         } else {
           out.push_back(t[pos++]);

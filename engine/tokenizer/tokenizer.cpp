@@ -52,7 +52,8 @@ class HfTokenizer final : public Tokenizer {
   int32_t vocab_size_ = 0;
 };
 
-// Fields we read, per section; any other key with a non-default value is refused.
+// Truncation and padding change what encode returns; sieve does neither, so a file that asks
+// for them is refused rather than silently ignored.
 Status check_top_level(const json& j, const std::string& where) {
   for (const char* key : {"truncation", "padding"}) {
     if (j.contains(key) && !j.at(key).is_null()) {

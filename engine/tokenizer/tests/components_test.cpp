@@ -58,6 +58,10 @@ TEST(SentencePieceBpe, EncodeDecode) {
   EXPECT_EQ(decode(*t, {259, 271}), " hello");
   // A lone byte token that is not valid UTF-8 decodes to U+FFFD.
   EXPECT_EQ(decode(*t, {271, 198}), "hello\xEF\xBF\xBD");
+  // Byte tokens that do not form UTF-8 give one U+FFFD per token.
+  EXPECT_EQ(decode(*t, {198, 185, 185, 271}), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD hello");
+  EXPECT_EQ(decode(*t, {229, 159, 271}), "\xEF\xBF\xBD\xEF\xBF\xBD hello");
+  EXPECT_EQ(decode(*t, {259, 259, 271}), "  hello");
 }
 
 // Metaspace pre-tokenizer with prepend_scheme "first", unk without byte fallback, added tokens
@@ -81,6 +85,19 @@ TEST(MetaspaceBpe, EncodeDecode) {
   EXPECT_EQ(decode(*t, {24, 2, 0, 6, 0, 2, 24, 0}, true), "cat o cat");
   EXPECT_TRUE(t->is_special(23));
   EXPECT_FALSE(t->is_special(24));
+}
+
+// The Metaspace decoder drops every ▁ of the first token, not only a leading one.
+TEST(MetaspaceBpe, DecoderFirstToken) {
+  auto j = nlohmann::json::parse(data_file("metaspace_bpe.json"));
+  j["model"]["vocab"]["x▁▁y"] = 100;
+  j["model"]["vocab"]["▁▁z"] = 101;
+  auto t = from_json_or_die(j.dump());
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(decode(*t, {100}), "xy");
+  EXPECT_EQ(decode(*t, {101}), "z");
+  EXPECT_EQ(decode(*t, {101, 100}), "zx  y");
+  EXPECT_EQ(decode(*t, {1, 101}, true), "z");
 }
 
 // Strip + NFKC + Lowercase normalizers, Whitespace + Digits pre-tokenizers, unk, a
@@ -109,6 +126,11 @@ TEST(ByteLevelSplit, EncodeDecode) {
             (Ids{260, 45, 32, 45, 265, 45, 32, 45, 32, 45, 32, 120}));
   EXPECT_EQ(encode(*t, "  hello"), (Ids{32, 260}));
   EXPECT_EQ(decode(*t, {260, 265}), " hello world");
+  // Invalid UTF-8 becomes U+FFFD per maximal invalid subpart, as Rust's from_utf8_lossy.
+  const std::string r = "\xEF\xBF\xBD";
+  EXPECT_EQ(decode(*t, {0xE4, 0xBD}), r);
+  EXPECT_EQ(decode(*t, {0xE4, 0xBD, 0xA0, 0xFF, 260}), "你" + r + " hello");
+  EXPECT_EQ(decode(*t, {0xC0, 0x80, 0xED, 0xA0, 0x80, 0xF0, 0x9F, 0x98}), r + r + r + r + r + r);
   EXPECT_EQ(decode(*t, {260, 45, 32, 45, 265, 45, 32, 45, 32, 45, 32, 120}),
             " hello- - world- - - x");
 }

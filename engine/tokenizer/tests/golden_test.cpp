@@ -1,5 +1,7 @@
 // Parity with Hugging Face `tokenizers` on the golden strings of the three real tokenizers.
+#include <atomic>
 #include <fstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -131,6 +133,38 @@ TEST(Encode, RejectsInvalidUtf8) {
   auto tok = real_tokenizer("qwen3");
   ASSERT_NE(tok, nullptr);
   EXPECT_FALSE(tok->encode("ab\xFF", false).ok());
+}
+
+}  // namespace
+}  // namespace sieve::testing
+
+namespace sieve::testing {
+namespace {
+
+// One Tokenizer shared by several threads (per-thread caches and PCRE2 state) gives the same
+// ids as the goldens on every thread.
+TEST(Threads, SharedTokenizerEncodesIdentically) {
+  auto tok = real_tokenizer("gpt-oss");
+  ASSERT_NE(tok, nullptr);
+  const auto lines = golden_lines("gpt-oss");
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 20; ++round) {
+        for (size_t i = 0; i < lines.size(); ++i) {
+          const GoldenLine& g = lines[(i + t * 17) % lines.size()];
+          auto ids = tok->encode(g.text, false);
+          if (!ids.ok() || *ids != g.ids) ++mismatches;
+          auto text = tok->decode(g.ids, false);
+          if (!text.ok() || *text != g.decoded) ++mismatches;
+        }
+      }
+    });
+  }
+  for (auto& th : threads)
+    th.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 }  // namespace

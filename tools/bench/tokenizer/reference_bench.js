@@ -1,6 +1,7 @@
 // Times Hugging Face tokenizers (the Rust library through its npm binding) on the same corpus
 // and chunks as sieve-tokenizer-bench, and counts chunks whose ids differ from sieve's.
-// Usage: node reference_bench.js <tokenizer.json> <corpus.txt> [<sieve ids.bin>]
+// Usage: node reference_bench.js <tokenizer.json> <corpus.txt> [<sieve ids.bin>] [--records]
+// --records: split the corpus at U+001E instead of 4 KB chunks (differential tests).
 const { Tokenizer } = require('tokenizers');
 const fs = require('fs');
 
@@ -32,10 +33,12 @@ function readIds(path, count) {
 }
 
 async function main() {
-  const [tokPath, corpusPath, idsPath] = process.argv.slice(2);
+  const args = process.argv.slice(2).filter((a) => a !== '--records');
+  const records = process.argv.includes('--records');
+  const [tokPath, corpusPath, idsPath] = args;
   const tok = Tokenizer.fromFile(tokPath);
   const corpus = fs.readFileSync(corpusPath);
-  const chunks = chunksOf(corpus, 4096);
+  const chunks = records ? corpus.toString('utf8').split('\x1e') : chunksOf(corpus, 4096);
   const opts = { addSpecialTokens: false };
   // Warm up, then time one pass (the reference keeps its own word cache across calls).
   for (let i = 0; i < Math.min(50, chunks.length); i++) await tok.encode(chunks[i], null, opts);
