@@ -72,8 +72,11 @@ Value Value::callable(std::string name, std::function<Value(CallArgs&)> fn) {
   return v;
 }
 
-Value Value::from_json(const nlohmann::ordered_json& j) {
+Value Value::from_json(const nlohmann::ordered_json& j, int depth) {
   using J = nlohmann::ordered_json;
+  if (depth > kMaxDepth) {
+    throw_type_error("input nested deeper than " + std::to_string(kMaxDepth) + " levels");
+  }
   switch (j.type()) {
     case J::value_t::null:
     case J::value_t::discarded:
@@ -96,13 +99,13 @@ Value Value::from_json(const nlohmann::ordered_json& j) {
       List items;
       items.reserve(j.size());
       for (const auto& e : j)
-        items.push_back(from_json(e));
+        items.push_back(from_json(e, depth + 1));
       return list(std::move(items));
     }
     case J::value_t::object: {
       Value d = dict();
       for (const auto& [k, e] : j.items())
-        d.as_dict().set(k, from_json(e));
+        d.as_dict().set(k, from_json(e, depth + 1));
       return d;
     }
     case J::value_t::binary:

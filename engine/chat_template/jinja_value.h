@@ -80,7 +80,11 @@ class Value {
   static Value dict();  // a new empty dict
   static Value namespace_object();
   static Value callable(std::string name, std::function<Value(CallArgs&)> fn);
-  static Value from_json(const nlohmann::ordered_json& j);
+  // Fails (type error) on input nested deeper than kMaxDepth.
+  static Value from_json(const nlohmann::ordered_json& j, int depth = 0);
+  // How deep lists and dicts may nest: input JSON and namespace assignments are checked, so
+  // printing, comparing and freeing values never recurses deeper than this.
+  static constexpr int kMaxDepth = 512;
 
   Kind kind() const { return static_cast<Kind>(data_.index()); }
   bool is_undefined() const { return kind() == Kind::kUndefined; }

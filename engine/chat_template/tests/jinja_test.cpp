@@ -465,6 +465,28 @@ TEST(JinjaLimits, LoopsAreBounded) {
   EXPECT_EQ(st.code(), StatusCode::kResourceExhausted);
 }
 
+TEST(JinjaLimits, NamespacesCannotHoldThemselves) {
+  Status st = render_error("{% set ns = namespace(a=1) %}{% set ns.self = [ns] %}{{ ns }}");
+  EXPECT_NE(st.message().find("a namespace cannot contain itself"), std::string::npos)
+      << st.message();
+  st =
+      render_error("{% set a = namespace() %}{% set b = namespace(a=a) %}{% set a.b = {'x': b} %}");
+  EXPECT_NE(st.message().find("a namespace cannot contain itself"), std::string::npos);
+  // Nesting grown through a namespace is bounded.
+  st = render_error(
+      "{% set ns = namespace(l=[]) %}{% for i in range(2000) %}{% set ns.l = [ns.l] %}"
+      "{% endfor %}");
+  EXPECT_EQ(st.code(), StatusCode::kResourceExhausted);
+}
+
+TEST(JinjaLimits, DeeplyNestedInputIsRefused) {
+  json deep = json::array();
+  for (int i = 0; i < 2000; ++i)
+    deep = json::array({deep});
+  Status st = render_error("{{ x|length }}", json{{"x", deep}});
+  EXPECT_NE(st.message().find("nested deeper than 512"), std::string::npos) << st.message();
+}
+
 TEST(JinjaLimits, DeepNestingIsASyntaxErrorNotACrash) {
   const std::string src = "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}";
   Status st = render_error(src);
