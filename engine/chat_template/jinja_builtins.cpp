@@ -413,7 +413,7 @@ Value apply_filter(const std::string& name, const Value& operand, CallArgs& args
   if (name == "upper") return Value::string(py_upper(operand.str()));
   if (name == "lower") return Value::string(py_lower(operand.str()));
   if (name == "capitalize") return Value::string(py_capitalize(operand.str()));
-  if (name == "title") return Value::string(py_title(operand.str()));
+  if (name == "title") return Value::string(jinja_title(operand.str()));
   if (name == "trim") {
     args.check("trim", 1, {"chars"});
     return Value::string(

@@ -1,5 +1,6 @@
 #include "engine/chat_template/jinja_lexer.h"
 
+#include <cstdio>
 #include <cstring>
 
 #include "engine/chat_template/jinja_value.h"
@@ -183,6 +184,12 @@ class Lexer {
       ++pos_;
       tokens_.push_back(Token{TokenType::kOperator, std::string(1, c), 0, 0, start});
       return;
+    }
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", byte);
+      syntax_error(std::string("unexpected byte '") + buf + "'", start);
     }
     syntax_error(std::string("unexpected character '") + c + "'", start);
   }

@@ -334,6 +334,9 @@ const Case kCases[] = {
      "'a' in ('a', 'b') }}",
      "{\"d\": {\"b\": 1, \"a\": 2}}",
      "(1, 2)(1,)()[('b', 1), ('a', 2)][('a', 2), ('b', 1)][1, \"a\"]True"},
+    {"title_filter_vs_method",
+     "{{ 'the%re hello-wORLD (x) it\\'s'|title }}|{{ 'the%re hello-wORLD (x) it\\'s'.title() }}",
+     "{}", "The%re Hello-World (X) It's|The%Re Hello-World (X) It'S"},
 };
 
 class JinjaCaseTest : public ::testing::TestWithParam<Case> {};
