@@ -480,6 +480,7 @@ class Interpreter {
         if (op == "//") return Value::number(std::floor(x / y));
         double m = std::fmod(x, y);
         if (m != 0 && ((m < 0) != (y < 0))) m += y;
+        if (m == 0) m = std::copysign(0.0, y);  // Python: a zero remainder takes y's sign
         return Value::number(m);
       }
       if (op == "**") return Value::number(std::pow(x, y));

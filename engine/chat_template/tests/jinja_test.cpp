@@ -337,6 +337,10 @@ const Case kCases[] = {
     {"title_filter_vs_method",
      "{{ 'the%re hello-wORLD (x) it\\'s'|title }}|{{ 'the%re hello-wORLD (x) it\\'s'.title() }}",
      "{}", "The%re Hello-World (X) It's|The%Re Hello-World (X) It'S"},
+    {"float_mod_and_undefined_in_list",
+     "{{ (1.5 // -1.5) % 1 }}|{{ -1.5 % 1 }}|{{ 1.5 % -1 }}|{{ 4.0 % 2 }}|{{ -4.0 % 2 }}|{{ [1, "
+     "nope] }}|{{ nope }}|",
+     "{}", "0.0|0.5|-0.5|0.0|0.0|[1, Undefined]||"},
 };
 
 class JinjaCaseTest : public ::testing::TestWithParam<Case> {};
