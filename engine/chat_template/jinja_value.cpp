@@ -229,7 +229,7 @@ std::string Value::str() const {
 std::string Value::repr() const {
   switch (kind()) {
     case Kind::kUndefined:
-      return "Undefined";  // as Jinja2 prints it inside a list; str() of Undefined is
+      return "Undefined";  // inside a list, as Jinja2 prints it; str() gives ""
     case Kind::kNone:
       return "None";
     case Kind::kBool:
