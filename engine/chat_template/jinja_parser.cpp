@@ -173,8 +173,8 @@ class Parser {
       expect_block_end();
       return n;
     }
-    static const char* kUnsupported[] = {"include", "import",     "from", "extends", "block",
-                                         "filter",  "call",       "raw",  "with",    "do",
+    static const char* kUnsupported[] = {"include", "import",     "from",   "extends", "block",
+                                         "filter",  "call",       "endraw", "with",    "do",
                                          "trans",   "autoescape", "print"};
     for (const char* u : kUnsupported) {
       if (name == u)

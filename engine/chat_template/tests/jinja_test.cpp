@@ -341,6 +341,17 @@ const Case kCases[] = {
      "{{ (1.5 // -1.5) % 1 }}|{{ -1.5 % 1 }}|{{ 1.5 % -1 }}|{{ 4.0 % 2 }}|{{ -4.0 % 2 }}|{{ [1, "
      "nope] }}|{{ nope }}|",
      "{}", "0.0|0.5|-0.5|0.0|0.0|[1, Undefined]||"},
+    {"raw_block",
+     "a{% raw %}{{ not }}{% x %}{% endraw %}b\n"
+     "  {% raw %}\n"
+     "  [{{ y }}]\n"
+     "  {% endraw %}\n"
+     "c{%- raw -%}  {# z #}  {%- endraw -%}  d",
+     "{}",
+     "a{{ not }}{% x %}b\n"
+     "\n"
+     "  [{{ y }}]\n"
+     "c{# z #}d"},
 };
 
 class JinjaCaseTest : public ::testing::TestWithParam<Case> {};
@@ -420,6 +431,10 @@ TEST(JinjaErrors, UnsupportedConstructsNameThemselves) {
   st = render_error("{{ 'x{}'.format(1) }}");
   EXPECT_EQ(st.code(), StatusCode::kUnimplemented);
   EXPECT_NE(st.message().find("method 'format' of str is not supported"), std::string::npos);
+
+  st = render_error("{% raw %}never closed");
+  EXPECT_NE(st.message().find("unterminated raw block (line 1, column 1)"), std::string::npos)
+      << st.message();
 
   st = render_error("{{ 1 is prime }}");
   EXPECT_NE(st.message().find("test 'prime' is not supported"), std::string::npos);
