@@ -10,6 +10,9 @@
 namespace sieve::jinja {
 namespace {
 
+// For CallArgs::get: an argument that can only be given by keyword.
+constexpr size_t kKeywordOnly = static_cast<size_t>(-1);
+
 [[noreturn]] void type_error_for(const std::string& what, const Value& v) {
   throw_type_error(what + " got a value of type '" + v.type_name() + "'");
 }
@@ -344,9 +347,9 @@ Value apply_filter(const std::string& name, const Value& operand, CallArgs& args
   }
   if (name == "map") {
     List out;
-    const Value attribute = args.get(99, "attribute");
+    const Value attribute = args.get(kKeywordOnly, "attribute");
     if (!attribute.is_undefined()) {
-      const Value fallback = args.get(99, "default");
+      const Value fallback = args.get(kKeywordOnly, "default");
       for (const Value& v : iterate(operand)) {
         Value x = attribute_path(v, attribute.str());
         out.push_back(x.is_undefined() && !fallback.is_undefined() ? fallback : x);

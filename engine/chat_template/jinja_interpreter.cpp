@@ -47,6 +47,8 @@ class Interpreter {
       return apply_test(name, v, args, ctx_);
     };
   }
+  Interpreter(const Interpreter&) = delete;  // ctx_ captures `this`
+  Interpreter& operator=(const Interpreter&) = delete;
 
   std::string run(const Template& tmpl, const Dict& variables) {
     auto root = std::make_shared<Scope>();
@@ -58,8 +60,6 @@ class Interpreter {
       root->vars[k] = v;
     std::string out;
     exec_body(tmpl.body, root, out);
-    // Break the cycles macros create (a scope holding a macro that points at the scope).
-    root->vars.clear();
     return out;
   }
 
