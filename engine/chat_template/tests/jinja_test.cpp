@@ -352,6 +352,9 @@ const Case kCases[] = {
      "\n"
      "  [{{ y }}]\n"
      "c{# z #}d"},
+    {"bare_tuples",
+     "{{ 1, 'a' }}|{{ 2, }}|{% set t = 1, 2 %}{{ t }}|{% set a, b = 'xy' %}{{ b }}{{ a }}", "{}",
+     "(1, 'a')|(2,)|(1, 2)|yx"},
 };
 
 class JinjaCaseTest : public ::testing::TestWithParam<Case> {};
