@@ -1,5 +1,4 @@
-// Jinja's filters, tests, globals and the Python methods templates call on str, list and dict,
-// plus the item/attribute/slice/iteration rules the interpreter shares with them.
+// Jinja's filters, tests, globals and the Python methods templates call on str, list and dict.
 //
 // Anything not listed here fails with a kUnsupported error that names it
 // ("filter 'wordwrap' is not supported"). Nothing here touches files, processes or the
@@ -37,18 +36,6 @@ Value call_method(const Value& object, const std::string& name, CallArgs& args,
 // range, namespace, dict, raise_exception, strftime_now.
 void add_globals(Dict& globals, const BuiltinContext& ctx);
 
-// obj.name and obj[key] as Jinja2's environment resolves them: Undefined when missing.
-Value get_attr(const Value& object, const std::string& name);
-Value get_item(const Value& object, const Value& key);
-// obj[start:stop:step] on str and list, Python semantics.
-Value slice(const Value& object, std::optional<int64_t> start, std::optional<int64_t> stop,
-            std::optional<int64_t> step);
-// Python `item in container` (substring, list element, dict key); Undefined holds nothing.
-bool contains(const Value& container, const Value& item);
-// The items `for` sees: list elements, dict keys, string characters; Undefined is empty.
-List iterate(const Value& value);
-// Python <, for numbers and strings.
-bool less_than(const Value& a, const Value& b);
 // Fails with a kLimit error when a string or list would exceed the output bound.
 void check_size(size_t size, const Limits& limits);
 

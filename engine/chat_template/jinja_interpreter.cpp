@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace sieve::jinja {
 namespace {
@@ -46,6 +47,8 @@ class Interpreter {
       return apply_test(name, v, args, ctx_);
     };
   }
+  Interpreter(const Interpreter&) = delete;  // ctx_ captures `this`
+  Interpreter& operator=(const Interpreter&) = delete;
 
   std::string run(const Template& tmpl, const Dict& variables) {
     auto root = std::make_shared<Scope>();
@@ -57,8 +60,6 @@ class Interpreter {
       root->vars[k] = v;
     std::string out;
     exec_body(tmpl.body, root, out);
-    // Break the cycles macros create (a scope holding a macro that points at the scope).
-    root->vars.clear();
     return out;
   }
 
@@ -111,6 +112,7 @@ class Interpreter {
             throw_type_error("cannot assign attribute on non-namespace object '" + node.targets[0] +
                              "' (" + ns.type_name() + ")");
           }
+          check_storable(v, &ns.as_dict());
           ns.as_dict().set(node.text, std::move(v));
         } else {
           assign_targets(node.targets, v, *scope);
@@ -134,6 +136,35 @@ class Interpreter {
         return exec_body(node.body, scope, out);
     }
     return Flow::kNormal;
+  }
+
+  // Namespace attributes are the only way to grow a value after it is built, so checking
+  // them keeps every value acyclic and at most Value::kMaxDepth deep.
+  static void check_storable(const Value& v, const Dict* target) {
+    std::unordered_set<const void*> seen;
+    struct Walk {
+      const Dict* target;
+      std::unordered_set<const void*>& seen;
+      void operator()(const Value& v, int depth) {
+        if (!v.is_list() && !v.is_dict()) return;
+        if (depth > Value::kMaxDepth) {
+          throw_limit("a namespace value would nest deeper than " +
+                      std::to_string(Value::kMaxDepth) + " levels");
+        }
+        const void* id = v.is_list() ? static_cast<const void*>(&v.as_list())
+                                     : static_cast<const void*>(&v.as_dict());
+        if (id == target) throw_type_error("a namespace cannot contain itself");
+        if (!seen.insert(id).second) return;
+        if (v.is_list()) {
+          for (const Value& item : v.as_list())
+            (*this)(item, depth + 1);
+        } else {
+          for (const auto& [k, item] : v.as_dict().items)
+            (*this)(item, depth + 1);
+        }
+      }
+    };
+    Walk{target, seen}(v, 1);
   }
 
   void assign_targets(const std::vector<std::string>& targets, const Value& v, Scope& scope) {
@@ -449,6 +480,7 @@ class Interpreter {
         if (op == "//") return Value::number(std::floor(x / y));
         double m = std::fmod(x, y);
         if (m != 0 && ((m < 0) != (y < 0))) m += y;
+        if (m == 0) m = std::copysign(0.0, y);  // Python: a zero remainder takes y's sign
         return Value::number(m);
       }
       if (op == "**") return Value::number(std::pow(x, y));

@@ -1,5 +1,6 @@
 #include "engine/chat_template/jinja_lexer.h"
 
+#include <cstdio>
 #include <cstring>
 
 #include "engine/chat_template/jinja_value.h"
@@ -147,11 +148,69 @@ class Lexer {
           tokens_.push_back(
               Token{block ? TokenType::kBlockEnd : TokenType::kVarEnd, "", 0, 0, pos_});
           pos_ = p + 2;
-          after_tag_end(sign, block);
+          // Jinja2 trims no newline after {% raw %} (trim_blocks skips it).
+          const bool raw = block && is_raw_begin();
+          after_tag_end(sign, block && !raw);
+          if (raw) lex_raw(tag);
           return;
         }
       }
       lex_expression_token(depth);
+    }
+  }
+
+  // The last three tokens are {% raw %}.
+  bool is_raw_begin() const {
+    const size_t n = tokens_.size();
+    return n >= 3 && tokens_[n - 3].type == TokenType::kBlockBegin &&
+           tokens_[n - 2].type == TokenType::kName && tokens_[n - 2].text == "raw" &&
+           tokens_[n - 1].type == TokenType::kBlockEnd;
+  }
+
+  // {% raw %}text{% endraw %}: the text is emitted as it is (whitespace control still applies
+  // at the endraw tag).
+  void lex_raw(size_t tag) {
+    tokens_.resize(tokens_.size() - 3);
+    const bool raw_line_starting = line_starting_;
+    for (size_t search = pos_;;) {
+      const size_t p = src_.find("{%", search);
+      if (p == std::string::npos) syntax_error("unterminated raw block", tag);
+      size_t q = p + 2;
+      const char sign = (q < src_.size() && (src_[q] == '-' || src_[q] == '+')) ? src_[q] : '\0';
+      if (sign) ++q;
+      while (q < src_.size() && is_space(src_[q]))
+        ++q;
+      if (src_.compare(q, 6, "endraw") != 0) {
+        search = p + 2;
+        continue;
+      }
+      q += 6;
+      while (q < src_.size() && is_space(src_[q]))
+        ++q;
+      char end_sign = '\0';
+      if (q < src_.size() && (src_[q] == '-' || src_[q] == '+')) end_sign = src_[q++];
+      if (src_.compare(q, 2, "%}") != 0) {
+        search = p + 2;
+        continue;
+      }
+      std::string_view text(src_.data() + pos_, p - pos_);
+      if (sign == '-') {
+        while (!text.empty() && is_space(text.back()))
+          text.remove_suffix(1);
+      } else if (sign != '+') {
+        const size_t nl = text.rfind('\n');
+        const size_t l_pos = nl == std::string_view::npos ? 0 : nl + 1;
+        if (l_pos > 0 || raw_line_starting) {
+          bool only_space = l_pos < text.size();
+          for (size_t i = l_pos; i < text.size() && only_space; ++i)
+            only_space = is_space(text[i]);
+          if (only_space) text = text.substr(0, l_pos);
+        }
+      }
+      emit_text(text, pos_);
+      pos_ = q + 2;
+      after_tag_end(end_sign, true);
+      return;
     }
   }
 
@@ -183,6 +242,12 @@ class Lexer {
       ++pos_;
       tokens_.push_back(Token{TokenType::kOperator, std::string(1, c), 0, 0, start});
       return;
+    }
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", byte);
+      syntax_error(std::string("unexpected byte '") + buf + "'", start);
     }
     syntax_error(std::string("unexpected character '") + c + "'", start);
   }

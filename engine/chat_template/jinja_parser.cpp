@@ -124,7 +124,7 @@ class Parser {
         case TokenType::kVarBegin: {
           ++i_;
           NodePtr n = make_node(Node::Kind::kOutput, tok.offset);
-          n->expr = parse_expression();
+          n->expr = parse_tuple_tail(parse_expression(), TokenType::kVarEnd);
           if (cur().type != TokenType::kVarEnd)
             syntax_error("expected '}}', got " + describe(cur()), cur().offset);
           ++i_;
@@ -173,8 +173,8 @@ class Parser {
       expect_block_end();
       return n;
     }
-    static const char* kUnsupported[] = {"include", "import",     "from", "extends", "block",
-                                         "filter",  "call",       "raw",  "with",    "do",
+    static const char* kUnsupported[] = {"include", "import",     "from",   "extends", "block",
+                                         "filter",  "call",       "endraw", "with",    "do",
                                          "trans",   "autoescape", "print"};
     for (const char* u : kUnsupported) {
       if (name == u)
@@ -258,17 +258,7 @@ class Parser {
     }
     if (is_op("=")) {
       ++i_;
-      n->expr = parse_expression();
-      if (is_op(",")) {  // {% set a, b = 1, 2 %}
-        ExprPtr list = make_expr(Expr::Kind::kList, n->expr->offset);
-        list->items.push_back(std::move(n->expr));
-        while (is_op(",")) {
-          ++i_;
-          if (cur().type == TokenType::kBlockEnd) break;
-          list->items.push_back(parse_expression());
-        }
-        n->expr = std::move(list);
-      }
+      n->expr = parse_tuple_tail(parse_expression(), TokenType::kBlockEnd);  // set a, b = 1, 2
       expect_block_end();
       return n;
     }
@@ -312,6 +302,20 @@ class Parser {
   }
 
   // ---- expressions ----
+
+  // `first, second, ...` up to `end` is a tuple without parentheses (Jinja2's parse_tuple).
+  ExprPtr parse_tuple_tail(ExprPtr first, TokenType end) {
+    if (!is_op(",")) return first;
+    ExprPtr tuple = make_expr(Expr::Kind::kList, first->offset);
+    tuple->negated = true;
+    tuple->items.push_back(std::move(first));
+    while (is_op(",")) {
+      ++i_;
+      if (cur().type == end) break;
+      tuple->items.push_back(parse_expression());
+    }
+    return tuple;
+  }
 
   ExprPtr parse_expression(bool with_condition = true) {
     Nest nest(*this, cur().offset);

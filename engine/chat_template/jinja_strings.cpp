@@ -195,6 +195,15 @@ std::string py_title(const std::string& s) {
   });
 }
 
+std::string jinja_title(const std::string& s) {
+  bool word_start = true;
+  return map_code_points(s, [&](uint32_t cp) {
+    const uint32_t r = word_start ? to_upper(cp) : to_lower(cp);
+    word_start = py_isspace(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<';
+    return r;
+  });
+}
+
 std::string py_capitalize(const std::string& s) {
   bool first = true;
   return map_code_points(s, [&](uint32_t cp) {

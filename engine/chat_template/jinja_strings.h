@@ -24,6 +24,8 @@ std::string py_upper(const std::string& s);
 std::string py_lower(const std::string& s);
 std::string py_title(const std::string& s);
 std::string py_capitalize(const std::string& s);
+// Jinja's `title` filter (not str.title()): words start after whitespace or one of -({[<.
+std::string jinja_title(const std::string& s);
 bool py_isspace(uint32_t cp);
 
 }  // namespace sieve::jinja

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <limits>
 
+#include "engine/chat_template/jinja_strings.h"
+
 namespace sieve::jinja {
 
 void throw_type_error(const std::string& message) {
@@ -70,8 +72,11 @@ Value Value::callable(std::string name, std::function<Value(CallArgs&)> fn) {
   return v;
 }
 
-Value Value::from_json(const nlohmann::ordered_json& j) {
+Value Value::from_json(const nlohmann::ordered_json& j, int depth) {
   using J = nlohmann::ordered_json;
+  if (depth > kMaxDepth) {
+    throw_type_error("input nested deeper than " + std::to_string(kMaxDepth) + " levels");
+  }
   switch (j.type()) {
     case J::value_t::null:
     case J::value_t::discarded:
@@ -94,13 +99,13 @@ Value Value::from_json(const nlohmann::ordered_json& j) {
       List items;
       items.reserve(j.size());
       for (const auto& e : j)
-        items.push_back(from_json(e));
+        items.push_back(from_json(e, depth + 1));
       return list(std::move(items));
     }
     case J::value_t::object: {
       Value d = dict();
       for (const auto& [k, e] : j.items())
-        d.as_dict().set(k, from_json(e));
+        d.as_dict().set(k, from_json(e, depth + 1));
       return d;
     }
     case J::value_t::binary:
@@ -224,7 +229,7 @@ std::string Value::str() const {
 std::string Value::repr() const {
   switch (kind()) {
     case Kind::kUndefined:
-      return "";
+      return "Undefined";  // inside a list, as Jinja2 prints it; str() gives ""
     case Kind::kNone:
       return "None";
     case Kind::kBool:
@@ -394,6 +399,136 @@ std::vector<size_t> utf8_boundaries(const std::string& s) {
   }
   b.push_back(s.size());
   return b;
+}
+
+namespace {
+int64_t normalize_index(int64_t i, int64_t n) {
+  return i < 0 ? i + n : i;
+}
+}  // namespace
+
+Value get_attr(const Value& object, const std::string& name) {
+  if (object.is_dict()) {
+    const Value* hit = object.as_dict().find(name);
+    return hit ? *hit : Value();
+  }
+  return {};
+}
+
+Value get_item(const Value& object, const Value& key) {
+  if (object.is_dict()) {
+    if (!key.is_string()) return {};
+    return get_attr(object, key.as_string());
+  }
+  if (!key.is_int() && !key.is_bool()) return {};
+  if (object.is_list()) {
+    const List& l = object.as_list();
+    const int64_t i = normalize_index(key.as_int(), static_cast<int64_t>(l.size()));
+    if (i < 0 || i >= static_cast<int64_t>(l.size())) return {};
+    return l[static_cast<size_t>(i)];
+  }
+  if (object.is_string()) {
+    const std::string& s = object.as_string();
+    const auto b = utf8_boundaries(s);
+    const int64_t n = static_cast<int64_t>(b.size()) - 1;
+    const int64_t i = normalize_index(key.as_int(), n);
+    if (i < 0 || i >= n) return {};
+    return Value::string(s.substr(b[i], b[i + 1] - b[i]));
+  }
+  return {};
+}
+
+Value slice(const Value& object, std::optional<int64_t> start, std::optional<int64_t> stop,
+            std::optional<int64_t> step_opt) {
+  const int64_t step = step_opt.value_or(1);
+  if (step == 0) throw_type_error("slice step cannot be zero");
+  std::vector<size_t> bounds;
+  int64_t n;
+  if (object.is_list()) {
+    n = static_cast<int64_t>(object.as_list().size());
+  } else if (object.is_string()) {
+    bounds = utf8_boundaries(object.as_string());
+    n = static_cast<int64_t>(bounds.size()) - 1;
+  } else if (object.is_undefined()) {
+    return {};
+  } else {
+    throw_type_error("'" + object.type_name() + "' object is not subscriptable with a slice");
+  }
+  // Python's slice.indices().
+  auto clamp = [&](std::optional<int64_t> v, int64_t dflt) {
+    if (!v) return dflt;
+    int64_t x = *v;
+    if (x < 0) {
+      x += n;
+      if (x < 0) x = step < 0 ? -1 : 0;
+    } else if (x >= n) {
+      x = step < 0 ? n - 1 : n;
+    }
+    return x;
+  };
+  const int64_t b = clamp(start, step < 0 ? n - 1 : 0);
+  const int64_t e = clamp(stop, step < 0 ? -1 : n);
+  std::vector<int64_t> idx;
+  for (int64_t i = b; step > 0 ? i < e : i > e; i += step)
+    idx.push_back(i);
+  if (object.is_list()) {
+    List out;
+    for (int64_t i : idx)
+      out.push_back(object.as_list()[static_cast<size_t>(i)]);
+    return Value::list(std::move(out));
+  }
+  const std::string& s = object.as_string();
+  std::string out;
+  for (int64_t i : idx)
+    out.append(s, bounds[i], bounds[i + 1] - bounds[i]);
+  return Value::string(std::move(out));
+}
+
+bool contains(const Value& container, const Value& item) {
+  if (container.is_string()) {
+    if (!item.is_string())
+      throw_type_error("'in <string>' requires string as left operand, not " + item.type_name());
+    return container.as_string().find(item.as_string()) != std::string::npos;
+  }
+  if (container.is_list()) {
+    for (const Value& v : container.as_list()) {
+      if (equals(v, item)) return true;
+    }
+    return false;
+  }
+  if (container.is_dict()) {
+    return item.is_string() && container.as_dict().find(item.as_string()) != nullptr;
+  }
+  if (container.is_undefined()) return false;
+  throw_type_error("argument of type '" + container.type_name() + "' is not iterable");
+}
+
+List iterate(const Value& value) {
+  if (value.is_list()) return value.as_list();
+  if (value.is_dict() && !value.is_namespace()) {
+    List keys;
+    for (const auto& [k, v] : value.as_dict().items)
+      keys.push_back(Value::string(k));
+    return keys;
+  }
+  if (value.is_string()) {
+    List out;
+    for (auto& cp : code_points(value.as_string()))
+      out.push_back(Value::string(std::move(cp)));
+    return out;
+  }
+  if (value.is_undefined()) return {};
+  throw_type_error("'" + value.type_name() + "' object is not iterable");
+}
+
+bool less_than(const Value& a, const Value& b) {
+  if (a.is_number() && b.is_number()) {
+    if (a.is_float() || b.is_float()) return a.as_double() < b.as_double();
+    return a.as_int() < b.as_int();
+  }
+  if (a.is_string() && b.is_string()) return a.as_string() < b.as_string();
+  throw_type_error("'<' not supported between instances of '" + a.type_name() + "' and '" +
+                   b.type_name() + "'");
 }
 
 }  // namespace sieve::jinja

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -79,7 +80,11 @@ class Value {
   static Value dict();  // a new empty dict
   static Value namespace_object();
   static Value callable(std::string name, std::function<Value(CallArgs&)> fn);
-  static Value from_json(const nlohmann::ordered_json& j);
+  // Fails (type error) on input nested deeper than kMaxDepth.
+  static Value from_json(const nlohmann::ordered_json& j, int depth = 0);
+  // How deep lists and dicts may nest: input JSON and namespace assignments are checked, so
+  // printing, comparing and freeing values never recurses deeper than this.
+  static constexpr int kMaxDepth = 512;
 
   Kind kind() const { return static_cast<Kind>(data_.index()); }
   bool is_undefined() const { return kind() == Kind::kUndefined; }
@@ -146,6 +151,18 @@ struct Callable {
   std::function<Value(CallArgs&)> fn;
 };
 
+// obj.name and obj[key] as Jinja2's environment resolves them: Undefined when missing.
+Value get_attr(const Value& object, const std::string& name);
+Value get_item(const Value& object, const Value& key);
+// obj[start:stop:step] on str and list, Python semantics.
+Value slice(const Value& object, std::optional<int64_t> start, std::optional<int64_t> stop,
+            std::optional<int64_t> step);
+// Python `item in container` (substring, list element, dict key); Undefined holds nothing.
+bool contains(const Value& container, const Value& item);
+// The items `for` sees: list elements, dict keys, string characters; Undefined is empty.
+List iterate(const Value& value);
+// Python <, for numbers and strings.
+bool less_than(const Value& a, const Value& b);
 // Python ==, with 1 == 1.0 == True and element-wise lists and dicts; Undefined equals only
 // Undefined.
 bool equals(const Value& a, const Value& b);

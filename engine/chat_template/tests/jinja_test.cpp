@@ -334,6 +334,27 @@ const Case kCases[] = {
      "'a' in ('a', 'b') }}",
      "{\"d\": {\"b\": 1, \"a\": 2}}",
      "(1, 2)(1,)()[('b', 1), ('a', 2)][('a', 2), ('b', 1)][1, \"a\"]True"},
+    {"title_filter_vs_method",
+     "{{ 'the%re hello-wORLD (x) it\\'s'|title }}|{{ 'the%re hello-wORLD (x) it\\'s'.title() }}",
+     "{}", "The%re Hello-World (X) It's|The%Re Hello-World (X) It'S"},
+    {"float_mod_and_undefined_in_list",
+     "{{ (1.5 // -1.5) % 1 }}|{{ -1.5 % 1 }}|{{ 1.5 % -1 }}|{{ 4.0 % 2 }}|{{ -4.0 % 2 }}|{{ [1, "
+     "nope] }}|{{ nope }}|",
+     "{}", "0.0|0.5|-0.5|0.0|0.0|[1, Undefined]||"},
+    {"raw_block",
+     "a{% raw %}{{ not }}{% x %}{% endraw %}b\n"
+     "  {% raw %}\n"
+     "  [{{ y }}]\n"
+     "  {% endraw %}\n"
+     "c{%- raw -%}  {# z #}  {%- endraw -%}  d",
+     "{}",
+     "a{{ not }}{% x %}b\n"
+     "\n"
+     "  [{{ y }}]\n"
+     "c{# z #}d"},
+    {"bare_tuples",
+     "{{ 1, 'a' }}|{{ 2, }}|{% set t = 1, 2 %}{{ t }}|{% set a, b = 'xy' %}{{ b }}{{ a }}", "{}",
+     "(1, 'a')|(2,)|(1, 2)|yx"},
 };
 
 class JinjaCaseTest : public ::testing::TestWithParam<Case> {};
@@ -414,6 +435,10 @@ TEST(JinjaErrors, UnsupportedConstructsNameThemselves) {
   EXPECT_EQ(st.code(), StatusCode::kUnimplemented);
   EXPECT_NE(st.message().find("method 'format' of str is not supported"), std::string::npos);
 
+  st = render_error("{% raw %}never closed");
+  EXPECT_NE(st.message().find("unterminated raw block (line 1, column 1)"), std::string::npos)
+      << st.message();
+
   st = render_error("{{ 1 is prime }}");
   EXPECT_NE(st.message().find("test 'prime' is not supported"), std::string::npos);
 
@@ -463,6 +488,28 @@ TEST(JinjaLimits, LoopsAreBounded) {
   EXPECT_NE(st.message().find("max_loop_iterations (1000)"), std::string::npos) << st.message();
   st = render_error("{{ range(1000000000)|length }}");
   EXPECT_EQ(st.code(), StatusCode::kResourceExhausted);
+}
+
+TEST(JinjaLimits, NamespacesCannotHoldThemselves) {
+  Status st = render_error("{% set ns = namespace(a=1) %}{% set ns.self = [ns] %}{{ ns }}");
+  EXPECT_NE(st.message().find("a namespace cannot contain itself"), std::string::npos)
+      << st.message();
+  st =
+      render_error("{% set a = namespace() %}{% set b = namespace(a=a) %}{% set a.b = {'x': b} %}");
+  EXPECT_NE(st.message().find("a namespace cannot contain itself"), std::string::npos);
+  // Nesting grown through a namespace is bounded.
+  st = render_error(
+      "{% set ns = namespace(l=[]) %}{% for i in range(2000) %}{% set ns.l = [ns.l] %}"
+      "{% endfor %}");
+  EXPECT_EQ(st.code(), StatusCode::kResourceExhausted);
+}
+
+TEST(JinjaLimits, DeeplyNestedInputIsRefused) {
+  json deep = json::array();
+  for (int i = 0; i < 2000; ++i)
+    deep = json::array({deep});
+  Status st = render_error("{{ x|length }}", json{{"x", deep}});
+  EXPECT_NE(st.message().find("nested deeper than 512"), std::string::npos) << st.message();
 }
 
 TEST(JinjaLimits, DeepNestingIsASyntaxErrorNotACrash) {
