@@ -48,9 +48,7 @@ Result<PromptEncoder> PromptEncoder::load(const std::filesystem::path& model_dir
   if (!fs::is_directory(dir, ec)) dir = dir.parent_path();
   if (!fs::exists(tokenizer_path.empty() ? dir / "tokenizer.json" : tokenizer_path, ec)) {
     return not_found("no tokenizer.json in " + dir.string() +
-                     (tokenizer_path.empty()
-                          ? "; pass --tokenizer PATH, or send token ids instead of text"
-                          : ""));
+                     (tokenizer_path.empty() ? "; pass --tokenizer PATH" : ""));
   }
   PromptEncoder out;
   out.tokenizer_dir_ = dir;

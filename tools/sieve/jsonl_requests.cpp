@@ -118,8 +118,9 @@ Status encode_prompt(ParsedLine& line, const PromptEncoder* encoder,
                      const std::string& missing_tokenizer_reason) {
   if (!line.prompt_text && !line.chat) return Status::Ok();
   if (!encoder) {
-    return invalid_argument("a text prompt needs the model's tokenizer: " +
-                            missing_tokenizer_reason);
+    return invalid_argument("a text prompt needs the model's tokenizer (" +
+                            missing_tokenizer_reason +
+                            "), or send 'prompt_token_ids' instead of text");
   }
   if (line.prompt_text) {
     SIEVE_ASSIGN_OR_RETURN(line.request.prompt_token_ids, encoder->encode_text(*line.prompt_text));
