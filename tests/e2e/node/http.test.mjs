@@ -247,6 +247,31 @@ describe('the default model (tiny Qwen3-MoE, real Qwen3 tokenizer)', () => {
   });
 });
 
+describe('a full queue', () => {
+  test('requests beyond --max-queued-requests get 429 and the rest are served', async () => {
+    const server = await startServer(['--max-queued-requests', '2', '--served-model-name', 'tiny']);
+    try {
+      const long = { prompt: 'keep going', max_tokens: 300, temperature: 0, ignore_eos: true };
+      const running = [raw(`${server.url}/v1/completions`, { body: long }),
+        raw(`${server.url}/v1/completions`, { body: long })];
+      // Wait until both are in the engine, then one more is refused.
+      const deadline = Date.now() + 10000;
+      while (Date.now() < deadline &&
+             (await metric(server.url, 'sieve_requests_running')) < 2) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const refused = await raw(`${server.url}/v1/completions`, { body: { prompt: 'x', max_tokens: 1 } });
+      assert.equal(refused.status, 429, refused.text);
+      assert.equal(refused.json.error.type, 'rate_limit_error');
+      for (const r of await Promise.all(running)) assert.equal(r.status, 200, r.text);
+      const after = await raw(`${server.url}/v1/completions`, { body: { prompt: 'x', max_tokens: 1 } });
+      assert.equal(after.status, 200, after.text);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('graceful shutdown', () => {
   test('SIGTERM during 8 streams: all complete, exit code 0', async () => {
     const server = await startServer(['--served-model-name', 'tiny']);
