@@ -85,22 +85,8 @@ void run(const Opts& o) {
     throw CLI::RuntimeError(1);
   }
   int64_t lines = 0, errors = 0;
-  const bool written = (*files)->map_lines([&](const std::string& line, int64_t number) {
-    ++lines;
-    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    Result<json> out = invalid_argument("line " + std::to_string(number) + " is not valid JSON");
-    if (j.is_object()) {
-      out = render_line(*tmpl, j);
-    } else if (!j.is_discarded()) {
-      out = invalid_argument("a line must be a JSON object, got " + j.dump());
-    }
-    if (out.ok()) return std::move(*out);
-    ++errors;
-    json err = json::object();
-    err["id"] = j.is_object() && j.contains("id") ? j["id"] : json(number);
-    err["error"] = out.status().message();
-    return err;
-  });
+  const bool written =
+      (*files)->map_objects([&](const json& j) { return render_line(*tmpl, j); }, lines, errors);
   if (!written) {
     spdlog::error("writing --output {} failed", o.output);
     throw CLI::RuntimeError(1);

@@ -45,4 +45,26 @@ bool JsonlFiles::map_lines(
   return static_cast<bool>(*out_);
 }
 
+bool JsonlFiles::map_objects(
+    const std::function<Result<nlohmann::ordered_json>(const nlohmann::ordered_json&)>& handle,
+    int64_t& lines, int64_t& errors) {
+  using json = nlohmann::ordered_json;
+  return map_lines([&](const std::string& line, int64_t number) {
+    ++lines;
+    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    Result<json> out = invalid_argument("line " + std::to_string(number) + " is not valid JSON");
+    if (j.is_object()) {
+      out = handle(j);
+    } else if (!j.is_discarded()) {
+      out = invalid_argument("a line must be a JSON object, got " + j.dump());
+    }
+    if (out.ok()) return std::move(*out);
+    ++errors;
+    json err = json::object();
+    err["id"] = j.is_object() && j.contains("id") ? j["id"] : json(number);
+    err["error"] = out.status().message();
+    return err;
+  });
+}
+
 }  // namespace sieve

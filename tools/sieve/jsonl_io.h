@@ -28,6 +28,13 @@ class JsonlFiles {
   bool map_lines(
       const std::function<nlohmann::ordered_json(const std::string& line, int64_t number)>& handle);
 
+  // map_lines for lines that are JSON objects: `handle` gets the object. A line that is not
+  // JSON, not an object, or whose handler fails is written as {"id", "error"} (its "id", else
+  // its line number) and counted in `errors`.
+  bool map_objects(
+      const std::function<Result<nlohmann::ordered_json>(const nlohmann::ordered_json&)>& handle,
+      int64_t& lines, int64_t& errors);
+
  private:
   std::ifstream in_file_;
   std::ofstream out_file_;

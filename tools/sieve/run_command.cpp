@@ -39,33 +39,11 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--tokenizer", opts->tokenizer,
                   "tokenizer.json (or its directory, with tokenizer_config.json for the chat "
                   "template) to use instead of the model directory's");
-  cmd->add_option("--dtype", opts->dtype,
-                  "Weight dtype: fp32, bf16, or auto (the checkpoint's; f16 loads as bf16)")
-      ->capture_default_str();
-  cmd->add_option("--threads", opts->threads, "CPU threads (0 = one per core)")
-      ->capture_default_str();
-  cmd->add_option("--max-num-seqs", opts->max_num_seqs, "Sequences running at once")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--max-num-batched-tokens", opts->max_num_batched_tokens,
-                  "Tokens per step (prefill chunks and decodes together)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--block-size", opts->block_size, "Tokens per KV cache page")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--kv-cache-gib", opts->kv_cache_gib, "KV cache memory in GiB")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--max-model-len", opts->max_model_len,
-                  "Longest prompt + output (0 = the model's max_position_embeddings)")
-      ->capture_default_str();
+  add_engine_flags(cmd, opts->engine);
   cmd->add_option("--max-tokens", opts->default_max_tokens,
                   "max_tokens for lines that do not set it")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--seed", opts->seed, "Seeds sampling of requests that bring no seed")
-      ->capture_default_str();
   cmd->callback([opts]() {
     const int rc = run_batch(*opts);
     if (rc != 0) throw CLI::RuntimeError(rc);
@@ -81,7 +59,7 @@ int run_batch(const RunOptions& o) {
   std::istream* in = &(*files)->in();
   std::ostream* out = &(*files)->out();
 
-  auto loaded = load_cpu_model(o.model, o.dtype, o.threads);
+  auto loaded = load_cpu_model(o.model, o.engine.dtype, o.engine.threads);
   if (!loaded.ok()) {
     spdlog::error("{}", loaded.status().message());
     return 1;
@@ -108,13 +86,7 @@ int run_batch(const RunOptions& o) {
   }
   const PromptEncoder* enc = encoder ? &*encoder : nullptr;
 
-  EngineOptions eo;
-  eo.max_num_seqs = o.max_num_seqs;
-  eo.max_num_batched_tokens = o.max_num_batched_tokens;
-  eo.block_size = o.block_size;
-  eo.kv_cache_bytes = static_cast<int64_t>(o.kv_cache_gib * (1ll << 30));
-  eo.max_model_len = o.max_model_len;
-  eo.seed = o.seed;
+  EngineOptions eo = o.engine.engine_options();
   if (enc) eo.tokenizer = enc->tokenizer();
   Engine engine(model, *loaded->backend, eo);
 

@@ -3,6 +3,8 @@
 
 #include <string>
 
+#include "tools/sieve/engine_flags.h"
+
 namespace CLI {
 class App;
 }
@@ -14,15 +16,8 @@ struct RunOptions {
   std::string input;
   std::string output;
   std::string tokenizer;  // tokenizer.json or its directory; empty: the model directory's
-  std::string dtype = "auto";
-  int threads = 0;
-  int64_t max_num_seqs = 64;
-  int64_t max_num_batched_tokens = 512;
-  int64_t block_size = 16;
-  double kv_cache_gib = 2.0;
-  int64_t max_model_len = 0;
   int64_t default_max_tokens = 16;
-  uint64_t seed = 0;
+  EngineFlags engine;
 };
 
 void add_run_command(CLI::App& app);

@@ -17,6 +17,7 @@
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/openai_server.h"
+#include "tools/sieve/engine_flags.h"
 #include "tools/sieve/model_loading.h"
 
 namespace sieve {
@@ -30,15 +31,7 @@ struct Opts {
   int port = 8000;
   int grpc_port = -1;  // off
   std::string api_key;
-  std::string dtype = "auto";
-  int threads = 0;
-  int64_t max_num_seqs = 64;
-  int64_t max_num_batched_tokens = 512;
-  int64_t block_size = 16;
-  double kv_cache_gib = 2.0;
-  int64_t max_model_len = 0;
-  bool enable_prefix_caching = true;
-  uint64_t seed = 0;
+  EngineFlags engine;
   int64_t max_queued = 1024;
   double max_body_mb = 32;
   int io_threads = 2;
@@ -65,7 +58,7 @@ int serve(const Opts& o) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto loaded = load_cpu_model(model_dir, o.dtype, o.threads);
+  auto loaded = load_cpu_model(model_dir, o.engine.dtype, o.engine.threads);
   if (!loaded.ok()) {
     spdlog::error("{}", loaded.status().message());
     return 1;
@@ -85,14 +78,7 @@ int serve(const Opts& o) {
     spdlog::warn("no tokenizer: serving token-id prompts only ({})", no_tokenizer);
   }
 
-  EngineOptions eo;
-  eo.max_num_seqs = o.max_num_seqs;
-  eo.max_num_batched_tokens = o.max_num_batched_tokens;
-  eo.block_size = o.block_size;
-  eo.kv_cache_bytes = static_cast<int64_t>(o.kv_cache_gib * (1ll << 30));
-  eo.max_model_len = o.max_model_len;
-  eo.seed = o.seed;
-  eo.enable_prefix_caching = o.enable_prefix_caching;
+  EngineOptions eo = o.engine.engine_options();
   eo.count_expert_tokens = true;
   if (encoder) eo.tokenizer = encoder->tokenizer();
   Engine engine(*loaded->model, *loaded->backend, eo);
@@ -138,8 +124,8 @@ int serve(const Opts& o) {
   spdlog::info(
       "serving '{}' on http://{}:{} (OpenAI API at /v1; {} KV pages of {} tokens, max context "
       "{}, prefix caching {}{}); Ctrl-C or SIGTERM stops",
-      name, o.host, *port, engine.num_kv_blocks(), o.block_size, engine.max_model_len(),
-      o.enable_prefix_caching ? "on" : "off", o.api_key.empty() ? "" : ", API key required");
+      name, o.host, *port, engine.num_kv_blocks(), o.engine.block_size, engine.max_model_len(),
+      o.engine.enable_prefix_caching ? "on" : "off", o.api_key.empty() ? "" : ", API key required");
 
   int sig = 0;
   sigwait(&signals, &sig);
@@ -193,31 +179,7 @@ void add_serve_command(CLI::App& app) {
       ->check(CLI::Range(-1, 65535));
   cmd->add_option("--api-key", o->api_key,
                   "Require 'Authorization: Bearer KEY' on /v1/*, /tokenize and /detokenize");
-  cmd->add_option("--dtype", o->dtype,
-                  "Weight dtype: fp32, bf16, or auto (the checkpoint's; f16 loads as bf16)")
-      ->capture_default_str();
-  cmd->add_option("--threads", o->threads, "CPU threads for compute (0 = one per core)")
-      ->capture_default_str();
-  cmd->add_option("--max-num-seqs", o->max_num_seqs, "Sequences running at once")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--max-num-batched-tokens", o->max_num_batched_tokens,
-                  "Tokens per step (prefill chunks and decodes together)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--block-size", o->block_size, "Tokens per KV cache page")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--kv-cache-gib", o->kv_cache_gib, "KV cache memory in GiB")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_option("--max-model-len", o->max_model_len,
-                  "Longest prompt + output (0 = the model's max_position_embeddings)")
-      ->capture_default_str();
-  cmd->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", o->enable_prefix_caching,
-                "Reuse the KV pages of shared prompt prefixes (on by default)");
-  cmd->add_option("--seed", o->seed, "Seeds sampling of requests that bring no seed")
-      ->capture_default_str();
+  add_engine_flags(cmd, o->engine);
   cmd->add_option("--max-queued-requests", o->max_queued,
                   "Requests in flight (queued or running) before new ones get 429")
       ->capture_default_str()

@@ -1,0 +1,47 @@
+#include "tools/sieve/engine_flags.h"
+
+#include <CLI/CLI.hpp>
+
+namespace sieve {
+
+EngineOptions EngineFlags::engine_options() const {
+  EngineOptions o;
+  o.max_num_seqs = max_num_seqs;
+  o.max_num_batched_tokens = max_num_batched_tokens;
+  o.block_size = block_size;
+  o.kv_cache_bytes = static_cast<int64_t>(kv_cache_gib * (1ll << 30));
+  o.max_model_len = max_model_len;
+  o.seed = seed;
+  o.enable_prefix_caching = enable_prefix_caching;
+  return o;
+}
+
+void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
+  cmd->add_option("--dtype", f.dtype,
+                  "Weight dtype: fp32, bf16, or auto (the checkpoint's; f16 loads as bf16)")
+      ->capture_default_str();
+  cmd->add_option("--threads", f.threads, "CPU threads for compute (0 = one per core)")
+      ->capture_default_str();
+  cmd->add_option("--max-num-seqs", f.max_num_seqs, "Sequences running at once")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-num-batched-tokens", f.max_num_batched_tokens,
+                  "Tokens per step (prefill chunks and decodes together)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--block-size", f.block_size, "Tokens per KV cache page")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--kv-cache-gib", f.kv_cache_gib, "KV cache memory in GiB")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-model-len", f.max_model_len,
+                  "Longest prompt + output (0 = the model's max_position_embeddings)")
+      ->capture_default_str();
+  cmd->add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", f.enable_prefix_caching,
+                "Reuse the KV pages of shared prompt prefixes (on by default)");
+  cmd->add_option("--seed", f.seed, "Seeds sampling of requests that bring no seed")
+      ->capture_default_str();
+}
+
+}  // namespace sieve

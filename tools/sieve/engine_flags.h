@@ -1,0 +1,32 @@
+// The flags of every command that runs the engine (`sieve run`, `sieve serve`): how the model is
+// held, the scheduler's budgets, the KV cache.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "engine/engine.h"
+
+namespace CLI {
+class App;
+}
+
+namespace sieve {
+
+struct EngineFlags {
+  std::string dtype = "auto";
+  int threads = 0;
+  int64_t max_num_seqs = 64;
+  int64_t max_num_batched_tokens = 512;
+  int64_t block_size = 16;
+  double kv_cache_gib = 2.0;
+  int64_t max_model_len = 0;
+  bool enable_prefix_caching = true;
+  uint64_t seed = 0;
+
+  EngineOptions engine_options() const;
+};
+
+void add_engine_flags(CLI::App* cmd, EngineFlags& flags);
+
+}  // namespace sieve
