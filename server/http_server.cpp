@@ -11,6 +11,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
 
 namespace sieve::http {
 
@@ -202,9 +203,14 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!writes_.empty() && !writing_ && !closed_) do_write();
   }
 
+  // Errors found before any handler saw the request (413, 431, 400), in the OpenAI shape.
   void respond_and_close(int status, const std::string& message) {
-    const std::string body = R"({"error": {"message": )" + nlohmann_escape(message) +
-                             R"(, "type": "invalid_request_error", "param": null, "code": null}})";
+    const std::string body = nlohmann::json{
+        {"error",
+         {{"message", message},
+          {"type", "invalid_request_error"},
+          {"param", nullptr},
+          {"code", status}}}}.dump();
     keep_alive_ = false;
     responding_ = true;
     ++server_.responding;
@@ -214,23 +220,6 @@ class Session : public std::enable_shared_from_this<Session> {
                false) +
               body,
           true);
-  }
-
-  static std::string nlohmann_escape(const std::string& s) {
-    std::string out = "\"";
-    for (unsigned char c : s) {
-      if (c == '"' || c == '\\') {
-        out += '\\';
-        out += static_cast<char>(c);
-      } else if (c < 0x20) {
-        char buf[8];
-        std::snprintf(buf, sizeof buf, "\\u%04x", c);
-        out += buf;
-      } else {
-        out += static_cast<char>(c);
-      }
-    }
-    return out + "\"";
   }
 
   // The client went away (or the socket failed): tell the current request, then close.
