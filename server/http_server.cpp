@@ -245,7 +245,9 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   std::deque<Pending> pending_;
   std::deque<Write> writes_;
-  std::shared_ptr<Reply> current_;
+  // Weak: the handler owns its Reply (which keeps this session alive); a strong pointer here
+  // would be a cycle.
+  std::weak_ptr<Reply> current_;
   bool reading_ = false, writing_ = false, responding_ = false, closed_ = false;
   bool keep_alive_ = true;
 };
@@ -254,20 +256,43 @@ class Session::Reply : public Responder, public std::enable_shared_from_this<Ses
  public:
   Reply(std::shared_ptr<Session> session, bool keep_alive)
       : session_(std::move(session)), keep_alive_(keep_alive) {}
+  // A handler that lets go of its Reply without finishing it still ends the response, so the
+  // connection is never left waiting.
+  ~Reply() override {
+    if (answered_) return;
+    if (streaming_) {
+      post("0\r\n\r\n", true);
+    } else {
+      const std::string body =
+          R"({"error": {"message": "the request was dropped unanswered", "type": )"
+          R"("internal_error", "param": null, "code": 500}})";
+      post(head(500,
+                {{"Content-Type", "application/json"},
+                 {"Content-Length", std::to_string(body.size())}},
+                keep_alive_) +
+               body,
+           true);
+    }
+  }
 
   void send(int status, std::string content_type, std::string body, Headers extra) override {
+    answered_ = true;
     extra.emplace_back("Content-Type", std::move(content_type));
     extra.emplace_back("Content-Length", std::to_string(body.size()));
     post(head(status, extra, keep_alive_) + body, true);
   }
   void start_events(Headers extra) override {
+    streaming_ = true;
     extra.emplace_back("Content-Type", "text/event-stream");
     extra.emplace_back("Cache-Control", "no-cache");
     extra.emplace_back("Transfer-Encoding", "chunked");
     post(head(200, extra, keep_alive_), false);
   }
   void send_event(std::string data) override { post(chunk("data: " + data + "\n\n"), false); }
-  void end_events() override { post("0\r\n\r\n", true); }
+  void end_events() override {
+    answered_ = true;
+    post("0\r\n\r\n", true);
+  }
 
   void on_disconnect(std::function<void()> f) override {
     net::dispatch(session_->socket_.get_executor(),
@@ -304,6 +329,7 @@ class Session::Reply : public Responder, public std::enable_shared_from_this<Ses
   std::atomic<bool> disconnected_{false};
   std::vector<std::function<void()>> on_gone_;
   bool complete_ = false;
+  std::atomic<bool> answered_{false}, streaming_{false};
 };
 
 void Session::dispatch(Request r, bool keep_alive) {
@@ -311,22 +337,23 @@ void Session::dispatch(Request r, bool keep_alive) {
   ++server_.responding;
   keep_alive_ = keep_alive;
   idle_.cancel();
-  current_ = std::make_shared<Reply>(shared_from_this(), keep_alive);
+  auto reply = std::make_shared<Reply>(shared_from_this(), keep_alive);
+  current_ = reply;
   // Keep one read outstanding: it notices a client that closes while we work.
   read_next();
   try {
-    server_.handler(std::move(r), current_);
+    server_.handler(std::move(r), reply);
   } catch (const std::exception& e) {
     spdlog::error("http handler threw: {}", e.what());
-    current_->send(500, "application/json",
-                   R"({"error": {"message": "internal error", "type": "internal_error", )"
-                   R"("param": null, "code": null}})",
-                   {});
+    reply->send(500, "application/json",
+                R"({"error": {"message": "internal error", "type": "internal_error", )"
+                R"("param": null, "code": null}})",
+                {});
   }
 }
 
 void Session::response_done() {
-  if (current_) current_->mark_complete();
+  if (auto c = current_.lock()) c->mark_complete();
   current_.reset();
   if (responding_) --server_.responding;
   responding_ = false;
@@ -345,7 +372,8 @@ void Session::response_done() {
 }
 
 void Session::gone() {
-  if (current_) current_->fire_disconnect();
+  if (auto c = current_.lock()) c->fire_disconnect();
+  current_.reset();
   if (responding_) --server_.responding;
   responding_ = false;
   close();

@@ -48,6 +48,7 @@ struct EchoServer {
   int port = 0;
   std::promise<void> disconnected;
   std::vector<std::thread> workers;
+  std::vector<std::shared_ptr<Responder>> held;
 
   explicit EchoServer(ServerOptions o = {}) {
     o.host = "127.0.0.1";
@@ -62,6 +63,9 @@ struct EchoServer {
         });
       } else if (r.path == "/hang") {
         res->on_disconnect([this] { disconnected.set_value(); });
+        held.push_back(res);  // never answered
+      } else if (r.path == "/dropped") {
+        // The handler lets go of the responder without answering.
       } else if (r.path == "/slow") {
         workers.emplace_back([res, body = r.body] {
           std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -148,6 +152,16 @@ TEST(HttpServer, RefusesOversizedBodiesAndMalformedRequests) {
   Client ok(s.port);  // the server still serves
   ok.send("GET", "/x");
   EXPECT_EQ(ok.read().result_int(), 200);
+}
+
+TEST(HttpServer, ARequestDroppedUnansweredGetsA500) {
+  EchoServer s;
+  Client c(s.port);
+  c.send("GET", "/dropped");
+  auto res = c.read();
+  EXPECT_EQ(res.result_int(), 500);
+  c.send("GET", "/after");  // and the connection still works
+  EXPECT_EQ(c.read().body(), "GET /after q= ");
 }
 
 TEST(HttpServer, ClosesIdleConnections) {
