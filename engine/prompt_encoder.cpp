@@ -1,6 +1,9 @@
 #include "engine/prompt_encoder.h"
 
+#include <fstream>
 #include <system_error>
+
+#include <nlohmann/json.hpp>
 
 namespace sieve {
 
@@ -39,6 +42,24 @@ Status validate_chat_input(const ChatTemplateInput& input) {
   return Status::Ok();
 }
 
+namespace {
+
+// tokenizer_config.json's `flag` (e.g. add_bos_token) is true: the id of its `token`
+// (a string or an AddedToken object).
+std::optional<int32_t> added_special(const nlohmann::json& config, const char* flag,
+                                     const char* token, const Tokenizer& tok) {
+  if (!config.is_object() || !config.contains(flag) || config[flag] != true) return std::nullopt;
+  if (!config.contains(token)) return std::nullopt;
+  const auto& t = config[token];
+  std::string content;
+  if (t.is_string()) content = t.get<std::string>();
+  if (t.is_object() && t.contains("content") && t["content"].is_string())
+    content = t["content"].get<std::string>();
+  return content.empty() ? std::nullopt : tok.token_to_id(content);
+}
+
+}  // namespace
+
 Result<PromptEncoder> PromptEncoder::load(const std::filesystem::path& model_dir,
                                           const std::filesystem::path& tokenizer_path,
                                           ChatTemplateOptions template_options) {
@@ -54,6 +75,13 @@ Result<PromptEncoder> PromptEncoder::load(const std::filesystem::path& model_dir
   out.tokenizer_dir_ = dir;
   SIEVE_ASSIGN_OR_RETURN(out.tokenizer_,
                          Tokenizer::load(tokenizer_path.empty() ? dir : tokenizer_path));
+  {
+    std::ifstream in(dir / "tokenizer_config.json");
+    const auto config =
+        in ? nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false) : nlohmann::json();
+    out.add_bos_id_ = added_special(config, "add_bos_token", "bos_token", *out.tokenizer_);
+    out.add_eos_id_ = added_special(config, "add_eos_token", "eos_token", *out.tokenizer_);
+  }
   auto tmpl = ChatTemplate::load(dir, "default", std::move(template_options));
   if (tmpl.ok()) {
     out.chat_template_.emplace(std::move(*tmpl));
@@ -65,8 +93,19 @@ Result<PromptEncoder> PromptEncoder::load(const std::filesystem::path& model_dir
   return out;
 }
 
+Result<std::vector<int32_t>> PromptEncoder::encode(std::string_view text,
+                                                   bool add_special_tokens) const {
+  SIEVE_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tokenizer_->encode(text, add_special_tokens));
+  if (add_special_tokens) {
+    if (add_bos_id_ && (ids.empty() || ids.front() != *add_bos_id_))
+      ids.insert(ids.begin(), *add_bos_id_);
+    if (add_eos_id_ && (ids.empty() || ids.back() != *add_eos_id_)) ids.push_back(*add_eos_id_);
+  }
+  return ids;
+}
+
 Result<std::vector<int32_t>> PromptEncoder::encode_text(std::string_view text) const {
-  return tokenizer_->encode(text, /*add_special_tokens=*/true);
+  return encode(text, /*add_special_tokens=*/true);
 }
 
 Result<std::string> PromptEncoder::render_chat(const ChatTemplateInput& input) const {

@@ -38,6 +38,10 @@ class PromptEncoder {
                                     ChatTemplateOptions template_options = {});
 
   Result<std::vector<int32_t>> encode_text(std::string_view text) const;
+  // The tokenizer's encode plus what tokenizer_config.json adds on top, as transformers does
+  // for Llama-style tokenizers: `add_bos_token` / `add_eos_token` put BOS / EOS around the ids
+  // when special tokens are asked for and tokenizer.json's post-processor did not.
+  Result<std::vector<int32_t>> encode(std::string_view text, bool add_special_tokens) const;
   Result<std::vector<int32_t>> encode_chat(const ChatTemplateInput& input) const;
   Result<std::string> render_chat(const ChatTemplateInput& input) const;
 
@@ -50,6 +54,7 @@ class PromptEncoder {
   std::shared_ptr<const Tokenizer> tokenizer_;
   std::optional<ChatTemplate> chat_template_;
   std::string chat_template_error_;  // why there is none, for chat requests
+  std::optional<int32_t> add_bos_id_, add_eos_id_;
   std::filesystem::path tokenizer_dir_;
 };
 

@@ -386,7 +386,7 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
         return invalid_argument("TokenizeRequest needs an input: text or chat");
       }
       if (req->has_add_special_tokens()) add_special = req->add_special_tokens();
-      SIEVE_ASSIGN_OR_RETURN(auto ids, encoder->tokenizer()->encode(text, add_special));
+      SIEVE_ASSIGN_OR_RETURN(auto ids, encoder->encode(text, add_special));
       for (int32_t id : ids) {
         resp->add_token_ids(id);
         resp->add_tokens(encoder->tokenizer()->id_to_token(id).value_or(""));

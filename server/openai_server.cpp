@@ -446,7 +446,7 @@ void OpenAiFrontend::tokenize(const http::Request& req, http::Responder& res) {
     if (!rendered.ok()) return send_error(res, metrics_, engine_error(rendered.status()));
     text = *rendered;
   }
-  auto ids = encoder_->tokenizer()->encode(text, add_special);
+  auto ids = encoder_->encode(text, add_special);
   if (!ids.ok()) return send_error(res, metrics_, engine_error(ids.status()));
   json out = {{"count", ids->size()}, {"max_model_len", options_.max_model_len}, {"tokens", *ids}};
   if (strs) {
