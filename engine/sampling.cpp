@@ -5,6 +5,8 @@
 #include <numeric>
 #include <string>
 
+#include "kernels/cpu/ops.h"
+
 namespace sieve {
 
 Status validate_sampling(const SamplingParams& p, int64_t vocab_size) {
@@ -134,6 +136,33 @@ std::vector<TokenLogprob> token_logprobs(std::span<const float> logits, int32_t 
 int32_t sample_token(std::span<const float> logits, const SamplingParams& p, std::mt19937_64& rng) {
   if (p.temperature == 0.f || p.top_k == 1) return argmax(logits);
   const int64_t vocab = static_cast<int64_t>(logits.size());
+  const float top_logit = logits[argmax(logits)];
+  if (!(p.top_k > 0 && p.top_k < vocab) && !(p.top_p < 1.f)) {
+    // Plain sampling (optionally min_p): one vectorised pass for the weights and their sum,
+    // one scan for the draw, no sorting and no allocation after the first call.
+    thread_local std::vector<float> prob;
+    prob.resize(static_cast<size_t>(vocab));
+    double sum =
+        kernels::exp_shifted(logits.data(), vocab, top_logit, 1.0f / p.temperature, prob.data());
+    if (p.min_p > 0.f) {
+      // The most likely token has relative probability 1.
+      sum = 0;
+      for (float& q : prob) {
+        q = q < p.min_p ? 0.f : q;
+        sum += q;
+      }
+    }
+    const double u = static_cast<double>(rng() >> 11) * 0x1.0p-53 * sum;
+    double acc = 0;
+    int32_t last = 0;
+    for (int64_t i = 0; i < vocab; ++i) {
+      if (prob[i] == 0.f) continue;
+      acc += prob[i];
+      last = static_cast<int32_t>(i);
+      if (u < acc) return last;
+    }
+    return last;
+  }
   std::vector<int32_t> ids(vocab);
   std::iota(ids.begin(), ids.end(), 0);
   auto cmp = [&](int32_t a, int32_t b) { return more_likely(logits, a, b); };
@@ -146,7 +175,7 @@ int32_t sample_token(std::span<const float> logits, const SamplingParams& p, std
     std::sort(ids.begin(), ids.end(), cmp);
   }
   const double inv_t = 1.0 / p.temperature;
-  const double top = logits[argmax(logits)];
+  const double top = top_logit;
   std::vector<double> prob(ids.size());
   for (size_t i = 0; i < ids.size(); ++i)
     prob[i] = std::exp((logits[ids[i]] - top) * inv_t);

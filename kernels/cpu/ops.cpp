@@ -93,6 +93,18 @@ void silu_mul(const float* gu, int64_t rows, int64_t inter, int64_t ld_gu, float
   });
 }
 
+double exp_shifted(const float* x, int64_t n, float max, float scale, float* out) {
+  if (internal::active_isa() == internal::Isa::kAvx512) {
+    return internal::exp_shifted_avx512(x, n, max, scale, out);
+  }
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = std::exp((x[i] - max) * scale);
+    sum += out[i];
+  }
+  return sum;
+}
+
 void rope(const RopeArgs& a, ThreadPool* pool) {
   const int64_t half = a.rotary_dim / 2;
   for_rows(pool, a.tokens, a.heads * a.head_dim, [&](int64_t t0, int64_t t1) {

@@ -53,4 +53,9 @@ struct TopkArgs {
 };
 void softmax_topk(const TopkArgs& a);
 
+// out[i] = exp((x[i] - max) * scale) for i < n; returns Σ out[i] (accumulated in double).
+// The sampler's unnormalised probabilities over a whole vocabulary (max: the row's maximum,
+// scale: 1 / temperature), so every out[i] is in [0, 1]. One thread: it runs per request.
+double exp_shifted(const float* x, int64_t n, float max, float scale, float* out);
+
 }  // namespace sieve::kernels

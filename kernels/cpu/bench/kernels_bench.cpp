@@ -238,6 +238,16 @@ void BM_SiluMul(benchmark::State& st) {
   st.SetBytesProcessed(st.iterations() * rows * inter * 12);
 }
 
+// The sampler's exp over a whole vocabulary (Qwen3's), one thread.
+void BM_ExpShifted(benchmark::State& st) {
+  const int64_t n = st.range(0);
+  const auto x = random_vec(static_cast<size_t>(n), 13);
+  std::vector<float> out(static_cast<size_t>(n));
+  for (auto _ : st)
+    benchmark::DoNotOptimize(exp_shifted(x.data(), n, 1.0f, 1.0f, out.data()));
+  st.SetBytesProcessed(st.iterations() * n * 8);
+}
+
 void BM_Rope(benchmark::State& st) {
   const int64_t tokens = st.range(0), heads = 32, hd = 128;
   auto x = random_vec(static_cast<size_t>(tokens * heads * hd), 11);
@@ -301,9 +311,14 @@ struct GemmShape {
   bool lm_head;
 };
 const GemmShape kShapes[] = {
-    {"expert_gate_up", 1536, 2048, false}, {"expert_down", 2048, 768, false},
-    {"q_proj", 4096, 2048, false},         {"kv_proj", 512, 2048, false},
-    {"o_proj", 2048, 4096, false},         {"lm_head", 151936, 2048, true},
+    {"expert_gate_up", 1536, 2048, false},
+    {"expert_down", 2048, 768, false},
+    {"q_proj", 4096, 2048, false},
+    {"kv_proj", 512, 2048, false},
+    {"o_proj", 2048, 4096, false},
+    {"lm_head", 151936, 2048, true},
+    // The built-in default model's: a real vocabulary over a tiny hidden size (short K).
+    {"lm_head_short_k", 151669, 128, true},
 };
 
 void register_all() {
@@ -339,6 +354,7 @@ void register_all() {
       ->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("rms_norm", BM_RmsNorm)->Arg(1)->Arg(512)->UseRealTime();
   benchmark::RegisterBenchmark("silu_mul", BM_SiluMul)->Arg(8)->Arg(512)->UseRealTime();
+  benchmark::RegisterBenchmark("exp_shifted", BM_ExpShifted)->Arg(151936)->UseRealTime();
   benchmark::RegisterBenchmark("rope", BM_Rope)->Arg(1)->Arg(512)->UseRealTime();
   benchmark::RegisterBenchmark("softmax_topk", BM_SoftmaxTopk)->Arg(1)->Arg(512)->UseRealTime();
   benchmark::RegisterBenchmark("fork_join", BM_ForkJoin)->UseRealTime();

@@ -91,6 +91,27 @@ TEST(Ops, SiluMul) {
   }
 }
 
+TEST(Ops, ExpShifted) {
+  for (int64_t n : {1, 15, 16, 17, 1023, 1024, 1025, 151669}) {
+    auto x = random_vec(static_cast<size_t>(n), 12, -30.f, 30.f);
+    const float mx = *std::max_element(x.begin(), x.end());
+    for (float scale : {1.0f, 1.0f / 0.7f, 1.0f / 1.5f}) {
+      std::vector<float> out(static_cast<size_t>(n));
+      const double sum = exp_shifted(x.data(), n, mx, scale, out.data());
+      double want_sum = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const double arg = (static_cast<double>(x[i]) - mx) * scale;
+        const double want = std::exp(arg);
+        want_sum += want;
+        // The argument is formed in fp32 (relative error ~2^-24 |arg|), then exp to ~1 ulp.
+        ASSERT_NEAR(out[i], want, want * (2e-6 + 1.2e-7 * std::abs(arg)) + 1e-37)
+            << "n " << n << " i " << i;
+      }
+      EXPECT_NEAR(sum, want_sum, 1e-5 * want_sum) << "n " << n;
+    }
+  }
+}
+
 class RopeTest : public ::testing::TestWithParam<bool> {};
 
 TEST_P(RopeTest, MatchesReference) {
