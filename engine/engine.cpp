@@ -290,8 +290,14 @@ bool Engine::sample_and_check_stop(Sequence& s, const float* logits) {
   s.out.output_token_ids.push_back(token);
   if (p.logprobs) s.out.logprobs.push_back(token_logprobs(row, token, *p.logprobs));
   ++stats_.generated_tokens;
+  const auto& eos = c.eos_token_ids;
+  const bool is_eos = std::find(eos.begin(), eos.end(), token) != eos.end();
+  const auto& stops = p.stop_token_ids;
+  const bool stop_token =
+      (is_eos && !p.ignore_eos) || std::find(stops.begin(), stops.end(), token) != stops.end();
+  // A stop token stays in the ids but, as in vLLM, not in the text unless asked for.
   TextStream::Delta delta;
-  if (s.text) delta = s.text->push(token);
+  if (s.text && (!stop_token || p.include_stop_str_in_output)) delta = s.text->push(token);
   if (s.sink.on_token) {
     TokenEvent e;
     e.request_id = s.id;
@@ -305,11 +311,7 @@ bool Engine::sample_and_check_stop(Sequence& s, const float* logits) {
     finish(s, "stop");
     return true;
   }
-
-  const auto& eos = c.eos_token_ids;
-  const bool is_eos = std::find(eos.begin(), eos.end(), token) != eos.end();
-  const auto& stops = p.stop_token_ids;
-  if ((is_eos && !p.ignore_eos) || std::find(stops.begin(), stops.end(), token) != stops.end()) {
+  if (stop_token) {
     finish(s, "stop");
     return true;
   }

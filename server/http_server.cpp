@@ -1,6 +1,7 @@
 #include "server/http_server.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <deque>
 #include <mutex>
@@ -212,6 +213,7 @@ class Session : public std::enable_shared_from_this<Session> {
           {"param", nullptr},
           {"code", status}}}}.dump();
     keep_alive_ = false;
+    linger_ = true;
     responding_ = true;
     ++server_.responding;
     write(head(status,
@@ -220,6 +222,27 @@ class Session : public std::enable_shared_from_this<Session> {
                false) +
               body,
           true);
+  }
+
+  // After an error answered mid-upload (413), the client may still be sending its body: stop
+  // sending, then read and discard for a moment so it gets to read the answer instead of a
+  // reset (a "lingering close").
+  void linger_close() {
+    beast::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    idle_.expires_after(std::chrono::seconds(2));
+    idle_.async_wait([self = shared_from_this()](beast::error_code) { self->close(); });
+    drain();
+  }
+  void drain() {
+    socket_.async_read_some(net::buffer(drain_buf_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec || self->closed_) {
+                                self->close();
+                              } else {
+                                self->drain();
+                              }
+                            });
   }
 
   // The client went away (or the socket failed): tell the current request, then close.
@@ -250,6 +273,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::weak_ptr<Reply> current_;
   bool reading_ = false, writing_ = false, responding_ = false, closed_ = false;
   bool keep_alive_ = true;
+  bool linger_ = false;
+  std::array<char, 16384> drain_buf_;
 };
 
 class Session::Reply : public Responder, public std::enable_shared_from_this<Session::Reply> {
@@ -358,7 +383,11 @@ void Session::response_done() {
   if (responding_) --server_.responding;
   responding_ = false;
   if (!keep_alive_) {
-    close();
+    if (linger_) {
+      linger_close();
+    } else {
+      close();
+    }
     return;
   }
   if (!pending_.empty()) {

@@ -129,6 +129,23 @@ TEST(TextStream, EngineStopsOnAStopStringAndReportsText) {
   EXPECT_EQ(events, "\"#");
   EXPECT_EQ(done.output_token_ids, (std::vector<int32_t>{1, 2, 3, 4}));
 
+  // A stop token id ends the request; its text is left out unless asked for.
+  for (bool include : {false, true}) {
+    SamplingParams q;
+    q.temperature = 0;
+    q.max_tokens = 10;
+    q.stop_token_ids = {3};  // '$'
+    q.include_stop_str_in_output = include;
+    RequestOutput out;
+    RequestSink s2;
+    s2.on_finish = [&](RequestOutput&& o2) { out = std::move(o2); };
+    ASSERT_TRUE(engine.add_request({{0}, q}, std::move(s2)).ok());
+    while (engine.has_unfinished())
+      engine.step();
+    EXPECT_EQ(out.output_token_ids, (std::vector<int32_t>{1, 2, 3}));
+    EXPECT_EQ(out.text, include ? "\"#$" : "\"#");
+  }
+
   // Without a tokenizer a stop string is refused up front.
   EngineOptions bare = o;
   bare.tokenizer = nullptr;

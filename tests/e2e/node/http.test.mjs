@@ -4,6 +4,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import OpenAI from 'openai';
 import { startServer, fixture, raw, metric, readSafetensor, logSoftmax } from './harness.mjs';
 
@@ -237,7 +238,7 @@ describe('the default model (tiny Qwen3-MoE, real Qwen3 tokenizer)', () => {
     ];
     assert.ok(cases.length >= 15);
     for (const [name, url, opts, status, param] of cases) {
-      const r = await raw(url, opts);
+      const r = await raw(url, opts).catch((e) => { throw new Error(`${name}: ${e.message} (${e.cause?.message})`); });
       assert.equal(r.status, status, `${name}: ${r.text}`);
       assert.equal(typeof r.json?.error?.message, 'string', `${name}: ${r.text}`);
       if (param) assert.equal(r.json.error.param, param, name);
@@ -272,10 +273,34 @@ describe('a full queue', () => {
   });
 });
 
+// GET /health on a kept-alive socket, raw: resolves with the status code.
+function healthOn(socket) {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (d) => {
+      buf += d.toString();
+      const m = buf.match(/^HTTP\/1\.1 (\d+)[^]*?\r\n\r\n/);
+      const len = buf.match(/Content-Length: (\d+)/i);
+      if (m && len && buf.length >= m[0].length + Number(len[1])) {
+        socket.off('data', onData);
+        resolve(Number(m[1]));
+      }
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    socket.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+  });
+}
+
 describe('graceful shutdown', () => {
   test('SIGTERM during 8 streams: all complete, exit code 0', async () => {
     const server = await startServer(['--served-model-name', 'tiny']);
     const c = client(server);
+    // A connection opened before the signal stays usable and answers 503 after it.
+    const kept = net.createConnection({ host: '127.0.0.1', port: server.port });
+    await new Promise((r) => kept.once('connect', r));
+    assert.equal(await healthOn(kept), 200);
+    let during = null;
     let started = 0;
     let signalled = false;
     const runs = Array.from({ length: 8 }, async (_, i) => {
@@ -286,7 +311,11 @@ describe('graceful shutdown', () => {
         const ch = chunk.choices[0];
         if (!ch) continue;
         if (tokens === 0 && ch.token_ids?.length) {
-          if (++started === 8 && !signalled) { signalled = true; server.proc.kill('SIGTERM'); }
+          if (++started === 8 && !signalled) {
+            signalled = true;
+            server.proc.kill('SIGTERM');
+            setTimeout(() => { healthOn(kept).then((s) => { during = s; }); }, 100);
+          }
         }
         tokens += ch.token_ids?.length ?? 0;
         if (ch.finish_reason) finish = ch.finish_reason;
@@ -300,5 +329,7 @@ describe('graceful shutdown', () => {
     }
     const { code } = await server.exited;
     assert.equal(code, 0, server.log());
+    assert.equal(during, 503, 'a request during the grace period');
+    kept.destroy();
   });
 });
