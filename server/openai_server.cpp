@@ -57,7 +57,6 @@ ApiError engine_error(const Status& s) {
 struct OpenAiFrontend::Job : std::enable_shared_from_this<Job> {
   struct Choice {
     size_t prompt_index = 0;
-    uint64_t request_id = 0;
     size_t streamed = 0;  // bytes of text sent
     bool role_sent = false;
     bool finished = false;
@@ -573,7 +572,9 @@ void OpenAiFrontend::generate(const http::Request& hreq, std::shared_ptr<http::R
   }
 
   // Every choice into the engine; the Job answers as they finish.
-  std::unique_lock lock(job->mu);
+  // Choices are laid out before the first submit and never move; submitting does not hold
+  // job->mu, so a sink that fires at once only waits for the short locked sections below,
+  // never for the other submits.
   for (size_t pi = 0; pi < job->prompts.size(); ++pi) {
     for (int64_t j = 0; j < r.n; ++j) {
       Job::Choice c;
@@ -599,13 +600,14 @@ void OpenAiFrontend::generate(const http::Request& hreq, std::shared_ptr<http::R
     sink.on_finish = [job, i](RequestOutput&& out) { job->on_finish(i, std::move(out)); };
     auto id = loop_.submit(std::move(g), std::move(sink));
     if (!id.ok()) {
-      job->failed = true;
-      lock.unlock();
+      {
+        std::lock_guard lock(job->mu);
+        job->failed = true;
+      }
       for (uint64_t s : submitted)
         loop_.abort(s);
       return send_error(*res, metrics_, engine_error(id.status()));
     }
-    job->choices[i].request_id = *id;
     submitted.push_back(*id);
   }
   // A client that leaves takes its requests with it: aborted at the next step, pages freed.
@@ -613,6 +615,7 @@ void OpenAiFrontend::generate(const http::Request& hreq, std::shared_ptr<http::R
     for (uint64_t s : submitted)
       loop_.abort(s);
   });
+  std::lock_guard lock(job->mu);
   if (r.stream) {
     res->start_events();
     for (std::string& e : job->pending_events)
