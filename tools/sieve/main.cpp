@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "tools/sieve/bench/bench_command.h"
 #include "tools/sieve/chat_template_command.h"
 #include "tools/sieve/config_file.h"
 #include "tools/sieve/inspect_command.h"
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   sieve::add_make_checkpoint_command(app);
   sieve::add_tokenize_command(app);
   sieve::add_chat_template_command(app);
+  sieve::add_bench_command(app);
   for (CLI::App* sub : app.get_subcommands({})) {
     sub->add_option_function<std::string>(
         "--config", [](const std::string&) {},
