@@ -126,7 +126,9 @@ HttpResponse http_post_sse(const Endpoint& ep, const SseRequest& sse, TransportE
   while (!parser.is_done()) {
     parser.get().body().data = chunk;
     parser.get().body().size = sizeof chunk;
-    bhttp::read(stream, buf, parser, ec);
+    // read_some returns as soon as some of the body has arrived, so chunks are timed when
+    // they come, not when the buffer fills.
+    bhttp::read_some(stream, buf, parser, ec);
     if (ec == bhttp::error::need_buffer) ec = {};
     if (ec) {
       error = {kind_of(ec, true), "reading the stream of " + sse.target + ": " + ec.message()};
