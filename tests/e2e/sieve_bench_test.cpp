@@ -222,6 +222,28 @@ TEST(SieveBench, SharedPrefixConcurrencyAndDataset) {
   EXPECT_EQ(j["runs"][0]["total_output_tokens"], 5 + 3 + 3);
 }
 
+TEST(SieveBench, DurationCyclesThroughTheWorkloadInAClosedLoop) {
+  ASSERT_FALSE(server().url().empty()) << server().log();
+  const std::string dir = make_temp_dir("bench-duration");
+  Proc p = run_sieve("bench serve --base-url " + server().url() +
+                     " --num-prompts 3 --duration 2 --request-rate inf --max-concurrency 2 "
+                     "--input-len 8 --output-len 4 --num-warmups 0 --result-dir " +
+                     dir + " --result-filename dur");
+  ASSERT_EQ(p.code, 0) << p.err;
+  const json run = json::parse(slurp(dir + "/dur.json"))["runs"][0];
+  EXPECT_GT(run["completed"].get<int>(), 3);  // more requests than prompts: cycled
+  EXPECT_EQ(run["failed"], 0);
+  EXPECT_GE(run["duration_s"].get<double>(), 2.0);
+  EXPECT_LT(run["duration_s"].get<double>(), 4.0);
+  EXPECT_EQ(run["total_output_tokens"], run["completed"].get<int>() * 4);
+  EXPECT_EQ(run["server_counters"]["generation_tokens"].get<double>(),
+            run["total_output_tokens"].get<double>());
+  Proc open =
+      run_sieve("bench serve --base-url " + server().url() + " --duration 2 --request-rate inf");
+  EXPECT_EQ(open.code, 2);
+  EXPECT_NE(open.err.find("needs --max-concurrency"), std::string::npos) << open.err;
+}
+
 TEST(SieveBench, CtrlCPrintsWhatWasMeasured) {
   ASSERT_FALSE(server().url().empty()) << server().log();
   const std::string dir = make_temp_dir("bench-interrupt");

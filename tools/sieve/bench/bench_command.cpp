@@ -39,6 +39,7 @@ struct ServeOpts {
   std::string base_url;
   std::string model;
   int num_prompts = 100;
+  double duration = 0;
   int num_warmups = 1;
   std::string request_rate = "inf";
   std::string arrival = "poisson";
@@ -151,6 +152,15 @@ void run_serve(const ServeOpts& o) {
   }
   if (o.max_concurrency < 0) fail("--max-concurrency must be >= 0", 2);
   if (o.num_warmups < 0) fail("--num-warmups must be >= 0", 2);
+  if (o.duration < 0) fail("--duration must be >= 0", 2);
+  for (double r : *rates) {
+    if (o.duration > 0 && !std::isfinite(r) && o.max_concurrency == 0) {
+      fail(
+          "--duration with --request-rate inf needs --max-concurrency (a closed loop of that "
+          "many requests in flight)",
+          2);
+    }
+  }
   WorkloadOptions wo;
   wo.num_prompts = o.num_prompts;
   wo.input_len = o.input_len;
@@ -185,8 +195,10 @@ void run_serve(const ServeOpts& o) {
       ro.model = m["data"][0]["id"].get<std::string>();
     }
   }
-  spdlog::info("benchmarking '{}' at {}: {} prompts per run, request rates {}", ro.model,
-               o.base_url, o.num_prompts, o.request_rate);
+  spdlog::info(
+      "benchmarking '{}' at {}: {} per load level, request rates {}", ro.model, o.base_url,
+      o.duration > 0 ? fmt::format("{:g} s", o.duration) : fmt::format("{} prompts", o.num_prompts),
+      o.request_rate);
 
   g_stop.store(false);
   std::signal(SIGINT, on_sigint);
@@ -215,10 +227,9 @@ void run_serve(const ServeOpts& o) {
     lo.poisson = o.arrival == "poisson";
     lo.max_concurrency = o.max_concurrency;
     lo.seed = o.seed + k;
-    lo.label = "rate " + (std::isfinite(lo.request_rate)
-                              ? std::to_string(lo.request_rate)
-                                    .substr(0, std::to_string(lo.request_rate).find('.') + 3)
-                              : std::string("inf"));
+    lo.duration_s = o.duration;
+    lo.label = std::isfinite(lo.request_rate) ? fmt::format("rate {:g}", lo.request_rate)
+                                              : std::string("rate inf");
     const auto before = read_counters(*ep);
     LoadResult load = run_load(*ep, ro, *items, lo, g_stop);
     RunReport run;
@@ -256,6 +267,7 @@ void run_serve(const ServeOpts& o) {
   result["base_url"] = o.base_url;
   result["model"] = ro.model;
   result["config"] = {{"num_prompts", o.num_prompts},
+                      {"duration_s", o.duration},
                       {"num_warmups", o.num_warmups},
                       {"request_rate", o.request_rate},
                       {"arrival", o.arrival},
@@ -332,6 +344,11 @@ void add_bench_command(CLI::App& app) {
   serve->add_option("--model", o->model,
                     "Model name sent in requests (default: /v1/models' first)");
   serve->add_option("--num-prompts", o->num_prompts, "Requests per load level")
+      ->capture_default_str();
+  serve
+      ->add_option("--duration", o->duration,
+                   "Seconds per load level: keep sending (cycling through the --num-prompts "
+                   "prompts) until then, instead of sending each prompt once (0: off)")
       ->capture_default_str();
   serve->add_option("--num-warmups", o->num_warmups, "Requests sent before measuring, not counted")
       ->capture_default_str();

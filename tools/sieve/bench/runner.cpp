@@ -129,16 +129,22 @@ RequestResult send_request(const Endpoint& ep, const RequestOptions& ro, const W
   return r;
 }
 
-std::vector<double> arrival_times(const LoadOptions& lo, int n) {
-  std::vector<double> t(n, 0.0);
-  if (!std::isfinite(lo.request_rate) || lo.request_rate <= 0) return t;
-  std::mt19937_64 rng(lo.seed);
-  std::exponential_distribution<double> gap(lo.request_rate);
-  double now = 0;
-  for (int i = 0; i < n; ++i) {
-    t[i] = now;  // the first request goes at once
-    now += lo.poisson ? gap(rng) : 1.0 / lo.request_rate;
+ArrivalClock::ArrivalClock(const LoadOptions& lo)
+    : rate_(lo.request_rate), poisson_(lo.poisson), rng_(lo.seed) {}
+
+double ArrivalClock::next() {
+  const double t = now_;  // the first request goes at once
+  if (std::isfinite(rate_) && rate_ > 0) {
+    now_ += poisson_ ? std::exponential_distribution<double>(rate_)(rng_) : 1.0 / rate_;
   }
+  return t;
+}
+
+std::vector<double> arrival_times(const LoadOptions& lo, int n) {
+  ArrivalClock clock(lo);
+  std::vector<double> t(n);
+  for (double& v : t)
+    v = clock.next();
   return t;
 }
 
@@ -146,17 +152,20 @@ LoadResult run_load(const Endpoint& ep, const RequestOptions& ro,
                     const std::vector<WorkItem>& items, const LoadOptions& lo,
                     const std::atomic<bool>& stop) {
   const int n = static_cast<int>(items.size());
-  const std::vector<double> arrivals = arrival_times(lo, n);
-  const int workers = std::max(
-      1, std::min({n, lo.max_concurrency > 0 ? lo.max_concurrency : kMaxThreads, kMaxThreads}));
+  const bool timed = lo.duration_s > 0;
+  const int workers =
+      std::max(1, std::min({timed ? kMaxThreads : n,
+                            lo.max_concurrency > 0 ? lo.max_concurrency : kMaxThreads}));
 
   LoadResult out;
-  std::vector<RequestResult> results(n);
-  std::vector<char> sent(n, 0);
+  std::deque<RequestResult> results;  // one per request handed to a worker; stable addresses
   std::mutex mu;
-  std::condition_variable cv;
-  std::deque<int> queue;
+  std::condition_variable work_cv;  // workers wait for requests
+  std::condition_variable free_cv;  // the dispatcher waits for a free worker
+  std::deque<int64_t> queue;        // request numbers; request i sends items[i % n]
+  int idle = 0;
   bool dispatch_done = false;
+  int64_t dispatched = 0;
   std::atomic<int64_t> finished{0}, completed_tokens{0};
 
   const Clock::time_point t0 = Clock::now();
@@ -164,58 +173,75 @@ LoadResult run_load(const Endpoint& ep, const RequestOptions& ro,
   for (int w = 0; w < workers; ++w) {
     pool.emplace_back([&] {
       for (;;) {
-        int i;
+        int64_t i;
+        RequestResult* slot;
         {
           std::unique_lock<std::mutex> lock(mu);
-          cv.wait(lock, [&] { return !queue.empty() || dispatch_done; });
+          ++idle;
+          free_cv.notify_one();
+          work_cv.wait(lock, [&] { return !queue.empty() || dispatch_done; });
+          --idle;
           if (queue.empty() || stop.load()) return;
           i = queue.front();
           queue.pop_front();
-          sent[i] = 1;
+          slot = &results.emplace_back();
         }
-        results[i] = send_request(ep, ro, items[i]);
-        completed_tokens +=
-            results[i].has_usage ? results[i].completion_tokens : results[i].stream_tokens;
+        *slot = send_request(ep, ro, items[i % n]);
+        completed_tokens += slot->has_usage ? slot->completion_tokens : slot->stream_tokens;
         ++finished;
       }
     });
   }
 
   std::thread progress([&] {
-    ProgressBar bar(lo.label, n);
+    // With --duration the bar counts seconds, otherwise requests.
+    ProgressBar bar(lo.label, timed ? static_cast<int64_t>(std::ceil(lo.duration_s)) : n);
     for (;;) {
-      const int64_t done = finished.load();
       const double s = since(t0);
       char detail[64];
-      std::snprintf(detail, sizeof detail, "%.1f tok/s",
+      std::snprintf(detail, sizeof detail, "%lld done, %.1f tok/s",
+                    static_cast<long long>(finished.load()),
                     s > 0 ? static_cast<double>(completed_tokens.load()) / s : 0.0);
       bool all;
       {
         std::lock_guard<std::mutex> lock(mu);
-        all = dispatch_done && queue.empty() && done == std::count(sent.begin(), sent.end(), 1);
+        all = dispatch_done && queue.empty() &&
+              finished.load() == static_cast<int64_t>(results.size());
       }
       if (all) {
         bar.finish(detail);
         return;
       }
-      bar.update(done, detail);
+      bar.update(timed ? std::min<int64_t>(static_cast<int64_t>(s), std::ceil(lo.duration_s))
+                       : finished.load(),
+                 detail);
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   });
 
-  for (int i = 0; i < n; ++i) {
-    const Clock::time_point at = t0 + std::chrono::duration_cast<Clock::duration>(
-                                          std::chrono::duration<double>(arrivals[i]));
+  ArrivalClock clock(lo);
+  for (int64_t i = 0; timed || i < n; ++i) {
+    const double arrival = clock.next();
+    if (timed && arrival >= lo.duration_s) break;
+    const Clock::time_point at =
+        t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(arrival));
     while (Clock::now() < at && !stop.load())
       std::this_thread::sleep_for(
           std::min<Clock::duration>(at - Clock::now(), std::chrono::milliseconds(50)));
+    std::unique_lock<std::mutex> lock(mu);
+    if (timed) {
+      // Hand out a request only when a worker is free, so a closed loop does not pile up.
+      while (idle <= static_cast<int>(queue.size()) && !stop.load() && since(t0) < lo.duration_s)
+        free_cv.wait_for(lock, std::chrono::milliseconds(50));
+      if (since(t0) >= lo.duration_s) break;
+    }
     if (stop.load()) {
       out.interrupted = true;
       break;
     }
-    std::lock_guard<std::mutex> lock(mu);
     queue.push_back(i);
-    cv.notify_one();
+    ++dispatched;
+    work_cv.notify_one();
   }
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -225,13 +251,13 @@ LoadResult run_load(const Endpoint& ep, const RequestOptions& ro,
     }
     dispatch_done = true;
   }
-  cv.notify_all();
+  work_cv.notify_all();
   for (std::thread& t : pool)
     t.join();
   out.duration_s = since(t0);
   progress.join();
-  for (int i = 0; i < n; ++i)
-    if (sent[i]) out.results.push_back(std::move(results[i]));
+  out.results.assign(std::make_move_iterator(results.begin()),
+                     std::make_move_iterator(results.end()));
   return out;
 }
 

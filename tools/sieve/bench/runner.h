@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,9 @@ struct LoadOptions {
   bool poisson = true;      // exponential gaps; false: constant 1/rate
   int max_concurrency = 0;  // 0: no limit but the arrival schedule (threads capped)
   uint64_t seed = 0;
+  // > 0: keep sending (cycling through the workload) until this many seconds have passed,
+  // instead of sending each item once.
+  double duration_s = 0;
   std::string label;  // progress bar label
 };
 
@@ -37,7 +41,20 @@ struct LoadResult {
   bool interrupted = false;            // `stop` was raised before all were sent
 };
 
-// Arrival times (seconds from the start) of n requests.
+// Arrival times (seconds from the start) of successive requests.
+class ArrivalClock {
+ public:
+  explicit ArrivalClock(const LoadOptions& lo);
+  double next();
+
+ private:
+  double rate_;
+  bool poisson_;
+  std::mt19937_64 rng_;
+  double now_ = 0;
+};
+
+// The first n arrival times.
 std::vector<double> arrival_times(const LoadOptions& lo, int n);
 
 // Runs `items` under the load; stops sending new requests once `stop` is true.
