@@ -284,6 +284,24 @@ TEST(SieveBench, AServerThatIsDownFailsClearly) {
   EXPECT_EQ(p.out.find("output throughput"), std::string::npos) << p.out;  // no table of zeros
 }
 
+TEST(SieveBench, OfflineThroughputRunsEveryTokenThroughTheEngine) {
+  const std::string dir = make_temp_dir("bench-throughput");
+  Proc p =
+      run_sieve(std::string("bench throughput --model ") + SIEVE_DEFAULT_MODEL +
+                " --num-prompts 8 --input-len 16 --output-len 8 --output-json " + dir + "/tp.json");
+  ASSERT_EQ(p.code, 0) << p.err;
+  EXPECT_NE(p.out.find("output tokens       64"), std::string::npos) << p.out;
+  const json j = json::parse(slurp(dir + "/tp.json"));
+  EXPECT_EQ(j["requests"], 8);
+  EXPECT_EQ(j["prompt_tokens"], 8 * 16);
+  EXPECT_EQ(j["output_tokens"], 8 * 8);
+  EXPECT_GT(j["output_throughput"].get<double>(), 0);
+  EXPECT_GT(j["prompt_throughput"].get<double>(), 0);
+  Proc missing = run_sieve("bench throughput --model " + dir + "/nope");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("no such model directory"), std::string::npos) << missing.err;
+}
+
 TEST(SieveBench, BadFlagsAreNamed) {
   Proc rate = run_sieve("bench serve --base-url http://127.0.0.1:1 --request-rate 2,fast");
   EXPECT_EQ(rate.code, 2);

@@ -26,6 +26,7 @@
 #include "tools/sieve/bench/runner.h"
 #include "tools/sieve/bench/stats.h"
 #include "tools/sieve/bench/svg_chart.h"
+#include "tools/sieve/bench/throughput_command.h"
 #include "tools/sieve/bench/workload.h"
 
 namespace sieve {
@@ -331,7 +332,9 @@ void run_compare(const std::string& a_path, const std::string& b_path) {
 
 void add_bench_command(CLI::App& app) {
   CLI::App* bench = app.add_subcommand(
-      "bench", "Benchmark a running server (serve) or compare two result files (compare)");
+      "bench",
+      "Benchmark a running server (serve), the engine in-process (throughput), or compare two "
+      "result files (compare)");
   bench->require_subcommand(1);
 
   auto o = std::make_shared<ServeOpts>();
@@ -404,6 +407,8 @@ void add_bench_command(CLI::App& app) {
                   "Do not send vLLM's return_token_ids (for servers without it; the stream "
                   "is then not cross-checked against usage)");
   serve->callback([o]() { run_serve(*o); });
+
+  add_bench_throughput_command(bench);
 
   auto files = std::make_shared<std::vector<std::string>>();
   CLI::App* compare = bench->add_subcommand(
