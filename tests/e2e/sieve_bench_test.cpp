@@ -309,6 +309,12 @@ TEST(SieveBench, BadFlagsAreNamed) {
   Proc slo = run_sieve("bench serve --base-url http://127.0.0.1:1 --slo ttft=fast");
   EXPECT_EQ(slo.code, 2);
   EXPECT_NE(slo.err.find("--slo"), std::string::npos) << slo.err;
+  // Flags from --config reach the nested subcommand.
+  const std::string dir = make_temp_dir("bench-config");
+  std::ofstream(dir + "/c.json") << R"({"request-rate": "2,fast"})";
+  Proc cfg = run_sieve("bench serve --config " + dir + "/c.json --base-url http://127.0.0.1:1");
+  EXPECT_EQ(cfg.code, 2);
+  EXPECT_NE(cfg.err.find("--request-rate: 'fast'"), std::string::npos) << cfg.err;
   Proc url = run_sieve("bench serve --base-url localhost:8000");
   EXPECT_EQ(url.code, 2);
   EXPECT_NE(url.err.find("--base-url"), std::string::npos) << url.err;

@@ -32,11 +32,17 @@ int main(int argc, char** argv) {
   sieve::add_tokenize_command(app);
   sieve::add_chat_template_command(app);
   sieve::add_bench_command(app);
-  for (CLI::App* sub : app.get_subcommands({})) {
-    sub->add_option_function<std::string>(
+  auto add_config_flag = [](CLI::App* cmd) {
+    cmd->add_option_function<std::string>(
         "--config", [](const std::string&) {},
         "JSON file of this command's flags ({\"max-num-seqs\": 8, ...}); flags given on the "
         "command line override it");
+  };
+  for (CLI::App* sub : app.get_subcommands({})) {
+    const auto nested = sub->get_subcommands({});
+    if (nested.empty()) add_config_flag(sub);
+    for (CLI::App* cmd : nested)  // `sieve bench serve --config FILE`
+      add_config_flag(cmd);
   }
 
   std::vector<std::string> args(argv, argv + argc);

@@ -165,7 +165,6 @@ LoadResult run_load(const Endpoint& ep, const RequestOptions& ro,
   std::deque<int64_t> queue;        // request numbers; request i sends items[i % n]
   int idle = 0;
   bool dispatch_done = false;
-  int64_t dispatched = 0;
   std::atomic<int64_t> finished{0}, completed_tokens{0};
 
   const Clock::time_point t0 = Clock::now();
@@ -240,7 +239,6 @@ LoadResult run_load(const Endpoint& ep, const RequestOptions& ro,
       break;
     }
     queue.push_back(i);
-    ++dispatched;
     work_cv.notify_one();
   }
   {
