@@ -244,6 +244,35 @@ TEST(SieveBench, DurationCyclesThroughTheWorkloadInAClosedLoop) {
   EXPECT_NE(open.err.find("needs --max-concurrency"), std::string::npos) << open.err;
 }
 
+TEST(SieveBench, ServerErrorsAreCountedByKind) {
+  ASSERT_FALSE(server().url().empty()) << server().log();
+  const std::string dir = make_temp_dir("bench-errors");
+  std::ofstream(dir + "/mixed.jsonl") << R"({"prompt": [1001, 1002]})"
+                                         "\n"
+                                      << R"({"prompt": [999999]})"
+                                         "\n";
+  Proc p = run_sieve("bench serve --base-url " + server().url() +
+                     " --num-prompts 4 --output-len 2 --num-warmups 0 --dataset-path " + dir +
+                     "/mixed.jsonl --result-dir " + dir + " --result-filename mixed");
+  ASSERT_EQ(p.code, 0) << p.err;
+  EXPECT_NE(p.out.find("http_400=2"), std::string::npos) << p.out;
+  const json run = json::parse(slurp(dir + "/mixed.json"))["runs"][0];
+  EXPECT_EQ(run["completed"], 2);
+  EXPECT_EQ(run["failed"], 2);
+  EXPECT_EQ(run["errors"]["http_400"], 2);
+  EXPECT_NE(run["error_samples"][0].get<std::string>().find("outside the vocabulary"),
+            std::string::npos)
+      << run.dump();
+  // Nothing completed: an error, not a table of zeros passed off as a result.
+  std::ofstream(dir + "/bad.jsonl") << R"({"prompt": [999999]})"
+                                       "\n";
+  Proc bad = run_sieve("bench serve --base-url " + server().url() +
+                       " --num-prompts 2 --num-warmups 0 --dataset-path " + dir +
+                       "/bad.jsonl --result-dir " + dir);
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("no request completed"), std::string::npos) << bad.err;
+}
+
 TEST(SieveBench, CtrlCPrintsWhatWasMeasured) {
   ASSERT_FALSE(server().url().empty()) << server().log();
   const std::string dir = make_temp_dir("bench-interrupt");
