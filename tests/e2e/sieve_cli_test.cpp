@@ -79,7 +79,8 @@ std::vector<double> log_softmax(const std::vector<double>& logits) {
 TEST(SieveCli, HelpListsEverySubcommandAndFlag) {
   Proc top = run_sieve("--help");
   EXPECT_EQ(top.code, 0);
-  for (const char* sub : {"run", "inspect", "make-checkpoint", "tokenize", "chat-template"}) {
+  for (const char* sub :
+       {"run", "inspect", "make-checkpoint", "tokenize", "chat-template", "bench"}) {
     EXPECT_NE(top.out.find(sub), std::string::npos) << sub;
   }
   Proc run = run_sieve("run --help");

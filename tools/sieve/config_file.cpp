@@ -50,12 +50,13 @@ Result<std::vector<std::string>> expand_config_file(const std::vector<std::strin
       flags.push_back(scalar(value));
     }
   }
-  // Program name, then the subcommand (the first word that is not a flag), then the file's
-  // flags, then everything else the user typed.
+  // Program name, then the subcommand (the words before the first flag: `run`, or
+  // `bench serve`), then the file's flags, then everything else the user typed.
   std::vector<std::string> out;
   size_t i = 0;
   if (!rest.empty()) out.push_back(rest[i++]);
-  if (i < rest.size() && rest[i].rfind("-", 0) != 0) out.push_back(rest[i++]);
+  while (i < rest.size() && rest[i].rfind("-", 0) != 0)
+    out.push_back(rest[i++]);
   out.insert(out.end(), flags.begin(), flags.end());
   out.insert(out.end(), rest.begin() + i, rest.end());
   return out;

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "tools/sieve/bench/bench_command.h"
 #include "tools/sieve/chat_template_command.h"
 #include "tools/sieve/config_file.h"
 #include "tools/sieve/inspect_command.h"
@@ -30,11 +31,18 @@ int main(int argc, char** argv) {
   sieve::add_make_checkpoint_command(app);
   sieve::add_tokenize_command(app);
   sieve::add_chat_template_command(app);
-  for (CLI::App* sub : app.get_subcommands({})) {
-    sub->add_option_function<std::string>(
+  sieve::add_bench_command(app);
+  auto add_config_flag = [](CLI::App* cmd) {
+    cmd->add_option_function<std::string>(
         "--config", [](const std::string&) {},
         "JSON file of this command's flags ({\"max-num-seqs\": 8, ...}); flags given on the "
         "command line override it");
+  };
+  for (CLI::App* sub : app.get_subcommands({})) {
+    const auto nested = sub->get_subcommands({});
+    if (nested.empty()) add_config_flag(sub);
+    for (CLI::App* cmd : nested)  // `sieve bench serve --config FILE`
+      add_config_flag(cmd);
   }
 
   std::vector<std::string> args(argv, argv + argc);

@@ -1,0 +1,13 @@
+// `sieve bench`: load tests of a running server (`bench serve`, OpenAI-compatible HTTP) and
+// side-by-side ratios of two result files (`bench compare`).
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace sieve {
+
+void add_bench_command(CLI::App& app);
+
+}  // namespace sieve
