@@ -155,6 +155,13 @@ Result<std::unique_ptr<BpeModel>> BpeModel::from_json(const json& m, std::string
   }
   bpe->fuse_unk_ = m.value("fuse_unk", false);
   bpe->byte_fallback_ = m.value("byte_fallback", false);
+  std::fill(std::begin(bpe->fallback_byte_ids_), std::end(bpe->fallback_byte_ids_), -1);
+  for (int byte = 0; byte < 256; ++byte) {
+    char name[8];
+    std::snprintf(name, sizeof(name), "<0x%02X>", byte);
+    auto it = bpe->vocab_.find(std::string_view(name));
+    if (it != bpe->vocab_.end()) bpe->fallback_byte_ids_[byte] = it->second;
+  }
   bpe->ignore_merges_ = m.value("ignore_merges", false);
   return bpe;
 }
@@ -206,18 +213,16 @@ void BpeModel::initial_symbols(std::string_view word, std::vector<int32_t>& symb
         continue;
       }
     }
-    // A character outside the vocabulary: bytes <0xXX>, else unk, else dropped.
+    // A character outside the vocabulary becomes its bytes as <0xXX> tokens (byte_fallback,
+    // when all of them exist), else unk_token; with neither, it is dropped — the reference
+    // does the same (tests: MetaspaceBpe.CharactersWithoutUnkAreDropped).
     if (byte_fallback_) {
-      std::vector<int32_t> bytes;
-      for (size_t k = b; k < i; ++k) {
-        char name[8];
-        std::snprintf(name, sizeof(name), "<0x%02X>", static_cast<unsigned char>(word[k]));
-        auto it = vocab_.find(std::string_view(name));
-        if (it == vocab_.end()) break;
-        bytes.push_back(it->second);
-      }
-      if (bytes.size() == i - b) {
-        symbols.insert(symbols.end(), bytes.begin(), bytes.end());
+      bool all = true;
+      for (size_t k = b; k < i && all; ++k)
+        all = fallback_byte_ids_[static_cast<unsigned char>(word[k])] >= 0;
+      if (all) {
+        for (size_t k = b; k < i; ++k)
+          symbols.push_back(fallback_byte_ids_[static_cast<unsigned char>(word[k])]);
         last_unk = false;
         continue;
       }

@@ -87,6 +87,19 @@ TEST(MetaspaceBpe, EncodeDecode) {
   EXPECT_FALSE(t->is_special(24));
 }
 
+// Without unk_token or byte_fallback, a character outside the vocabulary is dropped, as
+// Hugging Face tokenizers 0.23.2 does (reference_cases.js on the same file with
+// "unk_token": null).
+TEST(MetaspaceBpe, CharactersWithoutUnkAreDropped) {
+  auto j = nlohmann::json::parse(data_file("metaspace_bpe.json"));
+  j["model"]["unk_token"] = nullptr;
+  auto t = from_json_or_die(j.dump());
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(encode(*t, "hello ✓✓ world"), (Ids{14, 2, 19}));
+  EXPECT_EQ(encode(*t, "cat ✓o✓ cat✓"), (Ids{24, 2, 6, 2, 24}));
+  EXPECT_EQ(decode(*t, {14, 2, 19}), "hello  world");
+}
+
 // The Metaspace decoder drops every ▁ of the first token, not only a leading one.
 TEST(MetaspaceBpe, DecoderFirstToken) {
   auto j = nlohmann::json::parse(data_file("metaspace_bpe.json"));
