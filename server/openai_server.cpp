@@ -361,6 +361,14 @@ void OpenAiFrontend::handle(http::Request req, std::shared_ptr<http::Responder> 
   }
 }
 
+std::optional<ApiError> OpenAiFrontend::require_encoder(const std::string& param) const {
+  if (encoder_) return std::nullopt;
+  return ApiError{400,
+                  "this server has no tokenizer, so it takes token-id prompts only (" +
+                      options_.no_tokenizer_reason + ")",
+                  "invalid_request_error", param};
+}
+
 void OpenAiFrontend::models(http::Responder& res) {
   json model = {{"id", options_.model_name},   {"object", "model"},
                 {"created", started_at_},      {"owned_by", "sieve"},
@@ -384,11 +392,7 @@ std::optional<ApiError> parse_body(const http::Request& req, json& out) {
 void OpenAiFrontend::tokenize(const http::Request& req, http::Responder& res) {
   json body;
   if (auto e = parse_body(req, body)) return send_error(res, metrics_, *e);
-  if (!encoder_) {
-    return send_error(res, metrics_,
-                      {400, "this server has no tokenizer: " + options_.no_tokenizer_reason,
-                       "invalid_request_error", ""});
-  }
+  if (auto e = require_encoder("")) return send_error(res, metrics_, *e);
   for (const auto& [k, v] : body.items()) {
     static const std::set<std::string> known = {"model",
                                                 "prompt",
@@ -460,11 +464,7 @@ void OpenAiFrontend::tokenize(const http::Request& req, http::Responder& res) {
 void OpenAiFrontend::detokenize(const http::Request& req, http::Responder& res) {
   json body;
   if (auto e = parse_body(req, body)) return send_error(res, metrics_, *e);
-  if (!encoder_) {
-    return send_error(res, metrics_,
-                      {400, "this server has no tokenizer: " + options_.no_tokenizer_reason,
-                       "invalid_request_error", ""});
-  }
+  if (auto e = require_encoder("")) return send_error(res, metrics_, *e);
   for (const auto& [k, v] : body.items()) {
     if (k != "model" && k != "tokens")
       return send_error(res, metrics_,
@@ -517,15 +517,9 @@ void OpenAiFrontend::generate(const http::Request& hreq, std::shared_ptr<http::R
                        "not_found_error", "model"});
   }
   // Prompts to token ids.
-  auto need_encoder = [&]() -> std::optional<ApiError> {
-    if (encoder_) return std::nullopt;
-    return ApiError{400,
-                    "this server has no tokenizer, so it takes token-id prompts only (" +
-                        options_.no_tokenizer_reason + ")",
-                    "invalid_request_error", chat ? "messages" : "prompt"};
-  };
   if (chat) {
-    if (auto e = need_encoder()) return send_error(*res, metrics_, *e);
+    if (auto e = require_encoder(chat ? "messages" : "prompt"))
+      return send_error(*res, metrics_, *e);
     auto ids = encoder_->encode_chat(*r.chat);
     if (!ids.ok()) {
       ApiError e = engine_error(ids.status());
@@ -539,7 +533,8 @@ void OpenAiFrontend::generate(const http::Request& hreq, std::shared_ptr<http::R
         job->prompts.push_back(*p.ids);
         continue;
       }
-      if (auto e = need_encoder()) return send_error(*res, metrics_, *e);
+      if (auto e = require_encoder(chat ? "messages" : "prompt"))
+        return send_error(*res, metrics_, *e);
       auto ids = encoder_->encode_text(*p.text);
       if (!ids.ok()) return send_error(*res, metrics_, engine_error(ids.status()));
       job->prompts.push_back(std::move(*ids));

@@ -11,12 +11,14 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "engine/engine_loop.h"
 #include "engine/prompt_encoder.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
+#include "server/openai_protocol.h"
 
 namespace sieve::server {
 
@@ -43,6 +45,8 @@ class OpenAiFrontend {
   void tokenize(const http::Request& req, http::Responder& res);
   void detokenize(const http::Request& req, http::Responder& res);
   void models(http::Responder& res);
+  // A 400 that says why text is refused, when the server has no tokenizer.
+  std::optional<ApiError> require_encoder(const std::string& param) const;
 
   EngineLoop& loop_;
   const PromptEncoder* encoder_;

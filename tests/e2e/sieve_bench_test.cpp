@@ -18,35 +18,15 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/subprocess.h"
 
 namespace sieve::testing {
 namespace {
 
 using nlohmann::json;
 
-struct Proc {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 Proc run_sieve(const std::string& args) {
-  const std::string dir = make_temp_dir("bench-cli");
-  const std::string cmd =
-      std::string(SIEVE_BINARY) + " " + args + " >" + dir + "/out 2>" + dir + "/err";
-  Proc p;
-  const int status = std::system(cmd.c_str());
-  p.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  p.out = slurp(dir + "/out");
-  p.err = slurp(dir + "/err");
-  return p;
+  return run_binary(SIEVE_BINARY, args);
 }
 
 // `sieve serve` on the default model for the whole suite; SIGTERM at the end.

@@ -13,35 +13,15 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/subprocess.h"
 
 namespace sieve::testing {
 namespace {
 
 using nlohmann::json;
 
-struct Proc {
-  int code = -1;
-  std::string out;  // stdout
-  std::string err;  // stderr
-};
-
-// Runs `sieve <args>` through the shell; stdout and stderr captured separately.
 Proc run_sieve(const std::string& args) {
-  const std::string dir = make_temp_dir("cli");
-  const std::string cmd =
-      std::string(SIEVE_BINARY) + " " + args + " >" + dir + "/out 2>" + dir + "/err";
-  Proc p;
-  const int status = std::system(cmd.c_str());
-  p.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  auto slurp = [](const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  };
-  p.out = slurp(dir + "/out");
-  p.err = slurp(dir + "/err");
-  return p;
+  return run_binary(SIEVE_BINARY, args);
 }
 
 std::string write_file(const std::string& dir, const std::string& name, const std::string& text) {

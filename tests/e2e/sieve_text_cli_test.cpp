@@ -13,30 +13,15 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/subprocess.h"
 
 namespace sieve::testing {
 namespace {
 
 using json = nlohmann::ordered_json;
 
-struct Proc {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 Proc run_sieve(const std::string& args) {
-  const std::string dir = make_temp_dir("text-cli");
-  const std::string cmd =
-      std::string(SIEVE_BINARY) + " " + args + " >" + dir + "/out 2>" + dir + "/err";
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir + "/out"), slurp(dir + "/err")};
+  return run_binary(SIEVE_BINARY, args);
 }
 
 std::vector<json> parse_jsonl(const std::string& text) {
