@@ -17,6 +17,7 @@
 #include "engine/forward_batch.h"
 #include "engine/model_config.h"
 #include "engine/tensor.h"
+#include "kernels/random_fill.h"
 
 namespace sieve {
 
@@ -39,6 +40,13 @@ struct ExpertWeights {
   std::vector<std::shared_ptr<Matrix>> gate_up;  // [num_experts] of [2 * inter, hidden]: gate
                                                  // rows first, then up rows
   std::vector<std::shared_ptr<Matrix>> down;     // [num_experts] of [hidden, inter]
+};
+
+// Rows [row_begin, row_begin + rows) of a filled matrix come from `fill`, element indices counted
+// from that block's first element (so gate and up, stacked, keep their own tensors' values).
+struct RowBlockFill {
+  int64_t rows = 0;
+  kernels::FillSpec fill;
 };
 
 struct LinearCall {
@@ -81,6 +89,14 @@ class Backend {
   // embedding tables: the weight dtype).
   virtual Tensor upload(const void* src, DType src_dtype, std::vector<int64_t> shape,
                         DType dtype) = 0;
+  // --load-format dummy: weights made on the backend from kernels/random_fill.h's counter hash,
+  // equal to what a random checkpoint with the same fills holds, with nothing read from disk.
+  // `blocks` cover the n rows in order.
+  virtual std::shared_ptr<Matrix> make_filled_matrix(int64_t n, int64_t k,
+                                                     std::span<const RowBlockFill> blocks,
+                                                     DType dtype) = 0;
+  virtual Tensor make_filled(std::vector<int64_t> shape, const kernels::FillSpec& fill,
+                             DType dtype) = 0;
   virtual void fill_zero(Tensor& t) = 0;
   // Copies an fp32 tensor's rows [begin, end) to host memory.
   virtual void copy_rows_to_host(const Tensor& src, int64_t begin, int64_t end, float* dst) = 0;

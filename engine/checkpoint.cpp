@@ -119,15 +119,8 @@ std::vector<std::vector<size_t>> plan_shards(const std::vector<uint64_t>& sizes,
 
 }  // namespace
 
-Checkpoint::Checkpoint() = default;
-Checkpoint::~Checkpoint() = default;
-
-Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& dir) {
+Result<nlohmann::json> read_model_config(const std::string& dir) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return not_found(dir + ": no such checkpoint directory");
-  std::unique_ptr<Checkpoint> ck(new Checkpoint());
-  ck->dir_ = dir;
-
   const std::string config_path = dir + "/" + kConfigName;
   if (!fs::exists(config_path, ec)) {
     return not_found(std::string(kConfigName) + ": missing from " + dir +
@@ -138,6 +131,19 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& dir) {
     return data_loss(std::string(kConfigName) + ": is a JSON " + config.type_name() +
                      ", not an object (in " + dir + ")");
   }
+  return config;
+}
+
+Checkpoint::Checkpoint() = default;
+Checkpoint::~Checkpoint() = default;
+
+Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return not_found(dir + ": no such checkpoint directory");
+  std::unique_ptr<Checkpoint> ck(new Checkpoint());
+  ck->dir_ = dir;
+
+  SIEVE_ASSIGN_OR_RETURN(json config, read_model_config(dir));
   ck->config_ = std::make_unique<json>(std::move(config));
 
   // A tensor found in two files is ambiguous; refuse it rather than pick one.

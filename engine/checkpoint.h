@@ -30,6 +30,9 @@ struct ExpectedTensor {
   std::vector<int64_t> shape;
 };
 
+// dir/config.json, which must be a JSON object (all --load-format dummy reads).
+Result<nlohmann::json> read_model_config(const std::string& dir);
+
 class Checkpoint {
  public:
   // Reads config.json (must be a JSON object) and maps the weights. With an index, every

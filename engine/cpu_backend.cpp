@@ -125,6 +125,49 @@ Tensor CpuBackend::upload(const void* src, DType src_dtype, std::vector<int64_t>
   return t;
 }
 
+namespace {
+
+// Writes elements [0, n) of a filled tensor as `dtype` (kF32 or kBF16) into dst, in parallel.
+void fill_host(const kernels::FillSpec& fill, int64_t n, DType dtype, void* dst,
+               kernels::ThreadPool* pool) {
+  SIEVE_CHECK_MSG(dtype == DType::kF32 || dtype == DType::kBF16,
+                  "filled weights are fp32 or bf16, not " << dtype_name(dtype));
+  pool->parallel_for(n, int64_t{1} << 16, [&](int64_t begin, int64_t end) {
+    if (dtype == DType::kBF16) {
+      auto* out = static_cast<uint16_t*>(dst);
+      for (int64_t i = begin; i < end; ++i)
+        out[i] = kernels::f32_to_bf16(fill.at(static_cast<uint64_t>(i)));
+    } else {
+      auto* out = static_cast<float*>(dst);
+      for (int64_t i = begin; i < end; ++i)
+        out[i] = fill.at(static_cast<uint64_t>(i));
+    }
+  });
+}
+
+}  // namespace
+
+std::shared_ptr<Matrix> CpuBackend::make_filled_matrix(int64_t n, int64_t k,
+                                                       std::span<const RowBlockFill> blocks,
+                                                       DType dtype) {
+  std::vector<uint8_t> host(static_cast<size_t>(n * k) * dtype_size(dtype));
+  int64_t row = 0;
+  for (const RowBlockFill& b : blocks) {
+    fill_host(b.fill, b.rows * k, dtype,
+              host.data() + static_cast<size_t>(row * k) * dtype_size(dtype), pool_.get());
+    row += b.rows;
+  }
+  SIEVE_CHECK_EQ(row, n);
+  return make_matrix(host.data(), dtype, n, k, dtype);
+}
+
+Tensor CpuBackend::make_filled(std::vector<int64_t> shape, const kernels::FillSpec& fill,
+                               DType dtype) {
+  Tensor t = Tensor::empty(std::move(shape), dtype);
+  fill_host(fill, t.numel(), dtype, t.raw(), pool_.get());
+  return t;
+}
+
 void CpuBackend::fill_zero(Tensor& t) {
   std::memset(t.raw(), 0, t.nbytes());
 }

@@ -19,6 +19,11 @@ class CpuBackend final : public Backend {
   std::shared_ptr<Matrix> make_matrix(const void* src, DType src_dtype, int64_t n, int64_t k,
                                       DType dtype) override;
   Tensor upload(const void* src, DType src_dtype, std::vector<int64_t> shape, DType dtype) override;
+  std::shared_ptr<Matrix> make_filled_matrix(int64_t n, int64_t k,
+                                             std::span<const RowBlockFill> blocks,
+                                             DType dtype) override;
+  Tensor make_filled(std::vector<int64_t> shape, const kernels::FillSpec& fill,
+                     DType dtype) override;
   void fill_zero(Tensor& t) override;
   void copy_rows_to_host(const Tensor& src, int64_t begin, int64_t end, float* dst) override;
   void copy_to_host(const Tensor& src, void* dst) override;

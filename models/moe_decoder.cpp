@@ -3,7 +3,10 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <unordered_map>
 #include <vector>
+
+#include "models/random_init.h"
 
 namespace sieve {
 namespace {
@@ -172,40 +175,76 @@ void MoeDecoder::forward(const ForwardBatch& batch, KvCache& kv, float* logits,
   be_.copy_rows_to_host(out, 0, R, logits);
 }
 
-// Reads tensors from the checkpoint into host buffers and hands them to the backend, counting
-// bytes for the progress callback.
-class WeightReader {
+// Where the loader's tensors come from (a checkpoint, or fills for --load-format dummy), with
+// the bookkeeping both share: bytes held by the model and progress.
+class WeightSource {
  public:
-  WeightReader(const Checkpoint& ckpt, Backend& be, DType weight_dtype,
-               const LoadProgress& progress, MoeDecoder& model)
-      : ckpt_(ckpt), be_(be), dtype_(weight_dtype), progress_(progress), model_(model) {
-    total_ = ckpt.total_bytes();
-  }
+  WeightSource(Backend& be, DType weight_dtype, const LoadProgress& progress, MoeDecoder& model,
+               uint64_t total_bytes)
+      : be_(be), dtype_(weight_dtype), progress_(progress), model_(model), total_(total_bytes) {}
+  virtual ~WeightSource() = default;
 
   // A norm weight or other small vector, in fp32.
-  Result<Tensor> vector(const std::string& name) {
+  virtual Result<Tensor> vector(const std::string& name) = 0;
+  // The embedding table, stored at the weight dtype.
+  virtual Result<Tensor> table(const std::string& name) = 0;
+  // One matrix, or several stacked along the output dimension (gate then up).
+  virtual Result<std::shared_ptr<Matrix>> matrix(std::initializer_list<std::string> names) = 0;
+
+  // The lm_head of a model with tied embeddings: the embedding table again, as a matrix.
+  std::shared_ptr<Matrix> matrix_from_table(const Tensor& table) {
+    auto m = be_.make_matrix(table.raw(), table.dtype(), table.dim(0), table.dim(1), dtype_);
+    model_.add_weight_bytes(static_cast<int64_t>(m->bytes()));
+    return m;
+  }
+
+ protected:
+  Tensor held(Tensor t) {
+    model_.add_weight_bytes(static_cast<int64_t>(t.nbytes()));
+    return t;
+  }
+  std::shared_ptr<Matrix> held(std::shared_ptr<Matrix> m) {
+    model_.add_weight_bytes(static_cast<int64_t>(m->bytes()));
+    return m;
+  }
+  void advance(uint64_t bytes) {
+    done_ += bytes;
+    if (progress_.on_progress) progress_.on_progress(done_, total_);
+  }
+
+  Backend& be_;
+  DType dtype_;
+
+ private:
+  const LoadProgress& progress_;
+  MoeDecoder& model_;
+  uint64_t done_ = 0, total_ = 0;
+};
+
+// Reads tensors from the checkpoint into host buffers and hands them to the backend.
+class CheckpointSource final : public WeightSource {
+ public:
+  CheckpointSource(const Checkpoint& ckpt, Backend& be, DType weight_dtype,
+                   const LoadProgress& progress, MoeDecoder& model)
+      : WeightSource(be, weight_dtype, progress, model, ckpt.total_bytes()), ckpt_(ckpt) {}
+
+  Result<Tensor> vector(const std::string& name) override {
     SIEVE_ASSIGN_OR_RETURN(const CheckpointTensor* t, lookup(name));
     std::vector<float> host(t->entry->numel());
     SIEVE_RETURN_IF_ERROR(ckpt_.read(name, DType::kF32, host.data()));
-    advance(t);
-    Tensor out = be_.upload(host.data(), DType::kF32, t->entry->shape, DType::kF32);
-    model_.add_weight_bytes(static_cast<int64_t>(out.nbytes()));
-    return out;
+    advance_past(t);
+    return held(be_.upload(host.data(), DType::kF32, t->entry->shape, DType::kF32));
   }
 
-  // The embedding table, stored at the weight dtype.
-  Result<Tensor> table(const std::string& name) {
+  Result<Tensor> table(const std::string& name) override {
     SIEVE_ASSIGN_OR_RETURN(const CheckpointTensor* t, lookup(name));
     std::vector<uint8_t> host(t->entry->numel() * dtype_size(dtype_));
     SIEVE_RETURN_IF_ERROR(ckpt_.read(name, dtype_, host.data()));
-    advance(t);
-    Tensor out = be_.upload(host.data(), dtype_, t->entry->shape, dtype_);
-    model_.add_weight_bytes(static_cast<int64_t>(out.nbytes()));
-    return out;
+    advance_past(t);
+    return held(be_.upload(host.data(), dtype_, t->entry->shape, dtype_));
   }
 
-  // One matrix, or several stacked along the output dimension (gate then up).
-  Result<std::shared_ptr<Matrix>> matrix(std::initializer_list<std::string> names) {
+  Result<std::shared_ptr<Matrix>> matrix(std::initializer_list<std::string> names) override {
     int64_t n = 0, k = -1;
     std::vector<const CheckpointTensor*> parts;
     for (const std::string& name : names) {
@@ -218,9 +257,8 @@ class WeightReader {
       // Packed straight from the mapped file: no intermediate copy.
       const CheckpointTensor* t = parts[0];
       auto m = be_.make_matrix(t->file->data(*t->entry), t->entry->dtype, n, k, dtype_);
-      advance(t);
-      model_.add_weight_bytes(static_cast<int64_t>(m->bytes()));
-      return m;
+      advance_past(t);
+      return held(std::move(m));
     }
     const size_t elem = dtype_size(dtype_);
     host_.resize(static_cast<size_t>(n * k) * elem);
@@ -229,18 +267,9 @@ class WeightReader {
     for (const CheckpointTensor* t : parts) {
       SIEVE_RETURN_IF_ERROR(ckpt_.read(*name_it++, dtype_, host_.data() + offset));
       offset += static_cast<size_t>(t->entry->numel()) * elem;
-      advance(t);
+      advance_past(t);
     }
-    auto m = be_.make_matrix(host_.data(), dtype_, n, k, dtype_);
-    model_.add_weight_bytes(static_cast<int64_t>(m->bytes()));
-    return m;
-  }
-
-  // The lm_head of a model with tied embeddings: the embedding table again, as a matrix.
-  std::shared_ptr<Matrix> matrix_from_table(const Tensor& table) {
-    auto m = be_.make_matrix(table.raw(), table.dtype(), table.dim(0), table.dim(1), dtype_);
-    model_.add_weight_bytes(static_cast<int64_t>(m->bytes()));
-    return m;
+    return held(be_.make_matrix(host_.data(), dtype_, n, k, dtype_));
   }
 
  private:
@@ -249,19 +278,130 @@ class WeightReader {
     if (!t) return not_found(ckpt_.dir() + ": tensor '" + name + "' is missing");
     return t;
   }
-  void advance(const CheckpointTensor* t) {
-    done_ += t->entry->end - t->entry->begin;
-    if (progress_.on_progress) progress_.on_progress(done_, total_);
-  }
+  void advance_past(const CheckpointTensor* t) { advance(t->entry->end - t->entry->begin); }
 
   const Checkpoint& ckpt_;
-  Backend& be_;
-  DType dtype_;
-  const LoadProgress& progress_;
-  MoeDecoder& model_;
   std::vector<uint8_t> host_;
-  uint64_t done_ = 0, total_ = 0;
 };
+
+// --load-format dummy: every tensor filled on the backend as random_init() fills it.
+class FilledSource final : public WeightSource {
+ public:
+  FilledSource(std::vector<ExpectedTensor> tensors, const ModelConfig& config,
+               const WeightNaming& names, uint64_t seed, Backend& be, DType weight_dtype,
+               const LoadProgress& progress, MoeDecoder& model)
+      : WeightSource(be, weight_dtype, progress, model, total_bytes(tensors, weight_dtype)) {
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      entries_.emplace(tensors[i].name,
+                       Entry{tensors[i].shape, random_init(tensors[i], static_cast<int64_t>(i),
+                                                           config, names, seed)});
+    }
+  }
+
+  Result<Tensor> vector(const std::string& name) override {
+    SIEVE_ASSIGN_OR_RETURN(const Entry* e, lookup(name));
+    Tensor t = be_.make_filled(e->shape, e->fill, DType::kF32);
+    advance(t.nbytes());
+    return held(std::move(t));
+  }
+
+  Result<Tensor> table(const std::string& name) override {
+    SIEVE_ASSIGN_OR_RETURN(const Entry* e, lookup(name));
+    Tensor t = be_.make_filled(e->shape, e->fill, dtype_);
+    advance(t.nbytes());
+    return held(std::move(t));
+  }
+
+  Result<std::shared_ptr<Matrix>> matrix(std::initializer_list<std::string> names) override {
+    std::vector<RowBlockFill> blocks;
+    int64_t n = 0, k = 0;
+    for (const std::string& name : names) {
+      SIEVE_ASSIGN_OR_RETURN(const Entry* e, lookup(name));
+      blocks.push_back({e->shape[0], e->fill});
+      n += e->shape[0];
+      k = e->shape[1];
+    }
+    auto m = be_.make_filled_matrix(n, k, blocks, dtype_);
+    advance(static_cast<uint64_t>(n * k) * dtype_size(dtype_));
+    return held(std::move(m));
+  }
+
+ private:
+  struct Entry {
+    std::vector<int64_t> shape;
+    kernels::FillSpec fill;
+  };
+  static uint64_t total_bytes(const std::vector<ExpectedTensor>& tensors, DType dtype) {
+    uint64_t total = 0;
+    for (const ExpectedTensor& t : tensors) {
+      uint64_t n = 1;
+      for (int64_t d : t.shape)
+        n *= static_cast<uint64_t>(d);
+      total += n * (t.shape.size() == 1 ? sizeof(float) : dtype_size(dtype));
+    }
+    return total;
+  }
+  Result<const Entry*> lookup(const std::string& name) {
+    auto it = entries_.find(name);
+    if (it == entries_.end()) return internal_error("dummy weights: no tensor '" + name + "'");
+    return &it->second;
+  }
+
+  std::unordered_map<std::string, Entry> entries_;
+};
+
+Status check_weight_dtype(DType weight_dtype) {
+  if (weight_dtype != DType::kF32 && weight_dtype != DType::kBF16) {
+    return invalid_argument(std::string("weights can be held as fp32 or bf16, not ") +
+                            dtype_name(weight_dtype));
+  }
+  return Status::Ok();
+}
+
+// Builds the model's weights from `src` in the checkpoint's order.
+Status load_weights(WeightSource& rd, const ModelConfig& config, const WeightNaming& names,
+                    MoeDecoder& model) {
+  SIEVE_ASSIGN_OR_RETURN(model.embed, rd.table("model.embed_tokens.weight"));
+  model.layers.resize(config.num_layers);
+  for (int64_t l = 0; l < config.num_layers; ++l) {
+    LayerWeights& w = model.layers[l];
+    const std::string p = layer_prefix(l);
+    SIEVE_ASSIGN_OR_RETURN(w.input_norm, rd.vector(p + "input_layernorm.weight"));
+    SIEVE_ASSIGN_OR_RETURN(w.post_attention_norm, rd.vector(p + "post_attention_layernorm.weight"));
+    SIEVE_ASSIGN_OR_RETURN(w.q, rd.matrix({p + "self_attn.q_proj.weight"}));
+    SIEVE_ASSIGN_OR_RETURN(w.k, rd.matrix({p + "self_attn.k_proj.weight"}));
+    SIEVE_ASSIGN_OR_RETURN(w.v, rd.matrix({p + "self_attn.v_proj.weight"}));
+    SIEVE_ASSIGN_OR_RETURN(w.o, rd.matrix({p + "self_attn.o_proj.weight"}));
+    if (config.qk_norm != QkNorm::kNone) {
+      SIEVE_ASSIGN_OR_RETURN(w.q_norm, rd.vector(p + "self_attn.q_norm.weight"));
+      SIEVE_ASSIGN_OR_RETURN(w.k_norm, rd.vector(p + "self_attn.k_norm.weight"));
+    }
+    w.moe = config.layer_is_moe[l];
+    if (w.moe) {
+      SIEVE_ASSIGN_OR_RETURN(w.router, rd.matrix({p + names.moe_block + ".gate.weight"}));
+      for (int64_t e = 0; e < config.num_experts; ++e) {
+        const std::string ep = expert_prefix(names, l, e);
+        SIEVE_ASSIGN_OR_RETURN(
+            auto gu,
+            (rd.matrix({ep + names.expert_gate + ".weight", ep + names.expert_up + ".weight"})));
+        SIEVE_ASSIGN_OR_RETURN(auto down, rd.matrix({ep + names.expert_down + ".weight"}));
+        w.experts.gate_up.push_back(std::move(gu));
+        w.experts.down.push_back(std::move(down));
+      }
+    } else {
+      SIEVE_ASSIGN_OR_RETURN(w.dense_gate_up,
+                             (rd.matrix({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"})));
+      SIEVE_ASSIGN_OR_RETURN(w.dense_down, rd.matrix({p + "mlp.down_proj.weight"}));
+    }
+  }
+  SIEVE_ASSIGN_OR_RETURN(model.final_norm, rd.vector("model.norm.weight"));
+  if (config.tie_word_embeddings) {
+    model.lm_head = rd.matrix_from_table(model.embed);
+  } else {
+    SIEVE_ASSIGN_OR_RETURN(model.lm_head, rd.matrix({"lm_head.weight"}));
+  }
+  return Status::Ok();
+}
 
 }  // namespace
 
@@ -308,51 +448,22 @@ std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c, const WeightN
 Result<std::unique_ptr<Model>> load_moe_decoder(const Checkpoint& ckpt, const ModelConfig& config,
                                                 const WeightNaming& names, Backend& backend,
                                                 DType weight_dtype, const LoadProgress& progress) {
-  if (weight_dtype != DType::kF32 && weight_dtype != DType::kBF16) {
-    return invalid_argument(std::string("weights can be held as fp32 or bf16, not ") +
-                            dtype_name(weight_dtype));
-  }
+  SIEVE_RETURN_IF_ERROR(check_weight_dtype(weight_dtype));
   auto model = std::make_unique<MoeDecoder>(config, backend);
-  WeightReader rd(ckpt, backend, weight_dtype, progress, *model);
-  SIEVE_ASSIGN_OR_RETURN(model->embed, rd.table("model.embed_tokens.weight"));
-  model->layers.resize(config.num_layers);
-  for (int64_t l = 0; l < config.num_layers; ++l) {
-    LayerWeights& w = model->layers[l];
-    const std::string p = layer_prefix(l);
-    SIEVE_ASSIGN_OR_RETURN(w.input_norm, rd.vector(p + "input_layernorm.weight"));
-    SIEVE_ASSIGN_OR_RETURN(w.post_attention_norm, rd.vector(p + "post_attention_layernorm.weight"));
-    SIEVE_ASSIGN_OR_RETURN(w.q, rd.matrix({p + "self_attn.q_proj.weight"}));
-    SIEVE_ASSIGN_OR_RETURN(w.k, rd.matrix({p + "self_attn.k_proj.weight"}));
-    SIEVE_ASSIGN_OR_RETURN(w.v, rd.matrix({p + "self_attn.v_proj.weight"}));
-    SIEVE_ASSIGN_OR_RETURN(w.o, rd.matrix({p + "self_attn.o_proj.weight"}));
-    if (config.qk_norm != QkNorm::kNone) {
-      SIEVE_ASSIGN_OR_RETURN(w.q_norm, rd.vector(p + "self_attn.q_norm.weight"));
-      SIEVE_ASSIGN_OR_RETURN(w.k_norm, rd.vector(p + "self_attn.k_norm.weight"));
-    }
-    w.moe = config.layer_is_moe[l];
-    if (w.moe) {
-      SIEVE_ASSIGN_OR_RETURN(w.router, rd.matrix({p + names.moe_block + ".gate.weight"}));
-      for (int64_t e = 0; e < config.num_experts; ++e) {
-        const std::string ep = expert_prefix(names, l, e);
-        SIEVE_ASSIGN_OR_RETURN(
-            auto gu,
-            (rd.matrix({ep + names.expert_gate + ".weight", ep + names.expert_up + ".weight"})));
-        SIEVE_ASSIGN_OR_RETURN(auto down, rd.matrix({ep + names.expert_down + ".weight"}));
-        w.experts.gate_up.push_back(std::move(gu));
-        w.experts.down.push_back(std::move(down));
-      }
-    } else {
-      SIEVE_ASSIGN_OR_RETURN(w.dense_gate_up,
-                             (rd.matrix({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"})));
-      SIEVE_ASSIGN_OR_RETURN(w.dense_down, rd.matrix({p + "mlp.down_proj.weight"}));
-    }
-  }
-  SIEVE_ASSIGN_OR_RETURN(model->final_norm, rd.vector("model.norm.weight"));
-  if (config.tie_word_embeddings) {
-    model->lm_head = rd.matrix_from_table(model->embed);
-  } else {
-    SIEVE_ASSIGN_OR_RETURN(model->lm_head, rd.matrix({"lm_head.weight"}));
-  }
+  CheckpointSource src(ckpt, backend, weight_dtype, progress, *model);
+  SIEVE_RETURN_IF_ERROR(load_weights(src, config, names, *model));
+  return std::unique_ptr<Model>(std::move(model));
+}
+
+Result<std::unique_ptr<Model>> make_dummy_moe_decoder(const ModelConfig& config,
+                                                      const WeightNaming& names, Backend& backend,
+                                                      DType weight_dtype, uint64_t seed,
+                                                      const LoadProgress& progress) {
+  SIEVE_RETURN_IF_ERROR(check_weight_dtype(weight_dtype));
+  auto model = std::make_unique<MoeDecoder>(config, backend);
+  FilledSource src(expected_tensors(config, names), config, names, seed, backend, weight_dtype,
+                   progress, *model);
+  SIEVE_RETURN_IF_ERROR(load_weights(src, config, names, *model));
   return std::unique_ptr<Model>(std::move(model));
 }
 

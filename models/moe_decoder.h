@@ -27,4 +27,12 @@ Result<std::unique_ptr<Model>> load_moe_decoder(const Checkpoint& ckpt, const Mo
                                                 const WeightNaming& names, Backend& backend,
                                                 DType weight_dtype, const LoadProgress& progress);
 
+// --load-format dummy: the same model with every weight made on `backend` as random_init() makes
+// it (models/random_init.h) — equal to loading the checkpoint `sieve make-checkpoint` writes for
+// this config and seed, with nothing read from disk.
+Result<std::unique_ptr<Model>> make_dummy_moe_decoder(const ModelConfig& config,
+                                                      const WeightNaming& names, Backend& backend,
+                                                      DType weight_dtype, uint64_t seed,
+                                                      const LoadProgress& progress);
+
 }  // namespace sieve

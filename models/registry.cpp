@@ -75,19 +75,51 @@ Result<ModelConfig> parse_model_config(const nlohmann::json& config) {
   return c;
 }
 
-Result<ModelDir> open_model_dir(const std::string& dir) {
+Result<LoadFormat> parse_load_format(std::string_view flag) {
+  if (flag == "auto" || flag == "safetensors") return LoadFormat::kSafetensors;
+  if (flag == "dummy") return LoadFormat::kDummy;
+  return invalid_argument("--load-format must be auto, safetensors or dummy, got '" +
+                          std::string(flag) + "'");
+}
+
+uint64_t ModelDir::weight_bytes(DType dtype) const {
+  uint64_t total = 0;
+  for (const ExpectedTensor& t : expected_tensors(config, family->naming)) {
+    uint64_t n = 1;
+    for (int64_t d : t.shape)
+      n *= static_cast<uint64_t>(d);
+    total += n * (t.shape.size() == 1 ? sizeof(float) : dtype_size(dtype));
+  }
+  return total;
+}
+
+Result<ModelDir> open_model_dir(const std::string& dir, LoadFormat format) {
+  const bool dummy = format == LoadFormat::kDummy;
   if (!std::filesystem::is_directory(dir)) {
-    return not_found(dir + ": no such model directory (expected config.json and *.safetensors)");
+    return not_found(dir + (dummy ? ": no such model directory (--load-format dummy needs its "
+                                    "config.json)"
+                                  : ": no such model directory (expected config.json and "
+                                    "*.safetensors)"));
   }
   ModelDir out;
-  SIEVE_ASSIGN_OR_RETURN(out.checkpoint, Checkpoint::open(dir));
-  auto config = parse_model_config(out.checkpoint->config());
+  out.path = dir;
+  nlohmann::json config_json;
+  if (dummy) {
+    SIEVE_ASSIGN_OR_RETURN(config_json, read_model_config(dir));
+  } else {
+    SIEVE_ASSIGN_OR_RETURN(out.checkpoint, Checkpoint::open(dir));
+    config_json = out.checkpoint->config();
+  }
+  auto config = parse_model_config(config_json);
   if (!config.ok()) {
     return Status(config.status().code(), dir + "/" + config.status().message());
   }
   out.config = std::move(config).value();
   out.family = find_family(out.config.model_type);
-  SIEVE_RETURN_IF_ERROR(out.checkpoint->validate(expected_tensors(out.config, out.family->naming)));
+  if (!dummy) {
+    SIEVE_RETURN_IF_ERROR(
+        out.checkpoint->validate(expected_tensors(out.config, out.family->naming)));
+  }
   return out;
 }
 
@@ -100,6 +132,10 @@ Result<DType> resolve_weight_dtype(std::string_view flag, const ModelConfig& con
 
 Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend, DType weight_dtype,
                                           const LoadProgress& progress) {
+  if (!dir.checkpoint) {
+    return make_dummy_moe_decoder(dir.config, dir.family->naming, backend, weight_dtype,
+                                  /*seed=*/0, progress);
+  }
   return load_moe_decoder(*dir.checkpoint, dir.config, dir.family->naming, backend, weight_dtype,
                           progress);
 }

@@ -26,18 +26,31 @@ const Family* find_family(std::string_view model_type);
 // that list what is supported.
 Result<ModelConfig> parse_model_config(const nlohmann::json& config);
 
+// --load-format: read the safetensors checkpoint, or (dummy, as in vLLM) build the model from
+// config.json alone with random weights made on the backend (models/random_init.h).
+enum class LoadFormat { kSafetensors, kDummy };
+// "auto" and "safetensors" → kSafetensors; "dummy" → kDummy; anything else is an error.
+Result<LoadFormat> parse_load_format(std::string_view flag);
+
 // A checkpoint opened, its config parsed and its tensors validated against the architecture:
-// everything known to be loadable before any large allocation.
+// everything known to be loadable before any large allocation. With LoadFormat::kDummy only
+// config.json is read and `checkpoint` is null.
 struct ModelDir {
+  std::string path;
   std::unique_ptr<Checkpoint> checkpoint;
   ModelConfig config;
   const Family* family = nullptr;
+  // Bytes the weights take at `dtype` (norms in fp32), whichever way they are loaded.
+  uint64_t weight_bytes(DType dtype) const;
 };
-Result<ModelDir> open_model_dir(const std::string& dir);
+Result<ModelDir> open_model_dir(const std::string& dir,
+                                LoadFormat format = LoadFormat::kSafetensors);
 
 // --dtype: "fp32", "bf16" or "auto" (the checkpoint's own dtype; f16 checkpoints load as bf16).
 Result<DType> resolve_weight_dtype(std::string_view flag, const ModelConfig& config);
 
+// Reads the checkpoint, or with a dummy ModelDir makes the weights of a random checkpoint of seed
+// 0 (what `sieve make-checkpoint` writes for this config.json).
 Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend, DType weight_dtype,
                                           const LoadProgress& progress = {});
 

@@ -106,6 +106,11 @@ int main(int argc, char** argv) {
   app.add_option("--model", model_dir, "Model directory")->required();
   app.add_option("--dtype", dtype, "Weight dtype: fp32, bf16, auto")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads")->capture_default_str();
+  std::string load_format = "auto";
+  app.add_option("--load-format", load_format,
+                 "auto: read the checkpoint; dummy: config.json only, random weights in memory")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "safetensors", "dummy"}));
   app.add_option("--decode-steps", decode_steps, "Timed decode steps")->capture_default_str();
   app.add_option("--prefill-tokens", prefill_len, "Prompt length of the prefill test")
       ->capture_default_str();
@@ -115,7 +120,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
-  auto loaded = load_cpu_model(model_dir, dtype, threads);
+  EngineFlags flags;
+  flags.dtype = dtype;
+  flags.threads = threads;
+  flags.load_format = load_format;
+  auto loaded = load_cpu_model(model_dir, flags);
   if (!loaded.ok()) {
     spdlog::error("{}", loaded.status().message());
     return 1;

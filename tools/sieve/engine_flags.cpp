@@ -20,6 +20,12 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--dtype", f.dtype,
                   "Weight dtype: fp32, bf16, or auto (the checkpoint's; f16 loads as bf16)")
       ->capture_default_str();
+  cmd->add_option("--load-format", f.load_format,
+                  "auto/safetensors: read the checkpoint; dummy: only config.json, random "
+                  "weights made in memory (the weights `sieve make-checkpoint` writes for it), "
+                  "to benchmark real shapes with nothing on disk")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "safetensors", "dummy"}));
   cmd->add_option("--threads", f.threads, "CPU threads for compute (0 = one per core)")
       ->capture_default_str();
   cmd->add_option("--max-num-seqs", f.max_num_seqs, "Sequences running at once")

@@ -15,6 +15,7 @@ namespace sieve {
 
 struct EngineFlags {
   std::string dtype = "auto";
+  std::string load_format = "auto";
   int threads = 0;
   int64_t max_num_seqs = 64;
   int64_t max_num_batched_tokens = 512;

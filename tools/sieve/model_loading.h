@@ -6,6 +6,7 @@
 
 #include "engine/cpu_backend.h"
 #include "models/registry.h"
+#include "tools/sieve/engine_flags.h"
 
 namespace sieve {
 
@@ -16,8 +17,8 @@ struct LoadedCpuModel {
   DType weight_dtype = DType::kF32;
 };
 
-// --model, --dtype, --threads → a model on the CPU backend, or the error to print.
-Result<LoadedCpuModel> load_cpu_model(const std::string& model_dir, const std::string& dtype,
-                                      int threads);
+// --model and the engine flags (--dtype, --threads, --load-format) → a model on the CPU
+// backend, or the error to print.
+Result<LoadedCpuModel> load_cpu_model(const std::string& model_dir, const EngineFlags& flags);
 
 }  // namespace sieve

@@ -59,7 +59,7 @@ int run_batch(const RunOptions& o) {
   std::istream* in = &(*files)->in();
   std::ostream* out = &(*files)->out();
 
-  auto loaded = load_cpu_model(o.model, o.engine.dtype, o.engine.threads);
+  auto loaded = load_cpu_model(o.model, o.engine);
   if (!loaded.ok()) {
     spdlog::error("{}", loaded.status().message());
     return 1;

@@ -58,7 +58,7 @@ int serve(const Opts& o) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto loaded = load_cpu_model(model_dir, o.engine.dtype, o.engine.threads);
+  auto loaded = load_cpu_model(model_dir, o.engine);
   if (!loaded.ok()) {
     spdlog::error("{}", loaded.status().message());
     return 1;

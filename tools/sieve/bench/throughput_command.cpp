@@ -40,7 +40,7 @@ struct ThroughputOpts {
 void run_throughput(const ThroughputOpts& o) {
   auto dist = parse_length_dist(o.length_dist);
   if (!dist.ok()) fail(dist.status().message(), 2);
-  auto loaded = load_cpu_model(o.model, o.engine.dtype, o.engine.threads);
+  auto loaded = load_cpu_model(o.model, o.engine);
   if (!loaded.ok()) fail(loaded.status().message());
   Model& model = *loaded->model;
 
