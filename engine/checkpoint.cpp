@@ -294,10 +294,7 @@ Status Checkpoint::read(std::string_view name, DType dst, void* out) const {
   }
 }
 
-Status write_checkpoint(const std::string& dir, const nlohmann::json& config,
-                        const std::vector<SafetensorsWriteEntry>& entries,
-                        const std::function<void(size_t index, void* dst)>& fill,
-                        const CheckpointWriteOptions& options) {
+Status write_model_config(const std::string& dir, const nlohmann::json& config) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return failed_precondition(dir + ": cannot create directory: " + ec.message());
@@ -307,7 +304,15 @@ Status write_checkpoint(const std::string& dir, const nlohmann::json& config,
   } catch (const json::exception& e) {
     return invalid_argument(dir + ": cannot encode config.json: " + e.what());
   }
-  SIEVE_RETURN_IF_ERROR(write_text(dir + "/" + kConfigName, config_text));
+  return write_text(dir + "/" + kConfigName, config_text);
+}
+
+Status write_checkpoint(const std::string& dir, const nlohmann::json& config,
+                        const std::vector<SafetensorsWriteEntry>& entries,
+                        const std::function<void(size_t index, void* dst)>& fill,
+                        const CheckpointWriteOptions& options) {
+  SIEVE_RETURN_IF_ERROR(write_model_config(dir, config));
+  std::error_code ec;
 
   std::vector<uint64_t> sizes;
   uint64_t total = 0;

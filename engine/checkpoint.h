@@ -65,6 +65,9 @@ class Checkpoint {
   std::map<std::string, CheckpointTensor, std::less<>> tensors_;
 };
 
+// Writes dir/config.json (creating dir), as write_checkpoint does.
+Status write_model_config(const std::string& dir, const nlohmann::json& config);
+
 // Writes config.json and the weights as one model.safetensors or, when the total exceeds
 // `max_shard_bytes`, as model-0000i-of-0000n.safetensors shards with an index.
 // `fill(i, dst)` produces entry i's bytes; `progress(done_bytes, total_bytes)` is optional.

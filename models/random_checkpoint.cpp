@@ -29,6 +29,7 @@ Status make_random_checkpoint(const RandomCheckpointOptions& o) {
   if (o.dir.empty()) return invalid_argument("random checkpoint: no output directory given");
   SIEVE_ASSIGN_OR_RETURN(nlohmann::json config, random_checkpoint_config(o));
   SIEVE_ASSIGN_OR_RETURN(ModelConfig model, parse_model_config(config));
+  if (o.config_only) return write_model_config(o.dir, config);
   const Family* family = find_family(model.model_type);
   if (!family) return internal_error("random checkpoint: no family for " + model.model_type);
   const std::vector<ExpectedTensor> tensors = expected_tensors(model, family->naming);

@@ -32,6 +32,8 @@ struct RandomCheckpointOptions {
   uint64_t seed = 0;
   uint64_t max_shard_bytes = 5'000'000'000;  // transformers' default max_shard_size "5GB"
   int threads = 0;                           // <= 0: one per core
+  // Write config.json alone: for --load-format dummy, which makes the seed-0 weights itself.
+  bool config_only = false;
   std::function<void(uint64_t done_bytes, uint64_t total_bytes)> progress;
 };
 

@@ -132,6 +132,12 @@ void run(Opts& o) {
     throw CLI::RuntimeError(1);
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (ck.config_only) {
+    spdlog::info("wrote the config.json of a {} model{} to {}; run it with --load-format dummy",
+                 ck.like.empty() ? "qwen3_moe" : ck.like,
+                 ck.preset.empty() ? "" : " (preset " + ck.preset + ")", ck.dir);
+    return;
+  }
   spdlog::info(
       "wrote a random-weight {} checkpoint{} to {} in {:.1f} s (seed {}); see it with: "
       "sieve inspect --model {}",
@@ -184,6 +190,9 @@ void add_make_checkpoint_command(CLI::App& app) {
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--threads", o->ck.threads, "Threads generating weights (0 = one per core)")
       ->capture_default_str();
+  cmd->add_flag("--config-only", o->ck.config_only,
+                "Write config.json (and the tokenizer) but no weights: run it with "
+                "--load-format dummy, which makes the seed-0 weights in memory");
   cmd->callback([o]() { run(*o); });
 }
 
