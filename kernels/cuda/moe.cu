@@ -1,0 +1,498 @@
+// The MoE expert pipeline (see moe.h). Kernels first, in pipeline order, then the launch
+// functions and the host entries.
+#include "kernels/cuda/moe.h"
+
+#include <cuda_bf16.h>
+
+#include <algorithm>
+
+#include "kernels/cuda/cuda_check.h"
+
+namespace sieve::cuda {
+namespace {
+
+constexpr unsigned kFullMask = 0xffffffffu;
+
+// ---------------------------------------------------------------------------------------------
+// 1. align. One CTA of kAlignThreads threads (the assignment count of a step is small next to
+// the GEMMs, and one CTA keeps the order decision in one place):
+//   a. count per expert (shared-memory atomics on integers: the counts are exact whatever order
+//      the adds land in);
+//   b. exclusive scan of the counts → offsets, cursor[e] = offsets[e];
+//   c. stable placement, kAlignThreads assignments per round: within a warp the rank among
+//      equal experts comes from __match_any_sync, across the warps of the round from per-warp
+//      counts in shared memory, across rounds from cursor[]. Every position is a function of
+//      the ids alone, so the order is deterministic.
+constexpr int kAlignThreads = 256;
+constexpr int kAlignWarps = kAlignThreads / 32;
+
+// Shared memory: cursor [num_experts] + warp_counts [kAlignWarps, num_experts] int32.
+__global__ void __launch_bounds__(kAlignThreads)
+    moe_align_kernel(const int32_t* __restrict__ topk_ids,  // [rows]
+                     int32_t* __restrict__ counts,          // [num_experts]
+                     int32_t* __restrict__ offsets,         // [num_experts + 1]
+                     int32_t* __restrict__ sorted_rows,     // [rows]
+                     int32_t* __restrict__ inverse,         // [rows]
+                     int rows, int num_experts) {
+  extern __shared__ int32_t smem[];
+  int32_t* cursor = smem;                     // [num_experts]
+  int32_t* warp_counts = smem + num_experts;  // [kAlignWarps, num_experts]
+  __shared__ int32_t warp_sums[kAlignWarps];
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+
+  for (int i = tid; i < num_experts * (kAlignWarps + 1); i += kAlignThreads)
+    smem[i] = 0;
+  __syncthreads();
+
+  // a. counts
+  for (int a = tid; a < rows; a += kAlignThreads) {
+    const int e = topk_ids[a];
+    if (e < 0 || e >= num_experts) __trap();
+    atomicAdd(&cursor[e], 1);
+  }
+  __syncthreads();
+
+  // b. scan: thread tid owns experts [tid * per, (tid + 1) * per).
+  const int per = (num_experts + kAlignThreads - 1) / kAlignThreads;  // <= 4
+  const int e_begin = min(tid * per, num_experts), e_end = min(e_begin + per, num_experts);
+  int mine = 0;
+  for (int e = e_begin; e < e_end; ++e)
+    mine += cursor[e];
+  int incl = mine;
+  for (int d = 1; d < 32; d *= 2) {
+    const int v = __shfl_up_sync(kFullMask, incl, d);
+    if (lane >= d) incl += v;
+  }
+  if (lane == 31) warp_sums[warp] = incl;
+  __syncthreads();
+  int run = incl - mine;
+  for (int w = 0; w < warp; ++w)
+    run += warp_sums[w];
+  for (int e = e_begin; e < e_end; ++e) {
+    const int c = cursor[e];
+    counts[e] = c;
+    offsets[e] = run;
+    cursor[e] = run;
+    run += c;
+  }
+  if (tid == 0) offsets[num_experts] = rows;
+  __syncthreads();
+
+  // c. stable placement, one round of kAlignThreads assignments at a time.
+  const unsigned lanes_below = (1u << lane) - 1u;
+  for (int base = 0; base < rows; base += kAlignThreads) {
+    const int a = base + tid;
+    const bool valid = a < rows;
+    const int e = valid ? topk_ids[a] : -1;
+    const unsigned same = __match_any_sync(kFullMask, e);
+    const bool leader = (__ffs(same) - 1) == lane;
+    if (valid && leader) warp_counts[warp * num_experts + e] = __popc(same);
+    __syncthreads();
+    if (valid) {
+      int pos = cursor[e] + __popc(same & lanes_below);
+      for (int w = 0; w < warp; ++w)
+        pos += warp_counts[w * num_experts + e];
+      sorted_rows[pos] = a;
+      inverse[a] = pos;
+    }
+    __syncthreads();
+    if (valid && leader) {
+      atomicAdd(&cursor[e], __popc(same));  // integer adds: order-independent
+      warp_counts[warp * num_experts + e] = 0;
+    }
+    __syncthreads();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. permute: one CTA per sorted row.
+constexpr int kRowThreads = 256;
+
+__global__ void __launch_bounds__(kRowThreads)
+    moe_permute_kernel(const float* __restrict__ x,              // [tokens, hidden]
+                       const int32_t* __restrict__ sorted_rows,  // [rows]
+                       float* __restrict__ x_sorted,             // [rows, hidden]
+                       int top_k, int hidden) {
+  const int64_t i = blockIdx.x;
+  const int64_t t = sorted_rows[i] / top_k;
+  const float* src = x + t * hidden;
+  float* dst = x_sorted + i * hidden;
+  for (int h = threadIdx.x; h < hidden; h += kRowThreads)
+    dst[h] = src[h];
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. grouped GEMM. CTA tile kTileM rows × kTileN outputs, k in steps of kTileK through shared
+// memory (stored k-major, padded by one float so the transposing stores do not conflict), the
+// next k step prefetched into registers while the current one is multiplied. 256 threads, each
+// owning a 4×4 block of outputs (rows ty + 16 i, columns tx + 16 j). blockIdx.x: column tile;
+// blockIdx.y: row tile in the flattened list of all experts' row tiles (an upper bound is
+// launched; tiles past the real ones exit at once).
+constexpr int kTileM = 64, kTileN = 64, kTileK = 32;
+constexpr int kGemmThreads = 256;
+constexpr int kLoadsPerThread = kTileM * kTileK / kGemmThreads;  // 8, same for the W tile
+static_assert(kTileM == kTileN, "one load mapping serves both tiles");
+
+__device__ __forceinline__ float to_float(float v) {
+  return v;
+}
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+
+// Finds the row tile `tile` among all experts' row tiles (warp 0 only; lanes walk 32 experts at
+// a time). Writes expert = -1 when `tile` is past the last real tile.
+__device__ void find_row_tile(const int32_t* __restrict__ offsets, int num_experts, int tile,
+                              int* s_expert, int* s_row0, int* s_row1) {
+  const int lane = threadIdx.x;
+  if (lane == 0) *s_expert = -1;
+  __syncwarp();
+  int tiles_before = 0;
+  for (int e0 = 0; e0 < num_experts; e0 += 32) {
+    const int e = e0 + lane;
+    int beg = 0, cnt = 0;
+    if (e < num_experts) {
+      beg = offsets[e];
+      cnt = offsets[e + 1] - beg;
+    }
+    const int t = (cnt + kTileM - 1) / kTileM;
+    int incl = t;
+    for (int d = 1; d < 32; d *= 2) {
+      const int v = __shfl_up_sync(kFullMask, incl, d);
+      if (lane >= d) incl += v;
+    }
+    const int first = tiles_before + incl - t;
+    const bool hit = e < num_experts && tile >= first && tile < first + t;
+    if (hit) {
+      *s_expert = e;
+      *s_row0 = beg + (tile - first) * kTileM;
+      *s_row1 = min(beg + cnt, beg + (tile - first + 1) * kTileM);
+    }
+    if (__ballot_sync(kFullMask, hit) != 0) break;  // uniform across the warp
+    tiles_before += __shfl_sync(kFullMask, incl, 31);
+  }
+}
+
+template <class W>
+__global__ void __launch_bounds__(kGemmThreads)
+    grouped_gemm_kernel(const float* __restrict__ a,          // [rows, k]
+                        const void* const* __restrict__ w,    // [num_experts] → [n, k]
+                        const int32_t* __restrict__ offsets,  // [num_experts + 1]
+                        float* __restrict__ c,                // [rows, n]
+                        int num_experts, int n, int k) {
+  __shared__ float as[kTileK][kTileM + 1];
+  __shared__ float ws[kTileK][kTileN + 1];
+  __shared__ int s_expert, s_row0, s_row1;
+  if (threadIdx.x < 32) {
+    find_row_tile(offsets, num_experts, blockIdx.y, &s_expert, &s_row0, &s_row1);
+  }
+  __syncthreads();
+  const int expert = s_expert;
+  if (expert < 0) return;
+  const int row0 = s_row0, row1 = s_row1;
+  const int n0 = blockIdx.x * kTileN;
+  const W* __restrict__ we = static_cast<const W*>(w[expert]);
+
+  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  float ra[kLoadsPerThread], rw[kLoadsPerThread];
+  // Load mapping: element idx = tid + i * 256 of a 64 × 32 tile is (r = idx / 32, kk = idx % 32):
+  // a warp reads 32 consecutive k of one row (coalesced).
+  auto load = [&](int k0) {
+#pragma unroll
+    for (int i = 0; i < kLoadsPerThread; ++i) {
+      const int idx = tid + i * kGemmThreads;
+      const int r = idx / kTileK, kg = k0 + idx % kTileK;
+      const int row = row0 + r, col = n0 + r;
+      ra[i] = (row < row1 && kg < k) ? a[static_cast<int64_t>(row) * k + kg] : 0.f;
+      rw[i] = (col < n && kg < k) ? to_float(we[static_cast<int64_t>(col) * k + kg]) : 0.f;
+    }
+  };
+  auto store = [&]() {
+#pragma unroll
+    for (int i = 0; i < kLoadsPerThread; ++i) {
+      const int idx = tid + i * kGemmThreads;
+      const int r = idx / kTileK, kk = idx % kTileK;
+      as[kk][r] = ra[i];
+      ws[kk][r] = rw[i];
+    }
+  };
+
+  float acc[4][4] = {};
+  load(0);
+  for (int k0 = 0; k0 < k; k0 += kTileK) {
+    store();
+    __syncthreads();
+    if (k0 + kTileK < k) load(k0 + kTileK);
+#pragma unroll
+    for (int kk = 0; kk < kTileK; ++kk) {
+      float av[4], wv[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        av[i] = as[kk][ty + 16 * i];
+        wv[i] = ws[kk][tx + 16 * i];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          acc[i][j] = fmaf(av[i], wv[j], acc[i][j]);
+      }
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int row = row0 + ty + 16 * i;
+    if (row >= row1) continue;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int col = n0 + tx + 16 * j;
+      if (col < n) c[static_cast<int64_t>(row) * n + col] = acc[i][j];
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. silu · mul, one thread per output element.
+__global__ void __launch_bounds__(kRowThreads)
+    silu_mul_kernel(const float* __restrict__ gate_up,  // [rows, 2 * inter]
+                    float* __restrict__ act,            // [rows, inter]
+                    int64_t rows, int inter) {
+  const int64_t idx = static_cast<int64_t>(blockIdx.x) * kRowThreads + threadIdx.x;
+  if (idx >= rows * inter) return;
+  const int64_t r = idx / inter, i = idx % inter;
+  const float g = gate_up[r * 2 * inter + i];
+  const float u = gate_up[r * 2 * inter + inter + i];
+  act[idx] = g / (1.f + expf(-g)) * u;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. unpermute and combine: one CTA per token, j in ascending order.
+__global__ void __launch_bounds__(kRowThreads)
+    moe_unpermute_kernel(const float* __restrict__ y_sorted,      // [rows, hidden]
+                         const int32_t* __restrict__ inverse,     // [tokens * top_k]
+                         const float* __restrict__ topk_weights,  // [tokens, top_k]
+                         float* __restrict__ out,                 // [tokens, hidden]
+                         int top_k, int hidden) {
+  const int64_t t = blockIdx.x;
+  for (int h = threadIdx.x; h < hidden; h += kRowThreads) {
+    float acc = 0.f;
+    for (int j = 0; j < top_k; ++j) {
+      const int64_t r = inverse[t * top_k + j];
+      acc = fmaf(topk_weights[t * top_k + j], y_sorted[r * hidden + h], acc);
+    }
+    out[t * hidden + h] = acc;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Launch functions.
+constexpr int64_t kMaxGridY = 65535;
+
+int64_t row_tile_bound(int64_t rows, int64_t num_experts) {
+  // Σ_e ceil(count_e / kTileM) <= floor(rows / kTileM) + (number of non-empty experts).
+  return rows / kTileM + std::min(num_experts, rows);
+}
+
+void launch_grouped_gemm(const GroupedGemmParams& p, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>((p.n + kTileN - 1) / kTileN),
+                  static_cast<unsigned>(row_tile_bound(p.rows, p.num_experts)));
+  const int ne = static_cast<int>(p.num_experts), n = static_cast<int>(p.n),
+            k = static_cast<int>(p.k);
+  if (p.w_type == WeightType::kF32) {
+    grouped_gemm_kernel<float>
+        <<<grid, kGemmThreads, 0, stream>>>(p.a, p.w, p.offsets, p.c, ne, n, k);
+  } else {
+    grouped_gemm_kernel<__nv_bfloat16>
+        <<<grid, kGemmThreads, 0, stream>>>(p.a, p.w, p.offsets, p.c, ne, n, k);
+  }
+  SIEVE_CUDA_CHECK_LAUNCH();
+}
+
+constexpr size_t kWorkspaceAlign = 256;
+size_t align_up(size_t bytes) {
+  return (bytes + kWorkspaceAlign - 1) / kWorkspaceAlign * kWorkspaceAlign;
+}
+
+// Workspace layout, in this order, each region 256-byte aligned.
+struct MoeWorkspace {
+  int32_t* counts;       // [num_experts]
+  int32_t* offsets;      // [num_experts + 1]
+  int32_t* sorted_rows;  // [rows]
+  int32_t* inverse;      // [rows]
+  float* x_sorted;       // [rows, hidden]; reused as y_sorted after the gate_up GEMM
+  float* gate_up;        // [rows, 2 * inter]
+  float* act;            // [rows, inter]
+  size_t bytes;
+};
+
+MoeWorkspace carve(char* base, int64_t tokens, int64_t top_k, int64_t num_experts, int64_t hidden,
+                   int64_t inter) {
+  const size_t rows = static_cast<size_t>(tokens * top_k);
+  size_t at = 0;
+  auto take = [&](size_t bytes) {
+    char* p = base ? base + at : nullptr;
+    at += align_up(bytes);
+    return p;
+  };
+  MoeWorkspace ws{};
+  ws.counts = reinterpret_cast<int32_t*>(take(sizeof(int32_t) * num_experts));
+  ws.offsets = reinterpret_cast<int32_t*>(take(sizeof(int32_t) * (num_experts + 1)));
+  ws.sorted_rows = reinterpret_cast<int32_t*>(take(sizeof(int32_t) * rows));
+  ws.inverse = reinterpret_cast<int32_t*>(take(sizeof(int32_t) * rows));
+  ws.x_sorted = reinterpret_cast<float*>(take(sizeof(float) * rows * hidden));
+  ws.gate_up = reinterpret_cast<float*>(take(sizeof(float) * rows * 2 * inter));
+  ws.act = reinterpret_cast<float*>(take(sizeof(float) * rows * inter));
+  ws.bytes = at;
+  return ws;
+}
+
+bool fits_int(int64_t v) {
+  return v >= 0 && v <= INT32_MAX;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Host entries.
+
+void moe_align(const MoeAlignParams& p, cudaStream_t stream) {
+  SIEVE_CUDA_REQUIRE(p.tokens >= 0 && p.top_k >= 1, "moe_align: tokens >= 0, top_k >= 1");
+  SIEVE_CUDA_REQUIRE(p.num_experts >= 1 && p.num_experts <= kMoeMaxExperts,
+                     "moe_align: 1 <= num_experts <= kMoeMaxExperts");
+  SIEVE_CUDA_REQUIRE(fits_int(p.tokens * p.top_k), "moe_align: tokens * top_k fits int32");
+  SIEVE_CUDA_REQUIRE(p.counts && p.offsets, "moe_align: null output");
+  const int rows = static_cast<int>(p.tokens * p.top_k);
+  if (rows > 0) SIEVE_CUDA_REQUIRE(p.topk_ids && p.sorted_rows && p.inverse, "moe_align: null");
+  const size_t smem = sizeof(int32_t) * p.num_experts * (kAlignWarps + 1);
+  moe_align_kernel<<<1, kAlignThreads, smem, stream>>>(p.topk_ids, p.counts, p.offsets,
+                                                       p.sorted_rows, p.inverse, rows,
+                                                       static_cast<int>(p.num_experts));
+  SIEVE_CUDA_CHECK_LAUNCH();
+}
+
+void moe_permute(const MoePermuteParams& p, cudaStream_t stream) {
+  SIEVE_CUDA_REQUIRE(p.tokens >= 0 && p.top_k >= 1 && p.hidden >= 1, "moe_permute: sizes");
+  SIEVE_CUDA_REQUIRE(fits_int(p.tokens * p.top_k) && fits_int(p.hidden), "moe_permute: int32");
+  const int64_t rows = p.tokens * p.top_k;
+  if (rows == 0) return;
+  SIEVE_CUDA_REQUIRE(p.x && p.sorted_rows && p.x_sorted, "moe_permute: null pointer");
+  moe_permute_kernel<<<static_cast<unsigned>(rows), kRowThreads, 0, stream>>>(
+      p.x, p.sorted_rows, p.x_sorted, static_cast<int>(p.top_k), static_cast<int>(p.hidden));
+  SIEVE_CUDA_CHECK_LAUNCH();
+}
+
+void moe_grouped_gemm(const GroupedGemmParams& p, cudaStream_t stream) {
+  SIEVE_CUDA_REQUIRE(p.rows >= 0 && p.n >= 1 && p.k >= 1, "moe_grouped_gemm: sizes");
+  SIEVE_CUDA_REQUIRE(p.num_experts >= 1, "moe_grouped_gemm: num_experts >= 1");
+  SIEVE_CUDA_REQUIRE(fits_int(p.rows) && fits_int(p.n) && fits_int(p.k) && fits_int(p.num_experts),
+                     "moe_grouped_gemm: sizes fit int32");
+  if (p.rows == 0) return;
+  SIEVE_CUDA_REQUIRE(p.a && p.w && p.offsets && p.c, "moe_grouped_gemm: null pointer");
+  SIEVE_CUDA_REQUIRE(row_tile_bound(p.rows, p.num_experts) <= kMaxGridY,
+                     "moe_grouped_gemm: too many row tiles for grid.y");
+  launch_grouped_gemm(p, stream);
+}
+
+void moe_silu_mul(const float* gate_up, float* act, int64_t rows, int64_t inter,
+                  cudaStream_t stream) {
+  SIEVE_CUDA_REQUIRE(rows >= 0 && inter >= 1 && fits_int(inter), "moe_silu_mul: sizes");
+  const int64_t total = rows * inter;
+  if (total == 0) return;
+  SIEVE_CUDA_REQUIRE(gate_up && act, "moe_silu_mul: null pointer");
+  const int64_t blocks = (total + kRowThreads - 1) / kRowThreads;
+  SIEVE_CUDA_REQUIRE(fits_int(blocks), "moe_silu_mul: too many elements");
+  silu_mul_kernel<<<static_cast<unsigned>(blocks), kRowThreads, 0, stream>>>(
+      gate_up, act, rows, static_cast<int>(inter));
+  SIEVE_CUDA_CHECK_LAUNCH();
+}
+
+void moe_unpermute(const MoeUnpermuteParams& p, cudaStream_t stream) {
+  SIEVE_CUDA_REQUIRE(p.tokens >= 0 && p.top_k >= 1 && p.hidden >= 1, "moe_unpermute: sizes");
+  SIEVE_CUDA_REQUIRE(fits_int(p.tokens * p.top_k) && fits_int(p.hidden), "moe_unpermute: int32");
+  if (p.tokens == 0) return;
+  SIEVE_CUDA_REQUIRE(p.y_sorted && p.inverse && p.topk_weights && p.out,
+                     "moe_unpermute: null pointer");
+  moe_unpermute_kernel<<<static_cast<unsigned>(p.tokens), kRowThreads, 0, stream>>>(
+      p.y_sorted, p.inverse, p.topk_weights, p.out, static_cast<int>(p.top_k),
+      static_cast<int>(p.hidden));
+  SIEVE_CUDA_CHECK_LAUNCH();
+}
+
+size_t moe_workspace_bytes(int64_t tokens, int64_t top_k, int64_t num_experts, int64_t hidden,
+                           int64_t inter) {
+  return carve(nullptr, tokens, top_k, num_experts, hidden, inter).bytes;
+}
+
+void moe_experts(const MoeParams& p, cudaStream_t stream) {
+  SIEVE_CUDA_REQUIRE(p.tokens >= 0 && p.top_k >= 1 && p.hidden >= 1 && p.inter >= 1,
+                     "moe_experts: sizes");
+  SIEVE_CUDA_REQUIRE(p.num_experts >= 1 && p.num_experts <= kMoeMaxExperts,
+                     "moe_experts: 1 <= num_experts <= kMoeMaxExperts");
+  if (p.tokens == 0) return;
+  SIEVE_CUDA_REQUIRE(p.x && p.topk_ids && p.topk_weights && p.gate_up && p.down && p.out,
+                     "moe_experts: null pointer");
+  SIEVE_CUDA_REQUIRE(p.workspace != nullptr &&
+                         p.workspace_bytes >= moe_workspace_bytes(p.tokens, p.top_k, p.num_experts,
+                                                                  p.hidden, p.inter),
+                     "moe_experts: workspace smaller than moe_workspace_bytes()");
+  SIEVE_CUDA_REQUIRE(reinterpret_cast<uintptr_t>(p.workspace) % kWorkspaceAlign == 0,
+                     "moe_experts: workspace not 256-byte aligned");
+  const MoeWorkspace ws =
+      carve(static_cast<char*>(p.workspace), p.tokens, p.top_k, p.num_experts, p.hidden, p.inter);
+  const int64_t rows = p.tokens * p.top_k;
+
+  MoeAlignParams al;
+  al.topk_ids = p.topk_ids;
+  al.counts = ws.counts;
+  al.offsets = ws.offsets;
+  al.sorted_rows = ws.sorted_rows;
+  al.inverse = ws.inverse;
+  al.tokens = p.tokens;
+  al.top_k = p.top_k;
+  al.num_experts = p.num_experts;
+  moe_align(al, stream);
+
+  MoePermuteParams pe;
+  pe.x = p.x;
+  pe.sorted_rows = ws.sorted_rows;
+  pe.x_sorted = ws.x_sorted;
+  pe.tokens = p.tokens;
+  pe.top_k = p.top_k;
+  pe.hidden = p.hidden;
+  moe_permute(pe, stream);
+
+  GroupedGemmParams g;
+  g.a = ws.x_sorted;
+  g.w = p.gate_up;
+  g.w_type = p.w_type;
+  g.offsets = ws.offsets;
+  g.c = ws.gate_up;
+  g.rows = rows;
+  g.num_experts = p.num_experts;
+  g.n = 2 * p.inter;
+  g.k = p.hidden;
+  moe_grouped_gemm(g, stream);
+
+  moe_silu_mul(ws.gate_up, ws.act, rows, p.inter, stream);
+
+  float* y_sorted = ws.x_sorted;  // x_sorted is dead after the gate_up GEMM
+  g.a = ws.act;
+  g.w = p.down;
+  g.c = y_sorted;
+  g.n = p.hidden;
+  g.k = p.inter;
+  moe_grouped_gemm(g, stream);
+
+  MoeUnpermuteParams un;
+  un.y_sorted = y_sorted;
+  un.inverse = ws.inverse;
+  un.topk_weights = p.topk_weights;
+  un.out = p.out;
+  un.tokens = p.tokens;
+  un.top_k = p.top_k;
+  un.hidden = p.hidden;
+  moe_unpermute(un, stream);
+}
+
+}  // namespace sieve::cuda

@@ -1,0 +1,90 @@
+// The MoE expert pipeline on the device: align (group the tokens*top_k assignments by expert),
+// permute (gather activation rows), grouped GEMM gate_up, silu·mul, grouped GEMM down,
+// unpermute-and-combine. Semantics are those of engine/backend.h MoeArgs:
+//   out[t] = Σ_j topk_weights[t, j] · down_e(silu(gate_e x[t]) · up_e x[t]),  e = topk_ids[t, j]
+// No host round trip: every launch configuration depends only on the host-known sizes (tokens,
+// top_k, num_experts, hidden, inter), never on device contents, so the whole pipeline can be
+// captured in a CUDA graph. Results are deterministic (bit-identical run to run).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/cuda/elem_type.h"
+
+namespace sieve::cuda {
+
+// --- 1. align: group the assignments a = t * top_k + j by expert, stably (increasing a within
+// an expert). Requires 0 <= topk_ids[a] < num_experts (the kernel traps otherwise) and
+// 1 <= num_experts <= kMoeMaxExperts.
+inline constexpr int64_t kMoeMaxExperts = 1024;
+
+struct MoeAlignParams {
+  const int32_t* topk_ids = nullptr;  // [tokens, top_k]
+  int32_t* counts = nullptr;          // [num_experts]: assignments per expert
+  int32_t* offsets = nullptr;         // [num_experts + 1]: exclusive prefix of counts
+  int32_t* sorted_rows = nullptr;     // [tokens * top_k]: sorted position → assignment a
+  int32_t* inverse = nullptr;         // [tokens * top_k]: assignment a → sorted position
+  int64_t tokens = 0, top_k = 0, num_experts = 0;
+};
+void moe_align(const MoeAlignParams& p, cudaStream_t stream);
+
+// --- 2. permute: x_sorted[i] = x[sorted_rows[i] / top_k].
+struct MoePermuteParams {
+  const float* x = nullptr;              // [tokens, hidden]
+  const int32_t* sorted_rows = nullptr;  // [tokens * top_k]
+  float* x_sorted = nullptr;             // [tokens * top_k, hidden]
+  int64_t tokens = 0, top_k = 0, hidden = 0;
+};
+void moe_permute(const MoePermuteParams& p, cudaStream_t stream);
+
+// --- 3. grouped GEMM: for every expert e, c[r] = W_e · a[r] for r in [offsets[e],
+// offsets[e+1]); fp32 accumulate (one ordered chain over k per output), fp32 out. Experts with
+// no rows cost nothing. `rows` must equal offsets[num_experts] (the host-known tokens*top_k).
+struct GroupedGemmParams {
+  const float* a = nullptr;        // [rows, k], rows grouped by expert
+  const void* const* w = nullptr;  // [num_experts] device pointers, each W_e [n, k] row-major
+  WeightType w_type = WeightType::kF32;
+  const int32_t* offsets = nullptr;  // [num_experts + 1]
+  float* c = nullptr;                // [rows, n]
+  int64_t rows = 0, num_experts = 0, n = 0, k = 0;
+};
+void moe_grouped_gemm(const GroupedGemmParams& p, cudaStream_t stream);
+
+// --- 4. act[r, i] = silu(gate_up[r, i]) · gate_up[r, inter + i].
+// gate_up: [rows, 2 * inter] (gate | up); act: [rows, inter].
+void moe_silu_mul(const float* gate_up, float* act, int64_t rows, int64_t inter,
+                  cudaStream_t stream);
+
+// --- 5. unpermute and combine: out[t] = Σ_{j ascending} topk_weights[t, j] ·
+// y_sorted[inverse[t * top_k + j]].
+struct MoeUnpermuteParams {
+  const float* y_sorted = nullptr;      // [tokens * top_k, hidden]
+  const int32_t* inverse = nullptr;     // [tokens * top_k]
+  const float* topk_weights = nullptr;  // [tokens, top_k]
+  float* out = nullptr;                 // [tokens, hidden]
+  int64_t tokens = 0, top_k = 0, hidden = 0;
+};
+void moe_unpermute(const MoeUnpermuteParams& p, cudaStream_t stream);
+
+// --- The whole pipeline, steps 1–5, in `workspace` (moe_workspace_bytes bytes at least,
+// 256-byte aligned, e.g. from cudaMalloc). tokens == 0 launches nothing.
+struct MoeParams {
+  const float* x = nullptr;              // [tokens, hidden]
+  const int32_t* topk_ids = nullptr;     // [tokens, top_k]
+  const float* topk_weights = nullptr;   // [tokens, top_k]
+  const void* const* gate_up = nullptr;  // [num_experts] device pointers, each [2*inter, hidden]
+  const void* const* down = nullptr;     // [num_experts] device pointers, each [hidden, inter]
+  WeightType w_type = WeightType::kF32;  // of gate_up and down
+  float* out = nullptr;                  // [tokens, hidden]
+  int64_t tokens = 0, top_k = 0, num_experts = 0, hidden = 0, inter = 0;
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
+};
+size_t moe_workspace_bytes(int64_t tokens, int64_t top_k, int64_t num_experts, int64_t hidden,
+                           int64_t inter);
+void moe_experts(const MoeParams& p, cudaStream_t stream);
+
+}  // namespace sieve::cuda

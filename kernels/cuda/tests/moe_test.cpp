@@ -1,0 +1,440 @@
+// The CUDA MoE pipeline (kernels/cuda/moe.h) against plain host loops: each step alone, then
+// the whole of moe_experts against the MoeArgs formula across token counts, expert counts,
+// top_k, skewed and uniform routing, fp32 and bf16 weights; and run-to-run determinism.
+#include "kernels/cuda/moe.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "kernels/cuda/tests/device_buffer.h"
+
+namespace sieve::cuda {
+namespace {
+
+using test::DeviceBuffer;
+
+// --- host helpers
+
+uint16_t to_bf16_bits(float f) {  // round to nearest even (inputs here are finite)
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+float from_bf16_bits(uint16_t b) {
+  const uint32_t u = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+std::vector<float> random_floats(size_t n, float scale, std::mt19937& rng) {
+  std::uniform_real_distribution<float> d(-scale, scale);
+  std::vector<float> v(n);
+  for (float& x : v)
+    x = d(rng);
+  return v;
+}
+
+// topk_ids [tokens, top_k]: distinct experts per token when top_k <= num_experts. Skewed: every
+// token picks among the last max(top_k, 2) experts only (most experts get no rows).
+std::vector<int32_t> make_routing(int64_t tokens, int64_t top_k, int64_t num_experts, bool skewed,
+                                  std::mt19937& rng) {
+  const int64_t pool = skewed ? std::min(num_experts, std::max<int64_t>(top_k, 2)) : num_experts;
+  const int64_t first = num_experts - pool;
+  std::vector<int32_t> ids(tokens * top_k);
+  std::vector<int32_t> cand(pool);
+  for (int64_t t = 0; t < tokens; ++t) {
+    std::iota(cand.begin(), cand.end(), static_cast<int32_t>(first));
+    for (int64_t j = 0; j < top_k; ++j) {
+      if (top_k <= pool) {
+        std::uniform_int_distribution<int64_t> d(j, pool - 1);
+        std::swap(cand[j], cand[d(rng)]);
+        ids[t * top_k + j] = cand[j];
+      } else {
+        std::uniform_int_distribution<int64_t> d(0, pool - 1);
+        ids[t * top_k + j] = cand[d(rng)];
+      }
+    }
+  }
+  return ids;
+}
+
+struct HostAlign {
+  std::vector<int32_t> counts, offsets, sorted_rows, inverse;
+};
+
+HostAlign host_align(const std::vector<int32_t>& ids, int64_t num_experts) {
+  HostAlign h;
+  h.counts.assign(num_experts, 0);
+  for (int32_t e : ids)
+    ++h.counts[e];
+  h.offsets.assign(num_experts + 1, 0);
+  for (int64_t e = 0; e < num_experts; ++e)
+    h.offsets[e + 1] = h.offsets[e] + h.counts[e];
+  std::vector<int32_t> cursor(h.offsets.begin(), h.offsets.end() - 1);
+  h.sorted_rows.assign(ids.size(), -1);
+  h.inverse.assign(ids.size(), -1);
+  for (size_t a = 0; a < ids.size(); ++a) {
+    const int32_t pos = cursor[ids[a]]++;
+    h.sorted_rows[pos] = static_cast<int32_t>(a);
+    h.inverse[a] = pos;
+  }
+  return h;
+}
+
+// Per-expert weights, flat [num_experts, n, k], values already bf16-representable so one host
+// reference serves both weight types; device copies in both types with pointer arrays.
+struct ExpertMatrices {
+  int64_t num_experts = 0, n = 0, k = 0;
+  std::vector<float> host;
+  DeviceBuffer<float> f32;
+  DeviceBuffer<uint16_t> bf16;
+  DeviceBuffer<const void*> f32_ptrs, bf16_ptrs;
+
+  ExpertMatrices(int64_t e, int64_t n_, int64_t k_, std::mt19937& rng)
+      : num_experts(e), n(n_), k(k_) {
+    host = random_floats(e * n * k, 1.f / std::sqrt(static_cast<float>(k)), rng);
+    std::vector<uint16_t> bits(host.size());
+    for (size_t i = 0; i < host.size(); ++i) {
+      bits[i] = to_bf16_bits(host[i]);
+      host[i] = from_bf16_bits(bits[i]);
+    }
+    f32 = DeviceBuffer<float>::from_host(host);
+    bf16 = DeviceBuffer<uint16_t>::from_host(bits);
+    std::vector<const void*> pf(e), pb(e);
+    for (int64_t i = 0; i < e; ++i) {
+      pf[i] = f32.data() + i * n * k;
+      pb[i] = bf16.data() + i * n * k;
+    }
+    f32_ptrs = DeviceBuffer<const void*>::from_host(pf);
+    bf16_ptrs = DeviceBuffer<const void*>::from_host(pb);
+  }
+  const void* const* ptrs(WeightType t) const {
+    return t == WeightType::kF32 ? f32_ptrs.data() : bf16_ptrs.data();
+  }
+  const float* w(int64_t e) const { return host.data() + e * n * k; }
+};
+
+// --- 1. align
+
+TEST(MoeAlign, MatchesStableHostSort) {
+  struct Case {
+    int64_t tokens, top_k, num_experts;
+    bool skewed;
+  };
+  const Case cases[] = {{0, 8, 128, false},    {1, 1, 1, false},   {1, 8, 128, false},
+                        {7, 2, 8, true},       {64, 8, 60, false}, {300, 8, 128, true},
+                        {4096, 8, 128, false}, {4096, 1, 8, true}, {513, 4, 1024, false},
+                        {1000, 3, 1, false}};
+  std::mt19937 rng(1);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(testing::Message() << "tokens " << c.tokens << " top_k " << c.top_k << " experts "
+                                    << c.num_experts << " skewed " << c.skewed);
+    const std::vector<int32_t> ids = make_routing(c.tokens, c.top_k, c.num_experts, c.skewed, rng);
+    const HostAlign want = host_align(ids, c.num_experts);
+    auto d_ids = DeviceBuffer<int32_t>::from_host(ids);
+    DeviceBuffer<int32_t> counts(c.num_experts), offsets(c.num_experts + 1), sorted(ids.size()),
+        inverse(ids.size());
+    MoeAlignParams p;
+    p.topk_ids = d_ids.data();
+    p.counts = counts.data();
+    p.offsets = offsets.data();
+    p.sorted_rows = sorted.data();
+    p.inverse = inverse.data();
+    p.tokens = c.tokens;
+    p.top_k = c.top_k;
+    p.num_experts = c.num_experts;
+    moe_align(p, nullptr);
+    EXPECT_EQ(counts.to_host(), want.counts);
+    EXPECT_EQ(offsets.to_host(), want.offsets);
+    EXPECT_EQ(sorted.to_host(), want.sorted_rows);
+    EXPECT_EQ(inverse.to_host(), want.inverse);
+  }
+}
+
+// --- 2 and 5. permute, unpermute
+
+TEST(MoePermute, GathersTokenRows) {
+  std::mt19937 rng(2);
+  for (int64_t hidden : {1, 67, 2048}) {
+    const int64_t tokens = 37, top_k = 3, num_experts = 11;
+    const auto ids = make_routing(tokens, top_k, num_experts, false, rng);
+    const HostAlign al = host_align(ids, num_experts);
+    const auto x = random_floats(tokens * hidden, 1.f, rng);
+    auto d_x = DeviceBuffer<float>::from_host(x);
+    auto d_sorted = DeviceBuffer<int32_t>::from_host(al.sorted_rows);
+    DeviceBuffer<float> d_xs(tokens * top_k * hidden);
+    MoePermuteParams p;
+    p.x = d_x.data();
+    p.sorted_rows = d_sorted.data();
+    p.x_sorted = d_xs.data();
+    p.tokens = tokens;
+    p.top_k = top_k;
+    p.hidden = hidden;
+    moe_permute(p, nullptr);
+    const auto got = d_xs.to_host();
+    for (int64_t i = 0; i < tokens * top_k; ++i) {
+      const int64_t t = al.sorted_rows[i] / top_k;
+      for (int64_t h = 0; h < hidden; ++h)
+        ASSERT_EQ(got[i * hidden + h], x[t * hidden + h]) << "row " << i << " h " << h;
+    }
+  }
+}
+
+TEST(MoeUnpermute, CombinesInJOrder) {
+  std::mt19937 rng(3);
+  for (int64_t top_k : {1, 2, 8}) {
+    for (int64_t hidden : {1, 67, 2048}) {
+      const int64_t tokens = 29, num_experts = 16;
+      const auto ids = make_routing(tokens, top_k, num_experts, false, rng);
+      const HostAlign al = host_align(ids, num_experts);
+      const auto y = random_floats(tokens * top_k * hidden, 1.f, rng);
+      const auto w = random_floats(tokens * top_k, 1.f, rng);
+      auto d_y = DeviceBuffer<float>::from_host(y);
+      auto d_inv = DeviceBuffer<int32_t>::from_host(al.inverse);
+      auto d_w = DeviceBuffer<float>::from_host(w);
+      DeviceBuffer<float> d_out(tokens * hidden);
+      MoeUnpermuteParams p;
+      p.y_sorted = d_y.data();
+      p.inverse = d_inv.data();
+      p.topk_weights = d_w.data();
+      p.out = d_out.data();
+      p.tokens = tokens;
+      p.top_k = top_k;
+      p.hidden = hidden;
+      moe_unpermute(p, nullptr);
+      const auto got = d_out.to_host();
+      for (int64_t t = 0; t < tokens; ++t) {
+        for (int64_t h = 0; h < hidden; ++h) {
+          float acc = 0.f;
+          for (int64_t j = 0; j < top_k; ++j)
+            acc = std::fma(w[t * top_k + j], y[al.inverse[t * top_k + j] * hidden + h], acc);
+          ASSERT_EQ(got[t * hidden + h], acc) << "t " << t << " h " << h;
+        }
+      }
+    }
+  }
+}
+
+// --- 4. silu_mul
+
+TEST(MoeSiluMul, MatchesHost) {
+  std::mt19937 rng(4);
+  for (int64_t inter : {1, 45, 768}) {
+    const int64_t rows = 13;
+    const auto gu = random_floats(rows * 2 * inter, 6.f, rng);
+    auto d_gu = DeviceBuffer<float>::from_host(gu);
+    DeviceBuffer<float> d_act(rows * inter);
+    moe_silu_mul(d_gu.data(), d_act.data(), rows, inter, nullptr);
+    const auto got = d_act.to_host();
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t i = 0; i < inter; ++i) {
+        const double g = gu[r * 2 * inter + i], u = gu[r * 2 * inter + inter + i];
+        const double want = g / (1.0 + std::exp(-g)) * u;
+        ASSERT_NEAR(got[r * inter + i], want, 1e-5 * (1.0 + std::fabs(want)));
+      }
+    }
+  }
+}
+
+// --- 3. grouped GEMM
+
+void check_grouped_gemm(const std::vector<int32_t>& counts, int64_t n, int64_t k, WeightType wt,
+                        std::mt19937& rng) {
+  const int64_t num_experts = static_cast<int64_t>(counts.size());
+  std::vector<int32_t> offsets(num_experts + 1, 0);
+  for (int64_t e = 0; e < num_experts; ++e)
+    offsets[e + 1] = offsets[e] + counts[e];
+  const int64_t rows = offsets[num_experts];
+  const auto a = random_floats(rows * k, 1.f, rng);
+  ExpertMatrices w(num_experts, n, k, rng);
+  auto d_a = DeviceBuffer<float>::from_host(a);
+  auto d_off = DeviceBuffer<int32_t>::from_host(offsets);
+  DeviceBuffer<float> d_c(rows * n);
+  GroupedGemmParams p;
+  p.a = d_a.data();
+  p.w = w.ptrs(wt);
+  p.w_type = wt;
+  p.offsets = d_off.data();
+  p.c = d_c.data();
+  p.rows = rows;
+  p.num_experts = num_experts;
+  p.n = n;
+  p.k = k;
+  moe_grouped_gemm(p, nullptr);
+  const auto got = d_c.to_host();
+  for (int64_t e = 0; e < num_experts; ++e) {
+    const float* we = w.w(e);
+    for (int64_t r = offsets[e]; r < offsets[e + 1]; ++r) {
+      for (int64_t j = 0; j < n; ++j) {
+        double acc = 0, mag = 0;
+        for (int64_t kk = 0; kk < k; ++kk) {
+          const double prod = static_cast<double>(a[r * k + kk]) * we[j * k + kk];
+          acc += prod;
+          mag += std::fabs(prod);
+        }
+        ASSERT_NEAR(got[r * n + j], acc, 1e-4 * mag + 1e-7)
+            << "expert " << e << " row " << r << " col " << j;
+      }
+    }
+  }
+}
+
+TEST(MoeGroupedGemm, MatchesHostTripleLoop) {
+  std::mt19937 rng(5);
+  for (WeightType wt : {WeightType::kF32, WeightType::kBF16}) {
+    SCOPED_TRACE(wt == WeightType::kF32 ? "fp32 weights" : "bf16 weights");
+    check_grouped_gemm({0, 1, 70, 0, 129}, 67, 45, wt, rng);  // odd n, k; empty experts
+    check_grouped_gemm({3}, 130, 257, wt, rng);               // one expert, k past 8 tiles
+    check_grouped_gemm({64, 0, 0, 65, 1}, 64, 32, wt, rng);   // exact tiles and one over
+    check_grouped_gemm({1, 1, 1, 1, 1, 1, 1, 1}, 1536, 2048 / 8, wt, rng);  // decode-like
+    check_grouped_gemm({0, 0, 5}, 1, 1, wt, rng);                           // degenerate n = k = 1
+    std::vector<int32_t> many(40, 0);  // > 32 experts: tile search
+    many[33] = 17;
+    many[39] = 100;
+    check_grouped_gemm(many, 33, 19, wt, rng);
+  }
+}
+
+// --- the whole pipeline
+
+struct Problem {
+  int64_t tokens, top_k, num_experts, hidden, inter;
+  bool skewed;
+  WeightType wt;
+};
+
+struct PipelineRun {
+  std::vector<float> got, want;
+};
+
+// Runs moe_experts `runs` times (outputs of the last run in `got`, every run compared by the
+// caller through `all`) and the host reference of the MoeArgs formula.
+PipelineRun run_pipeline(const Problem& pr, uint32_t seed, std::vector<std::vector<float>>* all,
+                         int runs = 1) {
+  std::mt19937 rng(seed);
+  const auto ids = make_routing(pr.tokens, pr.top_k, pr.num_experts, pr.skewed, rng);
+  const auto wts = random_floats(pr.tokens * pr.top_k, 1.f, rng);
+  const auto x = random_floats(pr.tokens * pr.hidden, 1.f, rng);
+  ExpertMatrices gate_up(pr.num_experts, 2 * pr.inter, pr.hidden, rng);
+  ExpertMatrices down(pr.num_experts, pr.hidden, pr.inter, rng);
+
+  auto d_ids = DeviceBuffer<int32_t>::from_host(ids);
+  auto d_wts = DeviceBuffer<float>::from_host(wts);
+  auto d_x = DeviceBuffer<float>::from_host(x);
+  DeviceBuffer<float> d_out(pr.tokens * pr.hidden);
+  const size_t ws_bytes =
+      moe_workspace_bytes(pr.tokens, pr.top_k, pr.num_experts, pr.hidden, pr.inter);
+  DeviceBuffer<uint8_t> ws(ws_bytes);
+
+  MoeParams p;
+  p.x = d_x.data();
+  p.topk_ids = d_ids.data();
+  p.topk_weights = d_wts.data();
+  p.gate_up = gate_up.ptrs(pr.wt);
+  p.down = down.ptrs(pr.wt);
+  p.w_type = pr.wt;
+  p.out = d_out.data();
+  p.tokens = pr.tokens;
+  p.top_k = pr.top_k;
+  p.num_experts = pr.num_experts;
+  p.hidden = pr.hidden;
+  p.inter = pr.inter;
+  p.workspace = ws.data();
+  p.workspace_bytes = ws_bytes;
+
+  PipelineRun r;
+  for (int i = 0; i < runs; ++i) {
+    moe_experts(p, nullptr);
+    SIEVE_CUDA_CHECK(cudaGetLastError());
+    r.got = d_out.to_host();
+    if (all) all->push_back(r.got);
+  }
+
+  r.want.assign(pr.tokens * pr.hidden, 0.f);
+  std::vector<double> gu(2 * pr.inter), act(pr.inter), out(pr.hidden);
+  for (int64_t t = 0; t < pr.tokens; ++t) {
+    std::fill(out.begin(), out.end(), 0.0);
+    for (int64_t j = 0; j < pr.top_k; ++j) {
+      const int64_t e = ids[t * pr.top_k + j];
+      const float* wg = gate_up.w(e);
+      for (int64_t o = 0; o < 2 * pr.inter; ++o) {
+        double acc = 0;
+        for (int64_t h = 0; h < pr.hidden; ++h)
+          acc += static_cast<double>(wg[o * pr.hidden + h]) * x[t * pr.hidden + h];
+        gu[o] = acc;
+      }
+      for (int64_t i = 0; i < pr.inter; ++i)
+        act[i] = gu[i] / (1.0 + std::exp(-gu[i])) * gu[pr.inter + i];
+      const float* wd = down.w(e);
+      for (int64_t h = 0; h < pr.hidden; ++h) {
+        double acc = 0;
+        for (int64_t i = 0; i < pr.inter; ++i)
+          acc += static_cast<double>(wd[h * pr.inter + i]) * act[i];
+        out[h] += wts[t * pr.top_k + j] * acc;
+      }
+    }
+    for (int64_t h = 0; h < pr.hidden; ++h)
+      r.want[t * pr.hidden + h] = static_cast<float>(out[h]);
+  }
+  return r;
+}
+
+void expect_close(const PipelineRun& r) {
+  ASSERT_EQ(r.got.size(), r.want.size());
+  for (size_t i = 0; i < r.got.size(); ++i) {
+    ASSERT_NEAR(r.got[i], r.want[i], 1e-4 * (1.0 + std::fabs(r.want[i]))) << "element " << i;
+  }
+}
+
+TEST(MoeExperts, MatchesHostReferenceAcrossShapes) {
+  uint32_t seed = 100;
+  for (int64_t tokens : {0, 1, 7, 64, 4096}) {
+    for (int64_t num_experts : {1, 8, 60, 128}) {
+      for (int64_t top_k : {1, 2, 8}) {
+        if (top_k > num_experts) continue;  // routing picks distinct experts
+        for (bool skewed : {false, true}) {
+          for (WeightType wt : {WeightType::kF32, WeightType::kBF16}) {
+            const Problem pr{tokens, top_k, num_experts, 67, 45, skewed, wt};
+            SCOPED_TRACE(testing::Message()
+                         << "tokens " << tokens << " experts " << num_experts << " top_k " << top_k
+                         << (skewed ? " skewed" : " uniform")
+                         << (wt == WeightType::kF32 ? " fp32" : " bf16"));
+            expect_close(run_pipeline(pr, seed++, nullptr));
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(MoeExperts, OddAndRealisticDims) {
+  // Dimensions not multiples of 4 or of the tiles; then Qwen3-30B-A3B's expert shapes.
+  expect_close(run_pipeline({5, 2, 8, 1, 1, false, WeightType::kF32}, 7, nullptr));
+  expect_close(run_pipeline({33, 3, 9, 131, 65, false, WeightType::kBF16}, 8, nullptr));
+  expect_close(run_pipeline({16, 8, 128, 2048, 768, false, WeightType::kBF16}, 9, nullptr));
+}
+
+TEST(MoeExperts, DeterministicRunToRun) {
+  for (bool skewed : {false, true}) {
+    std::vector<std::vector<float>> all;
+    const PipelineRun r =
+        run_pipeline({4096, 8, 60, 67, 45, skewed, WeightType::kBF16}, 11, &all, 3);
+    expect_close(r);
+    for (size_t i = 1; i < all.size(); ++i) {
+      ASSERT_EQ(0, std::memcmp(all[0].data(), all[i].data(), all[0].size() * sizeof(float)))
+          << "run " << i << " differs from run 0";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sieve::cuda
