@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -32,15 +33,21 @@ Proc run_sieve(const std::string& args) {
 // `sieve serve` on the default model for the whole suite; SIGTERM at the end.
 class Server {
  public:
-  Server() {
+  // `api_key`: started with --api-key KEY when not empty.
+  explicit Server(const std::string& api_key = "") {
     log_ = make_temp_dir("bench-serve") + "/serve.log";
     pid_ = fork();
     if (pid_ == 0) {
       const std::string redirect = log_;
       std::freopen(redirect.c_str(), "w", stderr);
       std::freopen("/dev/null", "w", stdout);
-      execl(SIEVE_BINARY, SIEVE_BINARY, "serve", "--host", "127.0.0.1", "--port", "0",
-            static_cast<char*>(nullptr));
+      if (api_key.empty()) {
+        execl(SIEVE_BINARY, SIEVE_BINARY, "serve", "--host", "127.0.0.1", "--port", "0",
+              static_cast<char*>(nullptr));
+      } else {
+        execl(SIEVE_BINARY, SIEVE_BINARY, "serve", "--host", "127.0.0.1", "--port", "0",
+              "--api-key", api_key.c_str(), static_cast<char*>(nullptr));
+      }
       _exit(127);
     }
     const std::regex re("serving '[^']*' on (http://127\\.0\\.0\\.1:[0-9]+)");
@@ -309,6 +316,45 @@ TEST(SieveBench, OfflineThroughputRunsEveryTokenThroughTheEngine) {
   Proc missing = run_sieve("bench throughput --model " + dir + "/nope");
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.err.find("no such model directory"), std::string::npos) << missing.err;
+}
+
+TEST(SieveBench, ApiKeyIsSentToAServerThatWantsOne) {
+  Server keyed("s3cret");
+  ASSERT_FALSE(keyed.url().empty()) << keyed.log();
+  const std::string dir = make_temp_dir("bench-key");
+  const std::string args = "bench serve --base-url " + keyed.url() +
+                           " --num-prompts 2 --input-len 8 --output-len 2 --num-warmups 0 "
+                           "--result-filename keyed --result-dir " +
+                           dir;
+  Proc without = run_sieve(args);
+  EXPECT_EQ(without.code, 1);
+  EXPECT_NE(without.err.find("answered 401"), std::string::npos) << without.err;
+  EXPECT_NE(without.err.find("--api-key"), std::string::npos) << without.err;
+  Proc with = run_sieve(args + " --api-key s3cret");
+  ASSERT_EQ(with.code, 0) << with.err;
+  const json j = json::parse(slurp(dir + "/keyed.json"));
+  EXPECT_EQ(j["runs"][0]["completed"], 2) << j.dump();
+  EXPECT_EQ(j["runs"][0]["failed"], 0) << j.dump();
+}
+
+TEST(SieveBench, OfflineThroughputOnDummyWeights) {
+  // A config.json alone: the model's weights are made in memory (--load-format dummy).
+  const std::string dir = make_temp_dir("bench-dummy");
+  Proc cfg = run_sieve("make-checkpoint --like mixtral --config-only --out " + dir + "/m");
+  ASSERT_EQ(cfg.code, 0) << cfg.err;
+  ASSERT_FALSE(std::filesystem::exists(dir + "/m/model.safetensors"));
+  Proc p = run_sieve("bench throughput --model " + dir +
+                     "/m --load-format dummy --num-prompts 4 --input-len 8 --output-len 4 "
+                     "--output-json " +
+                     dir + "/tp.json");
+  ASSERT_EQ(p.code, 0) << p.err;
+  EXPECT_NE(p.err.find("dummy weights"), std::string::npos) << p.err;
+  const json j = json::parse(slurp(dir + "/tp.json"));
+  EXPECT_EQ(j["output_tokens"], 4 * 4);
+  // Without --load-format dummy the missing weights are an error that says what is missing.
+  Proc real = run_sieve("bench throughput --model " + dir + "/m --num-prompts 1");
+  EXPECT_EQ(real.code, 1);
+  EXPECT_NE(real.err.find("safetensors"), std::string::npos) << real.err;
 }
 
 TEST(SieveBench, BadFlagsAreNamed) {

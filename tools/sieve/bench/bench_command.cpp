@@ -38,6 +38,7 @@ using namespace sieve::bench;
 
 struct ServeOpts {
   std::string base_url;
+  std::string api_key;
   std::string model;
   int num_prompts = 100;
   double duration = 0;
@@ -142,6 +143,7 @@ void run_serve(const ServeOpts& o) {
   // Validate everything before sending anything.
   auto ep = parse_base_url(o.base_url);
   if (!ep.ok()) fail(ep.status().message(), 2);
+  ep->api_key = o.api_key;
   auto rates = parse_rates(o.request_rate);
   if (!rates.ok()) fail(rates.status().message(), 2);
   auto slo = parse_slo(o.slo);
@@ -183,7 +185,9 @@ void run_serve(const ServeOpts& o) {
   }
   if (models->status != 200) {
     fail("GET " + o.base_url + "/v1/models answered " + std::to_string(models->status) + ": " +
-         models->body.substr(0, 300));
+         models->body.substr(0, 300) +
+         (models->status == 401 ? " (the server wants a key: pass --api-key or set OPENAI_API_KEY)"
+                                : ""));
   }
   RequestOptions ro;
   ro.model = o.model;
@@ -344,6 +348,10 @@ void add_bench_command(CLI::App& app) {
       "reports TTFT, TPOT, ITL, E2E latency, throughput and goodput; writes a JSON result and an "
       "SVG chart to --result-dir");
   serve->add_option("--base-url", o->base_url, "The server, http://HOST:PORT")->required();
+  serve
+      ->add_option("--api-key", o->api_key,
+                   "Sent as 'Authorization: Bearer KEY' (a server started with --api-key)")
+      ->envname("OPENAI_API_KEY");
   serve->add_option("--model", o->model,
                     "Model name sent in requests (default: /v1/models' first)");
   serve->add_option("--num-prompts", o->num_prompts, "Requests per load level")

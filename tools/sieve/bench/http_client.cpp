@@ -82,6 +82,15 @@ Result<Endpoint> parse_base_url(const std::string& url) {
   return ep;
 }
 
+namespace {
+
+template <class Request>
+void set_auth(Request& req, const Endpoint& ep) {
+  if (!ep.api_key.empty()) req.set(bhttp::field::authorization, "Bearer " + ep.api_key);
+}
+
+}  // namespace
+
 Result<HttpResponse> http_get(const Endpoint& ep, const std::string& target, double timeout_s) {
   asio::io_context ioc;
   beast::tcp_stream stream(ioc);
@@ -90,6 +99,7 @@ Result<HttpResponse> http_get(const Endpoint& ep, const std::string& target, dou
   bhttp::request<bhttp::empty_body> req{bhttp::verb::get, ep.base_path + target, 11};
   req.set(bhttp::field::host, ep.host);
   req.set(bhttp::field::user_agent, "sieve-bench");
+  set_auth(req, ep);
   beast::error_code ec;
   bhttp::write(stream, req, ec);
   beast::flat_buffer buf;
@@ -109,6 +119,7 @@ HttpResponse http_post_sse(const Endpoint& ep, const SseRequest& sse, TransportE
   req.set(bhttp::field::user_agent, "sieve-bench");
   req.set(bhttp::field::content_type, "application/json");
   req.set(bhttp::field::accept, "text/event-stream");
+  set_auth(req, ep);
   req.body() = sse.body;
   req.prepare_payload();
   beast::error_code ec;

@@ -14,6 +14,7 @@ struct Endpoint {
   std::string host;
   std::string port;
   std::string base_path;  // "" or "/prefix" without a trailing slash
+  std::string api_key;    // sent as "Authorization: Bearer <key>" when not empty
 };
 
 // "http://HOST:PORT[/prefix]" (https is not supported).
