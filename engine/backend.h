@@ -63,12 +63,28 @@ struct MoeArgs {
   Tensor* out = nullptr;  // [tokens, hidden]: Σ_j weight_j · down_e(silu(gate_e x) · up_e x)
 };
 
+// One step's inputs where the backend's kernels read them: begin_step() uploads the
+// ForwardBatch (the CPU backend wraps the batch's own vectors). Valid until the next begin_step.
+struct StepInputs {
+  Tensor token_ids;     // [num_tokens] int32
+  Tensor positions;     // [num_tokens] int32
+  Tensor slots;         // [num_tokens] int64; negative: padding, not written
+  Tensor query_start;   // [num_seqs + 1] int32
+  Tensor context_lens;  // [num_seqs] int32
+  Tensor block_tables;  // [num_seqs, max_blocks_per_seq] int32
+  Tensor logit_rows;    // [logit rows] int32
+  int64_t num_tokens = 0, num_seqs = 0, max_blocks_per_seq = 0;
+  // Upper bounds of any sequence's new tokens and cached tokens (kernels size grids by them,
+  // so a captured CUDA graph replays for every batch within the bounds).
+  int64_t max_query_len = 0, max_context_len = 0;
+};
+
 struct AttentionArgs {
   const Tensor* q = nullptr;        // [tokens, num_heads * head_dim], RoPE applied
   Tensor* out = nullptr;            // [tokens, num_heads * head_dim]
   const Tensor* k_cache = nullptr;  // [num_blocks, block_size, num_kv_heads, head_dim]
   const Tensor* v_cache = nullptr;
-  const ForwardBatch* batch = nullptr;
+  const StepInputs* step = nullptr;
   int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;
   float scale = 1.0f;
   int64_t sliding_window = 0;
@@ -81,7 +97,11 @@ class Backend {
   virtual Device device() const = 0;
 
   // --- memory
-  virtual Tensor alloc(std::vector<int64_t> shape, DType dtype) = 0;  // contents undefined
+  // Memory that lives until the tensor is dropped (weights, the KV cache); contents undefined.
+  virtual Tensor alloc(std::vector<int64_t> shape, DType dtype) = 0;
+  // A step's activations: valid until the next begin_step(), contents undefined. Cheap (the
+  // CUDA backend bumps a pointer in one arena, so a replayed graph finds the same addresses).
+  virtual Tensor scratch(std::vector<int64_t> shape, DType dtype) = 0;
   // A weight matrix from host memory `src` [n, k] of `src_dtype`, stored as `dtype`.
   virtual std::shared_ptr<Matrix> make_matrix(const void* src, DType src_dtype, int64_t n,
                                               int64_t k, DType dtype) = 0;
@@ -98,16 +118,24 @@ class Backend {
   virtual Tensor make_filled(std::vector<int64_t> shape, const kernels::FillSpec& fill,
                              DType dtype) = 0;
   virtual void fill_zero(Tensor& t) = 0;
-  // Copies an fp32 tensor's rows [begin, end) to host memory.
+  // Copies an fp32 tensor's rows [begin, end) to host memory; `dst` is written by end_step()
+  // at the latest.
   virtual void copy_rows_to_host(const Tensor& src, int64_t begin, int64_t end, float* dst) = 0;
   // Copies a whole tensor of any dtype to host memory (src.nbytes() bytes).
   virtual void copy_to_host(const Tensor& src, void* dst) = 0;
 
+  // --- steps
+  // Starts a step: scratch from earlier steps is released and the batch's inputs are made
+  // available to the kernels.
+  virtual const StepInputs& begin_step(const ForwardBatch& batch) = 0;
+  // Ends a step: waits for its work, so host copies it asked for have landed.
+  virtual void end_step() = 0;
+
   // --- ops
-  // out[t] = table[ids[t]] widened to fp32.
-  virtual void embedding(const Tensor& table, std::span<const int32_t> ids, Tensor& out) = 0;
-  // out[i] = src[rows[i]].
-  virtual void gather_rows(const Tensor& src, std::span<const int32_t> rows, Tensor& out) = 0;
+  // out[t] = table[ids[t]] widened to fp32; ids: [tokens] int32 on the backend.
+  virtual void embedding(const Tensor& table, const Tensor& ids, Tensor& out) = 0;
+  // out[i] = src[rows[i]]; rows: int32 on the backend.
+  virtual void gather_rows(const Tensor& src, const Tensor& rows, Tensor& out) = 0;
   virtual void linear(const LinearCall& call) = 0;
   // Independent products in one go (q, k and v of a layer).
   virtual void linear_many(std::span<const LinearCall> calls) = 0;
@@ -116,8 +144,9 @@ class Backend {
   // residual += x; y = rms_norm(residual) · w.
   virtual void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& w, float eps,
                             Tensor& y) = 0;
-  // x: [tokens, heads * head_dim], rotated in place at each token's position.
-  virtual void rope(Tensor& x, int64_t heads, int64_t head_dim, std::span<const int32_t> positions,
+  // x: [tokens, heads * head_dim], rotated in place at each token's position
+  // (positions: [tokens] int32 on the backend).
+  virtual void rope(Tensor& x, int64_t heads, int64_t head_dim, const Tensor& positions,
                     const RopeConfig& rope) = 0;
   // gu: [tokens, 2 * inter] = [gate | up] → out [tokens, inter] = silu(gate) · up.
   virtual void silu_mul(const Tensor& gu, Tensor& out) = 0;
@@ -127,9 +156,9 @@ class Backend {
   virtual void router_topk(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids,
                            Tensor& weights) = 0;
   virtual void moe_experts(const MoeArgs& args) = 0;
-  // k, v: [tokens, num_kv_heads * head_dim] written to batch.slots.
-  virtual void write_kv(const Tensor& k, const Tensor& v, const ForwardBatch& batch,
-                        Tensor& k_cache, Tensor& v_cache) = 0;
+  // k, v: [tokens, num_kv_heads * head_dim] written to step.slots.
+  virtual void write_kv(const Tensor& k, const Tensor& v, const StepInputs& step, Tensor& k_cache,
+                        Tensor& v_cache) = 0;
   virtual void attention(const AttentionArgs& args) = 0;
 };
 

@@ -182,8 +182,40 @@ void CpuBackend::copy_to_host(const Tensor& src, void* dst) {
   std::memcpy(dst, src.raw(), src.nbytes());
 }
 
-void CpuBackend::embedding(const Tensor& table, std::span<const int32_t> ids, Tensor& out) {
+namespace {
+
+// A host vector as a tensor, without a copy (the vector outlives the step).
+template <class T>
+Tensor wrap_vector(const std::vector<T>& v, DType dtype, std::vector<int64_t> shape) {
+  return Tensor::wrap(const_cast<T*>(v.data()), std::move(shape), dtype, nullptr);
+}
+
+}  // namespace
+
+const StepInputs& CpuBackend::begin_step(const ForwardBatch& b) {
+  StepInputs& s = step_;
+  s.num_tokens = b.num_tokens();
+  s.num_seqs = b.num_seqs();
+  s.max_blocks_per_seq = b.max_blocks_per_seq;
+  s.token_ids = wrap_vector(b.token_ids, DType::kI32, {s.num_tokens});
+  s.positions = wrap_vector(b.positions, DType::kI32, {s.num_tokens});
+  s.slots = wrap_vector(b.slots, DType::kI64, {s.num_tokens});
+  s.query_start = wrap_vector(b.query_start, DType::kI32, {s.num_seqs + 1});
+  s.context_lens = wrap_vector(b.context_lens, DType::kI32, {s.num_seqs});
+  s.block_tables = wrap_vector(b.block_tables, DType::kI32, {s.num_seqs, s.max_blocks_per_seq});
+  s.logit_rows =
+      wrap_vector(b.logit_rows, DType::kI32, {static_cast<int64_t>(b.logit_rows.size())});
+  s.max_query_len = s.max_context_len = 0;
+  for (int64_t i = 0; i < s.num_seqs; ++i) {
+    s.max_query_len = std::max<int64_t>(s.max_query_len, b.query_start[i + 1] - b.query_start[i]);
+    s.max_context_len = std::max<int64_t>(s.max_context_len, b.context_lens[i]);
+  }
+  return s;
+}
+
+void CpuBackend::embedding(const Tensor& table, const Tensor& id_tensor, Tensor& out) {
   const int64_t vocab = table.dim(0), hidden = table.dim(1);
+  const std::span<const int32_t> ids(id_tensor.data<int32_t>(), id_tensor.numel());
   SIEVE_CHECK_EQ(out.numel(), static_cast<int64_t>(ids.size()) * hidden);
   float* y = out.data<float>();
   for (size_t t = 0; t < ids.size(); ++t) {
@@ -194,7 +226,8 @@ void CpuBackend::embedding(const Tensor& table, std::span<const int32_t> ids, Te
   }
 }
 
-void CpuBackend::gather_rows(const Tensor& src, std::span<const int32_t> rows, Tensor& out) {
+void CpuBackend::gather_rows(const Tensor& src, const Tensor& row_tensor, Tensor& out) {
+  const std::span<const int32_t> rows(row_tensor.data<int32_t>(), row_tensor.numel());
   const int64_t width = src.numel() / src.dim(0);
   const size_t row_bytes = width * dtype_size(src.dtype());
   SIEVE_CHECK_EQ(out.nbytes(), rows.size() * row_bytes);
@@ -227,13 +260,13 @@ void CpuBackend::add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& w
                         pool_.get());
 }
 
-void CpuBackend::rope(Tensor& x, int64_t heads, int64_t head_dim,
-                      std::span<const int32_t> positions, const RopeConfig& rope) {
+void CpuBackend::rope(Tensor& x, int64_t heads, int64_t head_dim, const Tensor& positions,
+                      const RopeConfig& rope) {
   kernels::RopeArgs a;
   a.x = x.data<float>();
-  a.positions = positions.data();
+  a.positions = positions.data<int32_t>();
   a.inv_freq = rope.inv_freq.data();
-  a.tokens = static_cast<int64_t>(positions.size());
+  a.tokens = positions.numel();
   a.heads = heads;
   a.head_dim = head_dim;
   a.rotary_dim = rope.rotary_dim;
@@ -302,7 +335,7 @@ void CpuBackend::moe_experts(const MoeArgs& args) {
   Tensor gu = alloc({tokens * k, 2 * inter}, DType::kF32);
   Tensor act = alloc({tokens * k, inter}, DType::kF32);
   Tensor yg = alloc({tokens * k, hidden}, DType::kF32);
-  gather_rows(x, token_of, xg);
+  gather_rows(x, wrap_vector(token_of, DType::kI32, {tokens * k}), xg);
 
   std::vector<kernels::MatmulArgs> products;
   for (int64_t e = 0; e < num_experts; ++e) {
@@ -346,15 +379,15 @@ void CpuBackend::moe_experts(const MoeArgs& args) {
   });
 }
 
-void CpuBackend::write_kv(const Tensor& k, const Tensor& v, const ForwardBatch& batch,
-                          Tensor& k_cache, Tensor& v_cache) {
+void CpuBackend::write_kv(const Tensor& k, const Tensor& v, const StepInputs& step, Tensor& k_cache,
+                          Tensor& v_cache) {
   kernels::KvWriteArgs a;
   a.k = k.data<float>();
   a.v = v.data<float>();
-  a.slots = batch.slots.data();
+  a.slots = step.slots.data<int64_t>();
   a.k_cache = k_cache.data<float>();
   a.v_cache = v_cache.data<float>();
-  a.tokens = batch.num_tokens();
+  a.tokens = step.num_tokens;
   a.num_kv_heads = k_cache.dim(2);
   a.head_dim = k_cache.dim(3);
   a.ld_k = a.num_kv_heads * a.head_dim;
@@ -363,16 +396,16 @@ void CpuBackend::write_kv(const Tensor& k, const Tensor& v, const ForwardBatch& 
 }
 
 void CpuBackend::attention(const AttentionArgs& args) {
-  const ForwardBatch& b = *args.batch;
+  const StepInputs& b = *args.step;
   kernels::PagedAttentionArgs a;
   a.q = args.q->data<float>();
   a.out = args.out->data<float>();
   a.k_cache = args.k_cache->data<float>();
   a.v_cache = args.v_cache->data<float>();
-  a.block_tables = b.block_tables.data();
-  a.query_start = b.query_start.data();
-  a.context_lens = b.context_lens.data();
-  a.num_seqs = b.num_seqs();
+  a.block_tables = b.block_tables.data<int32_t>();
+  a.query_start = b.query_start.data<int32_t>();
+  a.context_lens = b.context_lens.data<int32_t>();
+  a.num_seqs = b.num_seqs;
   a.max_blocks_per_seq = b.max_blocks_per_seq;
   a.num_heads = args.num_heads;
   a.num_kv_heads = args.num_kv_heads;

@@ -45,7 +45,7 @@ class MoeDecoder final : public Model {
   void add_weight_bytes(int64_t b) { weight_bytes_ += b; }
 
  private:
-  void attention_block(const LayerWeights& w, int64_t layer, const ForwardBatch& batch, KvCache& kv,
+  void attention_block(const LayerWeights& w, int64_t layer, const StepInputs& step, KvCache& kv,
                        const Tensor& x, Tensor& out);
   void mlp_block(const LayerWeights& w, int64_t layer, const Tensor& x, Tensor& out,
                  ForwardTrace* trace);
@@ -55,13 +55,13 @@ class MoeDecoder final : public Model {
   int64_t weight_bytes_ = 0;
 };
 
-void MoeDecoder::attention_block(const LayerWeights& w, int64_t layer, const ForwardBatch& batch,
+void MoeDecoder::attention_block(const LayerWeights& w, int64_t layer, const StepInputs& step,
                                  KvCache& kv, const Tensor& x, Tensor& out) {
   const ModelConfig& c = config_;
-  const int64_t T = batch.num_tokens();
-  Tensor q = be_.alloc({T, c.q_size()}, DType::kF32);
-  Tensor k = be_.alloc({T, c.kv_size()}, DType::kF32);
-  Tensor v = be_.alloc({T, c.kv_size()}, DType::kF32);
+  const int64_t T = step.num_tokens;
+  Tensor q = be_.scratch({T, c.q_size()}, DType::kF32);
+  Tensor k = be_.scratch({T, c.kv_size()}, DType::kF32);
+  Tensor v = be_.scratch({T, c.kv_size()}, DType::kF32);
   const LinearCall qkv[] = {{&x, w.q.get(), &q}, {&x, w.k.get(), &k}, {&x, w.v.get(), &v}};
   be_.linear_many(qkv);
 
@@ -86,17 +86,17 @@ void MoeDecoder::attention_block(const LayerWeights& w, int64_t layer, const For
     be_.clamp(k, c.clip_qkv);
     be_.clamp(v, c.clip_qkv);
   }
-  be_.rope(q, c.num_heads, c.head_dim, batch.positions, c.rope);
-  be_.rope(k, c.num_kv_heads, c.head_dim, batch.positions, c.rope);
-  be_.write_kv(k, v, batch, kv.k(layer), kv.v(layer));
+  be_.rope(q, c.num_heads, c.head_dim, step.positions, c.rope);
+  be_.rope(k, c.num_kv_heads, c.head_dim, step.positions, c.rope);
+  be_.write_kv(k, v, step, kv.k(layer), kv.v(layer));
 
-  Tensor attn = be_.alloc({T, c.q_size()}, DType::kF32);
+  Tensor attn = be_.scratch({T, c.q_size()}, DType::kF32);
   AttentionArgs a;
   a.q = &q;
   a.out = &attn;
   a.k_cache = &kv.k(layer);
   a.v_cache = &kv.v(layer);
-  a.batch = &batch;
+  a.step = &step;
   a.num_heads = c.num_heads;
   a.num_kv_heads = c.num_kv_heads;
   a.head_dim = c.head_dim;
@@ -111,16 +111,16 @@ void MoeDecoder::mlp_block(const LayerWeights& w, int64_t layer, const Tensor& x
   const ModelConfig& c = config_;
   const int64_t T = x.dim(0);
   if (!w.moe) {
-    Tensor gu = be_.alloc({T, 2 * c.intermediate_size}, DType::kF32);
-    Tensor act = be_.alloc({T, c.intermediate_size}, DType::kF32);
+    Tensor gu = be_.scratch({T, 2 * c.intermediate_size}, DType::kF32);
+    Tensor act = be_.scratch({T, c.intermediate_size}, DType::kF32);
     be_.linear({&x, w.dense_gate_up.get(), &gu});
     be_.silu_mul(gu, act);
     be_.linear({&act, w.dense_down.get(), &out});
     return;
   }
-  Tensor router_logits = be_.alloc({T, c.num_experts}, DType::kF32);
-  Tensor ids = be_.alloc({T, c.top_k}, DType::kI32);
-  Tensor weights = be_.alloc({T, c.top_k}, DType::kF32);
+  Tensor router_logits = be_.scratch({T, c.num_experts}, DType::kF32);
+  Tensor ids = be_.scratch({T, c.top_k}, DType::kI32);
+  Tensor weights = be_.scratch({T, c.top_k}, DType::kF32);
   be_.linear({&x, w.router.get(), &router_logits});
   be_.router_topk(router_logits, c.top_k, c.norm_topk_prob, ids, weights);
   if (trace) {
@@ -149,30 +149,35 @@ void MoeDecoder::forward(const ForwardBatch& batch, KvCache& kv, float* logits,
     trace->router_ids.assign(c.num_layers, {});
     trace->router_weights.assign(c.num_layers, {});
   }
-  Tensor residual = be_.alloc({T, H}, DType::kF32);
-  Tensor x = be_.alloc({T, H}, DType::kF32);
-  Tensor branch = be_.alloc({T, H}, DType::kF32);  // output of the last attention/MLP block
-  be_.embedding(embed, batch.token_ids, residual);
+  const StepInputs& step = be_.begin_step(batch);
+  Tensor residual = be_.scratch({T, H}, DType::kF32);
+  Tensor x = be_.scratch({T, H}, DType::kF32);
+  Tensor branch = be_.scratch({T, H}, DType::kF32);  // output of the last attention/MLP block
+  be_.embedding(embed, step.token_ids, residual);
   be_.rms_norm(residual, layers[0].input_norm, c.rms_norm_eps, x);
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const LayerWeights& w = layers[l];
     if (l > 0) be_.add_rms_norm(residual, branch, w.input_norm, c.rms_norm_eps, x);
-    attention_block(w, l, batch, kv, x, branch);
+    attention_block(w, l, step, kv, x, branch);
     be_.add_rms_norm(residual, branch, w.post_attention_norm, c.rms_norm_eps, x);
     mlp_block(w, l, x, branch, trace);
   }
   const int64_t R = static_cast<int64_t>(batch.logit_rows.size());
-  if (R == 0) return;
+  if (R == 0) {
+    be_.end_step();
+    return;
+  }
   // The last residual add and the final norm only matter for the rows whose logits are wanted.
-  Tensor res_rows = be_.alloc({R, H}, DType::kF32);
-  Tensor branch_rows = be_.alloc({R, H}, DType::kF32);
-  Tensor normed = be_.alloc({R, H}, DType::kF32);
-  be_.gather_rows(residual, batch.logit_rows, res_rows);
-  be_.gather_rows(branch, batch.logit_rows, branch_rows);
+  Tensor res_rows = be_.scratch({R, H}, DType::kF32);
+  Tensor branch_rows = be_.scratch({R, H}, DType::kF32);
+  Tensor normed = be_.scratch({R, H}, DType::kF32);
+  be_.gather_rows(residual, step.logit_rows, res_rows);
+  be_.gather_rows(branch, step.logit_rows, branch_rows);
   be_.add_rms_norm(res_rows, branch_rows, final_norm, c.rms_norm_eps, normed);
-  Tensor out = be_.alloc({R, c.vocab_size}, DType::kF32);
+  Tensor out = be_.scratch({R, c.vocab_size}, DType::kF32);
   be_.linear({&normed, lm_head.get(), &out});
   be_.copy_rows_to_host(out, 0, R, logits);
+  be_.end_step();
 }
 
 // Where the loader's tensors come from (a checkpoint, or fills for --load-format dummy), with
