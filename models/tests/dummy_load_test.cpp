@@ -23,7 +23,8 @@ std::vector<std::vector<float>> logits_of(const std::string& dir, LoadFormat for
   EXPECT_TRUE(md.ok()) << md.status().to_string();
   if (!md.ok()) return {};
   EXPECT_EQ(md->checkpoint == nullptr, format == LoadFormat::kDummy);
-  CpuBackend backend(2);
+  auto backend_ptr = testing::make_test_backend();
+  Backend& backend = *backend_ptr;
   uint64_t last_done = 0, total = 0;
   LoadProgress progress;
   progress.on_progress = [&](uint64_t done, uint64_t t) {
@@ -77,8 +78,8 @@ TEST(DummyLoadTest, WeightBytesPredictedBeforeLoading) {
   auto md = open_model_dir(o.dir, LoadFormat::kDummy);
   ASSERT_TRUE(md.ok());
   for (DType dtype : {DType::kF32, DType::kBF16}) {
-    CpuBackend backend(1);
-    auto model = load_model(*md, backend, dtype);
+    auto backend = testing::make_test_backend(1);
+    auto model = load_model(*md, *backend, dtype);
     ASSERT_TRUE(model.ok());
     // The CPU backend pads packed panels, so it may hold a little more than the raw bytes.
     EXPECT_GE((*model)->weight_bytes(), static_cast<int64_t>(md->weight_bytes(dtype)));

@@ -5,11 +5,31 @@
 
 #include "tests/support/fixtures.h"
 
+#if defined(SIEVE_TEST_CUDA)
+#include "engine/cuda_backend.h"
+#endif
+
 namespace sieve::testing {
+
+bool testing_cuda() {
+#if defined(SIEVE_TEST_CUDA)
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::unique_ptr<Backend> make_test_backend(int threads) {
+#if defined(SIEVE_TEST_CUDA)
+  return std::make_unique<CudaBackend>();
+#else
+  return std::make_unique<CpuBackend>(threads);
+#endif
+}
 
 LoadedModel load_fixture_model(const std::string& relative, DType dtype, int threads) {
   LoadedModel m;
-  m.backend = std::make_unique<CpuBackend>(threads);
+  m.backend = make_test_backend(threads);
   auto dir = open_model_dir(fixture_path(relative));
   if (!dir.ok()) {
     ADD_FAILURE() << dir.status().to_string();

@@ -15,8 +15,13 @@
 
 namespace sieve::testing {
 
+// The backend the model tests run on: the CPU backend, or the CUDA backend in the GPU build of
+// the same tests (compiled with SIEVE_TEST_CUDA).
+std::unique_ptr<Backend> make_test_backend(int threads = 2);
+bool testing_cuda();
+
 struct LoadedModel {
-  std::unique_ptr<CpuBackend> backend;
+  std::unique_ptr<Backend> backend;
   ModelDir dir;
   std::unique_ptr<Model> model;
 };

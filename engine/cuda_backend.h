@@ -1,0 +1,133 @@
+// The CUDA backend: weights, KV pages and activations in device memory; cuBLASLt for dense
+// GEMMs and kernels/cuda for everything else, all on one stream. Built only when the CUDA
+// toolkit is found (SIEVE_HAVE_CUDA); constructing it needs a device.
+//
+// Memory: alloc() is a cudaMalloc per tensor (weights, the KV cache); scratch() bumps a pointer
+// in one arena reset by begin_step(), so a step's activations land at the same addresses every
+// time the same shapes run — which is what lets cuda_graph_model.h replay captured steps.
+// Step inputs go host → pinned staging → device in one copy; logits come back through a pinned
+// buffer that end_step() copies out after the only synchronisation of the step.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "engine/backend.h"
+
+namespace sieve {
+namespace cuda {
+class LtGemm;
+}  // namespace cuda
+
+struct CudaBackendOptions {
+  // Bytes reserved up front for step activations (grown when a step needs more).
+  size_t initial_scratch_bytes = size_t{256} << 20;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const CudaBackendOptions& options = {});
+  ~CudaBackend() override;
+  std::string name() const override;
+  Device device() const override { return Device::kCuda; }
+
+  Tensor alloc(std::vector<int64_t> shape, DType dtype) override;
+  Tensor scratch(std::vector<int64_t> shape, DType dtype) override;
+  std::shared_ptr<Matrix> make_matrix(const void* src, DType src_dtype, int64_t n, int64_t k,
+                                      DType dtype) override;
+  Tensor upload(const void* src, DType src_dtype, std::vector<int64_t> shape, DType dtype) override;
+  std::shared_ptr<Matrix> make_filled_matrix(int64_t n, int64_t k,
+                                             std::span<const RowBlockFill> blocks,
+                                             DType dtype) override;
+  Tensor make_filled(std::vector<int64_t> shape, const kernels::FillSpec& fill,
+                     DType dtype) override;
+  void fill_zero(Tensor& t) override;
+  void copy_rows_to_host(const Tensor& src, int64_t begin, int64_t end, float* dst) override;
+  void copy_to_host(const Tensor& src, void* dst) override;
+
+  const StepInputs& begin_step(const ForwardBatch& batch) override;
+  void end_step() override;
+
+  void embedding(const Tensor& table, const Tensor& ids, Tensor& out) override;
+  void gather_rows(const Tensor& src, const Tensor& rows, Tensor& out) override;
+  void linear(const LinearCall& call) override;
+  void linear_many(std::span<const LinearCall> calls) override;
+  void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& y) override;
+  void add_rms_norm(Tensor& residual, const Tensor& x, const Tensor& w, float eps,
+                    Tensor& y) override;
+  void rope(Tensor& x, int64_t heads, int64_t head_dim, const Tensor& positions,
+            const RopeConfig& rope) override;
+  void silu_mul(const Tensor& gu, Tensor& out) override;
+  void clamp(Tensor& x, float limit) override;
+  void router_topk(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids,
+                   Tensor& weights) override;
+  void moe_experts(const MoeArgs& args) override;
+  void write_kv(const Tensor& k, const Tensor& v, const StepInputs& step, Tensor& k_cache,
+                Tensor& v_cache) override;
+  void attention(const AttentionArgs& args) override;
+
+  // --- for CUDA graphs (engine/cuda_graph_model.h)
+  void* stream() const { return stream_; }  // cudaStream_t
+  // Fixed grid bounds for the steps that follow (a graph's steps), or none: from each batch.
+  void set_step_bounds(std::optional<std::pair<int64_t, int64_t>> query_and_context);
+  // Grows the scratch arena and staging buffers to what earlier steps needed, so a capture
+  // that follows allocates nothing.
+  void reserve_for_capture();
+  // Bumped whenever a buffer a captured graph may point into is reallocated.
+  uint64_t memory_generation() const { return generation_; }
+  // While capturing, begin_step only packs inputs and enqueues their upload, and end_step
+  // neither synchronises nor copies; replay_step() runs a captured step for a new batch of the
+  // same shapes: pack inputs, launch, synchronise, copy the logits rows out.
+  void set_capturing(bool capturing) { capturing_ = capturing; }
+  void pack_step_inputs(const ForwardBatch& batch);
+  struct HostCopy {
+    size_t offset = 0;  // in the pinned readback buffer
+    size_t bytes = 0;
+    void* dst = nullptr;
+  };
+  const std::vector<HostCopy>& pending_copies() const { return pending_; }
+  void clear_pending_copies() { pending_.clear(); }
+  const void* readback(size_t offset) const;
+  // Waits for all work on the stream.
+  void synchronize();
+  // Bytes of device memory in use by this process's allocations through alloc().
+  int64_t allocated_bytes() const { return allocated_bytes_; }
+  // Peak scratch one step needed so far.
+  size_t scratch_peak() const { return scratch_peak_; }
+
+ private:
+  void* device_alloc(size_t bytes);
+  void grow_if_needed();
+  void flush_readback();
+  const void* expert_pointers(const std::vector<std::shared_ptr<Matrix>>& m);
+  const float* inv_freq_on_device(const RopeConfig& rope);
+
+  void* stream_ = nullptr;  // cudaStream_t
+  std::unique_ptr<cuda::LtGemm> gemm_;
+  // Scratch: [arena_, arena_ + arena_bytes_) bumped by scratch(); overflow chunks when a step
+  // needs more (freed at the next begin_step, which then grows the arena).
+  char* arena_ = nullptr;
+  size_t arena_bytes_ = 0, arena_used_ = 0, scratch_peak_ = 0;
+  std::vector<void*> overflow_;
+  // Step inputs: pinned staging and its device copy, same layout.
+  char* staging_host_ = nullptr;
+  char* staging_device_ = nullptr;
+  size_t staging_bytes_ = 0, staging_needed_ = 0, staging_used_ = 0;
+  // Readback: pinned, filled by copy_rows_to_host, copied out by end_step.
+  char* readback_ = nullptr;
+  size_t readback_bytes_ = 0, readback_used_ = 0, readback_needed_ = 0;
+  std::vector<HostCopy> pending_;
+  StepInputs step_;
+  std::optional<std::pair<int64_t, int64_t>> bounds_;
+  bool capturing_ = false;
+  uint64_t generation_ = 0;
+  int64_t allocated_bytes_ = 0;
+  std::map<const void*, std::shared_ptr<void>> expert_ptrs_;  // ExpertWeights vector → array
+  std::map<const void*, std::shared_ptr<void>> inv_freq_;     // RopeConfig → device copy
+};
+
+}  // namespace sieve
