@@ -20,6 +20,19 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--dtype", f.dtype,
                   "Weight dtype: fp32, bf16, or auto (the checkpoint's; f16 loads as bf16)")
       ->capture_default_str();
+  cmd->add_option("--backend", f.backend,
+                  "Where the model runs: cuda (needs a GPU and a CUDA build), cpu, or auto (cuda "
+                  "when a GPU is present, else cpu)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmd->add_option("--gpu-memory-utilization", f.gpu_memory_utilization,
+                  "CUDA: fraction of the GPU's memory sieve may use; the KV cache gets what "
+                  "weights and the largest step's activations leave (--kv-cache-gib is for the "
+                  "CPU backend)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.05, 1.0));
+  cmd->add_flag("--enforce-eager", f.enforce_eager,
+                "CUDA: run every step eagerly instead of replaying decode steps as CUDA graphs");
   cmd->add_option("--load-format", f.load_format,
                   "auto/safetensors: read the checkpoint; dummy: only config.json, random "
                   "weights made in memory (the weights `sieve make-checkpoint` writes for it), "
@@ -38,7 +51,7 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--block-size", f.block_size, "Tokens per KV cache page")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--kv-cache-gib", f.kv_cache_gib, "KV cache memory in GiB")
+  cmd->add_option("--kv-cache-gib", f.kv_cache_gib, "KV cache memory in GiB (CPU backend)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--max-model-len", f.max_model_len,

@@ -16,6 +16,9 @@ namespace sieve {
 struct EngineFlags {
   std::string dtype = "auto";
   std::string load_format = "auto";
+  std::string backend = "auto";
+  double gpu_memory_utilization = 0.9;
+  bool enforce_eager = false;
   int threads = 0;
   int64_t max_num_seqs = 64;
   int64_t max_num_batched_tokens = 512;

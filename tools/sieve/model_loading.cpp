@@ -7,14 +7,138 @@
 #include "kernels/cpu/gemm.h"
 #include "tools/sieve/progress_bar.h"
 
-namespace sieve {
+#if defined(SIEVE_HAVE_CUDA)
+#include <cuda_runtime_api.h>
 
-Result<LoadedCpuModel> load_cpu_model(const std::string& model_dir, const EngineFlags& flags) {
-  LoadedCpuModel m;
+#include "engine/cuda_backend.h"
+#include "engine/cuda_graph_model.h"
+#include "engine/kv_cache.h"
+#include "kernels/cuda/device.h"
+#endif
+
+namespace sieve {
+namespace {
+
+#if defined(SIEVE_HAVE_CUDA)
+
+// The step with the most activations the engine can schedule: max_num_batched_tokens tokens
+// over up to max_num_seqs sequences, each wanting logits. Run once after loading, it tells how
+// much scratch a step needs before the KV cache takes the rest of the memory budget.
+ForwardBatch profile_batch(const EngineOptions& o) {
+  const int64_t tokens = o.max_num_batched_tokens;
+  const int64_t seqs = std::max<int64_t>(1, std::min(o.max_num_seqs, tokens));
+  ForwardBatch b;
+  const int64_t per_seq = (tokens + seqs - 1) / seqs;
+  b.max_blocks_per_seq = (per_seq + o.block_size - 1) / o.block_size;
+  b.query_start.push_back(0);
+  for (int64_t s = 0; s < seqs; ++s) {
+    const int64_t n = std::min(per_seq, tokens - s * per_seq);
+    if (n <= 0) break;
+    for (int64_t i = 0; i < n; ++i) {
+      b.token_ids.push_back(0);
+      b.positions.push_back(static_cast<int32_t>(i));
+      b.slots.push_back(i);  // all sequences write the same page: contents do not matter
+    }
+    b.query_start.push_back(static_cast<int32_t>(b.token_ids.size()));
+    b.context_lens.push_back(static_cast<int32_t>(n));
+    for (int64_t j = 0; j < b.max_blocks_per_seq; ++j)
+      b.block_tables.push_back(static_cast<int32_t>(j));
+    b.logit_rows.push_back(static_cast<int32_t>(b.token_ids.size() - 1));
+  }
+  return b;
+}
+
+// Loads on the GPU, measures the largest step, and sizes the KV cache from what
+// --gpu-memory-utilization leaves.
+Status finish_cuda_load(LoadedModel& m, const EngineFlags& flags) {
+  auto& be = static_cast<CudaBackend&>(*m.backend);
+  const EngineOptions o = flags.engine_options();
+  {
+    const ForwardBatch b = profile_batch(o);
+    KvCache kv(be, m.model->config(), o.block_size, b.max_blocks_per_seq);
+    std::vector<float> logits(b.logit_rows.size() * m.model->config().vocab_size);
+    m.model->forward(b, kv, logits.data(), nullptr);
+    be.reserve_for_capture();  // the arena now holds the largest step
+  }
+  size_t free_bytes = 0, total_bytes = 0;
+  if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
+    return internal_error("cudaMemGetInfo failed");
+  }
+  // CUDA graphs and cuBLASLt keep a little memory of their own beyond what is in use now.
+  constexpr int64_t kReserve = int64_t{512} << 20;
+  const int64_t used = static_cast<int64_t>(total_bytes - free_bytes);
+  const int64_t budget = static_cast<int64_t>(flags.gpu_memory_utilization * total_bytes);
+  m.kv_cache_bytes = budget - used - kReserve;
+  const int64_t page = KvCache::page_bytes(m.model->config(), o.block_size);
+  if (m.kv_cache_bytes < page) {
+    return resource_exhausted(
+        "not enough GPU memory for the KV cache: " + format_bytes(used) + " in use after " +
+        "loading (weights " + format_bytes(m.model->weight_bytes()) + ", activations " +
+        format_bytes(static_cast<int64_t>(be.scratch_peak())) + ") of a budget of " +
+        format_bytes(budget) + " (--gpu-memory-utilization " +
+        std::to_string(flags.gpu_memory_utilization) +
+        "): raise --gpu-memory-utilization, lower --max-num-batched-tokens, or use --dtype bf16");
+  }
+  spdlog::info("GPU memory: {} total, {} in use after loading, KV cache gets {} ({} pages)",
+               format_bytes(static_cast<int64_t>(total_bytes)), format_bytes(used),
+               format_bytes(m.kv_cache_bytes), m.kv_cache_bytes / page);
+  if (!flags.enforce_eager) {
+    CudaGraphOptions g;
+    g.block_size = o.block_size;
+    g.max_model_len = o.max_model_len > 0 ? o.max_model_len
+                      : m.model->config().max_position_embeddings > 0
+                          ? m.model->config().max_position_embeddings
+                          : 32768;
+    std::vector<int64_t> buckets;
+    for (int64_t b : g.buckets) {
+      if (b <= o.max_num_seqs) buckets.push_back(b);
+    }
+    g.buckets = buckets;
+    m.model = std::make_unique<CudaGraphModel>(std::move(m.model), be, g);
+  }
+  return Status::Ok();
+}
+
+#endif  // SIEVE_HAVE_CUDA
+
+}  // namespace
+
+EngineOptions LoadedModel::engine_options(const EngineFlags& flags) const {
+  EngineOptions o = flags.engine_options();
+  if (kv_cache_bytes > 0) o.kv_cache_bytes = kv_cache_bytes;
+  return o;
+}
+
+Result<std::string> resolve_backend(const std::string& flag) {
+#if defined(SIEVE_HAVE_CUDA)
+  const cuda::DeviceInfo& dev = cuda::device_info();
+  if (flag == "auto") return std::string(dev.available ? "cuda" : "cpu");
+  if (flag == "cuda" && !dev.available) {
+    return unavailable("--backend cuda: no usable CUDA device (" + dev.why_not +
+                       "); run with --backend cpu");
+  }
+#else
+  if (flag == "auto") return std::string("cpu");
+  if (flag == "cuda") {
+    return unavailable(
+        "--backend cuda: this sieve was built without the CUDA toolkit (rebuild where nvcc is "
+        "found, or run with --backend cpu)");
+  }
+#endif
+  if (flag == "cpu" || flag == "cuda") return flag;
+  return invalid_argument("--backend must be auto, cpu or cuda, got '" + flag + "'");
+}
+
+Result<LoadedModel> load_engine_model(const std::string& model_dir, const EngineFlags& flags) {
+  LoadedModel m;
+  SIEVE_ASSIGN_OR_RETURN(const std::string backend, resolve_backend(flags.backend));
   SIEVE_ASSIGN_OR_RETURN(const LoadFormat format, parse_load_format(flags.load_format));
   SIEVE_ASSIGN_OR_RETURN(m.dir, open_model_dir(model_dir, format));
   SIEVE_ASSIGN_OR_RETURN(m.weight_dtype, resolve_weight_dtype(flags.dtype, m.dir.config));
-  m.backend = std::make_unique<CpuBackend>(flags.threads);
+#if defined(SIEVE_HAVE_CUDA)
+  if (backend == "cuda") m.backend = std::make_unique<CudaBackend>();
+#endif
+  if (!m.backend) m.backend = std::make_unique<CpuBackend>(flags.threads);
   const auto t0 = std::chrono::steady_clock::now();
   const uint64_t total =
       m.dir.checkpoint ? m.dir.checkpoint->total_bytes() : m.dir.weight_bytes(m.weight_dtype);
@@ -29,13 +153,19 @@ Result<LoadedCpuModel> load_cpu_model(const std::string& model_dir, const Engine
   bar.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const ModelConfig& c = m.dir.config;
+  const std::string where = m.cpu()
+                                ? "CPU backend (" + std::string(kernels::cpu_isa_name()) + ", " +
+                                      std::to_string(m.cpu()->pool()->size()) + " threads)"
+                                : m.backend->name();
   spdlog::info(
       "loaded {} ({}, {} layers, {} experts top-{}) from {}{} as {} in {:.1f} s: {} of "
-      "weights, CPU backend ({}, {} threads)",
+      "weights, {}",
       c.architecture, c.model_type, c.num_layers, c.num_experts, c.top_k, model_dir,
       m.dir.checkpoint ? "" : " (dummy weights: config.json only)", dtype_name(m.weight_dtype),
-      secs, format_bytes(m.model->weight_bytes()), kernels::cpu_isa_name(),
-      m.backend->pool()->size());
+      secs, format_bytes(m.model->weight_bytes()), where);
+#if defined(SIEVE_HAVE_CUDA)
+  if (!m.cpu()) SIEVE_RETURN_IF_ERROR(finish_cuda_load(m, flags));
+#endif
   return m;
 }
 

@@ -1,4 +1,5 @@
-// Opening and loading a model for a subcommand, with a progress bar and one log line.
+// Opening and loading a model for a subcommand, on the backend the flags ask for, with a
+// progress bar and one log line.
 #pragma once
 
 #include <memory>
@@ -10,15 +11,27 @@
 
 namespace sieve {
 
-struct LoadedCpuModel {
-  std::unique_ptr<CpuBackend> backend;
+struct LoadedModel {
+  std::unique_ptr<Backend> backend;
   ModelDir dir;
-  std::unique_ptr<Model> model;
+  std::unique_ptr<Model> model;  // on CUDA: decode steps replayed as CUDA graphs
   DType weight_dtype = DType::kF32;
+  // Memory the KV cache may take: --kv-cache-gib on the CPU; on a GPU what
+  // --gpu-memory-utilization leaves after weights and the largest step's activations.
+  int64_t kv_cache_bytes = 0;
+
+  // The CPU backend, or null on another backend.
+  CpuBackend* cpu() const { return dynamic_cast<CpuBackend*>(backend.get()); }
+  // The flags' engine options with the KV cache sized for this backend.
+  EngineOptions engine_options(const EngineFlags& flags) const;
 };
 
-// --model and the engine flags (--dtype, --threads, --load-format) → a model on the CPU
-// backend, or the error to print.
-Result<LoadedCpuModel> load_cpu_model(const std::string& model_dir, const EngineFlags& flags);
+// "auto" (CUDA when this build has it and a device is present, else CPU), "cpu" or "cuda";
+// "cuda" without a device or without CUDA in the build is an error that says so.
+Result<std::string> resolve_backend(const std::string& flag);
+
+// --model and the engine flags (--backend, --dtype, --threads, --load-format,
+// --gpu-memory-utilization, --enforce-eager) → a loaded model, or the error to print.
+Result<LoadedModel> load_engine_model(const std::string& model_dir, const EngineFlags& flags);
 
 }  // namespace sieve

@@ -59,7 +59,7 @@ int run_batch(const RunOptions& o) {
   std::istream* in = &(*files)->in();
   std::ostream* out = &(*files)->out();
 
-  auto loaded = load_cpu_model(o.model, o.engine);
+  auto loaded = load_engine_model(o.model, o.engine);
   if (!loaded.ok()) {
     spdlog::error("{}", loaded.status().message());
     return 1;
@@ -86,7 +86,7 @@ int run_batch(const RunOptions& o) {
   }
   const PromptEncoder* enc = encoder ? &*encoder : nullptr;
 
-  EngineOptions eo = o.engine.engine_options();
+  EngineOptions eo = loaded->engine_options(o.engine);
   if (enc) eo.tokenizer = enc->tokenizer();
   Engine engine(model, *loaded->backend, eo);
 

@@ -58,7 +58,7 @@ int serve(const Opts& o) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto loaded = load_cpu_model(model_dir, o.engine);
+  auto loaded = load_engine_model(model_dir, o.engine);
   if (!loaded.ok()) {
     spdlog::error("{}", loaded.status().message());
     return 1;
@@ -78,7 +78,7 @@ int serve(const Opts& o) {
     spdlog::warn("no tokenizer: serving token-id prompts only ({})", no_tokenizer);
   }
 
-  EngineOptions eo = o.engine.engine_options();
+  EngineOptions eo = loaded->engine_options(o.engine);
   eo.count_expert_tokens = true;
   if (encoder) eo.tokenizer = encoder->tokenizer();
   Engine engine(*loaded->model, *loaded->backend, eo);

@@ -40,7 +40,7 @@ struct ThroughputOpts {
 void run_throughput(const ThroughputOpts& o) {
   auto dist = parse_length_dist(o.length_dist);
   if (!dist.ok()) fail(dist.status().message(), 2);
-  auto loaded = load_cpu_model(o.model, o.engine);
+  auto loaded = load_engine_model(o.model, o.engine);
   if (!loaded.ok()) fail(loaded.status().message());
   Model& model = *loaded->model;
 
@@ -55,7 +55,7 @@ void run_throughput(const ThroughputOpts& o) {
   auto items = make_workload(wo);
   if (!items.ok()) fail(items.status().message(), 2);
 
-  Engine engine(model, *loaded->backend, o.engine.engine_options());
+  Engine engine(model, *loaded->backend, loaded->engine_options(o.engine));
   int64_t prompt_tokens = 0, output_tokens = 0, finished = 0;
   for (const WorkItem& item : *items) {
     GenerationRequest req;
