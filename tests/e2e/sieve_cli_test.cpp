@@ -66,7 +66,8 @@ TEST(SieveCli, HelpListsEverySubcommandAndFlag) {
   Proc run = run_sieve("run --help");
   EXPECT_EQ(run.code, 0);
   for (const char* flag : {"--model", "--input", "--output", "--dtype", "--threads",
-                           "--max-num-seqs", "--max-num-batched-tokens", "--config"}) {
+                           "--max-num-seqs", "--max-num-batched-tokens", "--config", "--backend",
+                           "--gpu-memory-utilization", "--enforce-eager", "--load-format"}) {
     EXPECT_NE(run.out.find(flag), std::string::npos) << flag;
   }
 }
@@ -264,6 +265,27 @@ TEST(SieveCli, RunFailsClearlyWithoutAModel) {
   EXPECT_NE(p.err.find("/nonexistent"), std::string::npos) << p.err;
   Proc unknown = run_sieve("frobnicate");
   EXPECT_NE(unknown.code, 0);
+}
+
+// --backend cuda where it cannot run (no device, or a build without CUDA) says why and what to
+// do; where a GPU is present the same run must succeed instead.
+TEST(SieveCli, BackendCudaWithoutADeviceSaysWhy) {
+  const std::string dir = make_temp_dir("cli-backend");
+  std::ofstream(dir + "/in.jsonl") << R"({"prompt_token_ids": [1, 2, 3], "max_tokens": 2})"
+                                   << "\n";
+  Proc p = run_sieve(std::string("run --backend cuda --model ") + SIEVE_DEFAULT_MODEL +
+                     " --input " + dir + "/in.jsonl --output " + dir + "/out.jsonl");
+  if (p.code == 0) {
+    EXPECT_NE(p.err.find("cuda ("), std::string::npos) << p.err;  // it ran on the GPU
+  } else {
+    EXPECT_EQ(p.code, 1);
+    EXPECT_NE(p.err.find("--backend cuda: "), std::string::npos) << p.err;
+    EXPECT_NE(p.err.find("--backend cpu"), std::string::npos) << p.err;
+  }
+  Proc bad = run_sieve(std::string("run --backend tpu --model ") + SIEVE_DEFAULT_MODEL +
+                       " --input /dev/null --output /dev/null");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("--backend"), std::string::npos) << bad.err;
 }
 
 }  // namespace

@@ -1,0 +1,101 @@
+// Decode steps replayed from CUDA graphs (engine/cuda_graph_model.h) against the same steps run
+// eagerly and against transformers' greedy continuations. GPU only (models_golden_gpu_tests).
+#include <gtest/gtest.h>
+
+#include "engine/cuda_graph_model.h"
+#include "engine/engine.h"
+#include "models/tests/model_test_util.h"
+#include "tests/support/fixtures.h"
+
+namespace sieve::testing {
+namespace {
+
+struct Graphed {
+  LoadedModel m;
+  CudaGraphModel* graphs = nullptr;
+};
+
+Graphed load_graphed(const std::string& family) {
+  Graphed g;
+  g.m = load_fixture_model("models/" + family, DType::kF32);
+  if (!g.m.model) return g;
+  CudaGraphOptions o;
+  o.max_model_len = 512;
+  o.block_size = 16;
+  auto wrapped = std::make_unique<CudaGraphModel>(std::move(g.m.model),
+                                                  static_cast<CudaBackend&>(*g.m.backend), o);
+  g.graphs = wrapped.get();
+  g.m.model = std::move(wrapped);
+  return g;
+}
+
+std::vector<std::vector<int32_t>> greedy(Model& model, Backend& backend,
+                                         const std::vector<std::vector<int32_t>>& prompts) {
+  EngineOptions o;
+  o.max_num_seqs = 8;
+  o.num_kv_blocks = 64;
+  o.max_model_len = 512;
+  Engine engine(model, backend, o);
+  std::vector<std::vector<int32_t>> out(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    GenerationRequest r;
+    r.prompt_token_ids = prompts[i];
+    r.params.temperature = 0;
+    r.params.max_tokens = 16;
+    r.params.ignore_eos = true;
+    RequestSink sink;
+    sink.on_finish = [&out, i](RequestOutput&& o) { out[i] = o.output_token_ids; };
+    EXPECT_TRUE(engine.add_request(std::move(r), std::move(sink)).ok());
+  }
+  while (engine.has_unfinished())
+    engine.step();
+  return out;
+}
+
+class CudaGraphTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaGraphTest, ReplayedDecodesGiveTheGoldenTokens) {
+  Graphed g = load_graphed(GetParam());
+  ASSERT_TRUE(g.m.model);
+  const nlohmann::json golden = read_json(fixture_path("models/" + GetParam() + "/golden.json"));
+  const auto prompts = golden["prompts"].get<std::vector<std::vector<int32_t>>>();
+  const auto together = greedy(*g.m.model, *g.m.backend, prompts);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(together[i], golden["greedy"][i]["new_tokens"].get<std::vector<int32_t>>())
+        << "prompt " << i;
+    const auto alone = greedy(*g.m.model, *g.m.backend, {prompts[i]});
+    EXPECT_EQ(alone[0], together[i]) << "prompt " << i;
+  }
+  EXPECT_GT(g.graphs->captures(), 0);
+  EXPECT_GT(g.graphs->replays(), 10);
+}
+
+// One decode step of two sequences: the graph's logits equal the eager step's.
+TEST_P(CudaGraphTest, ReplayEqualsEagerLogits) {
+  Graphed g = load_graphed(GetParam());
+  ASSERT_TRUE(g.m.model);
+  LoadedModel eager = load_fixture_model("models/" + GetParam(), DType::kF32);
+  ASSERT_TRUE(eager.model);
+  for (int round = 0; round < 3; ++round) {  // the first captures, the others replay
+    KvCache kv_g(*g.m.backend, g.m.model->config(), 16, 16);
+    KvCache kv_e(*eager.backend, eager.model->config(), 16, 16);
+    const std::vector<SeqChunk> prefill = {{{1, 5, 9, 200, 3}, 0, 0, false},
+                                           {{7, 7, 42}, 0, 4, false}};
+    run_step(*g.m.model, kv_g, prefill);
+    run_step(*eager.model, kv_e, prefill);
+    const std::vector<SeqChunk> decode = {{{11 + round}, 5, 0, false}, {{13}, 3, 4, false}};
+    const auto a = run_step(*g.m.model, kv_g, decode);
+    const auto b = run_step(*eager.model, kv_e, decode);
+    ASSERT_EQ(a.size(), 2u);
+    for (size_t r = 0; r < a.size(); ++r)
+      EXPECT_LE(max_abs_diff(a[r], b[r]), 1e-4f) << "round " << round << " row " << r;
+  }
+  EXPECT_EQ(g.graphs->captures(), 1);
+  EXPECT_EQ(g.graphs->replays(), 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGraphTest,
+                         ::testing::Values("qwen3_moe", "mixtral", "olmoe"));
+
+}  // namespace
+}  // namespace sieve::testing
