@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Packs what tools/gpu/check.sh needs on the GPU machine into gpu-pack/ (git-ignored; name it in
+# the device tool's `carry`): the GPU test and benchmark binaries built here (stripped), the
+# Debian shared libraries they use that a bare CUDA image lacks (CUDA's own come from the
+# machine's toolkit), and the fixture models. The GPU machine has nvcc, CMake and ninja but
+# none of Debian's -dev packages, so building there would mean building gRPC, GoogleTest & co.
+#
+# Usage: tools/gpu/pack.sh [build dir, default build/release]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+build="${1:-$root/build/release}"
+fixtures="${SIEVE_FIXTURES:-$root/../shared/fixtures}"
+pack="$root/gpu-pack"
+bins=(bin/kernels_cuda_tests bin/models_golden_gpu_tests kernels/sieve-cuda-kernel-bench
+      bin/sieve-gpu-bench bin/sieve)
+
+cmake --build "$build" --target kernels_cuda_tests models_golden_gpu_tests \
+  sieve-cuda-kernel-bench sieve-gpu-bench sieve default_model
+rm -rf "$pack"
+mkdir -p "$pack/bin" "$pack/lib" "$pack/fixtures/models"
+for b in "${bins[@]}"; do
+  strip -o "$pack/bin/$(basename "$b")" "$build/$b"
+done
+# Libraries outside glibc, libstdc++ and CUDA: what Debian installed for us.
+for b in "$pack"/bin/*; do
+  ldd "$b" | awk '$3 ~ /^\// {print $3}'
+done | sort -u | while read -r lib; do
+  case "$(basename "$lib")" in
+    libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*|libstdc++*|libgcc_s*) ;;
+    libcuda*|libcublas*|libnccl*|libcurand*) ;;
+    *) cp -L "$lib" "$pack/lib/" ;;
+  esac
+done
+for m in qwen3_moe mixtral olmoe; do
+  cp -r "$fixtures/models/$m" "$pack/fixtures/models/"
+done
+cp -r "$build/models/default" "$pack/default-model"
+echo "gpu-pack: $(du -sh "$pack" | cut -f1) (the device tool carries at most 64 MiB in all)"
