@@ -34,5 +34,4 @@ done
 for m in qwen3_moe mixtral olmoe; do
   cp -r "$fixtures/models/$m" "$pack/fixtures/models/"
 done
-cp -r "$build/models/default" "$pack/default-model"
 echo "gpu-pack: $(du -sh "$pack" | cut -f1) (the device tool carries at most 64 MiB in all)"
