@@ -90,6 +90,17 @@ struct AttentionArgs {
   int64_t sliding_window = 0;
 };
 
+// One row of Backend::sample: engine/sampling.h's parameters, the request's random stream
+// (seed, and offset = tokens it has drawn so far, so a draw does not depend on the batch) and,
+// for penalties, the tokens seen.
+struct RowSamplingInput {
+  float temperature = 1.0f, top_p = 1.0f, min_p = 0.0f;
+  float presence_penalty = 0.0f, frequency_penalty = 0.0f, repetition_penalty = 1.0f;
+  int64_t top_k = 0;  // 0 or -1: all
+  uint64_t seed = 0, offset = 0;
+  std::span<const int32_t> prompt, output;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -160,6 +171,15 @@ class Backend {
   virtual void write_kv(const Tensor& k, const Tensor& v, const StepInputs& step, Tensor& k_cache,
                         Tensor& v_cache) = 0;
   virtual void attention(const AttentionArgs& args) = 0;
+
+  // --- sampling
+  // Draws one token per row of `logits` ([rows, vocab] fp32, penalties applied in place) on the
+  // backend and returns the ids on the host: the step's one synchronisation. False when this
+  // backend leaves sampling to the host (the CPU backend): the engine then copies the logits
+  // and samples with engine/sampling.h.
+  virtual bool sample(Tensor& logits, std::span<const RowSamplingInput> rows, int32_t* ids) {
+    return false;
+  }
 };
 
 }  // namespace sieve

@@ -14,6 +14,7 @@
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/moe.h"
 #include "kernels/cuda/router.h"
+#include "kernels/cuda/sampling.h"
 
 namespace sieve {
 namespace {
@@ -126,6 +127,8 @@ CudaBackend::~CudaBackend() {
   if (staging_device_) cudaFree(staging_device_);
   if (staging_host_) cudaFreeHost(staging_host_);
   if (readback_) cudaFreeHost(readback_);
+  if (sample_host_) cudaFreeHost(sample_host_);
+  if (sample_device_) cudaFree(sample_device_);
   cudaStreamDestroy(as_stream(stream_));
 }
 
@@ -263,10 +266,6 @@ void CudaBackend::copy_to_host(const Tensor& src, void* dst) {
   SIEVE_CUDA_CHECK(cudaMemcpy(dst, src.raw(), src.nbytes(), cudaMemcpyDeviceToHost));
 }
 
-const void* CudaBackend::readback(size_t offset) const {
-  return readback_ + offset;
-}
-
 void CudaBackend::synchronize() {
   SIEVE_CUDA_CHECK(cudaStreamSynchronize(as_stream(stream_)));
 }
@@ -277,7 +276,7 @@ void CudaBackend::set_step_bounds(std::optional<std::pair<int64_t, int64_t>> bou
   bounds_ = bounds;
 }
 
-void CudaBackend::grow_if_needed() {
+void CudaBackend::settle_memory() {
   for (void* p : overflow_)
     SIEVE_CUDA_CHECK(cudaFree(p));
   overflow_.clear();
@@ -305,7 +304,7 @@ void CudaBackend::grow_if_needed() {
 
 void CudaBackend::reserve_for_capture() {
   synchronize();
-  grow_if_needed();
+  settle_memory();
 }
 
 // The batch's arrays back to back (each 256-byte aligned) in pinned memory; step_'s tensors
@@ -339,7 +338,7 @@ void CudaBackend::pack_step_inputs(const ForwardBatch& b) {
   staging_needed_ = std::max(staging_needed_, total);
   if (total > staging_bytes_) {
     SIEVE_CHECK_MSG(!capturing_, "input staging too small while capturing a CUDA graph");
-    grow_if_needed();
+    settle_memory();
   }
   size_t offset = 0;
   for (const Part& p : parts) {
@@ -364,7 +363,7 @@ void CudaBackend::pack_step_inputs(const ForwardBatch& b) {
 const StepInputs& CudaBackend::begin_step(const ForwardBatch& batch) {
   if (!capturing_) {
     // The previous step ended with a synchronisation, so its scratch is free to reuse.
-    grow_if_needed();
+    settle_memory();
   }
   arena_used_ = 0;
   readback_used_ = 0;
@@ -375,6 +374,13 @@ const StepInputs& CudaBackend::begin_step(const ForwardBatch& batch) {
                                      cudaMemcpyHostToDevice, as_stream(stream_)));
   }
   return step_;
+}
+
+void CudaBackend::begin_replay(const ForwardBatch& batch, size_t scratch_end) {
+  pending_.clear();
+  readback_used_ = 0;
+  pack_step_inputs(batch);
+  arena_used_ = scratch_end;
 }
 
 void CudaBackend::end_step() {
@@ -593,6 +599,93 @@ void CudaBackend::attention(const AttentionArgs& args) {
   p.workspace_bytes = cuda::paged_attention_workspace_bytes(p);
   p.workspace = p.workspace_bytes > 0 ? device_alloc(p.workspace_bytes) : nullptr;
   cuda::paged_attention(p, as_stream(stream_));
+}
+
+// --- sampling
+
+// Inputs packed as [rows × cuda::RowSampling | prompt offsets | output offsets | prompt tokens |
+// output tokens | sampled ids], each part 256-byte aligned, copied up in one transfer; the ids
+// come back in one transfer too.
+bool CudaBackend::sample(Tensor& logits, std::span<const RowSamplingInput> rows, int32_t* ids) {
+  SIEVE_CHECK(logits.dtype() == DType::kF32);
+  const int64_t n = logits.dim(0), vocab = logits.dim(1);
+  SIEVE_CHECK_EQ(n, static_cast<int64_t>(rows.size()));
+  if (n == 0) return true;
+  bool penalties = false;
+  size_t prompt_total = 0, output_total = 0;
+  for (const RowSamplingInput& r : rows) {
+    if (r.presence_penalty != 0 || r.frequency_penalty != 0 || r.repetition_penalty != 1) {
+      penalties = true;
+    }
+    prompt_total += r.prompt.size();
+    output_total += r.output.size();
+  }
+  if (!penalties) prompt_total = output_total = 0;
+  const size_t params_at = 0;
+  const size_t poff_at = align_up(n * sizeof(cuda::RowSampling));
+  const size_t ooff_at = poff_at + align_up((n + 1) * sizeof(int32_t));
+  const size_t ptok_at = ooff_at + align_up((n + 1) * sizeof(int32_t));
+  const size_t otok_at = ptok_at + align_up(prompt_total * sizeof(int32_t));
+  const size_t ids_at = otok_at + align_up(output_total * sizeof(int32_t));
+  const size_t total = ids_at + align_up(n * sizeof(int32_t));
+  if (total > sample_bytes_) {
+    synchronize();
+    if (sample_host_) SIEVE_CUDA_CHECK(cudaFreeHost(sample_host_));
+    if (sample_device_) SIEVE_CUDA_CHECK(cudaFree(sample_device_));
+    sample_bytes_ = align_up(total + total / 2);
+    SIEVE_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&sample_host_), sample_bytes_));
+    SIEVE_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&sample_device_), sample_bytes_));
+  }
+  auto* params = reinterpret_cast<cuda::RowSampling*>(sample_host_ + params_at);
+  auto* poff = reinterpret_cast<int32_t*>(sample_host_ + poff_at);
+  auto* ooff = reinterpret_cast<int32_t*>(sample_host_ + ooff_at);
+  auto* ptok = reinterpret_cast<int32_t*>(sample_host_ + ptok_at);
+  auto* otok = reinterpret_cast<int32_t*>(sample_host_ + otok_at);
+  poff[0] = ooff[0] = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const RowSamplingInput& r = rows[i];
+    params[i] = cuda::RowSampling{r.temperature,
+                                  r.top_p,
+                                  r.min_p,
+                                  r.presence_penalty,
+                                  r.frequency_penalty,
+                                  r.repetition_penalty,
+                                  static_cast<int32_t>(r.top_k > 0 ? r.top_k : 0),
+                                  r.seed,
+                                  r.offset};
+    size_t np = 0, no = 0;
+    if (penalties) {
+      np = r.prompt.size();
+      no = r.output.size();
+      std::memcpy(ptok + poff[i], r.prompt.data(), np * sizeof(int32_t));
+      std::memcpy(otok + ooff[i], r.output.data(), no * sizeof(int32_t));
+    }
+    poff[i + 1] = poff[i] + static_cast<int32_t>(np);
+    ooff[i + 1] = ooff[i] + static_cast<int32_t>(no);
+  }
+  cudaStream_t stream = as_stream(stream_);
+  SIEVE_CUDA_CHECK(
+      cudaMemcpyAsync(sample_device_, sample_host_, ids_at, cudaMemcpyHostToDevice, stream));
+  cuda::SampleParams p;
+  p.logits = logits.data<float>();
+  p.rows = n;
+  p.vocab = vocab;
+  p.row_params = reinterpret_cast<const cuda::RowSampling*>(sample_device_ + params_at);
+  if (penalties) {
+    p.prompt_tokens = reinterpret_cast<const int32_t*>(sample_device_ + ptok_at);
+    p.prompt_offsets = reinterpret_cast<const int32_t*>(sample_device_ + poff_at);
+    p.output_tokens = reinterpret_cast<const int32_t*>(sample_device_ + otok_at);
+    p.output_offsets = reinterpret_cast<const int32_t*>(sample_device_ + ooff_at);
+  }
+  p.sampled = reinterpret_cast<int32_t*>(sample_device_ + ids_at);
+  p.workspace_bytes = cuda::sample_workspace_bytes(n, vocab);
+  p.workspace = device_alloc(p.workspace_bytes);
+  cuda::sample(p, stream);
+  SIEVE_CUDA_CHECK(cudaMemcpyAsync(sample_host_ + ids_at, p.sampled, n * sizeof(int32_t),
+                                   cudaMemcpyDeviceToHost, stream));
+  flush_readback();  // the step's one synchronisation
+  std::memcpy(ids, sample_host_ + ids_at, n * sizeof(int32_t));
+  return true;
 }
 
 }  // namespace sieve

@@ -69,29 +69,26 @@ class CudaBackend final : public Backend {
   void write_kv(const Tensor& k, const Tensor& v, const StepInputs& step, Tensor& k_cache,
                 Tensor& v_cache) override;
   void attention(const AttentionArgs& args) override;
+  bool sample(Tensor& logits, std::span<const RowSamplingInput> rows, int32_t* ids) override;
 
   // --- for CUDA graphs (engine/cuda_graph_model.h)
   void* stream() const { return stream_; }  // cudaStream_t
   // Fixed grid bounds for the steps that follow (a graph's steps), or none: from each batch.
   void set_step_bounds(std::optional<std::pair<int64_t, int64_t>> query_and_context);
-  // Grows the scratch arena and staging buffers to what earlier steps needed, so a capture
-  // that follows allocates nothing.
+  // Between steps: frees the last step's overflow scratch and grows the arena and staging
+  // buffers to what earlier steps needed (bumping memory_generation when anything moves).
+  void settle_memory();
+  // Waits for the stream, then settle_memory(): a capture that follows allocates nothing.
   void reserve_for_capture();
   // Bumped whenever a buffer a captured graph may point into is reallocated.
   uint64_t memory_generation() const { return generation_; }
-  // While capturing, begin_step only packs inputs and enqueues their upload, and end_step
-  // neither synchronises nor copies; replay_step() runs a captured step for a new batch of the
-  // same shapes: pack inputs, launch, synchronise, copy the logits rows out.
+  // While capturing, begin_step only packs inputs and enqueues their upload, and allocates
+  // nothing. A replay starts with begin_replay: the new inputs packed into the pinned staging
+  // the captured upload reads, and the scratch the captured step uses marked taken (up to
+  // `scratch_end`, as scratch_used() read at the end of the capture); then the graph launches.
   void set_capturing(bool capturing) { capturing_ = capturing; }
-  void pack_step_inputs(const ForwardBatch& batch);
-  struct HostCopy {
-    size_t offset = 0;  // in the pinned readback buffer
-    size_t bytes = 0;
-    void* dst = nullptr;
-  };
-  const std::vector<HostCopy>& pending_copies() const { return pending_; }
-  void clear_pending_copies() { pending_.clear(); }
-  const void* readback(size_t offset) const;
+  void begin_replay(const ForwardBatch& batch, size_t scratch_end);
+  size_t scratch_used() const { return arena_used_; }
   // Waits for all work on the stream.
   void synchronize();
   // Bytes of device memory in use by this process's allocations through alloc().
@@ -101,8 +98,8 @@ class CudaBackend final : public Backend {
 
  private:
   void* device_alloc(size_t bytes);
-  void grow_if_needed();
   void flush_readback();
+  void pack_step_inputs(const ForwardBatch& batch);
   const void* expert_pointers(const std::vector<std::shared_ptr<Matrix>>& m);
   const float* inv_freq_on_device(const RopeConfig& rope);
 
@@ -120,12 +117,22 @@ class CudaBackend final : public Backend {
   // Readback: pinned, filled by copy_rows_to_host, copied out by end_step.
   char* readback_ = nullptr;
   size_t readback_bytes_ = 0, readback_used_ = 0, readback_needed_ = 0;
+  struct HostCopy {
+    size_t offset = 0;  // in the pinned readback buffer
+    size_t bytes = 0;
+    void* dst = nullptr;
+  };
   std::vector<HostCopy> pending_;
   StepInputs step_;
   std::optional<std::pair<int64_t, int64_t>> bounds_;
   bool capturing_ = false;
   uint64_t generation_ = 0;
   int64_t allocated_bytes_ = 0;
+  // Sampling inputs (row parameters, penalty token lists) and the sampled ids: pinned, with a
+  // device copy of the inputs.
+  char* sample_host_ = nullptr;
+  char* sample_device_ = nullptr;
+  size_t sample_bytes_ = 0;
   std::map<const void*, std::shared_ptr<void>> expert_ptrs_;  // ExpertWeights vector → array
   std::map<const void*, std::shared_ptr<void>> inv_freq_;     // RopeConfig → device copy
 };

@@ -13,8 +13,8 @@ struct CudaGraphModel::Graph {
   cudaGraphExec_t exec = nullptr;
   uint64_t generation = 0;
   const KvCache* kv = nullptr;
-  // Where the captured step put each logits row in the pinned readback buffer.
-  std::vector<CudaBackend::HostCopy> copies;
+  Tensor logits;           // [bucket, vocab] in the scratch arena, where every replay leaves them
+  size_t scratch_end = 0;  // arena bytes the captured step uses
   ~Graph() {
     if (exec) cudaGraphExecDestroy(exec);
   }
@@ -63,26 +63,24 @@ CudaGraphModel::Graph& CudaGraphModel::graph_for(int64_t bucket, const ForwardBa
   auto& slot = graphs_[bucket];
   if (slot && slot->generation == be_.memory_generation() && slot->kv == &kv) return *slot;
   slot.reset();
-  const int64_t vocab = inner_->config().vocab_size;
-  scratch_logits_.resize(static_cast<size_t>(bucket * vocab));
   be_.set_step_bounds(std::make_pair(int64_t{1}, options_.max_model_len));
   // One eager run at the bucket's shapes sizes every buffer and uploads every table the step
   // uses (cuBLASLt plans, rope tables, expert pointer arrays, kernel attributes); the capture
   // that follows then allocates nothing. The eager run writes the real rows' K/V, which the
   // replay writes again with the same values.
-  inner_->forward(p, kv, scratch_logits_.data(), nullptr);
+  inner_->forward_logits(p, kv, nullptr);
+  be_.end_step();
   be_.reserve_for_capture();
   auto g = std::make_unique<Graph>();
   cudaStream_t stream = static_cast<cudaStream_t>(be_.stream());
   cudaGraph_t graph = nullptr;
   be_.set_capturing(true);
   SIEVE_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-  inner_->forward(p, kv, scratch_logits_.data(), nullptr);
+  g->logits = inner_->forward_logits(p, kv, nullptr);
+  g->scratch_end = be_.scratch_used();
   SIEVE_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
   be_.set_capturing(false);
   be_.set_step_bounds(std::nullopt);
-  g->copies = be_.pending_copies();
-  be_.clear_pending_copies();
   SIEVE_CUDA_CHECK(cudaGraphInstantiate(&g->exec, graph, 0));
   SIEVE_CUDA_CHECK(cudaGraphDestroy(graph));
   g->generation = be_.memory_generation();
@@ -92,39 +90,37 @@ CudaGraphModel::Graph& CudaGraphModel::graph_for(int64_t bucket, const ForwardBa
   return *slot;
 }
 
-void CudaGraphModel::forward(const ForwardBatch& batch, KvCache& kv, float* logits,
-                             ForwardTrace* trace) {
+Tensor CudaGraphModel::forward_logits(const ForwardBatch& batch, KvCache& kv, ForwardTrace* trace) {
   const int64_t n = batch.num_seqs();
-  const bool decode_only = n > 0 && batch.num_tokens() == n &&
-                           static_cast<int64_t>(batch.logit_rows.size()) == n &&
-                           batch.max_blocks_per_seq <= max_blocks_;
-  auto bucket_it = std::lower_bound(options_.buckets.begin(), options_.buckets.end(), n);
-  if (trace || !decode_only || bucket_it == options_.buckets.end()) {
-    inner_->forward(batch, kv, logits, trace);
-    return;
+  bool graphable = !trace && n > 0 && batch.num_tokens() == n &&
+                   static_cast<int64_t>(batch.logit_rows.size()) == n &&
+                   batch.max_blocks_per_seq <= max_blocks_;
+  for (int64_t i = 0; graphable && i < n; ++i) {
+    graphable = batch.logit_rows[i] == i;  // rows in order: the shape graphs are made for
   }
-  for (int64_t i = 0; i < n; ++i) {
-    if (batch.logit_rows[i] != i) {  // rows out of order: not the shape graphs are made for
-      inner_->forward(batch, kv, logits, trace);
-      return;
-    }
+  auto bucket_it = std::lower_bound(options_.buckets.begin(), options_.buckets.end(), n);
+  if (!graphable || bucket_it == options_.buckets.end()) {
+    return inner_->forward_logits(batch, kv, trace);
   }
   const int64_t bucket = *bucket_it;
   const ForwardBatch p = padded(batch, bucket);
+  be_.settle_memory();  // before the generation check: a buffer that moves now means recapture
   Graph& g = graph_for(bucket, p, kv);
-  // Replay: new inputs into the pinned staging the graph's first copy reads, launch, wait, and
-  // copy the real rows' logits out of the pinned readback the graph's last copy wrote.
+  // Replay: new inputs into the pinned staging the graph's first copy reads, then launch; the
+  // caller's next synchronising call waits for it.
   be_.set_step_bounds(std::make_pair(int64_t{1}, options_.max_model_len));
-  be_.pack_step_inputs(p);
+  be_.begin_replay(p, g.scratch_end);
   be_.set_step_bounds(std::nullopt);
-  cudaStream_t stream = static_cast<cudaStream_t>(be_.stream());
-  SIEVE_CUDA_CHECK(cudaGraphLaunch(g.exec, stream));
-  be_.synchronize();
-  SIEVE_CHECK_EQ(g.copies.size(), size_t{1});
-  const size_t row_bytes = static_cast<size_t>(inner_->config().vocab_size) * sizeof(float);
-  SIEVE_CHECK_GE(g.copies[0].bytes, row_bytes * n);
-  std::memcpy(logits, be_.readback(g.copies[0].offset), row_bytes * n);
+  SIEVE_CUDA_CHECK(cudaGraphLaunch(g.exec, static_cast<cudaStream_t>(be_.stream())));
   ++replays_;
+  return g.logits.rows(0, n);
+}
+
+void CudaGraphModel::forward(const ForwardBatch& batch, KvCache& kv, float* logits,
+                             ForwardTrace* trace) {
+  Tensor out = forward_logits(batch, kv, trace);
+  if (out.defined() && out.dim(0) > 0) be_.copy_rows_to_host(out, 0, out.dim(0), logits);
+  be_.end_step();
 }
 
 }  // namespace sieve

@@ -1,7 +1,8 @@
 // Decode steps as CUDA graphs. A step where every sequence brings exactly one new token (and
 // no trace is asked for) is padded to a batch-size bucket and replayed from a graph captured
-// once per bucket: the only host work is packing the inputs and copying the logits back. Every
-// other step (prefill, mixed, traced, larger than the largest bucket) runs eagerly.
+// once per bucket, from the input upload to the logits: the only host work is packing the
+// inputs. Every other step (prefill, mixed, traced, larger than the largest bucket) runs
+// eagerly.
 //
 // Padding rows are sequences with a context of 0 tokens and slot -1: attention and the KV
 // write skip them, the rest of the model computes on them harmlessly, and their logits are
@@ -32,6 +33,7 @@ class CudaGraphModel final : public Model {
 
   const ModelConfig& config() const override { return inner_->config(); }
   int64_t weight_bytes() const override { return inner_->weight_bytes(); }
+  Tensor forward_logits(const ForwardBatch& batch, KvCache& kv, ForwardTrace* trace) override;
   void forward(const ForwardBatch& batch, KvCache& kv, float* logits, ForwardTrace* trace) override;
 
   // Steps replayed from a graph and graphs captured so far (for logs and tests).
@@ -48,7 +50,6 @@ class CudaGraphModel final : public Model {
   CudaGraphOptions options_;
   int64_t max_blocks_ = 0;
   std::map<int64_t, std::unique_ptr<Graph>> graphs_;
-  std::vector<float> scratch_logits_;
   int64_t replays_ = 0, captures_ = 0;
 };
 

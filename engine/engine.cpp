@@ -19,6 +19,7 @@ struct Engine::Sequence {
   bool admitted_once = false;
   std::optional<TextStream> text;  // with a tokenizer
   std::mt19937_64 rng;
+  uint64_t seed = 0;  // of rng, and of the Philox stream when the backend samples
   bool aborted = false;
   RequestOutput out;
 };
@@ -111,6 +112,7 @@ Result<uint64_t> Engine::add_request(GenerationRequest request, RequestSink sink
   const uint64_t seed =
       request.params.seed ? *request.params.seed : options_.seed * 0x9E3779B97F4A7C15ull + s->id;
   s->rng.seed(seed);
+  s->seed = seed;
   s->out.request_id = s->id;
   s->out.prompt_token_ids = prompt;
   if (request.params.prompt_logprobs) s->out.prompt_logprobs.push_back({});
@@ -272,23 +274,26 @@ std::vector<Engine::Scheduled> Engine::schedule() {
   return plan;
 }
 
-bool Engine::sample_and_check_stop(Sequence& s, const float* logits) {
+int32_t Engine::sample_on_host(Sequence& s, const float* logits) {
+  const SamplingParams& p = s.request.params;
+  std::span<const float> row(logits, model_.config().vocab_size);
+  if (!has_penalties(p)) return sample_token(row, p, s.rng);
+  // Penalties change what is drawn, not the reported logprobs (the model's own, as in vLLM).
+  penalized_.assign(row.begin(), row.end());
+  apply_penalties(penalized_, p, std::span(s.tokens).first(s.prompt_len),
+                  std::span(s.tokens).subspan(s.prompt_len));
+  return sample_token(penalized_, p, s.rng);
+}
+
+bool Engine::accept_token(Sequence& s, int32_t token, const float* logits) {
   const ModelConfig& c = model_.config();
   const SamplingParams& p = s.request.params;
-  std::span<const float> row(logits, c.vocab_size);
-  int32_t token;
-  if (has_penalties(p)) {
-    // Penalties change what is drawn, not the reported logprobs (the model's own, as in vLLM).
-    penalized_.assign(row.begin(), row.end());
-    apply_penalties(penalized_, p, std::span(s.tokens).first(s.prompt_len),
-                    std::span(s.tokens).subspan(s.prompt_len));
-    token = sample_token(penalized_, p, s.rng);
-  } else {
-    token = sample_token(row, p, s.rng);
-  }
   s.tokens.push_back(token);
   s.out.output_token_ids.push_back(token);
-  if (p.logprobs) s.out.logprobs.push_back(token_logprobs(row, token, *p.logprobs));
+  if (p.logprobs) {
+    s.out.logprobs.push_back(
+        token_logprobs(std::span<const float>(logits, c.vocab_size), token, *p.logprobs));
+  }
   ++stats_.generated_tokens;
   const auto& eos = c.eos_token_ids;
   const bool is_eos = std::find(eos.begin(), eos.end(), token) != eos.end();
@@ -384,9 +389,42 @@ void Engine::step() {
     }
   }
 
-  logits_.resize(batch.logit_rows.size() * c.vocab_size);
   const bool count = options_.count_expert_tokens && c.num_experts > 0;
-  model_.forward(batch, *kv_, logits_.data(), count ? &trace_ : nullptr);
+  Tensor logits = model_.forward_logits(batch, *kv_, count ? &trace_ : nullptr);
+  // Sampling on the backend (the CUDA backend: only the ids come back) unless some row needs
+  // the logits on the host for logprobs; else the logits come back and engine/sampling.h draws.
+  bool host_logits = false;
+  std::vector<RowSamplingInput> device_rows;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const Sequence& s = *plan[i].seq;
+    const SamplingParams& p = s.request.params;
+    if (spans[i].prompt_rows > 0 || (spans[i].sample_row >= 0 && p.logprobs)) host_logits = true;
+    if (spans[i].sample_row < 0) continue;
+    RowSamplingInput r;
+    r.temperature = p.temperature;
+    r.top_p = p.top_p;
+    r.top_k = p.top_k;
+    r.min_p = p.min_p;
+    r.presence_penalty = p.presence_penalty;
+    r.frequency_penalty = p.frequency_penalty;
+    r.repetition_penalty = p.repetition_penalty;
+    r.seed = s.seed;
+    r.offset = s.out.output_token_ids.size();
+    r.prompt = std::span(s.tokens).first(s.prompt_len);
+    r.output = std::span(s.tokens).subspan(s.prompt_len);
+    device_rows.push_back(r);
+  }
+  std::vector<int32_t> device_ids(device_rows.size());
+  bool sampled_on_device = false;
+  if (!host_logits && !device_rows.empty()) {
+    sampled_on_device = backend_.sample(logits, device_rows, device_ids.data());
+  }
+  const int64_t R = static_cast<int64_t>(batch.logit_rows.size());
+  if (!sampled_on_device) {
+    logits_.resize(R * c.vocab_size);
+    if (R > 0) backend_.copy_rows_to_host(logits, 0, R, logits_.data());
+    backend_.end_step();
+  }
   if (count) {
     expert_tokens_.resize(c.num_layers * c.num_experts);
     for (size_t l = 0; l < trace_.router_ids.size(); ++l) {
@@ -398,6 +436,7 @@ void Engine::step() {
   ++stats_.steps;
 
   std::vector<Sequence*> done;
+  size_t sample_index = 0;
   for (size_t i = 0; i < plan.size(); ++i) {
     Sequence& s = *plan[i].seq;
     s.num_computed += plan[i].num_tokens;
@@ -410,10 +449,12 @@ void Engine::step() {
       s.out.prompt_logprobs.push_back(
           token_logprobs(row, s.tokens[p + 1], *s.request.params.prompt_logprobs));
     }
-    if (sp.sample_row >= 0 &&
-        sample_and_check_stop(s, logits_.data() + sp.sample_row * c.vocab_size)) {
-      done.push_back(&s);
-    }
+    if (sp.sample_row < 0) continue;
+    const float* row = sampled_on_device ? nullptr : logits_.data() + sp.sample_row * c.vocab_size;
+    // Device rows are in the order of the sequences that sample, as are their logit rows.
+    const int32_t token = sampled_on_device ? device_ids[sample_index] : sample_on_host(s, row);
+    ++sample_index;
+    if (accept_token(s, token, row)) done.push_back(&s);
   }
   std::erase_if(running_, [&](const auto& s) {
     return std::find(done.begin(), done.end(), s.get()) != done.end();

@@ -148,7 +148,11 @@ class Engine {
   bool admit(Sequence& s, int64_t budget, std::vector<Scheduled>& plan);
   bool shares_a_prefill(const Sequence& s) const;
   void finish(Sequence& s, const char* reason);
-  bool sample_and_check_stop(Sequence& s, const float* logits);
+  // Draws s's next token from its row of host logits with engine/sampling.h.
+  int32_t sample_on_host(Sequence& s, const float* logits);
+  // Appends `token` to s, reports it, and finishes s when it stops; true if it finished.
+  // `logits`: s's row on the host (for logprobs), or null when sampled on the backend.
+  bool accept_token(Sequence& s, int32_t token, const float* logits);
 
   Model& model_;
   Backend& backend_;

@@ -35,7 +35,13 @@ class MoeDecoder final : public Model {
 
   const ModelConfig& config() const override { return config_; }
   int64_t weight_bytes() const override { return weight_bytes_; }
-  void forward(const ForwardBatch& batch, KvCache& kv, float* logits, ForwardTrace* trace) override;
+  Tensor forward_logits(const ForwardBatch& batch, KvCache& kv, ForwardTrace* trace) override;
+  void forward(const ForwardBatch& batch, KvCache& kv, float* logits,
+               ForwardTrace* trace) override {
+    Tensor out = forward_logits(batch, kv, trace);
+    if (out.defined() && out.dim(0) > 0) be_.copy_rows_to_host(out, 0, out.dim(0), logits);
+    be_.end_step();
+  }
 
   // Filled by the loader.
   Tensor embed;
@@ -140,8 +146,7 @@ void MoeDecoder::mlp_block(const LayerWeights& w, int64_t layer, const Tensor& x
   be_.moe_experts(m);
 }
 
-void MoeDecoder::forward(const ForwardBatch& batch, KvCache& kv, float* logits,
-                         ForwardTrace* trace) {
+Tensor MoeDecoder::forward_logits(const ForwardBatch& batch, KvCache& kv, ForwardTrace* trace) {
   const ModelConfig& c = config_;
   const int64_t T = batch.num_tokens();
   const int64_t H = c.hidden_size;
@@ -163,10 +168,7 @@ void MoeDecoder::forward(const ForwardBatch& batch, KvCache& kv, float* logits,
     mlp_block(w, l, x, branch, trace);
   }
   const int64_t R = static_cast<int64_t>(batch.logit_rows.size());
-  if (R == 0) {
-    be_.end_step();
-    return;
-  }
+  if (R == 0) return Tensor();
   // The last residual add and the final norm only matter for the rows whose logits are wanted.
   Tensor res_rows = be_.scratch({R, H}, DType::kF32);
   Tensor branch_rows = be_.scratch({R, H}, DType::kF32);
@@ -176,8 +178,7 @@ void MoeDecoder::forward(const ForwardBatch& batch, KvCache& kv, float* logits,
   be_.add_rms_norm(res_rows, branch_rows, final_norm, c.rms_norm_eps, normed);
   Tensor out = be_.scratch({R, c.vocab_size}, DType::kF32);
   be_.linear({&normed, lm_head.get(), &out});
-  be_.copy_rows_to_host(out, 0, R, logits);
-  be_.end_step();
+  return out;
 }
 
 // Where the loader's tensors come from (a checkpoint, or fills for --load-format dummy), with

@@ -12,7 +12,19 @@ namespace sieve {
 constexpr int64_t kVocab = 16;
 
 // Logits make token (t + 1) % kVocab the most likely after token t, and record every step.
-class CountingModel final : public Model {
+// A fake that writes its logits on the host (tests run it on the CPU backend): forward_logits
+// wraps them in a host tensor.
+class HostFakeModel : public Model {
+ public:
+  Tensor forward_logits(const ForwardBatch& b, KvCache& kv, ForwardTrace* trace) override {
+    Tensor t = Tensor::empty({static_cast<int64_t>(b.logit_rows.size()), config().vocab_size},
+                             DType::kF32);
+    forward(b, kv, t.data<float>(), trace);
+    return t;
+  }
+};
+
+class CountingModel final : public HostFakeModel {
  public:
   CountingModel() {
     c_.model_type = "fake";

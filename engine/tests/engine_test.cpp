@@ -231,7 +231,7 @@ TEST(Engine, PreemptsTheYoungestAndRecomputesIt) {
 
 // Always favours token 1 (logit 5) over token 2 (logit 4) over the rest (0), so penalties on
 // seen tokens decide what greedy picks.
-class FavouritesModel final : public Model {
+class FavouritesModel final : public HostFakeModel {
  public:
   FavouritesModel() : c_(CountingModel().c_) {}
   const ModelConfig& config() const override { return c_; }
