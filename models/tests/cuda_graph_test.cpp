@@ -94,6 +94,45 @@ TEST_P(CudaGraphTest, ReplayEqualsEagerLogits) {
   EXPECT_EQ(g.graphs->replays(), 3);
 }
 
+// Sampling on the device: a seeded request draws the same tokens alone, twice, and in a batch
+// with other requests (its Philox stream depends on its seed and its token count only), with
+// penalties and top-k/top-p/min-p on.
+TEST_P(CudaGraphTest, SeededDeviceSamplingIgnoresTheBatch) {
+  Graphed g = load_graphed(GetParam());
+  ASSERT_TRUE(g.m.model);
+  auto run = [&](int64_t others) {
+    EngineOptions o;
+    o.max_num_seqs = 8;
+    o.num_kv_blocks = 64;
+    o.max_model_len = 512;
+    Engine engine(*g.m.model, *g.m.backend, o);
+    std::vector<int32_t> got;
+    for (int64_t i = 0; i <= others; ++i) {
+      GenerationRequest r;
+      r.prompt_token_ids = {3, 14, 15, 92, static_cast<int32_t>(i)};
+      r.params.temperature = 0.9f;
+      r.params.top_k = 40;
+      r.params.top_p = 0.95f;
+      r.params.min_p = 0.01f;
+      r.params.repetition_penalty = 1.1f;
+      r.params.frequency_penalty = 0.2f;
+      r.params.max_tokens = 12;
+      r.params.ignore_eos = true;
+      r.params.seed = 1234 + i;
+      RequestSink sink;
+      if (i == 0) sink.on_finish = [&got](RequestOutput&& out) { got = out.output_token_ids; };
+      EXPECT_TRUE(engine.add_request(std::move(r), std::move(sink)).ok());
+    }
+    while (engine.has_unfinished())
+      engine.step();
+    return got;
+  };
+  const auto alone = run(0);
+  ASSERT_EQ(alone.size(), 12u);
+  EXPECT_EQ(run(0), alone);
+  EXPECT_EQ(run(5), alone);
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGraphTest,
                          ::testing::Values("qwen3_moe", "mixtral", "olmoe"));
 
