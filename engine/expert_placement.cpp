@@ -1,0 +1,50 @@
+#include "engine/expert_placement.h"
+
+#include "engine/status.h"
+
+namespace sieve {
+
+ExpertPlacement ExpertPlacement::contiguous(int64_t num_experts, int world) {
+  SIEVE_CHECK_GE(world, 1);
+  SIEVE_CHECK_GE(num_experts, world);
+  ExpertPlacement p;
+  p.num_experts = num_experts;
+  p.world = world;
+  p.owner.resize(num_experts);
+  p.local_index.resize(num_experts);
+  const int64_t base = num_experts / world, extra = num_experts % world;
+  int64_t e = 0;
+  for (int r = 0; r < world; ++r) {
+    const int64_t n = base + (r < extra ? 1 : 0);
+    for (int64_t i = 0; i < n; ++i, ++e) {
+      p.owner[e] = r;
+      p.local_index[e] = static_cast<int32_t>(i);
+    }
+  }
+  return p;
+}
+
+std::vector<int64_t> ExpertPlacement::experts_of(int rank) const {
+  std::vector<int64_t> out;
+  for (int64_t e = 0; e < num_experts; ++e) {
+    if (owner[e] == rank) out.push_back(e);
+  }
+  return out;
+}
+
+std::string ExpertPlacement::describe() const {
+  std::string s;
+  int64_t e = 0;
+  while (e < num_experts) {
+    int64_t f = e;
+    while (f + 1 < num_experts && owner[f + 1] == owner[e])
+      ++f;
+    if (!s.empty()) s += ", ";
+    s += "experts " + std::to_string(e) + (f > e ? "-" + std::to_string(f) : "") + " on rank " +
+         std::to_string(owner[e]);
+    e = f + 1;
+  }
+  return s;
+}
+
+}  // namespace sieve
