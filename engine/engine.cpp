@@ -332,7 +332,15 @@ void Engine::step() {
   last_step_batch_ = static_cast<int64_t>(plan.size());
   stats_.running = static_cast<int64_t>(running_.size());
   stats_.waiting = static_cast<int64_t>(waiting_.size());
-  if (plan.empty()) return;
+  if (plan.empty()) {
+    if (options_.lockstep) {
+      ForwardBatch idle;
+      idle.query_start = {0};
+      model_.forward_logits(idle, *kv_, nullptr);
+      backend_.end_step();
+    }
+    return;
+  }
 
   const ModelConfig& c = model_.config();
   const int64_t bs = options_.block_size;

@@ -49,6 +49,9 @@ struct EngineOptions {
   std::shared_ptr<const Tokenizer> tokenizer;
   // Count the router's choices per layer and expert (expert_token_counts()).
   bool count_expert_tokens = false;
+  // Expert parallelism: every rank's model takes part in every MoE layer's all-to-all, so a
+  // step with nothing scheduled still runs the model, on an empty batch.
+  bool lockstep = false;
 };
 
 struct GenerationRequest {

@@ -9,6 +9,8 @@
 
 namespace sieve {
 
+class Communicator;
+
 struct ExpertPlacement {
   int64_t num_experts = 0;
   int world = 1;
@@ -23,6 +25,14 @@ struct ExpertPlacement {
   std::vector<int64_t> experts_of(int rank) const;
   bool holds(int rank, int64_t expert) const { return owner[expert] == rank; }
   std::string describe() const;  // "experts 0-31 on rank 0, 32-63 on rank 1"
+};
+
+// One rank's part of an expert-parallel model: which experts it holds, and the communicator
+// every MoE layer's all-to-all runs on (all ranks step together).
+struct ExpertShard {
+  ExpertPlacement placement;
+  int rank = 0;
+  Communicator* comm = nullptr;
 };
 
 }  // namespace sieve

@@ -2,10 +2,12 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "engine/communicator.h"
 #include "models/random_init.h"
 
 namespace sieve {
@@ -31,7 +33,10 @@ struct LayerWeights {
 
 class MoeDecoder final : public Model {
  public:
-  MoeDecoder(ModelConfig config, Backend& backend) : config_(std::move(config)), be_(backend) {}
+  MoeDecoder(ModelConfig config, Backend& backend, const ExpertShard* shard)
+      : config_(std::move(config)), be_(backend) {
+    if (shard && shard->placement.world > 1) shard_ = *shard;
+  }
 
   const ModelConfig& config() const override { return config_; }
   int64_t weight_bytes() const override { return weight_bytes_; }
@@ -55,9 +60,11 @@ class MoeDecoder final : public Model {
                        const Tensor& x, Tensor& out);
   void mlp_block(const LayerWeights& w, int64_t layer, const Tensor& x, Tensor& out,
                  ForwardTrace* trace);
+  void expert_parallel_moe(const MoeArgs& m);
 
   ModelConfig config_;
   Backend& be_;
+  std::optional<ExpertShard> shard_;  // set when experts are split over several ranks
   int64_t weight_bytes_ = 0;
 };
 
@@ -143,7 +150,104 @@ void MoeDecoder::mlp_block(const LayerWeights& w, int64_t layer, const Tensor& x
   m.topk_weights = &weights;
   m.experts = &w.experts;
   m.out = &out;
-  be_.moe_experts(m);
+  if (shard_) {
+    expert_parallel_moe(m);
+  } else {
+    be_.moe_experts(m);
+  }
+}
+
+// Expert parallelism (host memory: the CPU backend with the MPI communicator). Each
+// (token, j) choice goes to its expert's owner as one row of `hidden` floats followed by the
+// expert's local index; the owner runs its experts on what it received (weight 1), the rows go
+// back, and the choices are summed here in router order — the same arithmetic, row for row, as
+// the single-rank path, so the logits are identical. Every rank makes both exchanges every
+// layer, with zero rows when it has nothing.
+void MoeDecoder::expert_parallel_moe(const MoeArgs& m) {
+  const ExpertPlacement& place = shard_->placement;
+  Communicator& comm = *shard_->comm;
+  SIEVE_CHECK_MSG(be_.device() == Device::kCpu && comm.device() == Device::kCpu,
+                  "expert parallelism runs on the CPU backend with the MPI communicator");
+  const int64_t T = m.x->dim(0), H = m.x->dim(1), k = m.topk_ids->dim(1);
+  const int world = place.world;
+  const int32_t* ids = m.topk_ids->data<int32_t>();
+  const float* wts = m.topk_weights->data<float>();
+  const float* x = m.x->data<float>();
+  const int64_t stride = H + 1;  // floats per row sent: the activations, then the expert
+
+  // Choices grouped by owner, in (token, j) order within each owner.
+  std::vector<int64_t> send_rows(world, 0), recv_rows(world, 0);
+  for (int64_t i = 0; i < T * k; ++i)
+    ++send_rows[place.owner[ids[i]]];
+  std::vector<int64_t> first(world, 0);
+  for (int r = 1; r < world; ++r)
+    first[r] = first[r - 1] + send_rows[r - 1];
+  std::vector<int64_t> slot_of(T * k);  // choice → its row in the send (and returned) buffer
+  std::vector<float> send(static_cast<size_t>(T * k * stride));
+  {
+    std::vector<int64_t> cursor = first;
+    for (int64_t i = 0; i < T * k; ++i) {
+      const int64_t row = cursor[place.owner[ids[i]]]++;
+      slot_of[i] = row;
+      std::memcpy(&send[row * stride], x + (i / k) * H, H * sizeof(float));
+      const float local = static_cast<float>(place.local_index[ids[i]]);
+      send[row * stride + H] = local;  // exact: local indices are small integers
+    }
+  }
+  auto check = [](const Status& s) {
+    SIEVE_CHECK_MSG(s.ok(), "expert-parallel exchange failed: " << s.message());
+  };
+  check(comm.all_to_all_counts(send_rows, recv_rows));
+  std::vector<int64_t> send_bytes(world), recv_bytes(world);
+  int64_t received = 0;
+  for (int r = 0; r < world; ++r) {
+    send_bytes[r] = send_rows[r] * stride * static_cast<int64_t>(sizeof(float));
+    recv_bytes[r] = recv_rows[r] * stride * static_cast<int64_t>(sizeof(float));
+    received += recv_rows[r];
+  }
+  std::vector<float> recv(static_cast<size_t>(received * stride));
+  check(comm.all_to_all_v(send.data(), send_bytes, recv.data(), recv_bytes));
+
+  // This rank's experts on what it received: one choice per row, weight 1.
+  Tensor xr = be_.scratch({received, H}, DType::kF32);
+  Tensor er = be_.scratch({received, 1}, DType::kI32);
+  Tensor wr = be_.scratch({received, 1}, DType::kF32);
+  Tensor yr = be_.scratch({received, H}, DType::kF32);
+  for (int64_t r = 0; r < received; ++r) {
+    std::memcpy(xr.data<float>() + r * H, &recv[r * stride], H * sizeof(float));
+    er.data<int32_t>()[r] = static_cast<int32_t>(recv[r * stride + H]);
+    wr.data<float>()[r] = 1.0f;
+  }
+  if (received > 0) {
+    MoeArgs local;
+    local.x = &xr;
+    local.topk_ids = &er;
+    local.topk_weights = &wr;
+    local.experts = m.experts;
+    local.out = &yr;
+    be_.moe_experts(local);
+  }
+
+  // Results back to where the choices came from, in the order they were sent.
+  std::vector<int64_t> back_send(world), back_recv(world);
+  for (int r = 0; r < world; ++r) {
+    back_send[r] = recv_rows[r] * H * static_cast<int64_t>(sizeof(float));
+    back_recv[r] = send_rows[r] * H * static_cast<int64_t>(sizeof(float));
+  }
+  std::vector<float> back(static_cast<size_t>(T * k * H));
+  check(comm.all_to_all_v(yr.data<float>(), back_send, back.data(), back_recv));
+
+  float* out = m.out->data<float>();
+  for (int64_t t = 0; t < T; ++t) {
+    float* o = out + t * H;
+    std::fill(o, o + H, 0.f);
+    for (int64_t j = 0; j < k; ++j) {
+      const float w = wts[t * k + j];
+      const float* src = &back[slot_of[t * k + j] * H];
+      for (int64_t h = 0; h < H; ++h)
+        o[h] += w * src[h];
+    }
+  }
 }
 
 Tensor MoeDecoder::forward_logits(const ForwardBatch& batch, KvCache& kv, ForwardTrace* trace) {
@@ -196,6 +300,8 @@ class WeightSource {
   virtual Result<Tensor> table(const std::string& name) = 0;
   // One matrix, or several stacked along the output dimension (gate then up).
   virtual Result<std::shared_ptr<Matrix>> matrix(std::initializer_list<std::string> names) = 0;
+  // Tensors another rank holds: not read, only counted as done.
+  virtual Status skip(std::initializer_list<std::string> names) = 0;
 
   // The lm_head of a model with tied embeddings: the embedding table again, as a matrix.
   std::shared_ptr<Matrix> matrix_from_table(const Tensor& table) {
@@ -278,6 +384,14 @@ class CheckpointSource final : public WeightSource {
     return held(be_.make_matrix(host_.data(), dtype_, n, k, dtype_));
   }
 
+  Status skip(std::initializer_list<std::string> names) override {
+    for (const std::string& name : names) {
+      SIEVE_ASSIGN_OR_RETURN(const CheckpointTensor* t, lookup(name));
+      advance_past(t);
+    }
+    return Status::Ok();
+  }
+
  private:
   Result<const CheckpointTensor*> lookup(const std::string& name) {
     const CheckpointTensor* t = ckpt_.find(name);
@@ -332,6 +446,14 @@ class FilledSource final : public WeightSource {
     return held(std::move(m));
   }
 
+  Status skip(std::initializer_list<std::string> names) override {
+    for (const std::string& name : names) {
+      SIEVE_ASSIGN_OR_RETURN(const Entry* e, lookup(name));
+      advance(static_cast<uint64_t>(e->shape[0] * e->shape[1]) * dtype_size(dtype_));
+    }
+    return Status::Ok();
+  }
+
  private:
   struct Entry {
     std::vector<int64_t> shape;
@@ -366,7 +488,7 @@ Status check_weight_dtype(DType weight_dtype) {
 
 // Builds the model's weights from `src` in the checkpoint's order.
 Status load_weights(WeightSource& rd, const ModelConfig& config, const WeightNaming& names,
-                    MoeDecoder& model) {
+                    const ExpertShard* shard, MoeDecoder& model) {
   SIEVE_ASSIGN_OR_RETURN(model.embed, rd.table("model.embed_tokens.weight"));
   model.layers.resize(config.num_layers);
   for (int64_t l = 0; l < config.num_layers; ++l) {
@@ -387,6 +509,12 @@ Status load_weights(WeightSource& rd, const ModelConfig& config, const WeightNam
       SIEVE_ASSIGN_OR_RETURN(w.router, rd.matrix({p + names.moe_block + ".gate.weight"}));
       for (int64_t e = 0; e < config.num_experts; ++e) {
         const std::string ep = expert_prefix(names, l, e);
+        if (shard && !shard->placement.holds(shard->rank, e)) {
+          SIEVE_RETURN_IF_ERROR(
+              rd.skip({ep + names.expert_gate + ".weight", ep + names.expert_up + ".weight",
+                       ep + names.expert_down + ".weight"}));
+          continue;
+        }
         SIEVE_ASSIGN_OR_RETURN(
             auto gu,
             (rd.matrix({ep + names.expert_gate + ".weight", ep + names.expert_up + ".weight"})));
@@ -451,25 +579,40 @@ std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c, const WeightN
   return out;
 }
 
+Status check_shard(const ModelConfig& config, const ExpertShard* shard) {
+  if (!shard || shard->placement.world <= 1) return Status::Ok();
+  if (!shard->comm) return invalid_argument("expert parallelism needs a communicator");
+  if (shard->placement.num_experts != config.num_experts) {
+    return invalid_argument("expert placement is for " +
+                            std::to_string(shard->placement.num_experts) +
+                            " experts; the model has " + std::to_string(config.num_experts));
+  }
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<Model>> load_moe_decoder(const Checkpoint& ckpt, const ModelConfig& config,
                                                 const WeightNaming& names, Backend& backend,
-                                                DType weight_dtype, const LoadProgress& progress) {
+                                                DType weight_dtype, const LoadProgress& progress,
+                                                const ExpertShard* shard) {
   SIEVE_RETURN_IF_ERROR(check_weight_dtype(weight_dtype));
-  auto model = std::make_unique<MoeDecoder>(config, backend);
+  SIEVE_RETURN_IF_ERROR(check_shard(config, shard));
+  auto model = std::make_unique<MoeDecoder>(config, backend, shard);
   CheckpointSource src(ckpt, backend, weight_dtype, progress, *model);
-  SIEVE_RETURN_IF_ERROR(load_weights(src, config, names, *model));
+  SIEVE_RETURN_IF_ERROR(load_weights(src, config, names, shard, *model));
   return std::unique_ptr<Model>(std::move(model));
 }
 
 Result<std::unique_ptr<Model>> make_dummy_moe_decoder(const ModelConfig& config,
                                                       const WeightNaming& names, Backend& backend,
                                                       DType weight_dtype, uint64_t seed,
-                                                      const LoadProgress& progress) {
+                                                      const LoadProgress& progress,
+                                                      const ExpertShard* shard) {
   SIEVE_RETURN_IF_ERROR(check_weight_dtype(weight_dtype));
-  auto model = std::make_unique<MoeDecoder>(config, backend);
+  SIEVE_RETURN_IF_ERROR(check_shard(config, shard));
+  auto model = std::make_unique<MoeDecoder>(config, backend, shard);
   FilledSource src(expected_tensors(config, names), config, names, seed, backend, weight_dtype,
                    progress, *model);
-  SIEVE_RETURN_IF_ERROR(load_weights(src, config, names, *model));
+  SIEVE_RETURN_IF_ERROR(load_weights(src, config, names, shard, *model));
   return std::unique_ptr<Model>(std::move(model));
 }
 

@@ -9,6 +9,7 @@
 
 #include "engine/backend.h"
 #include "engine/checkpoint.h"
+#include "engine/expert_placement.h"
 #include "engine/model.h"
 #include "models/family.h"
 
@@ -23,9 +24,12 @@ struct LoadProgress {
 
 // Reads every weight from a checkpoint already validated against expected_tensors() onto
 // `backend`, matrices stored as `weight_dtype` (kF32 or kBF16), norms in fp32.
+// With `shard`, only this rank's experts are read (expert parallelism); MoE layers then
+// exchange tokens with the other ranks on shard->comm, which must outlive the model.
 Result<std::unique_ptr<Model>> load_moe_decoder(const Checkpoint& ckpt, const ModelConfig& config,
                                                 const WeightNaming& names, Backend& backend,
-                                                DType weight_dtype, const LoadProgress& progress);
+                                                DType weight_dtype, const LoadProgress& progress,
+                                                const ExpertShard* shard = nullptr);
 
 // --load-format dummy: the same model with every weight made on `backend` as random_init() makes
 // it (models/random_init.h) — equal to loading the checkpoint `sieve make-checkpoint` writes for
@@ -33,6 +37,7 @@ Result<std::unique_ptr<Model>> load_moe_decoder(const Checkpoint& ckpt, const Mo
 Result<std::unique_ptr<Model>> make_dummy_moe_decoder(const ModelConfig& config,
                                                       const WeightNaming& names, Backend& backend,
                                                       DType weight_dtype, uint64_t seed,
-                                                      const LoadProgress& progress);
+                                                      const LoadProgress& progress,
+                                                      const ExpertShard* shard = nullptr);
 
 }  // namespace sieve

@@ -131,13 +131,13 @@ Result<DType> resolve_weight_dtype(std::string_view flag, const ModelConfig& con
 }
 
 Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend, DType weight_dtype,
-                                          const LoadProgress& progress) {
+                                          const LoadProgress& progress, const ExpertShard* shard) {
   if (!dir.checkpoint) {
     return make_dummy_moe_decoder(dir.config, dir.family->naming, backend, weight_dtype,
-                                  /*seed=*/0, progress);
+                                  /*seed=*/0, progress, shard);
   }
   return load_moe_decoder(*dir.checkpoint, dir.config, dir.family->naming, backend, weight_dtype,
-                          progress);
+                          progress, shard);
 }
 
 }  // namespace sieve

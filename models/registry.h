@@ -52,6 +52,7 @@ Result<DType> resolve_weight_dtype(std::string_view flag, const ModelConfig& con
 // Reads the checkpoint, or with a dummy ModelDir makes the weights of a random checkpoint of seed
 // 0 (what `sieve make-checkpoint` writes for this config.json).
 Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend, DType weight_dtype,
-                                          const LoadProgress& progress = {});
+                                          const LoadProgress& progress = {},
+                                          const ExpertShard* shard = nullptr);
 
 }  // namespace sieve
