@@ -33,6 +33,18 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
       ->check(CLI::Range(0.05, 1.0));
   cmd->add_flag("--enforce-eager", f.enforce_eager,
                 "CUDA: run every step eagerly instead of replaying decode steps as CUDA graphs");
+  cmd->add_option("--expert-parallel-size", f.expert_parallel_size,
+                  "Split every MoE layer's experts over N ranks, launched with `mpirun -np N`: "
+                  "each rank holds its experts and runs its own sequences, tokens travel by "
+                  "all-to-all (CPU backend, MPI). Experts not divisible by N: the first E % N "
+                  "ranks hold one more")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--distributed-timeout", f.distributed_timeout_s,
+                  "Seconds a rank waits for the others in any exchange before it gives up with "
+                  "an error (a rank died or hangs)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--load-format", f.load_format,
                   "auto/safetensors: read the checkpoint; dummy: only config.json, random "
                   "weights made in memory (the weights `sieve make-checkpoint` writes for it), "

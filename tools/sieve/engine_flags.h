@@ -19,6 +19,8 @@ struct EngineFlags {
   std::string backend = "auto";
   double gpu_memory_utilization = 0.9;
   bool enforce_eager = false;
+  int expert_parallel_size = 1;
+  double distributed_timeout_s = 60;
   int threads = 0;
   int64_t max_num_seqs = 64;
   int64_t max_num_batched_tokens = 512;

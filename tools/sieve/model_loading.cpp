@@ -1,6 +1,7 @@
 #include "tools/sieve/model_loading.h"
 
 #include <chrono>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -129,11 +130,19 @@ Result<std::string> resolve_backend(const std::string& flag) {
   return invalid_argument("--backend must be auto, cpu or cuda, got '" + flag + "'");
 }
 
-Result<LoadedModel> load_engine_model(const std::string& model_dir, const EngineFlags& flags) {
+Result<LoadedModel> load_engine_model(const std::string& model_dir, const EngineFlags& flags,
+                                      Distributed* dist) {
   LoadedModel m;
-  SIEVE_ASSIGN_OR_RETURN(const std::string backend, resolve_backend(flags.backend));
+  // Expert parallelism runs on the CPU backend (host-memory all-to-all) for now.
+  SIEVE_ASSIGN_OR_RETURN(const std::string backend,
+                         resolve_backend(dist && flags.backend == "auto" ? "cpu" : flags.backend));
+  if (dist && backend != "cpu") {
+    return unimplemented("--expert-parallel-size runs on the CPU backend (--backend cpu) so far");
+  }
   SIEVE_ASSIGN_OR_RETURN(const LoadFormat format, parse_load_format(flags.load_format));
   SIEVE_ASSIGN_OR_RETURN(m.dir, open_model_dir(model_dir, format));
+  std::optional<ExpertShard> shard;
+  if (dist) SIEVE_ASSIGN_OR_RETURN(shard, dist->shard(m.dir.config));
   SIEVE_ASSIGN_OR_RETURN(m.weight_dtype, resolve_weight_dtype(flags.dtype, m.dir.config));
 #if defined(SIEVE_HAVE_CUDA)
   if (backend == "cuda") m.backend = std::make_unique<CudaBackend>();
@@ -149,7 +158,8 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
   progress.on_progress = [&bar](uint64_t done, uint64_t) {
     bar.update(static_cast<int64_t>(done));
   };
-  SIEVE_ASSIGN_OR_RETURN(m.model, load_model(m.dir, *m.backend, m.weight_dtype, progress));
+  SIEVE_ASSIGN_OR_RETURN(
+      m.model, load_model(m.dir, *m.backend, m.weight_dtype, progress, shard ? &*shard : nullptr));
   bar.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const ModelConfig& c = m.dir.config;
@@ -159,10 +169,10 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
                                 : m.backend->name();
   spdlog::info(
       "loaded {} ({}, {} layers, {} experts top-{}) from {}{} as {} in {:.1f} s: {} of "
-      "weights, {}",
+      "weights{}, {}",
       c.architecture, c.model_type, c.num_layers, c.num_experts, c.top_k, model_dir,
       m.dir.checkpoint ? "" : " (dummy weights: config.json only)", dtype_name(m.weight_dtype),
-      secs, format_bytes(m.model->weight_bytes()), where);
+      secs, format_bytes(m.model->weight_bytes()), dist ? " on rank 0" : "", where);
 #if defined(SIEVE_HAVE_CUDA)
   if (!m.cpu()) SIEVE_RETURN_IF_ERROR(finish_cuda_load(m, flags));
 #endif

@@ -7,6 +7,7 @@
 
 #include "engine/cpu_backend.h"
 #include "models/registry.h"
+#include "tools/sieve/distributed.h"
 #include "tools/sieve/engine_flags.h"
 
 namespace sieve {
@@ -31,7 +32,9 @@ struct LoadedModel {
 Result<std::string> resolve_backend(const std::string& flag);
 
 // --model and the engine flags (--backend, --dtype, --threads, --load-format,
-// --gpu-memory-utilization, --enforce-eager) → a loaded model, or the error to print.
-Result<LoadedModel> load_engine_model(const std::string& model_dir, const EngineFlags& flags);
+// --gpu-memory-utilization, --enforce-eager) → a loaded model, or the error to print. With
+// `dist` (a multi-rank run), only this rank's experts are loaded.
+Result<LoadedModel> load_engine_model(const std::string& model_dir, const EngineFlags& flags,
+                                      Distributed* dist = nullptr);
 
 }  // namespace sieve

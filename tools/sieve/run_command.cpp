@@ -1,12 +1,15 @@
 #include "tools/sieve/run_command.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <optional>
+#include <span>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
 #include "engine/prompt_encoder.h"
+#include "tools/sieve/distributed.h"
 #include "tools/sieve/jsonl_io.h"
 #include "tools/sieve/jsonl_requests.h"
 #include "tools/sieve/model_loading.h"
@@ -51,7 +54,16 @@ void add_run_command(CLI::App& app) {
 }
 
 int run_batch(const RunOptions& o) {
-  auto files = JsonlFiles::open(o.input, o.output);
+  // Under mpirun every rank runs this: each takes every world-th line, and rank 0 writes all
+  // results at the end.
+  auto started = Distributed::start(o.engine);
+  if (!started.ok()) {
+    spdlog::error("{}", started.status().message());
+    return 1;
+  }
+  std::unique_ptr<Distributed> dist = std::move(started).value();
+  const int world = dist ? dist->world() : 1, rank = dist ? dist->rank() : 0;
+  auto files = JsonlFiles::open(o.input, rank == 0 ? o.output : std::string("/dev/null"));
   if (!files.ok()) {
     spdlog::error("{}", files.status().message());
     return 1;
@@ -59,7 +71,7 @@ int run_batch(const RunOptions& o) {
   std::istream* in = &(*files)->in();
   std::ostream* out = &(*files)->out();
 
-  auto loaded = load_engine_model(o.model, o.engine);
+  auto loaded = load_engine_model(o.model, o.engine, dist.get());
   if (!loaded.ok()) {
     spdlog::error("{}", loaded.status().message());
     return 1;
@@ -88,6 +100,7 @@ int run_batch(const RunOptions& o) {
 
   EngineOptions eo = loaded->engine_options(o.engine);
   if (enc) eo.tokenizer = enc->tokenizer();
+  eo.lockstep = world > 1;
   Engine engine(model, *loaded->backend, eo);
 
   // Results in input order: slot i holds line i's JSON once known; written as a prefix fills.
@@ -100,6 +113,7 @@ int run_batch(const RunOptions& o) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank lines
     const size_t slot = results.size();
     results.emplace_back();
+    if (static_cast<int>(slot % world) != rank) continue;  // another rank's line
     auto parsed = parse_request_line(line, line_number, o.default_max_tokens);
     Status encoded =
         parsed.ok() ? encode_prompt(*parsed, enc, no_tokenizer_reason) : parsed.status();
@@ -141,9 +155,18 @@ int run_batch(const RunOptions& o) {
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
-  while (engine.has_unfinished()) {
+  auto busy = [&]() -> bool {
+    if (!dist) return engine.has_unfinished();
+    auto any = dist->any_busy(engine.has_unfinished());
+    if (!any.ok()) {
+      spdlog::error("rank {}: {}", rank, any.status().message());
+      std::exit(1);  // the run cannot go on without its peers
+    }
+    return *any;
+  };
+  while (busy()) {
     engine.step();
-    flush_ready();
+    if (!dist) flush_ready();
     done = static_cast<int64_t>(written);
     const auto& st = engine.stats();
     const double secs = std::max(elapsed(), 1e-9);
@@ -151,6 +174,28 @@ int run_batch(const RunOptions& o) {
     std::snprintf(detail, sizeof detail, "| %.1f tok/s out, %.1f tok/s in",
                   st.generated_tokens / secs, st.prompt_tokens / secs);
     bar.update(done, detail);
+  }
+  if (dist) {
+    // Every rank's results to rank 0, as [slot, result] pairs.
+    nlohmann::json mine = nlohmann::json::array();
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (results[i]) mine.push_back({i, *results[i]});
+    }
+    const std::string text = mine.dump();
+    std::vector<std::vector<uint8_t>> all;
+    Status gathered = dist->comm().gather(
+        std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()), &all, 0);
+    if (!gathered.ok()) {
+      spdlog::error("rank {}: {}", rank, gathered.message());
+      return 1;
+    }
+    if (rank == 0) {
+      for (size_t r = 1; r < all.size(); ++r) {
+        const auto part = nlohmann::ordered_json::parse(all[r].begin(), all[r].end());
+        for (const auto& item : part)
+          results[item[0].get<size_t>()] = item[1];
+      }
+    }
   }
   flush_ready();
   bar.finish();

@@ -1,0 +1,41 @@
+// A multi-process run: `mpirun -np N sieve run --expert-parallel-size N ...`. Every rank loads
+// the shared weights and its share of the experts (ExpertPlacement::contiguous), runs the
+// sequences it is given (data-parallel attention), and steps in lockstep with the others: a
+// rank with nothing to do runs empty steps, because every MoE layer is an all-to-all.
+#pragma once
+
+#include <memory>
+
+#include "engine/communicator.h"
+#include "engine/expert_placement.h"
+#include "engine/model_config.h"
+#include "engine/status.h"
+#include "tools/sieve/engine_flags.h"
+
+namespace sieve {
+
+class MpiSession;
+
+class Distributed {
+ public:
+  // Null for a plain single-process run. Starts MPI when this process was launched by mpirun
+  // or --expert-parallel-size > 1 asks for ranks; the two must agree (N processes, size N).
+  static Result<std::unique_ptr<Distributed>> start(const EngineFlags& flags);
+  ~Distributed();
+
+  int rank() const { return comm_->rank(); }
+  int world() const { return comm_->size(); }
+  Communicator& comm() { return *comm_; }
+  // This rank's experts for `config`; fails when the model cannot be split N ways.
+  Result<ExpertShard> shard(const ModelConfig& config);
+
+  // Lockstep: true while any rank has work (a collective: every rank calls it once per step).
+  Result<bool> any_busy(bool busy);
+
+ private:
+  Distributed() = default;
+  std::unique_ptr<MpiSession> session_;
+  std::unique_ptr<Communicator> comm_;
+};
+
+}  // namespace sieve
