@@ -1,0 +1,194 @@
+// `sieve run` under mpirun: real MPI processes on the CPU backend, experts split over 2 and 4
+// ranks. Outputs must equal the single-process run's and the transformers goldens; a rank that
+// hangs makes the others give up with a clear error within --distributed-timeout.
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/fixtures.h"
+#include "tests/support/subprocess.h"
+
+namespace sieve::testing {
+namespace {
+
+using nlohmann::json;
+
+const std::string kMpirun = std::string(SIEVE_MPIEXEC) + " --allow-run-as-root --oversubscribe";
+
+std::vector<json> read_jsonl(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<json> out;
+  std::string line;
+  while (std::getline(in, line))
+    out.push_back(json::parse(line));
+  return out;
+}
+
+// The fixture's prompts as `sieve run` input (greedy, 16 tokens), plus a seeded sampled copy of
+// each, so sampling is compared across rank counts too.
+std::string write_input(const std::string& dir, const json& golden) {
+  const std::string path = dir + "/in.jsonl";
+  std::ofstream out(path);
+  int id = 0;
+  for (const auto& p : golden["prompts"]) {
+    out << json{{"id", id++},
+                {"prompt_token_ids", p},
+                {"max_tokens", 16},
+                {"temperature", 0},
+                {"ignore_eos", true}}
+               .dump()
+        << "\n";
+    out << json{{"id", id++},   {"prompt_token_ids", p}, {"max_tokens", 12},  {"temperature", 0.8},
+                {"top_p", 0.9}, {"seed", 77 + id},       {"ignore_eos", true}}
+               .dump()
+        << "\n";
+  }
+  return path;
+}
+
+class MpiRunTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(MpiRunTest, RanksGiveTheSingleProcessOutputsAndTheGoldens) {
+  const std::string model = fixture_path("models/" + GetParam());
+  const json golden = json::parse(slurp(model + "/golden.json"));
+  const std::string dir = make_temp_dir("mpi-run-" + GetParam());
+  const std::string in = write_input(dir, golden);
+  const std::string common = " run --model " + model + " --input " + in + " --threads 1";
+  Proc single = run_binary(SIEVE_BINARY, common + " --output " + dir + "/single.jsonl");
+  ASSERT_EQ(single.code, 0) << single.err;
+  const auto want = read_jsonl(dir + "/single.jsonl");
+  for (size_t i = 0; i < golden["prompts"].size(); ++i) {
+    EXPECT_EQ(want[2 * i]["output_token_ids"], golden["greedy"][i]["new_tokens"]) << i;
+  }
+  for (int n : {2, 4}) {
+    SCOPED_TRACE(std::to_string(n) + " ranks");
+    const std::string out = dir + "/ranks" + std::to_string(n) + ".jsonl";
+    Proc p = run_binary(kMpirun + " -np " + std::to_string(n),
+                        std::string(SIEVE_BINARY) + common + " --output " + out +
+                            " --expert-parallel-size " + std::to_string(n));
+    ASSERT_EQ(p.code, 0) << p.err;
+    EXPECT_NE(p.err.find("expert parallelism over " + std::to_string(n) + " ranks"),
+              std::string::npos)
+        << p.err;
+    const auto got = read_jsonl(out);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(got[i]["id"], want[i]["id"]);
+      EXPECT_EQ(got[i]["output_token_ids"], want[i]["output_token_ids"]) << "line " << i;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, MpiRunTest, ::testing::Values("qwen3_moe", "mixtral", "olmoe"));
+
+TEST(MpiRun, SizeMustMatchTheProcesses) {
+  const std::string model = fixture_path("models/qwen3_moe");
+  Proc p = run_binary(kMpirun + " -np 2", std::string(SIEVE_BINARY) + " run --model " + model +
+                                              " --input /dev/null --output /dev/null");
+  EXPECT_NE(p.code, 0);
+  EXPECT_NE(p.err.find("--expert-parallel-size 1 but 2 processes"), std::string::npos) << p.err;
+  Proc alone = run_binary(SIEVE_BINARY, " run --model " + model +
+                                            " --input /dev/null --output /dev/null "
+                                            "--expert-parallel-size 2");
+  EXPECT_NE(alone.code, 0);
+  EXPECT_NE(alone.err.find("mpirun -np N"), std::string::npos) << alone.err;
+}
+
+// pids of the processes whose parent is `parent`.
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string pid, comm, state;
+    pid_t ppid = 0;
+    stat >> pid >> comm >> state >> ppid;
+    if (ppid == parent) out.push_back(std::stoi(pid));
+  }
+  return out;
+}
+
+// The rank of an MPI process, from its environment.
+int rank_of(pid_t pid) {
+  std::ifstream env("/proc/" + std::to_string(pid) + "/environ");
+  std::string var;
+  while (std::getline(env, var, '\0')) {
+    if (var.rfind("OMPI_COMM_WORLD_RANK=", 0) == 0) return std::stoi(var.substr(21));
+  }
+  return -1;
+}
+
+// A rank stopped mid-run (SIGSTOP: alive, never answering) makes the other rank give up within
+// the timeout with an error that says what happened, instead of hanging.
+TEST(MpiRun, AHungRankMakesTheOthersExitWithAClearError) {
+  const std::string model = fixture_path("models/qwen3_moe");
+  const std::string dir = make_temp_dir("mpi-hang");
+  {
+    std::ofstream in(dir + "/in.jsonl");
+    for (int i = 0; i < 4; ++i) {
+      in << json{{"prompt_token_ids", {1, 2, 3, i}}, {"max_tokens", 100000}, {"ignore_eos", true}}
+                .dump()
+         << "\n";
+    }
+  }
+  const std::string log = dir + "/err.log";
+  const pid_t mpirun = fork();
+  if (mpirun == 0) {
+    std::freopen(log.c_str(), "w", stderr);
+    std::freopen("/dev/null", "w", stdout);
+    const std::string cmd = kMpirun + " -np 2 " + SIEVE_BINARY + " run --model " + model +
+                            " --input " + dir + "/in.jsonl --output " + dir +
+                            "/out.jsonl --threads 1 --max-model-len 4096 "
+                            "--expert-parallel-size 2 --distributed-timeout 3";
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait until both ranks are generating, then freeze rank 1.
+  pid_t victim = -1;
+  for (int i = 0; i < 300 && victim < 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (slurp(log).find("running") == std::string::npos) continue;
+    for (pid_t c : children_of(mpirun)) {
+      if (rank_of(c) == 1) victim = c;
+    }
+  }
+  ASSERT_GT(victim, 0) << slurp(log);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(victim, SIGSTOP);
+  const auto t0 = std::chrono::steady_clock::now();
+  int status = 0;
+  pid_t done = 0;
+  while (done == 0 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30)) {
+    done = waitpid(mpirun, &status, WNOHANG);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (done == 0) {  // still hanging: clean up, then fail
+    kill(victim, SIGKILL);
+    kill(mpirun, SIGKILL);
+    waitpid(mpirun, &status, 0);
+    FAIL() << "mpirun still running 30 s after a rank hung\n" << slurp(log);
+  }
+  kill(victim, SIGKILL);  // mpirun may have left the stopped rank behind
+  EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_LT(secs, 20.0);
+  const std::string err = slurp(log);
+  EXPECT_NE(err.find("waited"), std::string::npos) << err;
+  EXPECT_NE(err.find("a rank died or hangs"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace sieve::testing
