@@ -142,7 +142,9 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
   SIEVE_ASSIGN_OR_RETURN(const LoadFormat format, parse_load_format(flags.load_format));
   SIEVE_ASSIGN_OR_RETURN(m.dir, open_model_dir(model_dir, format));
   std::optional<ExpertShard> shard;
-  if (dist) SIEVE_ASSIGN_OR_RETURN(shard, dist->shard(m.dir.config));
+  if (dist) {
+    SIEVE_ASSIGN_OR_RETURN(shard, dist->shard(m.dir.config));
+  }
   SIEVE_ASSIGN_OR_RETURN(m.weight_dtype, resolve_weight_dtype(flags.dtype, m.dir.config));
 #if defined(SIEVE_HAVE_CUDA)
   if (backend == "cuda") m.backend = std::make_unique<CudaBackend>();
