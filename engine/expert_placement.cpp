@@ -1,5 +1,7 @@
 #include "engine/expert_placement.h"
 
+#include <algorithm>
+
 #include "engine/status.h"
 
 namespace sieve {
@@ -45,6 +47,37 @@ std::string ExpertPlacement::describe() const {
     e = f + 1;
   }
   return s;
+}
+
+double ExpertParallelStats::exchange_seconds() const {
+  double s = 0;
+  for (const Layer& l : layers)
+    s += l.exchange_seconds;
+  return s;
+}
+
+int64_t ExpertParallelStats::bytes() const {
+  int64_t b = 0;
+  for (const Layer& l : layers)
+    b += l.bytes_sent + l.bytes_received;
+  return b;
+}
+
+double ExpertParallelStats::load_imbalance() const {
+  std::vector<int64_t> per_expert;
+  for (const Layer& l : layers) {
+    if (per_expert.size() < l.expert_rows.size()) per_expert.resize(l.expert_rows.size(), 0);
+    for (size_t e = 0; e < l.expert_rows.size(); ++e)
+      per_expert[e] += l.expert_rows[e];
+  }
+  if (per_expert.empty()) return 1.0;
+  int64_t total = 0, most = 0;
+  for (int64_t n : per_expert) {
+    total += n;
+    most = std::max(most, n);
+  }
+  if (total == 0) return 1.0;
+  return static_cast<double>(most) * per_expert.size() / static_cast<double>(total);
 }
 
 }  // namespace sieve

@@ -27,12 +27,28 @@ struct ExpertPlacement {
   std::string describe() const;  // "experts 0-31 on rank 0, 32-63 on rank 1"
 };
 
-// One rank's part of an expert-parallel model: which experts it holds, and the communicator
-// every MoE layer's all-to-all runs on (all ranks step together).
+// What one rank's MoE layers exchanged, per layer, since the start (telemetry: logs, /metrics).
+struct ExpertParallelStats {
+  struct Layer {
+    int64_t rows_sent = 0, rows_received = 0;  // (token, expert) choices out and in
+    int64_t bytes_sent = 0, bytes_received = 0;
+    double exchange_seconds = 0;       // in the three collectives (counts, dispatch, combine)
+    std::vector<int64_t> expert_rows;  // [local expert]: rows this rank's experts computed
+  };
+  std::vector<Layer> layers;  // [layer]; dense layers stay empty
+  double exchange_seconds() const;
+  int64_t bytes() const;  // sent + received
+  // max / mean of the rows per expert of this rank, over all layers (1 = perfectly even).
+  double load_imbalance() const;
+};
+
+// One rank's part of an expert-parallel model: which experts it holds, the communicator every
+// MoE layer's all-to-all runs on (all ranks step together), and where to count (optional).
 struct ExpertShard {
   ExpertPlacement placement;
   int rank = 0;
   Communicator* comm = nullptr;
+  ExpertParallelStats* stats = nullptr;
 };
 
 }  // namespace sieve

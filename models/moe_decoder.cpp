@@ -1,5 +1,6 @@
 #include "models/moe_decoder.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -60,7 +61,7 @@ class MoeDecoder final : public Model {
                        const Tensor& x, Tensor& out);
   void mlp_block(const LayerWeights& w, int64_t layer, const Tensor& x, Tensor& out,
                  ForwardTrace* trace);
-  void expert_parallel_moe(const MoeArgs& m);
+  void expert_parallel_moe(const MoeArgs& m, int64_t layer);
 
   ModelConfig config_;
   Backend& be_;
@@ -151,7 +152,7 @@ void MoeDecoder::mlp_block(const LayerWeights& w, int64_t layer, const Tensor& x
   m.experts = &w.experts;
   m.out = &out;
   if (shard_) {
-    expert_parallel_moe(m);
+    expert_parallel_moe(m, layer);
   } else {
     be_.moe_experts(m);
   }
@@ -163,7 +164,7 @@ void MoeDecoder::mlp_block(const LayerWeights& w, int64_t layer, const Tensor& x
 // back, and the choices are summed here in router order — the same arithmetic, row for row, as
 // the single-rank path, so the logits are identical. Every rank makes both exchanges every
 // layer, with zero rows when it has nothing.
-void MoeDecoder::expert_parallel_moe(const MoeArgs& m) {
+void MoeDecoder::expert_parallel_moe(const MoeArgs& m, int64_t layer) {
   const ExpertPlacement& place = shard_->placement;
   Communicator& comm = *shard_->comm;
   SIEVE_CHECK_MSG(be_.device() == Device::kCpu && comm.device() == Device::kCpu,
@@ -194,10 +195,15 @@ void MoeDecoder::expert_parallel_moe(const MoeArgs& m) {
       send[row * stride + H] = local;  // exact: local indices are small integers
     }
   }
-  auto check = [](const Status& s) {
+  // Runs one collective, timing it (the time waiting for peers included: that is the cost).
+  double exchange_s = 0;
+  auto exchange = [&exchange_s](const auto& call) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const Status s = call();
+    exchange_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     SIEVE_CHECK_MSG(s.ok(), "expert-parallel exchange failed: " << s.message());
   };
-  check(comm.all_to_all_counts(send_rows, recv_rows));
+  exchange([&] { return comm.all_to_all_counts(send_rows, recv_rows); });
   std::vector<int64_t> send_bytes(world), recv_bytes(world);
   int64_t received = 0;
   for (int r = 0; r < world; ++r) {
@@ -206,7 +212,7 @@ void MoeDecoder::expert_parallel_moe(const MoeArgs& m) {
     received += recv_rows[r];
   }
   std::vector<float> recv(static_cast<size_t>(received * stride));
-  check(comm.all_to_all_v(send.data(), send_bytes, recv.data(), recv_bytes));
+  exchange([&] { return comm.all_to_all_v(send.data(), send_bytes, recv.data(), recv_bytes); });
 
   // This rank's experts on what it received: one choice per row, weight 1.
   Tensor xr = be_.scratch({received, H}, DType::kF32);
@@ -235,7 +241,23 @@ void MoeDecoder::expert_parallel_moe(const MoeArgs& m) {
     back_recv[r] = send_rows[r] * H * static_cast<int64_t>(sizeof(float));
   }
   std::vector<float> back(static_cast<size_t>(T * k * H));
-  check(comm.all_to_all_v(yr.data<float>(), back_send, back.data(), back_recv));
+  exchange([&] { return comm.all_to_all_v(yr.data<float>(), back_send, back.data(), back_recv); });
+  if (ExpertParallelStats* st = shard_->stats) {
+    if (st->layers.size() < static_cast<size_t>(config_.num_layers)) {
+      st->layers.resize(config_.num_layers);
+    }
+    ExpertParallelStats::Layer& l = st->layers[layer];
+    l.expert_rows.resize(m.experts->gate_up.size(), 0);
+    for (int64_t r = 0; r < received; ++r)
+      ++l.expert_rows[er.data<int32_t>()[r]];
+    for (int q = 0; q < world; ++q) {
+      l.rows_sent += send_rows[q];
+      l.rows_received += recv_rows[q];
+      l.bytes_sent += send_bytes[q] + back_send[q];
+      l.bytes_received += recv_bytes[q] + back_recv[q];
+    }
+    l.exchange_seconds += exchange_s;
+  }
 
   float* out = m.out->data<float>();
   for (int64_t t = 0; t < T; ++t) {

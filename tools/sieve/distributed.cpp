@@ -1,6 +1,7 @@
 #include "tools/sieve/distributed.h"
 
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "engine/mpi_communicator.h"
 
@@ -48,6 +49,7 @@ Result<ExpertShard> Distributed::shard(const ModelConfig& config) {
   s.placement = ExpertPlacement::contiguous(config.num_experts, world());
   s.rank = rank();
   s.comm = comm_.get();
+  s.stats = &stats_;
   spdlog::info("{}", s.placement.describe());
   return s;
 }
@@ -56,6 +58,38 @@ Result<bool> Distributed::any_busy(bool busy) {
   int64_t n[1] = {busy ? 1 : 0};
   SIEVE_RETURN_IF_ERROR(comm_->all_reduce_sum(n));
   return n[0] > 0;
+}
+
+Status Distributed::log_summary(int64_t steps, double step_seconds) {
+  int64_t sent = 0, received = 0;
+  for (const auto& l : stats_.layers) {
+    sent += l.rows_sent;
+    received += l.rows_received;
+  }
+  const std::string mine = nlohmann::json{{"steps", steps},
+                                          {"step_s", step_seconds},
+                                          {"exchange_s", stats_.exchange_seconds()},
+                                          {"bytes", stats_.bytes()},
+                                          {"sent", sent},
+                                          {"received", received},
+                                          {"imbalance", stats_.load_imbalance()}}
+                               .dump();
+  std::vector<std::vector<uint8_t>> all;
+  SIEVE_RETURN_IF_ERROR(comm_->gather(
+      std::span(reinterpret_cast<const uint8_t*>(mine.data()), mine.size()), &all, 0));
+  if (rank() != 0) return Status::Ok();
+  for (size_t r = 0; r < all.size(); ++r) {
+    const auto j = nlohmann::json::parse(all[r].begin(), all[r].end());
+    const double step_s = j["step_s"], exchange_s = j["exchange_s"];
+    spdlog::info(
+        "rank {}: {} steps, {:.2f} ms per step, all-to-all {:.2f} ms per step ({:.0f}%), {:.1f} "
+        "MB exchanged, {} expert rows out / {} in, expert load max/mean {:.2f}",
+        r, j["steps"].get<int64_t>(), 1e3 * step_s / std::max<int64_t>(1, j["steps"]),
+        1e3 * exchange_s / std::max<int64_t>(1, j["steps"]),
+        step_s > 0 ? 100.0 * exchange_s / step_s : 0.0, j["bytes"].get<int64_t>() / 1e6,
+        j["sent"].get<int64_t>(), j["received"].get<int64_t>(), j["imbalance"].get<double>());
+  }
+  return Status::Ok();
 }
 
 }  // namespace sieve

@@ -32,10 +32,17 @@ class Distributed {
   // Lockstep: true while any rank has work (a collective: every rank calls it once per step).
   Result<bool> any_busy(bool busy);
 
+  // What this rank's MoE layers exchanged (the model counts into it).
+  const ExpertParallelStats& stats() const { return stats_; }
+  // Collective: rank 0 logs one line per rank — steps, time in steps, the all-to-all's share
+  // of it, bytes and rows exchanged, expert load imbalance.
+  Status log_summary(int64_t steps, double step_seconds);
+
  private:
   Distributed() = default;
   std::unique_ptr<MpiSession> session_;
   std::unique_ptr<Communicator> comm_;
+  ExpertParallelStats stats_;
 };
 
 }  // namespace sieve

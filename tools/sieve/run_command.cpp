@@ -1,5 +1,6 @@
 #include "tools/sieve/run_command.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <optional>
@@ -164,8 +165,13 @@ int run_batch(const RunOptions& o) {
     }
     return *any;
   };
+  double step_seconds = 0;
+  int64_t lockstep_steps = 0;
   while (busy()) {
+    const auto s0 = std::chrono::steady_clock::now();
     engine.step();
+    step_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
+    ++lockstep_steps;
     if (!dist) flush_ready();
     done = static_cast<int64_t>(written);
     const auto& st = engine.stats();
@@ -176,8 +182,12 @@ int run_batch(const RunOptions& o) {
     bar.update(done, detail);
   }
   if (dist) {
+    if (Status s = dist->log_summary(lockstep_steps, step_seconds); !s.ok()) {
+      spdlog::error("rank {}: {}", rank, s.message());
+      return 1;
+    }
     // Every rank's results to rank 0, as [slot, result] pairs.
-    nlohmann::json mine = nlohmann::json::array();
+    nlohmann::ordered_json mine = nlohmann::ordered_json::array();
     for (size_t i = 0; i < results.size(); ++i) {
       if (results[i]) mine.push_back({i, *results[i]});
     }
