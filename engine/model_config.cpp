@@ -1,5 +1,7 @@
 #include "engine/model_config.h"
 
+#include "engine/expert_placement.h"
+
 namespace sieve {
 
 int64_t ModelConfig::num_moe_layers() const {
@@ -13,6 +15,7 @@ namespace {
 struct ParamCount {
   int64_t total = 0;
   int64_t active = 0;
+  int64_t experts = 0;  // gate/up/down of every expert (routers not included)
 };
 
 ParamCount count_params(const ModelConfig& c) {
@@ -30,6 +33,7 @@ ParamCount count_params(const ModelConfig& c) {
     if (c.layer_is_moe[l]) {
       p.total += c.num_experts * h + c.num_experts * expert;
       p.active += c.num_experts * h + c.top_k * expert;
+      p.experts += c.num_experts * expert;
     } else {
       p.total += dense;
       p.active += dense;
@@ -48,6 +52,38 @@ int64_t ModelConfig::total_params() const {
 }
 int64_t ModelConfig::active_params() const {
   return count_params(*this).active;
+}
+
+int64_t ModelConfig::expert_params() const {
+  return count_params(*this).experts;
+}
+
+int64_t ModelConfig::params_on_rank(const ExpertPlacement& placement, int rank) const {
+  SIEVE_CHECK_EQ(placement.num_experts, num_experts);
+  SIEVE_CHECK_GE(rank, 0);
+  SIEVE_CHECK_LT(rank, placement.world);
+  const ParamCount p = count_params(*this);
+  const auto held = static_cast<int64_t>(placement.experts_of(rank).size());
+  // Every expert has the same gate/up/down in every MoE layer.
+  const int64_t per_expert = num_experts > 0 ? p.experts / num_experts : 0;
+  return p.total - p.experts + held * per_expert;
+}
+
+Status ModelConfig::check_expert_parallel_size(int64_t size) const {
+  if (size < 1) {
+    return invalid_argument("--expert-parallel-size must be at least 1, got " +
+                            std::to_string(size));
+  }
+  if (size > 1 && num_moe_layers() == 0) {
+    return invalid_argument("--expert-parallel-size " + std::to_string(size) +
+                            ": the model has no MoE layers, so there are no experts to split");
+  }
+  if (size > 1 && size > num_experts) {
+    return invalid_argument("--expert-parallel-size " + std::to_string(size) +
+                            " is larger than the number of experts (" +
+                            std::to_string(num_experts) + "): every rank must hold one");
+  }
+  return Status::Ok();
 }
 
 int64_t ModelConfig::kv_bytes_per_token(DType kv_dtype) const {

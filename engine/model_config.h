@@ -7,8 +7,11 @@
 #include <vector>
 
 #include "engine/dtype.h"
+#include "engine/status.h"
 
 namespace sieve {
+
+struct ExpertPlacement;
 
 enum class QkNorm : uint8_t {
   kNone,
@@ -58,6 +61,15 @@ struct ModelConfig {
   // Parameters in the checkpoint, and those one token's forward pass touches.
   int64_t total_params() const;
   int64_t active_params() const;
+  // Expert parallelism: the experts of every MoE layer split over ranks by a placement;
+  // attention, norms, routers, embeddings and lm_head are replicated on every rank, and a rank
+  // holds only its own experts' gate/up/down. expert_params() is the gate/up/down of every
+  // expert of every MoE layer; total_params() - expert_params() is what each rank replicates.
+  int64_t expert_params() const;
+  int64_t params_on_rank(const ExpertPlacement& placement, int rank) const;
+  // Whether the experts split over `size` ranks (--expert-parallel-size): 1 ≤ size ≤ experts,
+  // and a model without MoE layers only on 1 rank. The message names the flag.
+  Status check_expert_parallel_size(int64_t size) const;
   // Bytes of K and V for one token across all layers, at `kv_dtype`.
   int64_t kv_bytes_per_token(DType kv_dtype) const;
 };

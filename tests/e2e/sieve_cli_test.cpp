@@ -97,6 +97,57 @@ TEST(SieveCli, InspectDescribesTheFixture) {
   EXPECT_NE(human.out.find("top-4"), std::string::npos) << human.out;
 }
 
+TEST(SieveCli, InspectSplitsTheExpertsOverRanks) {
+  const std::string model = fixture_path("models/qwen3_moe");
+  const json whole = json::parse(run_sieve("inspect --json --model " + model).out);
+  const int64_t total = whole["params_total"].get<int64_t>();
+  const int64_t experts = whole["experts"].get<int64_t>();  // 16
+  for (int n : {2, 3}) {
+    Proc p = run_sieve("inspect --json --expert-parallel-size " + std::to_string(n) + " --model " +
+                       model);
+    ASSERT_EQ(p.code, 0) << p.err;
+    const json ep = json::parse(p.out)["expert_parallel"];
+    EXPECT_EQ(ep["size"], n);
+    ASSERT_EQ(ep["ranks"].size(), static_cast<size_t>(n));
+    const int64_t replicated = ep["replicated_params"].get<int64_t>();
+    int64_t expert_params = 0, held = 0, next = 0;
+    for (int r = 0; r < n; ++r) {
+      const json& rank = ep["ranks"][r];
+      EXPECT_EQ(rank["rank"], r);
+      // Contiguous ranges, the first experts % n ranks holding one more (16 = 6 + 5 + 5).
+      const int64_t count = experts / n + (r < experts % n ? 1 : 0);
+      EXPECT_EQ(rank["num_experts"], count) << r;
+      EXPECT_EQ(rank["experts"], json::array({next, next + count - 1})) << r;
+      next += count;
+      held += count;
+      const int64_t params = rank["params"].get<int64_t>();
+      EXPECT_EQ(params, replicated + rank["expert_params"].get<int64_t>()) << r;
+      EXPECT_EQ(rank["weight_bytes_bf16"].get<int64_t>(), 2 * params) << r;
+      EXPECT_EQ(rank["weight_bytes_fp32"].get<int64_t>(), 4 * params) << r;
+      // Attention is replicated: every rank keeps the whole KV of a token.
+      EXPECT_EQ(rank["kv_bytes_per_token_bf16"], whole["kv_bytes_per_token_bf16"]) << r;
+      expert_params += rank["expert_params"].get<int64_t>();
+    }
+    EXPECT_EQ(held, experts);
+    EXPECT_EQ(replicated + expert_params, total) << n;
+    // Every rank holds less than the whole model, but at least the replicated part.
+    EXPECT_LT(ep["ranks"][n - 1]["params"].get<int64_t>(), total);
+    EXPECT_GT(ep["ranks"][n - 1]["params"].get<int64_t>(), replicated);
+  }
+  Proc human = run_sieve("inspect --expert-parallel-size 3 --model " + model);
+  ASSERT_EQ(human.code, 0) << human.err;
+  EXPECT_NE(human.out.find("experts 0-5 on rank 0, experts 6-10 on rank 1"), std::string::npos)
+      << human.out;
+  EXPECT_NE(human.out.find("rank 2"), std::string::npos) << human.out;
+  for (const std::string bad : {"0", "-1", "17"}) {
+    Proc p = run_sieve("inspect --expert-parallel-size " + bad + " --model " + model);
+    EXPECT_EQ(p.code, 1) << bad;
+    EXPECT_NE(p.err.find("--expert-parallel-size"), std::string::npos) << p.err;
+  }
+  Proc help = run_sieve("inspect --help");
+  EXPECT_NE(help.out.find("the first E % N ranks hold one more"), std::string::npos) << help.out;
+}
+
 TEST(SieveCli, InspectReportsABrokenCheckpoint) {
   const std::string dir = make_temp_dir("broken");
   write_file(dir, "config.json", R"({"model_type": "qwen3_moe"})");

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "engine/expert_placement.h"
 #include "tools/sieve/progress_bar.h"
 
 namespace sieve {
@@ -45,7 +46,72 @@ nlohmann::json describe_model(const ModelDir& dir) {
   return j;
 }
 
+nlohmann::json describe_expert_parallel(const ModelConfig& c, int size) {
+  const int64_t replicated = c.total_params() - c.expert_params();
+  nlohmann::json ranks = nlohmann::json::array();
+  std::string placement;
+  auto add_rank = [&](int r, const std::vector<int64_t>& held, int64_t params) {
+    // ExpertPlacement::contiguous gives every rank one range: [first, last], inclusive.
+    nlohmann::json experts = nlohmann::json::array();
+    if (!held.empty()) {
+      SIEVE_CHECK_EQ(held.back() - held.front() + 1, static_cast<int64_t>(held.size()));
+      experts = {held.front(), held.back()};
+    }
+    ranks.push_back({
+        {"rank", r},
+        {"experts", experts},
+        {"num_experts", held.size()},
+        {"params", params},
+        {"expert_params", params - replicated},
+        {"weight_bytes_bf16", params * 2},
+        {"weight_bytes_fp32", params * 4},
+        {"weight_bytes_checkpoint_dtype",
+         params * static_cast<int64_t>(dtype_size(c.checkpoint_dtype))},
+        {"kv_bytes_per_token_bf16", c.kv_bytes_per_token(DType::kBF16)},
+        {"kv_bytes_per_token_fp32", c.kv_bytes_per_token(DType::kF32)},
+    });
+  };
+  if (c.num_experts == 0) {
+    // No experts at all (check_expert_parallel_size allows only size 1): one rank, everything.
+    placement = "no experts: everything on rank 0";
+    add_rank(0, {}, c.total_params());
+  } else {
+    const ExpertPlacement p = ExpertPlacement::contiguous(c.num_experts, size);
+    placement = p.describe();
+    for (int r = 0; r < size; ++r)
+      add_rank(r, p.experts_of(r), c.params_on_rank(p, r));
+  }
+  return {
+      {"size", size},
+      {"placement", placement},
+      {"replicated_params", replicated},
+      {"ranks", ranks},
+  };
+}
+
 namespace {
+
+void print_expert_parallel(const nlohmann::json& ep, const std::string& checkpoint_dtype) {
+  std::printf(
+      "  expert parallel   %lld rank(s), attention/norms/routers/embeddings replicated: %s\n",
+      ep["size"].get<long long>(), ep["placement"].get<std::string>().c_str());
+  for (const auto& r : ep["ranks"]) {
+    const auto& e = r["experts"];
+    std::string experts = "none";
+    if (!e.empty()) {
+      const auto first = e[0].get<int64_t>(), last = e[1].get<int64_t>();
+      experts = std::to_string(first) + (last > first ? "-" + std::to_string(last) : "");
+    }
+    std::printf(
+        "    rank %-4lld       experts %s (%lld): %s as bf16, %s as fp32, %s as %s; "
+        "KV %s per token (bf16)\n",
+        r["rank"].get<long long>(), experts.c_str(), r["num_experts"].get<long long>(),
+        format_bytes(r["weight_bytes_bf16"].get<double>()).c_str(),
+        format_bytes(r["weight_bytes_fp32"].get<double>()).c_str(),
+        format_bytes(r["weight_bytes_checkpoint_dtype"].get<double>()).c_str(),
+        checkpoint_dtype.c_str(), format_bytes(r["kv_bytes_per_token_bf16"].get<double>()).c_str());
+  }
+}
 
 void print_human(const nlohmann::json& j) {
   auto count = [](int64_t n) {
@@ -87,6 +153,9 @@ void print_human(const nlohmann::json& j) {
   std::printf("  KV cache          %s per token (fp32), %s (bf16)\n",
               format_bytes(j["kv_bytes_per_token_fp32"].get<double>()).c_str(),
               format_bytes(j["kv_bytes_per_token_bf16"].get<double>()).c_str());
+  if (j.contains("expert_parallel")) {
+    print_expert_parallel(j["expert_parallel"], j["checkpoint_dtype"].get<std::string>());
+  }
 }
 
 }  // namespace
@@ -95,6 +164,7 @@ void add_inspect_command(CLI::App& app) {
   struct Opts {
     std::string model;
     bool json = false;
+    int expert_parallel_size = 1;
   };
   auto o = std::make_shared<Opts>();
   CLI::App* cmd = app.add_subcommand(
@@ -104,13 +174,27 @@ void add_inspect_command(CLI::App& app) {
       "Runs the same validation as loading and reports the first problem.");
   cmd->add_option("--model", o->model, "Model directory (config.json + *.safetensors)")->required();
   cmd->add_flag("--json", o->json, "Print one JSON object instead of text");
-  cmd->callback([o]() {
+  CLI::Option* ep_opt = cmd->add_option(
+      "--expert-parallel-size", o->expert_parallel_size,
+      "Also show what each of N ranks holds when every MoE layer's experts are split over N "
+      "ranks in contiguous ranges (attention, norms, routers, embeddings and lm_head replicated "
+      "on every rank): its experts, weight bytes and KV bytes per token. Experts not divisible "
+      "by N: the first E % N ranks hold one more");
+  cmd->callback([o, ep_opt]() {
     auto dir = open_model_dir(o->model);
     if (!dir.ok()) {
       spdlog::error("{}", dir.status().message());
       throw CLI::RuntimeError(1);
     }
-    const nlohmann::json j = describe_model(*dir);
+    nlohmann::json j = describe_model(*dir);
+    if (ep_opt->count() > 0) {
+      const Status ep = dir->config.check_expert_parallel_size(o->expert_parallel_size);
+      if (!ep.ok()) {
+        spdlog::error("{}", ep.message());
+        throw CLI::RuntimeError(1);
+      }
+      j["expert_parallel"] = describe_expert_parallel(dir->config, o->expert_parallel_size);
+    }
     if (o->json) {
       std::printf("%s\n", j.dump(2).c_str());
     } else {
