@@ -36,15 +36,7 @@ Result<std::unique_ptr<Distributed>> Distributed::start(const EngineFlags& flags
 }
 
 Result<ExpertShard> Distributed::shard(const ModelConfig& config) {
-  if (config.num_moe_layers() == 0) {
-    return invalid_argument("--expert-parallel-size " + std::to_string(world()) + ": " +
-                            config.model_type + " has no MoE layers to split");
-  }
-  if (config.num_experts < world()) {
-    return invalid_argument("--expert-parallel-size " + std::to_string(world()) +
-                            " exceeds the model's " + std::to_string(config.num_experts) +
-                            " experts: every rank must hold at least one");
-  }
+  SIEVE_RETURN_IF_ERROR(config.check_expert_parallel_size(world()));
   ExpertShard s;
   s.placement = ExpertPlacement::contiguous(config.num_experts, world());
   s.rank = rank();
