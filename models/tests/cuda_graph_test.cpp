@@ -36,20 +36,7 @@ std::vector<std::vector<int32_t>> greedy(Model& model, Backend& backend,
   o.num_kv_blocks = 64;
   o.max_model_len = 512;
   Engine engine(model, backend, o);
-  std::vector<std::vector<int32_t>> out(prompts.size());
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    GenerationRequest r;
-    r.prompt_token_ids = prompts[i];
-    r.params.temperature = 0;
-    r.params.max_tokens = 16;
-    r.params.ignore_eos = true;
-    RequestSink sink;
-    sink.on_finish = [&out, i](RequestOutput&& o) { out[i] = o.output_token_ids; };
-    EXPECT_TRUE(engine.add_request(std::move(r), std::move(sink)).ok());
-  }
-  while (engine.has_unfinished())
-    engine.step();
-  return out;
+  return greedy_on(engine, prompts);
 }
 
 class CudaGraphTest : public ::testing::TestWithParam<std::string> {};

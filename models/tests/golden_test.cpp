@@ -52,24 +52,6 @@ class GoldenTest : public ::testing::TestWithParam<Case> {
     return greedy_on(engine, prompts);
   }
 
-  static std::vector<std::vector<int32_t>> greedy_on(
-      Engine& engine, const std::vector<std::vector<int32_t>>& prompts) {
-    std::vector<std::vector<int32_t>> out(prompts.size());
-    for (size_t i = 0; i < prompts.size(); ++i) {
-      GenerationRequest r;
-      r.prompt_token_ids = prompts[i];
-      r.params.temperature = 0;
-      r.params.max_tokens = 16;
-      r.params.ignore_eos = true;
-      RequestSink sink;
-      sink.on_finish = [&out, i](RequestOutput&& o) { out[i] = o.output_token_ids; };
-      EXPECT_TRUE(engine.add_request(std::move(r), std::move(sink)).ok());
-    }
-    while (engine.has_unfinished())
-      engine.step();
-    return out;
-  }
-
   LoadedModel m_;
   std::vector<std::vector<int32_t>> prompts_;
   nlohmann::json golden_;

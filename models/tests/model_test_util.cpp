@@ -88,6 +88,25 @@ std::vector<std::vector<float>> run_step(Model& model, KvCache& kv,
   return rows;
 }
 
+std::vector<std::vector<int32_t>> greedy_on(Engine& engine,
+                                            const std::vector<std::vector<int32_t>>& prompts,
+                                            int64_t max_tokens) {
+  std::vector<std::vector<int32_t>> out(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    GenerationRequest r;
+    r.prompt_token_ids = prompts[i];
+    r.params.temperature = 0;
+    r.params.max_tokens = max_tokens;
+    r.params.ignore_eos = true;
+    RequestSink sink;
+    sink.on_finish = [&out, i](RequestOutput&& o) { out[i] = o.output_token_ids; };
+    EXPECT_TRUE(engine.add_request(std::move(r), std::move(sink)).ok());
+  }
+  while (engine.has_unfinished())
+    engine.step();
+  return out;
+}
+
 float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   EXPECT_EQ(a.size(), b.size());
   float m = 0;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/cpu_backend.h"
+#include "engine/engine.h"
 #include "engine/kv_cache.h"
 #include "models/registry.h"
 
@@ -44,6 +45,12 @@ struct SeqChunk {
 std::vector<std::vector<float>> run_step(Model& model, KvCache& kv,
                                          const std::vector<SeqChunk>& chunks,
                                          ForwardTrace* trace = nullptr);
+
+// Greedy continuations (max_tokens each, EOS ignored) of every prompt, submitted together to
+// `engine` and run to completion.
+std::vector<std::vector<int32_t>> greedy_on(Engine& engine,
+                                            const std::vector<std::vector<int32_t>>& prompts,
+                                            int64_t max_tokens = 16);
 
 float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b);
 

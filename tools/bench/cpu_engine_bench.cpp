@@ -15,24 +15,15 @@
 
 #include "engine/engine.h"
 #include "kernels/cpu/triad.h"
+#include "tools/bench/bench_util.h"
 #include "tools/sieve/model_loading.h"
 
 namespace sieve {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::vector<int32_t> random_prompt(int64_t len, int64_t vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> p(len);
-  for (auto& t : p)
-    t = static_cast<int32_t>(rng() % vocab);
-  return p;
-}
+using bench::Clock;
+using bench::random_prompt;
+using bench::seconds_since;
 
 struct DecodeResult {
   double tokens_per_s = 0;
