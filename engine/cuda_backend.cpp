@@ -175,7 +175,10 @@ std::shared_ptr<Matrix> CudaBackend::make_matrix(const void* src, DType src_dtyp
   auto m = std::make_shared<CudaMatrix>(n, k, dtype);
   allocated_bytes_ += static_cast<int64_t>(m->bytes());
   if (src_dtype == dtype) {
-    SIEVE_CUDA_CHECK(cudaMemcpy(m->data(), src, m->bytes(), cudaMemcpyHostToDevice));
+    // `src` may be device memory (a tied lm_head from the embedding table, perhaps just filled
+    // on the stream): wait for the stream, and let UVA tell the direction.
+    synchronize();
+    SIEVE_CUDA_CHECK(cudaMemcpy(m->data(), src, m->bytes(), cudaMemcpyDefault));
   } else {
     const auto host = convert_on_host(src, src_dtype, n * k, dtype);
     SIEVE_CUDA_CHECK(cudaMemcpy(m->data(), host.data(), host.size(), cudaMemcpyHostToDevice));
@@ -187,7 +190,7 @@ Tensor CudaBackend::upload(const void* src, DType src_dtype, std::vector<int64_t
                            DType dtype) {
   Tensor t = alloc(shape, dtype);
   if (src_dtype == dtype) {
-    SIEVE_CUDA_CHECK(cudaMemcpy(t.raw(), src, t.nbytes(), cudaMemcpyHostToDevice));
+    SIEVE_CUDA_CHECK(cudaMemcpy(t.raw(), src, t.nbytes(), cudaMemcpyDefault));
   } else {
     const auto host = convert_on_host(src, src_dtype, t.numel(), dtype);
     SIEVE_CUDA_CHECK(cudaMemcpy(t.raw(), host.data(), host.size(), cudaMemcpyHostToDevice));
