@@ -21,41 +21,22 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/serving_loop.h"
 
 namespace sieve {
 
-// What front ends and /metrics read about the engine, as of the last step.
-struct EngineSnapshot {
-  EngineStats stats;
-  int64_t kv_blocks_total = 0, kv_blocks_free = 0, kv_blocks_cached = 0;
-  int64_t queued = 0;  // submitted, not yet taken by the loop
-  double last_step_seconds = 0;
-  int64_t last_step_batch = 0;         // sequences in the last step
-  std::vector<int64_t> expert_tokens;  // Engine::expert_token_counts()
-};
-
-class EngineLoop {
+class EngineLoop final : public ServingLoop {
  public:
   // `max_queued` bounds requests submitted but not yet finished; more are refused with
   // kResourceExhausted (the HTTP front end answers 429).
   EngineLoop(Engine& engine, int64_t max_queued = 4096);
   ~EngineLoop();  // stop(0): aborts what is still running
 
-  // Validates (on the caller's thread) and queues. The id is known at once so the caller can
-  // abort before the request reaches the engine. Refused after stop() began.
-  Result<uint64_t> submit(GenerationRequest request, RequestSink sink);
-  // Thread-safe; unknown or finished ids are ignored.
-  void abort(uint64_t request_id);
-
-  // Stops taking requests, lets running ones finish for up to `grace`, aborts the rest and
-  // joins the loop thread. Idempotent.
-  void stop(std::chrono::milliseconds grace);
-  bool stopping() const { return stopping_.load(); }
-
-  EngineSnapshot snapshot() const;
-  // Called on the loop thread after every step (metrics, routing telemetry); set before the
-  // first submit.
-  std::function<void(const EngineSnapshot&)> on_step;
+  Result<uint64_t> submit(GenerationRequest request, RequestSink sink) override;
+  void abort(uint64_t request_id) override;
+  void stop(std::chrono::milliseconds grace) override;
+  bool stopping() const override { return stopping_.load(); }
+  EngineSnapshot snapshot() const override;
 
  private:
   struct Pending {

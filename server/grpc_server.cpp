@@ -90,7 +90,7 @@ SamplingParams sampling(const pb::SamplingParams& s) {
 }  // namespace
 
 struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
-  EngineLoop& loop;
+  ServingLoop& loop;
   const PromptEncoder* encoder;
   const ModelConfig& config;
   Metrics& metrics;
@@ -102,7 +102,7 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
   std::mutex ids_mu;
   std::map<std::string, uint64_t> running;  // client request id → engine id
 
-  Impl(EngineLoop& l, const PromptEncoder* e, const ModelConfig& c, Metrics& m, FrontendOptions o)
+  Impl(ServingLoop& l, const PromptEncoder* e, const ModelConfig& c, Metrics& m, FrontendOptions o)
       : loop(l), encoder(e), config(c), metrics(m), options(std::move(o)) {}
 
   Result<std::vector<int32_t>> prompt_ids(const pb::GenerateRequest& r) const {
@@ -399,7 +399,7 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
   }
 };
 
-GrpcFrontend::GrpcFrontend(EngineLoop& loop, const PromptEncoder* encoder,
+GrpcFrontend::GrpcFrontend(ServingLoop& loop, const PromptEncoder* encoder,
                            const ModelConfig& config, Metrics& metrics, FrontendOptions options)
     : impl_(std::make_unique<Impl>(loop, encoder, config, metrics, std::move(options))) {}
 

@@ -6,9 +6,9 @@
 #include <memory>
 #include <string>
 
-#include "engine/engine_loop.h"
 #include "engine/model_config.h"
 #include "engine/prompt_encoder.h"
+#include "engine/serving_loop.h"
 #include "server/metrics.h"
 #include "server/openai_server.h"
 
@@ -16,7 +16,7 @@ namespace sieve::server {
 
 class GrpcFrontend {
  public:
-  GrpcFrontend(EngineLoop& loop, const PromptEncoder* encoder, const ModelConfig& config,
+  GrpcFrontend(ServingLoop& loop, const PromptEncoder* encoder, const ModelConfig& config,
                Metrics& metrics, FrontendOptions options);
   ~GrpcFrontend();
 

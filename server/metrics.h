@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/engine_loop.h"
+#include "engine/serving_loop.h"
 
 namespace sieve::server {
 
@@ -36,7 +36,7 @@ class Metrics {
   void request_finished(const std::string& reason, double ttft_s, double e2e_s,
                         int64_t output_tokens);
   void request_rejected(int status);
-  // After every engine step (from EngineLoop::on_step).
+  // After every engine step (from ServingLoop::on_step).
   void step(const EngineSnapshot& snap);
 
   std::string render() const;

@@ -298,7 +298,7 @@ struct OpenAiFrontend::Job : std::enable_shared_from_this<Job> {
   }
 };
 
-OpenAiFrontend::OpenAiFrontend(EngineLoop& loop, const PromptEncoder* encoder, Metrics& metrics,
+OpenAiFrontend::OpenAiFrontend(ServingLoop& loop, const PromptEncoder* encoder, Metrics& metrics,
                                FrontendOptions options)
     : loop_(loop),
       encoder_(encoder),

@@ -14,8 +14,8 @@
 #include <optional>
 #include <string>
 
-#include "engine/engine_loop.h"
 #include "engine/prompt_encoder.h"
+#include "engine/serving_loop.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/openai_protocol.h"
@@ -32,7 +32,7 @@ struct FrontendOptions {
 class OpenAiFrontend {
  public:
   // `encoder` may be null: the server then takes token-id prompts only.
-  OpenAiFrontend(EngineLoop& loop, const PromptEncoder* encoder, Metrics& metrics,
+  OpenAiFrontend(ServingLoop& loop, const PromptEncoder* encoder, Metrics& metrics,
                  FrontendOptions options);
 
   void handle(http::Request request, std::shared_ptr<http::Responder> responder);
@@ -48,7 +48,7 @@ class OpenAiFrontend {
   // A 400 that says why text is refused, when the server has no tokenizer.
   std::optional<ApiError> require_encoder(const std::string& param) const;
 
-  EngineLoop& loop_;
+  ServingLoop& loop_;
   const PromptEncoder* encoder_;
   Metrics& metrics_;
   FrontendOptions options_;

@@ -1,7 +1,11 @@
-// `sieve run` under mpirun: real MPI processes on the CPU backend, experts split over 2 and 4
-// ranks. Outputs must equal the single-process run's and the transformers goldens; a rank that
-// hangs makes the others give up with a clear error within --distributed-timeout.
+// `sieve run` and `sieve serve` under mpirun: real MPI processes on the CPU backend, experts
+// split over 2 and 4 ranks. Outputs must equal the single-process run's and the transformers
+// goldens; a rank that hangs makes the others give up with a clear error within
+// --distributed-timeout (and a server answers 503 meanwhile).
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -9,6 +13,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -187,6 +192,116 @@ TEST(MpiRun, AHungRankMakesTheOthersExitWithAClearError) {
   EXPECT_LT(secs, 20.0);
   const std::string err = slurp(log);
   EXPECT_NE(err.find("waited"), std::string::npos) << err;
+  EXPECT_NE(err.find("a rank died or hangs"), std::string::npos) << err;
+}
+
+// One HTTP/1.1 POST on a fresh connection (Connection: close): the status and the body. Status
+// -1 when nothing came back within `timeout_s`.
+std::pair<int, std::string> http_post(int port, const std::string& path, const std::string& body,
+                                      double timeout_s) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{static_cast<time_t>(timeout_s),
+             static_cast<suseconds_t>((timeout_s - static_cast<int>(timeout_s)) * 1e6)};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return {-1, "connect failed"};
+  }
+  const std::string req = "POST " + path +
+                          " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          "Connection: close\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body;
+  (void)!write(fd, req.data(), req.size());
+  std::string resp;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0)
+    resp.append(buf, static_cast<size_t>(n));
+  close(fd);
+  int status = -1;
+  if (resp.rfind("HTTP/1.1 ", 0) == 0) status = std::stoi(resp.substr(9, 3));
+  const size_t split = resp.find("\r\n\r\n");
+  return {status, split == std::string::npos ? resp : resp.substr(split + 4)};
+}
+
+// `sieve serve` on 2 ranks: a rank frozen while the server is up makes requests get 503 with a
+// clear message while rank 0 waits, then every process exits non-zero within the timeout.
+TEST(MpiServe, AHungRankGives503AndThenTheServerExits) {
+  const std::string model = fixture_path("models/qwen3_moe");
+  const std::string dir = make_temp_dir("mpi-serve-hang");
+  const std::string log = dir + "/err.log";
+  const pid_t mpirun = fork();
+  if (mpirun == 0) {
+    std::freopen(log.c_str(), "w", stderr);
+    std::freopen("/dev/null", "w", stdout);
+    const std::string cmd = kMpirun + " -np 2 " + SIEVE_BINARY + " serve --model " + model +
+                            " --host 127.0.0.1 --port 0 --threads 1 --max-model-len 4096 "
+                            "--expert-parallel-size 2 --distributed-timeout 3";
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int port = -1;
+  for (int i = 0; i < 600 && port < 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::smatch m;
+    const std::string err = slurp(log);
+    if (std::regex_search(err, m, std::regex("on http://127.0.0.1:(\\d+)"))) port = std::stoi(m[1]);
+  }
+  pid_t victim = -1;
+  for (pid_t c : children_of(mpirun)) {
+    if (rank_of(c) == 1) victim = c;
+  }
+  auto cleanup = [&] {
+    if (victim > 0) kill(victim, SIGKILL);
+    kill(mpirun, SIGKILL);
+    int st = 0;
+    waitpid(mpirun, &st, 0);
+  };
+  if (port < 0 || victim < 0) {
+    cleanup();
+    FAIL() << "the 2-rank server did not start\n" << slurp(log);
+  }
+  const std::string body = json{
+      {"prompt", {1, 2, 3, 4}},
+      {"max_tokens", 4},
+      {"temperature", 0},
+      {"ignore_eos", true}}.dump();
+  const auto ok = http_post(port, "/v1/completions", body, 30);
+  EXPECT_EQ(ok.first, 200) << ok.second;
+
+  kill(victim, SIGSTOP);
+  const auto t0 = std::chrono::steady_clock::now();
+  // Rank 0 starts waiting on rank 1 within a heartbeat (0.5 s) and gives up after 3 s.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+  const auto r0 = std::chrono::steady_clock::now();
+  const auto refused = http_post(port, "/v1/completions", body, 10);
+  const double answer_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
+  EXPECT_EQ(refused.first, 503) << refused.second;
+  EXPECT_NE(refused.second.find("ranks are not responding"), std::string::npos) << refused.second;
+  EXPECT_LT(answer_s, 0.5);
+
+  int status = 0;
+  pid_t done = 0;
+  while (done == 0 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30)) {
+    done = waitpid(mpirun, &status, WNOHANG);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (done == 0) {
+    cleanup();
+    FAIL() << "mpirun still running 30 s after a rank hung\n" << slurp(log);
+  }
+  kill(victim, SIGKILL);  // mpirun may have left the stopped rank behind
+  std::cerr << "503 after " << answer_s << " s; all exited " << secs << " s after the hang\n";
+  EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_LT(secs, 3 + 0.5 + 6.0);
+  const std::string err = slurp(log);
+  EXPECT_NE(err.find("rank 0: the distributed step failed"), std::string::npos) << err;
   EXPECT_NE(err.find("a rank died or hangs"), std::string::npos) << err;
 }
 

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -11,12 +12,14 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "engine/distributed_loop.h"
 #include "engine/engine_loop.h"
 #include "engine/prompt_encoder.h"
 #include "server/grpc_server.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/openai_server.h"
+#include "tools/sieve/distributed.h"
 #include "tools/sieve/engine_flags.h"
 #include "tools/sieve/model_loading.h"
 
@@ -58,7 +61,15 @@ int serve(const Opts& o) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto loaded = load_engine_model(model_dir, o.engine);
+  // Under mpirun every rank runs this; rank 0 serves, the others follow its steps.
+  auto started = Distributed::start(o.engine);
+  if (!started.ok()) {
+    spdlog::error("{}", started.status().message());
+    return 1;
+  }
+  std::unique_ptr<Distributed> dist = std::move(started).value();
+
+  auto loaded = load_engine_model(model_dir, o.engine, dist.get());
   if (!loaded.ok()) {
     spdlog::error("{}", loaded.status().message());
     return 1;
@@ -81,13 +92,28 @@ int serve(const Opts& o) {
   EngineOptions eo = loaded->engine_options(o.engine);
   eo.count_expert_tokens = true;
   if (encoder) eo.tokenizer = encoder->tokenizer();
+  eo.lockstep = dist != nullptr;
   Engine engine(*loaded->model, *loaded->backend, eo);
+  if (dist && dist->rank() != 0) {
+    // No front end here: SIGTERM stays blocked, and the rank exits when rank 0 says so.
+    run_distributed_worker(engine, dist->comm());
+    return 0;
+  }
 
   const std::string name = o.served_model_name.empty()
                                ? std::filesystem::path(model_dir).filename().string()
                                : o.served_model_name;
   server::Metrics metrics(name, config.num_layers, config.num_experts);
-  EngineLoop loop(engine, o.max_queued);
+  std::unique_ptr<ServingLoop> loop_ptr;
+  if (dist) {
+    DistributedLoopOptions dlo;
+    dlo.max_queued = o.max_queued;
+    dlo.heartbeat_s = std::clamp(o.engine.distributed_timeout_s / 4, 0.05, 0.5);
+    loop_ptr = std::make_unique<DistributedLoop>(engine, dist->comm(), dlo);
+  } else {
+    loop_ptr = std::make_unique<EngineLoop>(engine, o.max_queued);
+  }
+  ServingLoop& loop = *loop_ptr;
   loop.on_step = [&metrics](const EngineSnapshot& s) { metrics.step(s); };
 
   server::FrontendOptions fo;

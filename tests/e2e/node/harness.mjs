@@ -18,11 +18,20 @@ export function fixture(rel) {
   return p;
 }
 
-// Resolves once the server logs the port it listens on.
-export async function startServer(args = [], { timeoutMs = 120000 } = {}) {
-  const proc = spawn(SIEVE, ['serve', '--host', '127.0.0.1', '--port', '0', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+// Resolves once the server logs the port it listens on. ranks > 1: under
+// `mpirun -np ranks` (SIEVE_MPIEXEC) with --expert-parallel-size ranks.
+export async function startServer(args = [], { timeoutMs = 120000, ranks = 1 } = {}) {
+  const serve = [SIEVE, 'serve', '--host', '127.0.0.1', '--port', '0', ...args];
+  let command = serve[0];
+  let argv = serve.slice(1);
+  if (ranks > 1) {
+    const mpiexec = process.env.SIEVE_MPIEXEC;
+    if (!mpiexec) throw new Error('SIEVE_MPIEXEC must name mpiexec for a multi-rank server');
+    command = mpiexec;
+    argv = ['--allow-run-as-root', '--oversubscribe', '-np', String(ranks), ...serve,
+      '--expert-parallel-size', String(ranks)];
+  }
+  const proc = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), timeoutMs);

@@ -1,0 +1,240 @@
+#include "engine/step_protocol.h"
+
+#include <nlohmann/json.hpp>
+
+namespace sieve {
+namespace {
+
+using nlohmann::json;
+
+// Logprob lists as two parallel arrays: [[ids...], [logprobs...]].
+json to_json(const std::vector<TokenLogprob>& v) {
+  json ids = json::array(), lps = json::array();
+  for (const TokenLogprob& t : v) {
+    ids.push_back(t.token_id);
+    lps.push_back(t.logprob);
+  }
+  return json::array({std::move(ids), std::move(lps)});
+}
+
+std::vector<TokenLogprob> logprobs_from(const json& j) {
+  const json& ids = j.at(0);
+  const json& lps = j.at(1);
+  std::vector<TokenLogprob> v(ids.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    v[i].token_id = ids.at(i).get<int32_t>();
+    v[i].logprob = lps.at(i).get<float>();
+  }
+  return v;
+}
+
+json to_json(const std::vector<std::vector<TokenLogprob>>& v) {
+  json out = json::array();
+  for (const auto& row : v)
+    out.push_back(to_json(row));
+  return out;
+}
+
+std::vector<std::vector<TokenLogprob>> rows_from(const json& j) {
+  std::vector<std::vector<TokenLogprob>> v;
+  for (const json& row : j)
+    v.push_back(logprobs_from(row));
+  return v;
+}
+
+template <typename T>
+json optional_json(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+template <typename T>
+std::optional<T> optional_from(const json& j) {
+  if (j.is_null()) return std::nullopt;
+  return j.get<T>();
+}
+
+json to_json(const GenerationRequest& r) {
+  const SamplingParams& p = r.params;
+  return {{"prompt", r.prompt_token_ids},
+          {"priority", r.priority},
+          {"max_tokens", p.max_tokens},
+          {"temperature", p.temperature},
+          {"top_p", p.top_p},
+          {"top_k", p.top_k},
+          {"min_p", p.min_p},
+          {"presence_penalty", p.presence_penalty},
+          {"frequency_penalty", p.frequency_penalty},
+          {"repetition_penalty", p.repetition_penalty},
+          {"seed", optional_json(p.seed)},
+          {"ignore_eos", p.ignore_eos},
+          {"stop_token_ids", p.stop_token_ids},
+          {"stop", p.stop},
+          {"include_stop_str_in_output", p.include_stop_str_in_output},
+          {"skip_special_tokens", p.skip_special_tokens},
+          {"logprobs", optional_json(p.logprobs)},
+          {"prompt_logprobs", optional_json(p.prompt_logprobs)}};
+}
+
+GenerationRequest request_from(const json& j) {
+  GenerationRequest r;
+  SamplingParams& p = r.params;
+  r.prompt_token_ids = j.at("prompt").get<std::vector<int32_t>>();
+  r.priority = j.at("priority").get<int64_t>();
+  p.max_tokens = j.at("max_tokens").get<int64_t>();
+  p.temperature = j.at("temperature").get<float>();
+  p.top_p = j.at("top_p").get<float>();
+  p.top_k = j.at("top_k").get<int64_t>();
+  p.min_p = j.at("min_p").get<float>();
+  p.presence_penalty = j.at("presence_penalty").get<float>();
+  p.frequency_penalty = j.at("frequency_penalty").get<float>();
+  p.repetition_penalty = j.at("repetition_penalty").get<float>();
+  p.seed = optional_from<uint64_t>(j.at("seed"));
+  p.ignore_eos = j.at("ignore_eos").get<bool>();
+  p.stop_token_ids = j.at("stop_token_ids").get<std::vector<int32_t>>();
+  p.stop = j.at("stop").get<std::vector<std::string>>();
+  p.include_stop_str_in_output = j.at("include_stop_str_in_output").get<bool>();
+  p.skip_special_tokens = j.at("skip_special_tokens").get<bool>();
+  p.logprobs = optional_from<int64_t>(j.at("logprobs"));
+  p.prompt_logprobs = optional_from<int64_t>(j.at("prompt_logprobs"));
+  return r;
+}
+
+json to_json(const RequestOutput& o) {
+  return {{"id", o.request_id},
+          {"prompt", o.prompt_token_ids},
+          {"output", o.output_token_ids},
+          {"finish_reason", o.finish_reason},
+          {"stop_string", o.stop_string},
+          {"text", o.text},
+          {"cached", o.num_cached_tokens},
+          {"logprobs", to_json(o.logprobs)},
+          {"prompt_logprobs", to_json(o.prompt_logprobs)}};
+}
+
+RequestOutput output_from(const json& j) {
+  RequestOutput o;
+  o.request_id = j.at("id").get<uint64_t>();
+  o.prompt_token_ids = j.at("prompt").get<std::vector<int32_t>>();
+  o.output_token_ids = j.at("output").get<std::vector<int32_t>>();
+  o.finish_reason = j.at("finish_reason").get<std::string>();
+  o.stop_string = j.at("stop_string").get<std::string>();
+  o.text = j.at("text").get<std::string>();
+  o.num_cached_tokens = j.at("cached").get<int64_t>();
+  o.logprobs = rows_from(j.at("logprobs"));
+  o.prompt_logprobs = rows_from(j.at("prompt_logprobs"));
+  return o;
+}
+
+json to_json(const EngineStats& s) {
+  return json::array({s.steps, s.prompt_tokens, s.generated_tokens, s.running, s.waiting,
+                      s.preemptions, s.prefix_queried_tokens, s.prefix_hit_tokens});
+}
+
+EngineStats stats_from(const json& j) {
+  EngineStats s;
+  int64_t* fields[] = {
+      &s.steps,   &s.prompt_tokens, &s.generated_tokens,      &s.running,
+      &s.waiting, &s.preemptions,   &s.prefix_queried_tokens, &s.prefix_hit_tokens};
+  for (size_t i = 0; i < std::size(fields); ++i)
+    *fields[i] = j.at(i).get<int64_t>();
+  return s;
+}
+
+std::vector<uint8_t> pack(const json& j) {
+  return json::to_msgpack(j);
+}
+
+// Parses and converts; a malformed message (a bug, or memory corruption) is an error, not a
+// crash.
+template <typename T, typename F>
+Result<T> unpack(std::span<const uint8_t> bytes, const char* what, F convert) {
+  try {
+    return convert(json::from_msgpack(bytes.begin(), bytes.end()));
+  } catch (const json::exception& e) {
+    return internal_error(std::string("malformed ") + what + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode(const StepControl& c) {
+  json requests = json::array();
+  for (const PlacedRequest& p : c.requests)
+    requests.push_back({{"id", p.id}, {"rank", p.rank}, {"request", to_json(p.request)}});
+  return pack({{"requests", std::move(requests)},
+               {"aborts", c.aborts},
+               {"abort_all", c.abort_all},
+               {"step", c.step},
+               {"exit", c.exit}});
+}
+
+Result<StepControl> decode_control(std::span<const uint8_t> bytes) {
+  return unpack<StepControl>(bytes, "step control message", [](const json& j) {
+    StepControl c;
+    for (const json& p : j.at("requests")) {
+      c.requests.push_back(
+          {p.at("id").get<uint64_t>(), p.at("rank").get<int>(), request_from(p.at("request"))});
+    }
+    c.aborts = j.at("aborts").get<std::vector<uint64_t>>();
+    c.abort_all = j.at("abort_all").get<bool>();
+    c.step = j.at("step").get<bool>();
+    c.exit = j.at("exit").get<bool>();
+    return c;
+  });
+}
+
+std::vector<uint8_t> encode(const RankReport& r) {
+  json events = json::array();
+  for (const auto& e : r.events) {
+    if (const auto* t = std::get_if<TokenRecord>(&e)) {
+      events.push_back({{"id", t->request_id},
+                        {"token", t->token},
+                        {"text", t->text},
+                        {"logprobs", t->has_logprobs ? to_json(t->logprobs) : json(nullptr)}});
+    } else {
+      events.push_back({{"finish", to_json(std::get<RequestOutput>(e))}});
+    }
+  }
+  return pack({{"events", std::move(events)},
+               {"unfinished", r.unfinished},
+               {"load", r.load},
+               {"step_seconds", r.step_seconds},
+               {"step_batch", r.step_batch},
+               {"stats", to_json(r.stats)},
+               {"kv", {r.kv_blocks_total, r.kv_blocks_free, r.kv_blocks_cached}},
+               {"expert_tokens", r.expert_tokens}});
+}
+
+Result<RankReport> decode_report(std::span<const uint8_t> bytes) {
+  return unpack<RankReport>(bytes, "rank report", [](const json& j) {
+    RankReport r;
+    for (const json& e : j.at("events")) {
+      if (e.contains("finish")) {
+        r.events.emplace_back(output_from(e.at("finish")));
+        continue;
+      }
+      TokenRecord t;
+      t.request_id = e.at("id").get<uint64_t>();
+      t.token = e.at("token").get<int32_t>();
+      t.text = e.at("text").get<std::string>();
+      if (!e.at("logprobs").is_null()) {
+        t.has_logprobs = true;
+        t.logprobs = logprobs_from(e.at("logprobs"));
+      }
+      r.events.emplace_back(std::move(t));
+    }
+    r.unfinished = j.at("unfinished").get<bool>();
+    r.load = j.at("load").get<int64_t>();
+    r.step_seconds = j.at("step_seconds").get<double>();
+    r.step_batch = j.at("step_batch").get<int64_t>();
+    r.stats = stats_from(j.at("stats"));
+    const json& kv = j.at("kv");
+    r.kv_blocks_total = kv.at(0).get<int64_t>();
+    r.kv_blocks_free = kv.at(1).get<int64_t>();
+    r.kv_blocks_cached = kv.at(2).get<int64_t>();
+    r.expert_tokens = j.at("expert_tokens").get<std::vector<int64_t>>();
+    return r;
+  });
+}
+
+}  // namespace sieve
