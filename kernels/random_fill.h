@@ -7,11 +7,7 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define SIEVE_HOST_DEVICE __host__ __device__
-#else
-#define SIEVE_HOST_DEVICE
-#endif
+#include "kernels/host_device.h"
 
 namespace sieve::kernels {
 

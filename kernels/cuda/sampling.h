@@ -10,11 +10,7 @@
 #include <cstdint>
 #include <type_traits>
 
-#if defined(__CUDACC__)
-#define SIEVE_HOST_DEVICE __host__ __device__
-#else
-#define SIEVE_HOST_DEVICE
-#endif
+#include "kernels/host_device.h"
 
 namespace sieve::cuda {
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/jsonl.h"
 #include "tests/support/subprocess.h"
 
 namespace sieve::testing {
@@ -28,15 +29,6 @@ std::string write_file(const std::string& dir, const std::string& name, const st
   const std::string path = dir + "/" + name;
   std::ofstream(path) << text;
   return path;
-}
-
-std::vector<json> read_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<json> out;
-  std::string line;
-  while (std::getline(in, line))
-    out.push_back(json::parse(line));
-  return out;
 }
 
 json read_json(const std::string& path) {

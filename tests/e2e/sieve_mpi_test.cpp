@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/fixtures.h"
+#include "tests/support/jsonl.h"
 #include "tests/support/subprocess.h"
 
 namespace sieve::testing {
@@ -31,15 +32,6 @@ namespace {
 using nlohmann::json;
 
 const std::string kMpirun = std::string(SIEVE_MPIEXEC) + " --allow-run-as-root --oversubscribe";
-
-std::vector<json> read_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<json> out;
-  std::string line;
-  while (std::getline(in, line))
-    out.push_back(json::parse(line));
-  return out;
-}
 
 // The fixture's prompts as `sieve run` input (greedy, 16 tokens), plus a seeded sampled copy of
 // each, so sampling is compared across rank counts too.
@@ -150,17 +142,11 @@ TEST(MpiRun, AHungRankMakesTheOthersExitWithAClearError) {
     }
   }
   const std::string log = dir + "/err.log";
-  const pid_t mpirun = fork();
-  if (mpirun == 0) {
-    std::freopen(log.c_str(), "w", stderr);
-    std::freopen("/dev/null", "w", stdout);
-    const std::string cmd = kMpirun + " -np 2 " + SIEVE_BINARY + " run --model " + model +
-                            " --input " + dir + "/in.jsonl --output " + dir +
-                            "/out.jsonl --threads 1 --max-model-len 4096 "
-                            "--expert-parallel-size 2 --distributed-timeout 3";
-    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  const pid_t mpirun = spawn_logged(kMpirun + " -np 2 " + SIEVE_BINARY + " run --model " + model +
+                                        " --input " + dir + "/in.jsonl --output " + dir +
+                                        "/out.jsonl --threads 1 --max-model-len 4096 "
+                                        "--expert-parallel-size 2 --distributed-timeout 3",
+                                    log);
   // Wait until both ranks are generating, then freeze rank 1.
   pid_t victim = -1;
   for (int i = 0; i < 300 && victim < 0; ++i) {
@@ -234,16 +220,11 @@ TEST(MpiServe, AHungRankGives503AndThenTheServerExits) {
   const std::string model = fixture_path("models/qwen3_moe");
   const std::string dir = make_temp_dir("mpi-serve-hang");
   const std::string log = dir + "/err.log";
-  const pid_t mpirun = fork();
-  if (mpirun == 0) {
-    std::freopen(log.c_str(), "w", stderr);
-    std::freopen("/dev/null", "w", stdout);
-    const std::string cmd = kMpirun + " -np 2 " + SIEVE_BINARY + " serve --model " + model +
-                            " --host 127.0.0.1 --port 0 --threads 1 --max-model-len 4096 "
-                            "--expert-parallel-size 2 --distributed-timeout 3";
-    execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  const pid_t mpirun = spawn_logged(kMpirun + " -np 2 " + SIEVE_BINARY + " serve --model " + model +
+                                        " --host 127.0.0.1 --port 0 --threads 1 "
+                                        "--max-model-len 4096 --expert-parallel-size 2 "
+                                        "--distributed-timeout 3",
+                                    log);
   int port = -1;
   for (int i = 0; i < 600 && port < 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

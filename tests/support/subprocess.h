@@ -18,4 +18,8 @@ Proc run_binary(const std::string& binary, const std::string& args);
 // A whole file's contents ("" when it cannot be read).
 std::string slurp(const std::string& path);
 
+// Starts `command` (a shell command line) in the background with its stderr in `log` and its
+// stdout discarded; returns its pid (the shell execs the command, so it is the command's).
+int spawn_logged(const std::string& command, const std::string& log);
+
 }  // namespace sieve::testing
