@@ -33,18 +33,16 @@ using nlohmann::json;
 
 const std::string kMpirun = std::string(SIEVE_MPIEXEC) + " --allow-run-as-root --oversubscribe";
 
-// The fixture's prompts as `sieve run` input (greedy, 16 tokens), plus a seeded sampled copy of
-// each, so sampling is compared across rank counts too.
+// The fixture's prompts as `sieve run` input (greedy, 16 tokens, with log-probabilities of the
+// fp32 logits), plus a seeded sampled copy of each, so sampling is compared across rank counts
+// too.
 std::string write_input(const std::string& dir, const json& golden) {
   const std::string path = dir + "/in.jsonl";
   std::ofstream out(path);
   int id = 0;
   for (const auto& p : golden["prompts"]) {
-    out << json{{"id", id++},
-                {"prompt_token_ids", p},
-                {"max_tokens", 16},
-                {"temperature", 0},
-                {"ignore_eos", true}}
+    out << json{{"id", id++},       {"prompt_token_ids", p}, {"max_tokens", 16},
+                {"temperature", 0}, {"logprobs", 3},         {"ignore_eos", true}}
                .dump()
         << "\n";
     out << json{{"id", id++},   {"prompt_token_ids", p}, {"max_tokens", 12},  {"temperature", 0.8},
@@ -84,6 +82,8 @@ TEST_P(MpiRunTest, RanksGiveTheSingleProcessOutputsAndTheGoldens) {
     for (size_t i = 0; i < want.size(); ++i) {
       EXPECT_EQ(got[i]["id"], want[i]["id"]);
       EXPECT_EQ(got[i]["output_token_ids"], want[i]["output_token_ids"]) << "line " << i;
+      // Whole lines, log-probabilities of the fp32 logits included, bit for bit.
+      EXPECT_EQ(got[i], want[i]) << "line " << i;
     }
   }
 }
