@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "engine/host_allocator.h"
+#include "engine/host_convert.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/numeric.h"
@@ -39,20 +40,6 @@ kernels::ElemType elem_type(DType dt) {
 
 const kernels::PackedMatrix& packed(const Matrix& m) {
   return static_cast<const CpuMatrix&>(m).packed();
-}
-
-float load_as_f32(const void* src, DType dt, int64_t i) {
-  switch (dt) {
-    case DType::kF32:
-      return static_cast<const float*>(src)[i];
-    case DType::kBF16:
-      return kernels::bf16_to_f32(static_cast<const uint16_t*>(src)[i]);
-    case DType::kF16:
-      return kernels::f16_to_f32(static_cast<const uint16_t*>(src)[i]);
-    default:
-      SIEVE_CHECK_MSG(false, "cannot read " << dtype_name(dt) << " as fp32");
-  }
-  return 0.f;
 }
 
 // x, y: [rows, dim] with dim = w.numel(): the norm runs over each row's last w.numel() features.
@@ -108,20 +95,7 @@ std::shared_ptr<Matrix> CpuBackend::make_matrix(const void* src, DType src_dtype
 Tensor CpuBackend::upload(const void* src, DType src_dtype, std::vector<int64_t> shape,
                           DType dtype) {
   Tensor t = Tensor::empty(std::move(shape), dtype);
-  const int64_t n = t.numel();
-  if (src_dtype == dtype) {
-    std::memcpy(t.raw(), src, t.nbytes());
-  } else if (dtype == DType::kF32) {
-    float* d = t.data<float>();
-    for (int64_t i = 0; i < n; ++i)
-      d[i] = load_as_f32(src, src_dtype, i);
-  } else if (dtype == DType::kBF16) {
-    uint16_t* d = t.data<uint16_t>();
-    for (int64_t i = 0; i < n; ++i)
-      d[i] = kernels::f32_to_bf16(load_as_f32(src, src_dtype, i));
-  } else {
-    SIEVE_CHECK_MSG(false, "upload to " << dtype_name(dtype) << " is not supported");
-  }
+  host_convert(src, src_dtype, t.raw(), dtype, t.numel());
   return t;
 }
 
@@ -221,7 +195,7 @@ void CpuBackend::embedding(const Tensor& table, const Tensor& id_tensor, Tensor&
   for (size_t t = 0; t < ids.size(); ++t) {
     SIEVE_CHECK_MSG(ids[t] >= 0 && ids[t] < vocab, "token id " << ids[t] << " outside vocab");
     for (int64_t h = 0; h < hidden; ++h) {
-      y[t * hidden + h] = load_as_f32(table.raw(), table.dtype(), ids[t] * hidden + h);
+      y[t * hidden + h] = host_element_as_f32(table.raw(), table.dtype(), ids[t] * hidden + h);
     }
   }
 }

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "kernels/cpu/numeric.h"
+#include "engine/host_convert.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/convert.h"
 #include "kernels/cuda/cuda_check.h"
@@ -58,30 +58,10 @@ std::shared_ptr<void> device_buffer(size_t bytes) {
   });
 }
 
-// Host data of `src_dtype` converted to `dtype` (fp32 or bf16), element by element.
+// Host data of `src_dtype` converted to `dtype` (fp32 or bf16) in a staging vector.
 std::vector<uint8_t> convert_on_host(const void* src, DType src_dtype, int64_t n, DType dtype) {
   std::vector<uint8_t> out(static_cast<size_t>(n) * dtype_size(dtype));
-  for (int64_t i = 0; i < n; ++i) {
-    float v = 0;
-    switch (src_dtype) {
-      case DType::kF32:
-        v = static_cast<const float*>(src)[i];
-        break;
-      case DType::kBF16:
-        v = kernels::bf16_to_f32(static_cast<const uint16_t*>(src)[i]);
-        break;
-      case DType::kF16:
-        v = kernels::f16_to_f32(static_cast<const uint16_t*>(src)[i]);
-        break;
-      default:
-        SIEVE_CHECK_MSG(false, "cannot convert " << dtype_name(src_dtype) << " weights");
-    }
-    if (dtype == DType::kF32) {
-      reinterpret_cast<float*>(out.data())[i] = v;
-    } else {
-      reinterpret_cast<uint16_t*>(out.data())[i] = kernels::f32_to_bf16(v);
-    }
-  }
+  host_convert(src, src_dtype, out.data(), dtype, n);
   return out;
 }
 

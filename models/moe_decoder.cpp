@@ -432,7 +432,7 @@ class FilledSource final : public WeightSource {
   FilledSource(std::vector<ExpectedTensor> tensors, const ModelConfig& config,
                const WeightNaming& names, uint64_t seed, Backend& be, DType weight_dtype,
                const LoadProgress& progress, MoeDecoder& model)
-      : WeightSource(be, weight_dtype, progress, model, total_bytes(tensors, weight_dtype)) {
+      : WeightSource(be, weight_dtype, progress, model, held_weight_bytes(tensors, weight_dtype)) {
     for (size_t i = 0; i < tensors.size(); ++i) {
       entries_.emplace(tensors[i].name,
                        Entry{tensors[i].shape, random_init(tensors[i], static_cast<int64_t>(i),
@@ -481,16 +481,6 @@ class FilledSource final : public WeightSource {
     std::vector<int64_t> shape;
     kernels::FillSpec fill;
   };
-  static uint64_t total_bytes(const std::vector<ExpectedTensor>& tensors, DType dtype) {
-    uint64_t total = 0;
-    for (const ExpectedTensor& t : tensors) {
-      uint64_t n = 1;
-      for (int64_t d : t.shape)
-        n *= static_cast<uint64_t>(d);
-      total += n * (t.shape.size() == 1 ? sizeof(float) : dtype_size(dtype));
-    }
-    return total;
-  }
   Result<const Entry*> lookup(const std::string& name) {
     auto it = entries_.find(name);
     if (it == entries_.end()) return internal_error("dummy weights: no tensor '" + name + "'");
@@ -560,6 +550,17 @@ Status load_weights(WeightSource& rd, const ModelConfig& config, const WeightNam
 }
 
 }  // namespace
+
+uint64_t held_weight_bytes(const std::vector<ExpectedTensor>& tensors, DType weight_dtype) {
+  uint64_t total = 0;
+  for (const ExpectedTensor& t : tensors) {
+    uint64_t n = 1;
+    for (int64_t d : t.shape)
+      n *= static_cast<uint64_t>(d);
+    total += n * (t.shape.size() == 1 ? sizeof(float) : dtype_size(weight_dtype));
+  }
+  return total;
+}
 
 std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c, const WeightNaming& names) {
   std::vector<ExpectedTensor> out;

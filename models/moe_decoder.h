@@ -18,6 +18,10 @@ namespace sieve {
 // Every tensor the checkpoint must hold for `config`, with its shape.
 std::vector<ExpectedTensor> expected_tensors(const ModelConfig& config, const WeightNaming& names);
 
+// Bytes `tensors` take held as a model holds them: matrices and tables at `weight_dtype`, vectors
+// (norms) in fp32.
+uint64_t held_weight_bytes(const std::vector<ExpectedTensor>& tensors, DType weight_dtype);
+
 struct LoadProgress {
   std::function<void(uint64_t done_bytes, uint64_t total_bytes)> on_progress;
 };

@@ -83,14 +83,7 @@ Result<LoadFormat> parse_load_format(std::string_view flag) {
 }
 
 uint64_t ModelDir::weight_bytes(DType dtype) const {
-  uint64_t total = 0;
-  for (const ExpectedTensor& t : expected_tensors(config, family->naming)) {
-    uint64_t n = 1;
-    for (int64_t d : t.shape)
-      n *= static_cast<uint64_t>(d);
-    total += n * (t.shape.size() == 1 ? sizeof(float) : dtype_size(dtype));
-  }
-  return total;
+  return held_weight_bytes(expected_tensors(config, family->naming), dtype);
 }
 
 Result<ModelDir> open_model_dir(const std::string& dir, LoadFormat format) {

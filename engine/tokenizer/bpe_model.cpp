@@ -213,9 +213,9 @@ void BpeModel::initial_symbols(std::string_view word, std::vector<int32_t>& symb
         continue;
       }
     }
-    // A character outside the vocabulary becomes its bytes as <0xXX> tokens (byte_fallback,
-    // when all of them exist), else unk_token; with neither, it is dropped — the reference
-    // does the same (tests: MetaspaceBpe.CharactersWithoutUnkAreDropped).
+    // A character outside the vocabulary becomes one byte token per UTF-8 byte, "<0x41>" style
+    // (byte_fallback, when all of them exist), else unk_token; with neither, it is dropped —
+    // the reference does the same (tests: MetaspaceBpe.CharactersWithoutUnkAreDropped).
     if (byte_fallback_) {
       bool all = true;
       for (size_t k = b; k < i && all; ++k)

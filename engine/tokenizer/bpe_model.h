@@ -51,7 +51,8 @@ class BpeModel {
   StringIdMap raw_vocab_;            // raw bytes -> id, when raw_bytes_
   bool raw_bytes_ = false;
   int32_t byte_ids_[256];           // raw mode: id of each single byte, -1 when absent
-  int32_t fallback_byte_ids_[256];  // byte_fallback: id of token "<0xXX>", -1 when absent
+  int32_t fallback_byte_ids_[256];  // byte_fallback: id of the byte's token ("<0x41>" for 'A'), -1
+                                    // when absent
   std::shared_ptr<const MergeTable> merges_;
   std::optional<int32_t> unk_id_;
   bool fuse_unk_ = false;
