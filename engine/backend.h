@@ -134,6 +134,12 @@ class Backend {
   virtual void copy_rows_to_host(const Tensor& src, int64_t begin, int64_t end, float* dst) = 0;
   // Copies a whole tensor of any dtype to host memory (src.nbytes() bytes).
   virtual void copy_to_host(const Tensor& src, void* dst) = 0;
+  // Fills `dst` (any dtype, dst.nbytes() bytes) from host memory, in stream order; `src` may be
+  // reused as soon as this returns.
+  virtual void copy_from_host(const void* src, Tensor& dst) = 0;
+  // Waits until the work issued so far has finished (before another stream or process reads
+  // what it wrote: the NCCL all-to-all). A no-op where ops run synchronously.
+  virtual void synchronize() {}
 
   // --- steps
   // Starts a step: scratch from earlier steps is released and the batch's inputs are made
@@ -167,6 +173,11 @@ class Backend {
   virtual void router_topk(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids,
                            Tensor& weights) = 0;
   virtual void moe_experts(const MoeArgs& args) = 0;
+  // The weighted combine of MoE outputs: out[t] = Σ_{j ascending} weights[t, j] ·
+  // src[rows[t * k + j]], with weights [tokens, k] fp32 and rows [tokens * k] int32 on the
+  // backend (moe_experts ends with it; expert parallelism combines what came back with it).
+  virtual void combine_rows(const Tensor& src, const Tensor& rows, const Tensor& weights,
+                            Tensor& out) = 0;
   // k, v: [tokens, num_kv_heads * head_dim] written to step.slots.
   virtual void write_kv(const Tensor& k, const Tensor& v, const StepInputs& step, Tensor& k_cache,
                         Tensor& v_cache) = 0;

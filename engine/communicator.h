@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -18,6 +19,16 @@
 #include "engine/tensor.h"
 
 namespace sieve {
+
+// An all_to_all_v in flight (Communicator::start_all_to_all_v). Its buffers belong to the
+// exchange until wait() returns: the send buffer must not change, the receive buffer is not yet
+// written. Destroying one that was not waited for waits (and drops the status).
+class PendingAllToAll {
+ public:
+  virtual ~PendingAllToAll() = default;
+  // Until the exchange is complete here, or the communicator's timeout (kUnavailable).
+  virtual Status wait() = 0;
+};
 
 class Communicator {
  public:
@@ -31,8 +42,19 @@ class Communicator {
   // Each rank sends send_bytes[r] bytes to rank r, taken back to back from `send`, and receives
   // recv_bytes[r] bytes from rank r into `recv`, back to back in rank order. The byte counts
   // must agree pairwise (exchange them first with all_to_all_counts). Buffers on device().
-  virtual Status all_to_all_v(const void* send, std::span<const int64_t> send_bytes, void* recv,
-                              std::span<const int64_t> recv_bytes) = 0;
+  Status all_to_all_v(const void* send, std::span<const int64_t> send_bytes, void* recv,
+                      std::span<const int64_t> recv_bytes) {
+    auto pending = start_all_to_all_v(send, send_bytes, recv, recv_bytes);
+    if (!pending.ok()) return pending.status();
+    return (*pending)->wait();
+  }
+  // The same, started and left running so that the caller can compute meanwhile (expert
+  // parallelism overlaps one micro-batch's exchange with another's experts). Several may be in
+  // flight; every rank starts them in the same order. Buffers must be ready when it is called
+  // (on the NCCL communicator: their producer's stream work finished).
+  virtual Result<std::unique_ptr<PendingAllToAll>> start_all_to_all_v(
+      const void* send, std::span<const int64_t> send_bytes, void* recv,
+      std::span<const int64_t> recv_bytes) = 0;
   // send[r] goes to rank r; recv[r] comes from rank r (host memory, size() entries each).
   virtual Status all_to_all_counts(std::span<const int64_t> send, std::span<int64_t> recv) = 0;
 

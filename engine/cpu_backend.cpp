@@ -156,6 +156,10 @@ void CpuBackend::copy_to_host(const Tensor& src, void* dst) {
   std::memcpy(dst, src.raw(), src.nbytes());
 }
 
+void CpuBackend::copy_from_host(const void* src, Tensor& dst) {
+  if (dst.nbytes() > 0) std::memcpy(dst.raw(), src, dst.nbytes());
+}
+
 namespace {
 
 // A host vector as a tensor, without a copy (the vector outlives the step).
@@ -202,6 +206,7 @@ void CpuBackend::embedding(const Tensor& table, const Tensor& id_tensor, Tensor&
 
 void CpuBackend::gather_rows(const Tensor& src, const Tensor& row_tensor, Tensor& out) {
   const std::span<const int32_t> rows(row_tensor.data<int32_t>(), row_tensor.numel());
+  if (rows.empty()) return;
   const int64_t width = src.numel() / src.dim(0);
   const size_t row_bytes = width * dtype_size(src.dtype());
   SIEVE_CHECK_EQ(out.nbytes(), rows.size() * row_bytes);
@@ -286,7 +291,6 @@ void CpuBackend::moe_experts(const MoeArgs& args) {
   const int64_t num_experts = static_cast<int64_t>(args.experts->gate_up.size());
   if (tokens == 0) return;
   const int32_t* ids = args.topk_ids->data<int32_t>();
-  const float* wts = args.topk_weights->data<float>();
 
   std::vector<int32_t> offsets(num_experts + 1, 0);
   for (int64_t i = 0; i < tokens * k; ++i) {
@@ -337,17 +341,29 @@ void CpuBackend::moe_experts(const MoeArgs& args) {
   }
   kernels::matmul_many(products, pool_.get());
 
-  float* out = args.out->data<float>();
-  const float* y = yg.data<float>();
+  combine_rows(yg, wrap_vector(row_of, DType::kI32, {tokens * k}), *args.topk_weights, *args.out);
+}
+
+void CpuBackend::combine_rows(const Tensor& src, const Tensor& row_tensor, const Tensor& weights,
+                              Tensor& out_tensor) {
+  const int64_t tokens = weights.dim(0), k = weights.dim(1);
+  const int64_t hidden = out_tensor.dim(1);
+  SIEVE_CHECK_EQ(row_tensor.numel(), tokens * k);
+  SIEVE_CHECK_EQ(out_tensor.dim(0), tokens);
+  SIEVE_CHECK_EQ(src.numel(), src.dim(0) * hidden);
+  const int32_t* rows = row_tensor.data<int32_t>();
+  const float* wts = weights.data<float>();
+  const float* y = src.data<float>();
+  float* out = out_tensor.data<float>();
   pool_->parallel_for(tokens, 4, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       float* o = out + t * hidden;
       std::fill(o, o + hidden, 0.f);
       for (int64_t j = 0; j < k; ++j) {
         const float w = wts[t * k + j];
-        const float* src = y + static_cast<int64_t>(row_of[t * k + j]) * hidden;
+        const float* row = y + static_cast<int64_t>(rows[t * k + j]) * hidden;
         for (int64_t h = 0; h < hidden; ++h)
-          o[h] += w * src[h];
+          o[h] += w * row[h];
       }
     }
   });

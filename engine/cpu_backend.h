@@ -30,6 +30,7 @@ class CpuBackend final : public Backend {
   void fill_zero(Tensor& t) override;
   void copy_rows_to_host(const Tensor& src, int64_t begin, int64_t end, float* dst) override;
   void copy_to_host(const Tensor& src, void* dst) override;
+  void copy_from_host(const void* src, Tensor& dst) override;
 
   void embedding(const Tensor& table, const Tensor& ids, Tensor& out) override;
   void gather_rows(const Tensor& src, const Tensor& rows, Tensor& out) override;
@@ -45,6 +46,8 @@ class CpuBackend final : public Backend {
   void router_topk(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids,
                    Tensor& weights) override;
   void moe_experts(const MoeArgs& args) override;
+  void combine_rows(const Tensor& src, const Tensor& rows, const Tensor& weights,
+                    Tensor& out) override;
   void write_kv(const Tensor& k, const Tensor& v, const StepInputs& step, Tensor& k_cache,
                 Tensor& v_cache) override;
   void attention(const AttentionArgs& args) override;

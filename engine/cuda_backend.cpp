@@ -88,6 +88,7 @@ const CudaMatrix& cuda_matrix(const Matrix& m) {
 CudaBackend::CudaBackend(const CudaBackendOptions& options) {
   const cuda::DeviceInfo& dev = cuda::device_info();
   SIEVE_CHECK_MSG(dev.available, "no CUDA device: " << dev.why_not);
+  SIEVE_CUDA_CHECK(cudaGetDevice(&device_));
   cudaStream_t s = nullptr;
   SIEVE_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   stream_ = s;
@@ -249,6 +250,14 @@ void CudaBackend::copy_to_host(const Tensor& src, void* dst) {
   SIEVE_CUDA_CHECK(cudaMemcpy(dst, src.raw(), src.nbytes(), cudaMemcpyDeviceToHost));
 }
 
+void CudaBackend::copy_from_host(const void* src, Tensor& dst) {
+  SIEVE_CHECK_MSG(!capturing_, "copy_from_host reads host memory now: not allowed in a CUDA graph");
+  if (dst.nbytes() == 0) return;
+  // From pageable memory this returns once `src` has been staged, so the caller may reuse it.
+  SIEVE_CUDA_CHECK(
+      cudaMemcpyAsync(dst.raw(), src, dst.nbytes(), cudaMemcpyHostToDevice, as_stream(stream_)));
+}
+
 void CudaBackend::synchronize() {
   SIEVE_CUDA_CHECK(cudaStreamSynchronize(as_stream(stream_)));
 }
@@ -344,6 +353,9 @@ void CudaBackend::pack_step_inputs(const ForwardBatch& b) {
 }
 
 const StepInputs& CudaBackend::begin_step(const ForwardBatch& batch) {
+  // The current device is per host thread, and steps may run on another thread than the one
+  // that made this backend (the serving loop's): keep them on this backend's GPU.
+  SIEVE_CUDA_CHECK(cudaSetDevice(device_));
   if (!capturing_) {
     // The previous step ended with a synchronisation, so its scratch is free to reuse.
     settle_memory();
@@ -360,6 +372,7 @@ const StepInputs& CudaBackend::begin_step(const ForwardBatch& batch) {
 }
 
 void CudaBackend::begin_replay(const ForwardBatch& batch, size_t scratch_end) {
+  SIEVE_CUDA_CHECK(cudaSetDevice(device_));
   pending_.clear();
   readback_used_ = 0;
   pack_step_inputs(batch);
@@ -388,6 +401,7 @@ void CudaBackend::embedding(const Tensor& table, const Tensor& ids, Tensor& out)
 
 void CudaBackend::gather_rows(const Tensor& src, const Tensor& rows, Tensor& out) {
   SIEVE_CHECK(src.dtype() == DType::kF32);
+  if (rows.numel() == 0) return;
   cuda::GatherRowsParams p;
   p.src = src.data<float>();
   p.rows = rows.data<int32_t>();
@@ -541,6 +555,22 @@ void CudaBackend::moe_experts(const MoeArgs& args) {
       cuda::moe_workspace_bytes(p.tokens, p.top_k, p.num_experts, p.hidden, p.inter);
   p.workspace = device_alloc(p.workspace_bytes);
   cuda::moe_experts(p, as_stream(stream_));
+}
+
+void CudaBackend::combine_rows(const Tensor& src, const Tensor& rows, const Tensor& weights,
+                               Tensor& out) {
+  cuda::MoeUnpermuteParams p;
+  p.y_sorted = src.data<float>();
+  p.inverse = rows.data<int32_t>();
+  p.topk_weights = weights.data<float>();
+  p.out = out.data<float>();
+  p.tokens = weights.dim(0);
+  p.top_k = weights.dim(1);
+  p.hidden = out.dim(1);
+  SIEVE_CHECK_EQ(rows.numel(), p.tokens * p.top_k);
+  SIEVE_CHECK_EQ(out.dim(0), p.tokens);
+  if (p.tokens == 0) return;
+  cuda::moe_unpermute(p, as_stream(stream_));
 }
 
 void CudaBackend::write_kv(const Tensor& k, const Tensor& v, const StepInputs& step,

@@ -48,6 +48,7 @@ class CudaBackend final : public Backend {
   void fill_zero(Tensor& t) override;
   void copy_rows_to_host(const Tensor& src, int64_t begin, int64_t end, float* dst) override;
   void copy_to_host(const Tensor& src, void* dst) override;
+  void copy_from_host(const void* src, Tensor& dst) override;
 
   const StepInputs& begin_step(const ForwardBatch& batch) override;
   void end_step() override;
@@ -66,6 +67,8 @@ class CudaBackend final : public Backend {
   void router_topk(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids,
                    Tensor& weights) override;
   void moe_experts(const MoeArgs& args) override;
+  void combine_rows(const Tensor& src, const Tensor& rows, const Tensor& weights,
+                    Tensor& out) override;
   void write_kv(const Tensor& k, const Tensor& v, const StepInputs& step, Tensor& k_cache,
                 Tensor& v_cache) override;
   void attention(const AttentionArgs& args) override;
@@ -90,7 +93,7 @@ class CudaBackend final : public Backend {
   void begin_replay(const ForwardBatch& batch, size_t scratch_end);
   size_t scratch_used() const { return arena_used_; }
   // Waits for all work on the stream.
-  void synchronize();
+  void synchronize() override;
   // Bytes of device memory in use by this process's allocations through alloc().
   int64_t allocated_bytes() const { return allocated_bytes_; }
   // Peak scratch one step needed so far.
@@ -103,6 +106,7 @@ class CudaBackend final : public Backend {
   const void* expert_pointers(const std::vector<std::shared_ptr<Matrix>>& m);
   const float* inv_freq_on_device(const RopeConfig& rope);
 
+  int device_ = 0;          // the GPU current when the backend was made
   void* stream_ = nullptr;  // cudaStream_t
   std::unique_ptr<cuda::LtGemm> gemm_;
   // Scratch: [arena_, arena_ + arena_bytes_) bumped by scratch(); overflow chunks when a step

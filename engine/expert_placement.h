@@ -44,11 +44,15 @@ struct ExpertParallelStats {
 
 // One rank's part of an expert-parallel model: which experts it holds, the communicator every
 // MoE layer's all-to-all runs on (all ranks step together), and where to count (optional).
+// A model given a shard exchanges through the communicator even with one rank.
 struct ExpertShard {
   ExpertPlacement placement;
   int rank = 0;
   Communicator* comm = nullptr;
   ExpertParallelStats* stats = nullptr;
+  // Two micro-batches per MoE layer, one's all-to-all overlapping the other's experts
+  // (models/expert_parallel_moe.h). The same on every rank.
+  bool overlap = false;
 };
 
 }  // namespace sieve

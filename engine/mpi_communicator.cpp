@@ -249,9 +249,33 @@ Status MpiCommunicator::wait(MPI_Request* request, const char* call,
 // ---------------------------------------------------------------------------------------------
 // MpiCommunicator: collectives
 
-Status MpiCommunicator::all_to_all_v(const void* send, std::span<const int64_t> send_bytes,
-                                     void* recv, std::span<const int64_t> recv_bytes) {
+// An MPI_Ialltoallw in flight, with the per-peer types it reads.
+class MpiCommunicator::PendingMpiAllToAll final : public PendingAllToAll {
+ public:
+  PendingMpiAllToAll(MpiCommunicator& comm, MPI_Request request,
+                     std::shared_ptr<AlltoallwScratch> scratch)
+      : comm_(comm), request_(request), scratch_(std::move(scratch)) {}
+  ~PendingMpiAllToAll() override {
+    if (!waited_) (void)wait();
+  }
+  Status wait() override {
+    if (waited_) return Status::Ok();
+    waited_ = true;
+    return comm_.wait(&request_, kCall, std::move(scratch_));
+  }
   static constexpr const char* kCall = "all_to_all_v";
+
+ private:
+  MpiCommunicator& comm_;
+  MPI_Request request_;
+  std::shared_ptr<AlltoallwScratch> scratch_;
+  bool waited_ = false;
+};
+
+Result<std::unique_ptr<PendingAllToAll>> MpiCommunicator::start_all_to_all_v(
+    const void* send, std::span<const int64_t> send_bytes, void* recv,
+    std::span<const int64_t> recv_bytes) {
+  const char* kCall = PendingMpiAllToAll::kCall;
   SIEVE_RETURN_IF_ERROR(usable(kCall));
   SIEVE_CHECK_EQ(send_bytes.size(), static_cast<size_t>(size_));
   SIEVE_CHECK_EQ(recv_bytes.size(), static_cast<size_t>(size_));
@@ -265,7 +289,8 @@ Status MpiCommunicator::all_to_all_v(const void* send, std::span<const int64_t> 
                            recv, s->recv.counts.data(), s->recv.displs.data(), s->recv.types.data(),
                            comm_, &request),
             kCall));
-  return wait(&request, kCall, std::move(s));
+  return std::unique_ptr<PendingAllToAll>(
+      std::make_unique<PendingMpiAllToAll>(*this, request, std::move(s)));
 }
 
 Status MpiCommunicator::all_to_all_counts(std::span<const int64_t> send, std::span<int64_t> recv) {

@@ -67,8 +67,9 @@ class MpiCommunicator final : public Communicator {
   // Why the communicator is unusable; empty while it works.
   const std::string& broken() const { return broken_; }
 
-  Status all_to_all_v(const void* send, std::span<const int64_t> send_bytes, void* recv,
-                      std::span<const int64_t> recv_bytes) override;
+  Result<std::unique_ptr<PendingAllToAll>> start_all_to_all_v(
+      const void* send, std::span<const int64_t> send_bytes, void* recv,
+      std::span<const int64_t> recv_bytes) override;
   Status all_to_all_counts(std::span<const int64_t> send, std::span<int64_t> recv) override;
   Status broadcast(std::vector<uint8_t>& bytes, int root) override;
   Status gather(std::span<const uint8_t> mine, std::vector<std::vector<uint8_t>>* all,
@@ -82,6 +83,7 @@ class MpiCommunicator final : public Communicator {
   void set_limits_for_test(int64_t max_plain_bytes, int64_t chunk_bytes);
 
  private:
+  class PendingMpiAllToAll;
   MpiCommunicator(MPI_Comm comm, double timeout_s);
   // Polls `*request` until it completes or the deadline passes. `scratch` holds what the
   // operation writes to besides the caller's buffers; on failure it is kept for the life of the

@@ -178,8 +178,60 @@ Status NcclCommunicator::fail(std::string message) {
   return unavailable(std::move(message));
 }
 
-Status NcclCommunicator::all_to_all_v(const void* send, std::span<const int64_t> send_bytes,
-                                      void* recv, std::span<const int64_t> recv_bytes) {
+// A grouped send/receive launched on the communicator's stream, marked by an event recorded
+// after it: several can be in flight (the stream runs them in order), each waited for alone.
+class NcclCommunicator::PendingNcclAllToAll final : public PendingAllToAll {
+ public:
+  PendingNcclAllToAll(NcclCommunicator& comm, cudaEvent_t done, std::string where)
+      : comm_(comm), done_(done), where_(std::move(where)) {}
+  ~PendingNcclAllToAll() override {
+    if (!waited_) (void)wait();
+    cudaEventDestroy(done_);
+  }
+  Status wait() override {
+    if (waited_) return Status::Ok();
+    waited_ = true;
+    ncclComm_t comm = comm_.nccl_->comm;
+    std::string why;
+    const Wait w = poll_until(deadline_after(comm_.mpi_->timeout_s()), [&] {
+      const cudaError_t err = cudaEventQuery(done_);
+      if (err == cudaSuccess) return Wait::kDone;
+      if (err != cudaErrorNotReady) {
+        why = cudaGetErrorString(err);
+        return Wait::kError;
+      }
+      ncclResult_t state = ncclSuccess;
+      ncclCommGetAsyncError(comm, &state);
+      if (state != ncclSuccess && state != ncclInProgress) {
+        why = nccl_error(comm, state);
+        return Wait::kError;
+      }
+      return Wait::kTimedOut;
+    });
+    switch (w) {
+      case Wait::kDone:
+        return Status::Ok();
+      case Wait::kError:
+        return comm_.fail(where_ + ": " + why);
+      case Wait::kTimedOut:
+        break;
+    }
+    std::ostringstream os;
+    os << where_ << " waited " << comm_.mpi_->timeout_s()
+       << " s for its peers (a rank died or hangs)";
+    return comm_.fail(os.str());
+  }
+
+ private:
+  NcclCommunicator& comm_;
+  cudaEvent_t done_;
+  std::string where_;
+  bool waited_ = false;
+};
+
+Result<std::unique_ptr<PendingAllToAll>> NcclCommunicator::start_all_to_all_v(
+    const void* send, std::span<const int64_t> send_bytes, void* recv,
+    std::span<const int64_t> recv_bytes) {
   static constexpr const char* kCall = "all_to_all_v";
   if (!broken_.empty()) {
     return unavailable(std::string(kCall) + ": communicator unusable after an earlier failure (" +
@@ -209,38 +261,31 @@ Status NcclCommunicator::all_to_all_v(const void* send, std::span<const int64_t>
   if (rc == ncclSuccess) rc = end;
   if (rc != ncclSuccess && rc != ncclInProgress) return fail(where + ": " + nccl_error(comm, rc));
 
-  // First the group's launch (non-blocking communicator), then the stream.
+  // The group's launch (non-blocking communicator) must finish before its work is on the
+  // stream and an event after it means anything.
   std::string why;
   const auto deadline = deadline_after(mpi_->timeout_s());
-  Wait w = wait_comm(comm, deadline, &why);
-  if (w == Wait::kDone) {
-    w = poll_until(deadline, [&] {
-      const cudaError_t err = cudaStreamQuery(stream);
-      if (err == cudaSuccess) return Wait::kDone;
-      if (err != cudaErrorNotReady) {
-        why = cudaGetErrorString(err);
-        return Wait::kError;
-      }
-      ncclResult_t state = ncclSuccess;
-      ncclCommGetAsyncError(comm, &state);
-      if (state != ncclSuccess && state != ncclInProgress) {
-        why = nccl_error(comm, state);
-        return Wait::kError;
-      }
-      return Wait::kTimedOut;
-    });
-  }
-  switch (w) {
+  switch (wait_comm(comm, deadline, &why)) {
     case Wait::kDone:
-      return Status::Ok();
+      break;
     case Wait::kError:
       return fail(where + ": " + why);
-    case Wait::kTimedOut:
-      break;
+    case Wait::kTimedOut: {
+      std::ostringstream os;
+      os << where << " waited " << mpi_->timeout_s()
+         << " s for its peers to launch (a rank died or hangs)";
+      return fail(os.str());
+    }
   }
-  std::ostringstream os;
-  os << where << " waited " << mpi_->timeout_s() << " s for its peers (a rank died or hangs)";
-  return fail(os.str());
+  cudaEvent_t done = nullptr;
+  cudaError_t err = cudaEventCreateWithFlags(&done, cudaEventDisableTiming);
+  if (err == cudaSuccess) err = cudaEventRecord(done, stream);
+  if (err != cudaSuccess) {
+    if (done != nullptr) cudaEventDestroy(done);
+    return fail(where + ": " + cudaGetErrorString(err));
+  }
+  return std::unique_ptr<PendingAllToAll>(
+      std::make_unique<PendingNcclAllToAll>(*this, done, where));
 }
 
 }  // namespace sieve

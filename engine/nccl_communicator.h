@@ -6,9 +6,9 @@
 // it): rank 0 makes the ncclUniqueId and broadcasts it. Each rank uses device
 // (local rank % device count), the local rank from OMPI_COMM_WORLD_LOCAL_RANK.
 //
-// all_to_all_v runs grouped ncclSend/ncclRecv on the communicator's own stream and returns when
-// that stream is done. Its buffers must be ready when it is called (their producer's work
-// finished or ordered before stream()). The NCCL communicator is non-blocking: waits poll
+// all_to_all_v runs grouped ncclSend/ncclRecv on the communicator's own stream; its wait polls
+// an event recorded after the group. Its buffers must be ready when it is called (their producer's
+// work finished or ordered before stream()). The NCCL communicator is non-blocking: waits poll
 // ncclCommGetAsyncError and cudaStreamQuery against the MPI communicator's timeout; a timeout
 // or an NCCL error aborts the NCCL communicator and returns kUnavailable naming the call.
 #pragma once
@@ -41,8 +41,9 @@ class NcclCommunicator final : public Communicator {
   void* stream() const { return stream_; }
   const std::string& broken() const { return broken_; }
 
-  Status all_to_all_v(const void* send, std::span<const int64_t> send_bytes, void* recv,
-                      std::span<const int64_t> recv_bytes) override;
+  Result<std::unique_ptr<PendingAllToAll>> start_all_to_all_v(
+      const void* send, std::span<const int64_t> send_bytes, void* recv,
+      std::span<const int64_t> recv_bytes) override;
   Status all_to_all_counts(std::span<const int64_t> send, std::span<int64_t> recv) override {
     return mpi_->all_to_all_counts(send, recv);
   }
@@ -57,6 +58,7 @@ class NcclCommunicator final : public Communicator {
   Status barrier() override { return mpi_->barrier(); }
 
  private:
+  class PendingNcclAllToAll;
   struct Nccl;  // the NCCL handle, kept out of this header
   NcclCommunicator(std::unique_ptr<MpiCommunicator> mpi, std::unique_ptr<Nccl> nccl, void* stream,
                    int cuda_device);

@@ -14,6 +14,9 @@
 namespace sieve {
 
 enum class Device : uint8_t { kCpu, kCuda };
+inline const char* device_name(Device d) {
+  return d == Device::kCpu ? "host" : "GPU";
+}
 
 // "[2, 3]": how errors and logs print a shape.
 std::string format_shape(const std::vector<int64_t>& shape);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/communicator.h"
+#include "models/expert_parallel_moe.h"
 #include "models/random_init.h"
 
 namespace sieve {
@@ -36,7 +37,7 @@ class MoeDecoder final : public Model {
  public:
   MoeDecoder(ModelConfig config, Backend& backend, const ExpertShard* shard)
       : config_(std::move(config)), be_(backend) {
-    if (shard && shard->placement.world > 1) shard_ = *shard;
+    if (shard) shard_ = *shard;
   }
 
   const ModelConfig& config() const override { return config_; }
@@ -61,11 +62,10 @@ class MoeDecoder final : public Model {
                        const Tensor& x, Tensor& out);
   void mlp_block(const LayerWeights& w, int64_t layer, const Tensor& x, Tensor& out,
                  ForwardTrace* trace);
-  void expert_parallel_moe(const MoeArgs& m, int64_t layer);
 
   ModelConfig config_;
   Backend& be_;
-  std::optional<ExpertShard> shard_;  // set when experts are split over several ranks
+  std::optional<ExpertShard> shard_;  // set when experts are exchanged through a communicator
   int64_t weight_bytes_ = 0;
 };
 
@@ -152,123 +152,9 @@ void MoeDecoder::mlp_block(const LayerWeights& w, int64_t layer, const Tensor& x
   m.experts = &w.experts;
   m.out = &out;
   if (shard_) {
-    expert_parallel_moe(m, layer);
+    expert_parallel_moe(be_, *shard_, m, layer, config_.num_layers);
   } else {
     be_.moe_experts(m);
-  }
-}
-
-// Expert parallelism (host memory: the CPU backend with the MPI communicator). Each
-// (token, j) choice goes to its expert's owner as one row of `hidden` floats followed by the
-// expert's local index; the owner runs its experts on what it received (weight 1), the rows go
-// back, and the choices are summed here in router order — the same arithmetic, row for row, as
-// the single-rank path, so the logits are identical. Every rank makes both exchanges every
-// layer, with zero rows when it has nothing.
-void MoeDecoder::expert_parallel_moe(const MoeArgs& m, int64_t layer) {
-  const ExpertPlacement& place = shard_->placement;
-  Communicator& comm = *shard_->comm;
-  SIEVE_CHECK_MSG(be_.device() == Device::kCpu && comm.device() == Device::kCpu,
-                  "expert parallelism runs on the CPU backend with the MPI communicator");
-  const int64_t T = m.x->dim(0), H = m.x->dim(1), k = m.topk_ids->dim(1);
-  const int world = place.world;
-  const int32_t* ids = m.topk_ids->data<int32_t>();
-  const float* wts = m.topk_weights->data<float>();
-  const float* x = m.x->data<float>();
-  const int64_t stride = H + 1;  // floats per row sent: the activations, then the expert
-
-  // Choices grouped by owner, in (token, j) order within each owner.
-  std::vector<int64_t> send_rows(world, 0), recv_rows(world, 0);
-  for (int64_t i = 0; i < T * k; ++i)
-    ++send_rows[place.owner[ids[i]]];
-  std::vector<int64_t> first(world, 0);
-  for (int r = 1; r < world; ++r)
-    first[r] = first[r - 1] + send_rows[r - 1];
-  std::vector<int64_t> slot_of(T * k);  // choice → its row in the send (and returned) buffer
-  std::vector<float> send(static_cast<size_t>(T * k * stride));
-  {
-    std::vector<int64_t> cursor = first;
-    for (int64_t i = 0; i < T * k; ++i) {
-      const int64_t row = cursor[place.owner[ids[i]]]++;
-      slot_of[i] = row;
-      std::memcpy(&send[row * stride], x + (i / k) * H, H * sizeof(float));
-      const float local = static_cast<float>(place.local_index[ids[i]]);
-      send[row * stride + H] = local;  // exact: local indices are small integers
-    }
-  }
-  // Runs one collective, timing it (the time waiting for peers included: that is the cost).
-  double exchange_s = 0;
-  auto exchange = [&exchange_s](const auto& call) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const Status s = call();
-    exchange_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    SIEVE_CHECK_MSG(s.ok(), "expert-parallel exchange failed: " << s.message());
-  };
-  exchange([&] { return comm.all_to_all_counts(send_rows, recv_rows); });
-  std::vector<int64_t> send_bytes(world), recv_bytes(world);
-  int64_t received = 0;
-  for (int r = 0; r < world; ++r) {
-    send_bytes[r] = send_rows[r] * stride * static_cast<int64_t>(sizeof(float));
-    recv_bytes[r] = recv_rows[r] * stride * static_cast<int64_t>(sizeof(float));
-    received += recv_rows[r];
-  }
-  std::vector<float> recv(static_cast<size_t>(received * stride));
-  exchange([&] { return comm.all_to_all_v(send.data(), send_bytes, recv.data(), recv_bytes); });
-
-  // This rank's experts on what it received: one choice per row, weight 1.
-  Tensor xr = be_.scratch({received, H}, DType::kF32);
-  Tensor er = be_.scratch({received, 1}, DType::kI32);
-  Tensor wr = be_.scratch({received, 1}, DType::kF32);
-  Tensor yr = be_.scratch({received, H}, DType::kF32);
-  for (int64_t r = 0; r < received; ++r) {
-    std::memcpy(xr.data<float>() + r * H, &recv[r * stride], H * sizeof(float));
-    er.data<int32_t>()[r] = static_cast<int32_t>(recv[r * stride + H]);
-    wr.data<float>()[r] = 1.0f;
-  }
-  if (received > 0) {
-    MoeArgs local;
-    local.x = &xr;
-    local.topk_ids = &er;
-    local.topk_weights = &wr;
-    local.experts = m.experts;
-    local.out = &yr;
-    be_.moe_experts(local);
-  }
-
-  // Results back to where the choices came from, in the order they were sent.
-  std::vector<int64_t> back_send(world), back_recv(world);
-  for (int r = 0; r < world; ++r) {
-    back_send[r] = recv_rows[r] * H * static_cast<int64_t>(sizeof(float));
-    back_recv[r] = send_rows[r] * H * static_cast<int64_t>(sizeof(float));
-  }
-  std::vector<float> back(static_cast<size_t>(T * k * H));
-  exchange([&] { return comm.all_to_all_v(yr.data<float>(), back_send, back.data(), back_recv); });
-  if (ExpertParallelStats* st = shard_->stats) {
-    if (st->layers.size() < static_cast<size_t>(config_.num_layers)) {
-      st->layers.resize(config_.num_layers);
-    }
-    ExpertParallelStats::Layer& l = st->layers[layer];
-    l.expert_rows.resize(m.experts->gate_up.size(), 0);
-    for (int64_t r = 0; r < received; ++r)
-      ++l.expert_rows[er.data<int32_t>()[r]];
-    for (int q = 0; q < world; ++q) {
-      l.rows_sent += send_rows[q];
-      l.rows_received += recv_rows[q];
-      l.bytes_sent += send_bytes[q] + back_send[q];
-      l.bytes_received += recv_bytes[q] + back_recv[q];
-    }
-    l.exchange_seconds += exchange_s;
-  }
-
-  float* out = m.out->data<float>();
-  for (int64_t t = 0; t < T; ++t) {
-    float* o = out + t * H;
-    std::fill(o, o + H, 0.f);
-    for (int64_t j = 0; j < k; ++j) {
-      const float w = wts[t * k + j];
-      const float* src = &back[slot_of[t * k + j] * H];
-      for (int64_t h = 0; h < H; ++h)
-        o[h] += w * src[h];
-    }
   }
 }
 
@@ -602,9 +488,15 @@ std::vector<ExpectedTensor> expected_tensors(const ModelConfig& c, const WeightN
   return out;
 }
 
-Status check_shard(const ModelConfig& config, const ExpertShard* shard) {
-  if (!shard || shard->placement.world <= 1) return Status::Ok();
+Status check_shard(const ModelConfig& config, const Backend& backend, const ExpertShard* shard) {
+  if (!shard) return Status::Ok();
   if (!shard->comm) return invalid_argument("expert parallelism needs a communicator");
+  if (shard->comm->device() != backend.device()) {
+    return invalid_argument("expert parallelism: the " + shard->comm->name() +
+                            " communicator exchanges " + device_name(shard->comm->device()) +
+                            " memory, but the model runs on the " + backend.name() +
+                            " backend (use NCCL for --backend cuda, MPI for --backend cpu)");
+  }
   if (shard->placement.num_experts != config.num_experts) {
     return invalid_argument("expert placement is for " +
                             std::to_string(shard->placement.num_experts) +
@@ -618,7 +510,7 @@ Result<std::unique_ptr<Model>> load_moe_decoder(const Checkpoint& ckpt, const Mo
                                                 DType weight_dtype, const LoadProgress& progress,
                                                 const ExpertShard* shard) {
   SIEVE_RETURN_IF_ERROR(check_weight_dtype(weight_dtype));
-  SIEVE_RETURN_IF_ERROR(check_shard(config, shard));
+  SIEVE_RETURN_IF_ERROR(check_shard(config, backend, shard));
   auto model = std::make_unique<MoeDecoder>(config, backend, shard);
   CheckpointSource src(ckpt, backend, weight_dtype, progress, *model);
   SIEVE_RETURN_IF_ERROR(load_weights(src, config, names, shard, *model));
@@ -631,7 +523,7 @@ Result<std::unique_ptr<Model>> make_dummy_moe_decoder(const ModelConfig& config,
                                                       const LoadProgress& progress,
                                                       const ExpertShard* shard) {
   SIEVE_RETURN_IF_ERROR(check_weight_dtype(weight_dtype));
-  SIEVE_RETURN_IF_ERROR(check_shard(config, shard));
+  SIEVE_RETURN_IF_ERROR(check_shard(config, backend, shard));
   auto model = std::make_unique<MoeDecoder>(config, backend, shard);
   FilledSource src(expected_tensors(config, names), config, names, seed, backend, weight_dtype,
                    progress, *model);

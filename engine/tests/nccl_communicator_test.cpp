@@ -69,6 +69,48 @@ TEST(NcclCommunicator, AllToAllVOnDevice) {
   cudaFree(dev_recv);
 }
 
+// Two exchanges in flight on the communicator's stream, waited for in reverse order.
+TEST(NcclCommunicator, TwoAllToAllVInFlight) {
+  auto comm = make_comm();
+  const int n = comm->size(), me = comm->rank();
+  const int64_t per_peer = (1 << 20) + 5;
+  const std::vector<int64_t> bytes(n, per_peer);
+  const int64_t total = per_peer * n;
+  std::vector<void*> send(2), recv(2);
+  for (int x = 0; x < 2; ++x) {
+    std::vector<uint8_t> host(total);
+    for (int d = 0; d < n; ++d) {
+      for (int64_t i = 0; i < per_peer; ++i)
+        host[d * per_peer + i] = uint8_t(x * 101 + me * 17 + d * 5 + i);
+    }
+    ASSERT_EQ(cudaMalloc(&send[x], total), cudaSuccess);
+    ASSERT_EQ(cudaMalloc(&recv[x], total), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(send[x], host.data(), total, cudaMemcpyHostToDevice), cudaSuccess);
+  }
+  std::vector<std::unique_ptr<PendingAllToAll>> pending;
+  for (int x = 0; x < 2; ++x) {
+    auto p = comm->start_all_to_all_v(send[x], bytes, recv[x], bytes);
+    ASSERT_TRUE(p.ok()) << p.status().to_string();
+    pending.push_back(std::move(p).value());
+  }
+  for (int x = 1; x >= 0; --x) {
+    const Status st = pending[x]->wait();
+    ASSERT_TRUE(st.ok()) << st.to_string();
+    std::vector<uint8_t> host(total);
+    ASSERT_EQ(cudaMemcpy(host.data(), recv[x], total, cudaMemcpyDeviceToHost), cudaSuccess);
+    for (int s = 0; s < n; ++s) {
+      for (int64_t i = 0; i < per_peer; ++i) {
+        ASSERT_EQ(host[s * per_peer + i], uint8_t(x * 101 + s * 17 + me * 5 + i))
+            << "exchange " << x << " byte " << i << " from " << s;
+      }
+    }
+  }
+  for (int x = 0; x < 2; ++x) {
+    cudaFree(send[x]);
+    cudaFree(recv[x]);
+  }
+}
+
 TEST(NcclCommunicator, ControlCollectivesGoThroughMpi) {
   auto comm = make_comm();
   std::vector<uint8_t> bytes = {1, 2, 3};

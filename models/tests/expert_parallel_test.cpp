@@ -23,7 +23,7 @@ struct Rank {
 };
 
 // Loads the shards of `world` ranks (sequentially; the model keeps a copy of its shard).
-std::vector<Rank> load_ranks(const std::string& family, int world) {
+std::vector<Rank> load_ranks(const std::string& family, int world, bool overlap) {
   auto dir = open_model_dir(fixture_path("models/" + family));
   EXPECT_TRUE(dir.ok()) << dir.status().to_string();
   auto group = std::make_shared<ThreadGroup>(world);
@@ -35,6 +35,7 @@ std::vector<Rank> load_ranks(const std::string& family, int world) {
     k.shard.placement = ExpertPlacement::contiguous(dir->config.num_experts, world);
     k.shard.rank = r;
     k.shard.comm = k.comm.get();
+    k.shard.overlap = overlap;
     auto m = load_model(*dir, *k.backend, DType::kF32, {}, &k.shard);
     EXPECT_TRUE(m.ok()) << m.status().to_string();
     if (m.ok()) k.model = std::move(m).value();
@@ -50,15 +51,17 @@ void run_ranks(int world, const std::function<void(int)>& body) {
     t.join();
 }
 
-class ExpertParallelTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
+// (family, ranks, two micro-batches overlapped). One rank still exchanges through the
+// communicator.
+class ExpertParallelTest : public ::testing::TestWithParam<std::tuple<std::string, int, bool>> {};
 
 TEST_P(ExpertParallelTest, LogitsEqualTheSingleRankModel) {
-  const auto& [family, world] = GetParam();
+  const auto& [family, world, overlap] = GetParam();
   LoadedModel single = load_fixture_model("models/" + family, DType::kF32, 1);
   ASSERT_TRUE(single.model);
   const nlohmann::json golden = read_json(fixture_path("models/" + family + "/golden.json"));
   const auto prompts = golden["prompts"].get<std::vector<std::vector<int32_t>>>();
-  std::vector<Rank> ranks = load_ranks(family, world);
+  std::vector<Rank> ranks = load_ranks(family, world, overlap);
   for (const Rank& k : ranks)
     ASSERT_TRUE(k.model);
 
@@ -88,10 +91,10 @@ TEST_P(ExpertParallelTest, LogitsEqualTheSingleRankModel) {
 }
 
 TEST_P(ExpertParallelTest, GreedyTokensAreTheGoldens) {
-  const auto& [family, world] = GetParam();
+  const auto& [family, world, overlap] = GetParam();
   const nlohmann::json golden = read_json(fixture_path("models/" + family + "/golden.json"));
   const auto prompts = golden["prompts"].get<std::vector<std::vector<int32_t>>>();
-  std::vector<Rank> ranks = load_ranks(family, world);
+  std::vector<Rank> ranks = load_ranks(family, world, overlap);
   std::vector<std::vector<int32_t>> out(prompts.size());
   run_ranks(world, [&](int r) {
     EngineOptions o;
@@ -125,10 +128,11 @@ TEST_P(ExpertParallelTest, GreedyTokensAreTheGoldens) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ExpertParallelTest,
                          ::testing::Combine(::testing::Values("qwen3_moe", "mixtral", "olmoe"),
-                                            ::testing::Values(2, 3, 4)),
+                                            ::testing::Values(1, 2, 3, 4), ::testing::Bool()),
                          [](const auto& info) {
                            return std::get<0>(info.param) + "_ranks" +
-                                  std::to_string(std::get<1>(info.param));
+                                  std::to_string(std::get<1>(info.param)) +
+                                  (std::get<2>(info.param) ? "_overlap" : "");
                          });
 
 }  // namespace

@@ -67,12 +67,14 @@ TEST_P(MpiRunTest, RanksGiveTheSingleProcessOutputsAndTheGoldens) {
   for (size_t i = 0; i < golden["prompts"].size(); ++i) {
     EXPECT_EQ(want[2 * i]["output_token_ids"], golden["greedy"][i]["new_tokens"]) << i;
   }
-  for (int n : {2, 4}) {
-    SCOPED_TRACE(std::to_string(n) + " ranks");
-    const std::string out = dir + "/ranks" + std::to_string(n) + ".jsonl";
+  for (const auto& [n, overlap] : {std::pair{2, false}, {4, false}, {2, true}, {4, true}}) {
+    SCOPED_TRACE(std::to_string(n) + " ranks" + (overlap ? ", overlapped" : ""));
+    const std::string out =
+        dir + "/ranks" + std::to_string(n) + (overlap ? "-overlap" : "") + ".jsonl";
     Proc p = run_binary(kMpirun + " -np " + std::to_string(n),
                         std::string(SIEVE_BINARY) + common + " --output " + out +
-                            " --expert-parallel-size " + std::to_string(n));
+                            " --expert-parallel-size " + std::to_string(n) +
+                            (overlap ? " --expert-parallel-overlap" : ""));
     ASSERT_EQ(p.code, 0) << p.err;
     EXPECT_NE(p.err.find("expert parallelism over " + std::to_string(n) + " ranks"),
               std::string::npos)

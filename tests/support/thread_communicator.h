@@ -32,8 +32,18 @@ class ThreadCommunicator final : public Communicator {
   Device device() const override { return Device::kCpu; }
   std::string name() const override { return "threads"; }
 
-  Status all_to_all_v(const void* send, std::span<const int64_t> send_bytes, void* recv,
-                      std::span<const int64_t> recv_bytes) override {
+  // Runs the exchange at once (every rank starts them in the same order, so this cannot
+  // deadlock) and hands back a finished one.
+  Result<std::unique_ptr<PendingAllToAll>> start_all_to_all_v(
+      const void* send, std::span<const int64_t> send_bytes, void* recv,
+      std::span<const int64_t> recv_bytes) override {
+    Status s = exchange(send, send_bytes, recv, recv_bytes);
+    if (!s.ok()) return s;
+    return std::unique_ptr<PendingAllToAll>(std::make_unique<Done>());
+  }
+
+  Status exchange(const void* send, std::span<const int64_t> send_bytes, void* recv,
+                  std::span<const int64_t> recv_bytes) {
     g_->ptrs[rank_] = send;
     g_->sizes[rank_].assign(send_bytes.begin(), send_bytes.end());
     g_->sync.arrive_and_wait();
@@ -106,6 +116,9 @@ class ThreadCommunicator final : public Communicator {
   }
 
  private:
+  struct Done final : PendingAllToAll {
+    Status wait() override { return Status::Ok(); }
+  };
   std::shared_ptr<ThreadGroup> g_;
   int rank_;
 };

@@ -4,11 +4,15 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/mpi_communicator.h"
+#if defined(SIEVE_HAVE_CUDA)
+#include "engine/nccl_communicator.h"
+#endif
 
 namespace sieve {
 
 Distributed::~Distributed() {
-  comm_.reset();  // before MPI is finalised
+  nccl_.reset();  // before MPI is finalised
+  mpi_.reset();
   session_.reset();
 }
 
@@ -26,22 +30,45 @@ Result<std::unique_ptr<Distributed>> Distributed::start(const EngineFlags& flags
                    : ": expert parallelism runs under mpirun (`mpirun -np N sieve ... "
                      "--expert-parallel-size N`)"));
   }
-  SIEVE_ASSIGN_OR_RETURN(auto comm, MpiCommunicator::create(flags.distributed_timeout_s));
-  d->comm_ = std::move(comm);
+  SIEVE_ASSIGN_OR_RETURN(d->mpi_, MpiCommunicator::create(flags.distributed_timeout_s));
+  d->comm_ = d->mpi_.get();
   // One log per run: the other ranks say only what goes wrong.
   if (d->rank() != 0) spdlog::set_level(spdlog::level::warn);
-  spdlog::info("expert parallelism over {} ranks (MPI, timeout {:.0f} s)", world,
-               flags.distributed_timeout_s);
+  spdlog::info("expert parallelism over {} ranks (MPI, timeout {:.0f} s{})", world,
+               flags.distributed_timeout_s,
+               flags.expert_parallel_overlap ? ", two micro-batches overlapped" : "");
   return d;
 }
 
-Result<ExpertShard> Distributed::shard(const ModelConfig& config) {
+Status Distributed::use_backend(const std::string& backend) {
+  std::vector<int64_t> on_cuda = {backend == "cuda" ? 1 : 0};
+  SIEVE_RETURN_IF_ERROR(comm_->all_reduce_sum(on_cuda));
+  if (on_cuda[0] != 0 && on_cuda[0] != world()) {
+    return failed_precondition(
+        std::to_string(on_cuda[0]) + " of " + std::to_string(world()) +
+        " ranks chose the CUDA backend and the others the CPU: pass the same --backend "
+        "everywhere (every rank needs a GPU for --backend cuda)");
+  }
+  if (backend != "cuda") return Status::Ok();
+#if defined(SIEVE_HAVE_CUDA)
+  SIEVE_ASSIGN_OR_RETURN(auto nccl, NcclCommunicator::create(std::move(mpi_)));
+  spdlog::info("expert all-to-all on NCCL, rank {} on GPU {}", rank(), nccl->cuda_device());
+  comm_ = nccl.get();
+  nccl_ = std::move(nccl);
+  return Status::Ok();
+#else
+  return unimplemented("this sieve was built without CUDA: no NCCL communicator");
+#endif
+}
+
+Result<ExpertShard> Distributed::shard(const ModelConfig& config, bool overlap) {
   SIEVE_RETURN_IF_ERROR(config.check_expert_parallel_size(world()));
   ExpertShard s;
   s.placement = ExpertPlacement::contiguous(config.num_experts, world());
   s.rank = rank();
-  s.comm = comm_.get();
+  s.comm = comm_;
   s.stats = &stats_;
+  s.overlap = overlap;
   spdlog::info("{}", s.placement.describe());
   return s;
 }

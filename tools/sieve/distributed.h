@@ -14,6 +14,7 @@
 
 namespace sieve {
 
+class MpiCommunicator;
 class MpiSession;
 
 class Distributed {
@@ -26,8 +27,11 @@ class Distributed {
   int rank() const { return comm_->rank(); }
   int world() const { return comm_->size(); }
   Communicator& comm() { return *comm_; }
+  // Collective: every rank says which backend it resolved to; they must agree. On "cuda" the
+  // MoE all-to-all moves to NCCL on this rank's GPU (the control collectives stay on MPI).
+  Status use_backend(const std::string& backend);
   // This rank's experts for `config`; fails when the model cannot be split N ways.
-  Result<ExpertShard> shard(const ModelConfig& config);
+  Result<ExpertShard> shard(const ModelConfig& config, bool overlap);
 
   // Lockstep: true while any rank has work (a collective: every rank calls it once per step).
   Result<bool> any_busy(bool busy);
@@ -41,7 +45,9 @@ class Distributed {
  private:
   Distributed() = default;
   std::unique_ptr<MpiSession> session_;
-  std::unique_ptr<Communicator> comm_;
+  std::unique_ptr<MpiCommunicator> mpi_;  // until use_backend("cuda") hands it to NCCL
+  std::unique_ptr<Communicator> nccl_;
+  Communicator* comm_ = nullptr;  // whichever of the two is in use
   ExpertParallelStats stats_;
 };
 

@@ -36,10 +36,14 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--expert-parallel-size", f.expert_parallel_size,
                   "Split every MoE layer's experts over N ranks, launched with `mpirun -np N`: "
                   "each rank holds its experts and runs its own sequences, tokens travel by "
-                  "all-to-all (CPU backend, MPI). Experts not divisible by N: the first E % N "
-                  "ranks hold one more")
+                  "all-to-all (MPI on the CPU backend, NCCL on the CUDA backend: one GPU per "
+                  "rank, by local rank; steps run eagerly). Experts not divisible by N: the first "
+                  "E % N ranks hold one more")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_flag("--expert-parallel-overlap", f.expert_parallel_overlap,
+                "Run each MoE layer as two micro-batches so that one's all-to-all overlaps the "
+                "other's expert compute (every rank must pass the same)");
   cmd->add_option("--distributed-timeout", f.distributed_timeout_s,
                   "Seconds a rank waits for the others in any exchange before it gives up with "
                   "an error (a rank died or hangs)")

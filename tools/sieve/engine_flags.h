@@ -20,6 +20,7 @@ struct EngineFlags {
   double gpu_memory_utilization = 0.9;
   bool enforce_eager = false;
   int expert_parallel_size = 1;
+  bool expert_parallel_overlap = false;
   double distributed_timeout_s = 60;
   int threads = 0;
   int64_t max_num_seqs = 64;

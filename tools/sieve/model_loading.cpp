@@ -51,7 +51,7 @@ ForwardBatch profile_batch(const EngineOptions& o) {
 
 // Loads on the GPU, measures the largest step, and sizes the KV cache from what
 // --gpu-memory-utilization leaves.
-Status finish_cuda_load(LoadedModel& m, const EngineFlags& flags) {
+Status finish_cuda_load(LoadedModel& m, const EngineFlags& flags, bool expert_parallel) {
   auto& be = static_cast<CudaBackend&>(*m.backend);
   const EngineOptions o = flags.engine_options();
   {
@@ -83,7 +83,12 @@ Status finish_cuda_load(LoadedModel& m, const EngineFlags& flags) {
   spdlog::info("GPU memory: {} total, {} in use after loading, KV cache gets {} ({} pages)",
                format_bytes(static_cast<int64_t>(total_bytes)), format_bytes(used),
                format_bytes(m.kv_cache_bytes), m.kv_cache_bytes / page);
-  if (!flags.enforce_eager) {
+  // An expert-parallel step plans its all-to-all on the host from the router's choices, so it
+  // cannot be captured.
+  if (expert_parallel && !flags.enforce_eager) {
+    spdlog::info("expert parallelism: steps run eagerly (no CUDA graphs)");
+  }
+  if (!flags.enforce_eager && !expert_parallel) {
     CudaGraphOptions g;
     g.block_size = o.block_size;
     g.max_model_len = o.max_model_len > 0 ? o.max_model_len
@@ -133,17 +138,13 @@ Result<std::string> resolve_backend(const std::string& flag) {
 Result<LoadedModel> load_engine_model(const std::string& model_dir, const EngineFlags& flags,
                                       Distributed* dist) {
   LoadedModel m;
-  // Expert parallelism runs on the CPU backend (host-memory all-to-all) for now.
-  SIEVE_ASSIGN_OR_RETURN(const std::string backend,
-                         resolve_backend(dist && flags.backend == "auto" ? "cpu" : flags.backend));
-  if (dist && backend != "cpu") {
-    return unimplemented("--expert-parallel-size runs on the CPU backend (--backend cpu) so far");
-  }
+  SIEVE_ASSIGN_OR_RETURN(const std::string backend, resolve_backend(flags.backend));
+  if (dist) SIEVE_RETURN_IF_ERROR(dist->use_backend(backend));
   SIEVE_ASSIGN_OR_RETURN(const LoadFormat format, parse_load_format(flags.load_format));
   SIEVE_ASSIGN_OR_RETURN(m.dir, open_model_dir(model_dir, format));
   std::optional<ExpertShard> shard;
   if (dist) {
-    SIEVE_ASSIGN_OR_RETURN(shard, dist->shard(m.dir.config));
+    SIEVE_ASSIGN_OR_RETURN(shard, dist->shard(m.dir.config, flags.expert_parallel_overlap));
   }
   SIEVE_ASSIGN_OR_RETURN(m.weight_dtype, resolve_weight_dtype(flags.dtype, m.dir.config));
 #if defined(SIEVE_HAVE_CUDA)
@@ -176,7 +177,7 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
       m.dir.checkpoint ? "" : " (dummy weights: config.json only)", dtype_name(m.weight_dtype),
       secs, format_bytes(m.model->weight_bytes()), dist ? " on rank 0" : "", where);
 #if defined(SIEVE_HAVE_CUDA)
-  if (!m.cpu()) SIEVE_RETURN_IF_ERROR(finish_cuda_load(m, flags));
+  if (!m.cpu()) SIEVE_RETURN_IF_ERROR(finish_cuda_load(m, flags, shard.has_value()));
 #endif
   return m;
 }

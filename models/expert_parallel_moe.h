@@ -1,0 +1,32 @@
+// The experts of one MoE layer when they are spread over ranks (expert parallelism): each
+// (token, j) choice travels to its expert's owner, runs there, and comes back to be combined in
+// router order. Written against Backend and Communicator only, so the CPU backend with the MPI
+// communicator and the CUDA backend with the NCCL communicator run the same code.
+//
+// Per layer, with the router's ids copied to the host (the plan needs them; this is why an
+// expert-parallel step is not captured in a CUDA graph):
+//   1. plan: choices grouped by owner rank, in (token, j) order within each;
+//   2. gather the rows to send; exchange the row counts, then the rows and their experts'
+//      local indices (all_to_all_v);
+//   3. the owner runs its experts on what it received, one choice per row, weight 1;
+//   4. the results go back (all_to_all_v) and combine_rows sums them with the router's weights,
+//      j ascending — the single-rank arithmetic, row for row, so the logits are identical.
+// With shard.overlap the layer's tokens go as two micro-batches: the second one's dispatch is
+// in flight while the first one's experts run, and the first one's results travel back while
+// the second one's run.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/backend.h"
+#include "engine/expert_placement.h"
+
+namespace sieve {
+
+// out = the MoE block of `m` (MoeArgs semantics) with `m.experts` holding this rank's experts
+// in local order. Every rank calls it for every MoE layer of every step, with zero tokens when
+// it has none. A failed exchange (a lost rank) aborts with the communicator's message.
+void expert_parallel_moe(Backend& be, const ExpertShard& shard, const MoeArgs& m, int64_t layer,
+                         int64_t num_layers);
+
+}  // namespace sieve
