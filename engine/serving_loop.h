@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/expert_placement.h"
 
 namespace sieve {
 
@@ -23,6 +24,8 @@ struct EngineSnapshot {
   double last_step_seconds = 0;
   int64_t last_step_batch = 0;         // sequences in the last step
   std::vector<int64_t> expert_tokens;  // Engine::expert_token_counts()
+  // [rank]: each rank's expert-parallel counters (cumulative); empty in a single process.
+  std::vector<ExpertParallelStats> ranks;
 };
 
 class ServingLoop {
