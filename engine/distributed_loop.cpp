@@ -111,17 +111,19 @@ DistributedLoop::~DistributedLoop() {
   stop(std::chrono::milliseconds(0));
 }
 
+Status DistributedLoop::health() const {
+  const int64_t since = waiting_since_ns_.load();
+  if (since == 0) return Status::Ok();
+  const double waited = static_cast<double>(now_ns() - since) * 1e-9;
+  if (waited <= stuck_after_s_.load()) return Status::Ok();
+  return unavailable("the engine's ranks are not responding (rank 0 has waited " +
+                     std::to_string(static_cast<int64_t>(waited)) +
+                     " s for them to finish a step); retry later");
+}
+
 Result<uint64_t> DistributedLoop::submit(GenerationRequest request, RequestSink sink) {
   if (stopping_) return unavailable("the server is shutting down");
-  const int64_t since = waiting_since_ns_.load();
-  if (since != 0) {
-    const double waited = static_cast<double>(now_ns() - since) * 1e-9;
-    if (waited > stuck_after_s_.load()) {
-      return unavailable("the engine's ranks are not responding (rank 0 has waited " +
-                         std::to_string(static_cast<int64_t>(waited)) +
-                         " s for them to finish a step); retry later");
-    }
-  }
+  SIEVE_RETURN_IF_ERROR(health());
   SIEVE_RETURN_IF_ERROR(engine_.validate(request));
   std::lock_guard lock(mu_);
   if (quit_) return unavailable("the server is shutting down");

@@ -19,7 +19,8 @@
 //
 // A collective that fails (a rank died or hangs: the communicator's timeout) ends the process
 // with one error line; nothing can continue without the lost rank. While rank 0 waits on the
-// others for longer than `stuck_after`, submit() refuses with kUnavailable (HTTP 503).
+// others for longer than `stuck_after`, health() says so and submit() refuses with kUnavailable
+// (HTTP 503).
 #pragma once
 
 #include <atomic>
@@ -62,6 +63,8 @@ class DistributedLoop final : public ServingLoop {
   void stop(std::chrono::milliseconds grace) override;
   bool stopping() const override { return stopping_.load(); }
   EngineSnapshot snapshot() const override;
+  // kUnavailable while rank 0 has waited on the other ranks longer than stuck_after.
+  Status health() const override;
 
  private:
   struct Pending {

@@ -43,6 +43,9 @@ class ServingLoop {
   virtual void stop(std::chrono::milliseconds grace) = 0;
   virtual bool stopping() const = 0;
   virtual EngineSnapshot snapshot() const = 0;
+  // Whether the loop can serve now (GET /health, gRPC HealthCheck): kUnavailable with the
+  // reason while it cannot (DistributedLoop: the ranks are stuck). Shutdown is stopping().
+  virtual Status health() const { return Status::Ok(); }
 
   // Called on the loop thread after every step (metrics, routing telemetry); set before the
   // first submit.
