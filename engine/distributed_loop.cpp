@@ -27,7 +27,8 @@ int64_t now_ns() {
 // outbox, applies aborts, steps, reports.
 class RankEngine {
  public:
-  RankEngine(Engine& engine, int rank) : engine_(engine), rank_(rank) {}
+  RankEngine(Engine& engine, int rank, const ExpertParallelStats* expert_parallel)
+      : engine_(engine), rank_(rank), expert_parallel_(expert_parallel) {}
 
   void apply(StepControl& c) {
     for (PlacedRequest& p : c.requests) {
@@ -78,12 +79,14 @@ class RankEngine {
     r.kv_blocks_free = engine_.num_free_kv_blocks();
     r.kv_blocks_cached = engine_.num_cached_kv_blocks();
     if (step) r.expert_tokens = engine_.expert_token_counts();
+    if (step && expert_parallel_) r.expert_parallel = *expert_parallel_;
     return r;
   }
 
  private:
   Engine& engine_;
   int rank_;
+  const ExpertParallelStats* expert_parallel_;
   std::vector<std::variant<TokenRecord, RequestOutput>> outbox_;
 };
 
@@ -108,17 +111,19 @@ DistributedLoop::~DistributedLoop() {
   stop(std::chrono::milliseconds(0));
 }
 
+Status DistributedLoop::health() const {
+  const int64_t since = waiting_since_ns_.load();
+  if (since == 0) return Status::Ok();
+  const double waited = static_cast<double>(now_ns() - since) * 1e-9;
+  if (waited <= stuck_after_s_.load()) return Status::Ok();
+  return unavailable("the engine's ranks are not responding (rank 0 has waited " +
+                     std::to_string(static_cast<int64_t>(waited)) +
+                     " s for them to finish a step); retry later");
+}
+
 Result<uint64_t> DistributedLoop::submit(GenerationRequest request, RequestSink sink) {
   if (stopping_) return unavailable("the server is shutting down");
-  const int64_t since = waiting_since_ns_.load();
-  if (since != 0) {
-    const double waited = static_cast<double>(now_ns() - since) * 1e-9;
-    if (waited > stuck_after_s_.load()) {
-      return unavailable("the engine's ranks are not responding (rank 0 has waited " +
-                         std::to_string(static_cast<int64_t>(waited)) +
-                         " s for them to finish a step); retry later");
-    }
-  }
+  SIEVE_RETURN_IF_ERROR(health());
   SIEVE_RETURN_IF_ERROR(engine_.validate(request));
   std::lock_guard lock(mu_);
   if (quit_) return unavailable("the server is shutting down");
@@ -184,7 +189,7 @@ StepControl DistributedLoop::next_control() {
 }
 
 void DistributedLoop::run() {
-  RankEngine mine(engine_, comm_.rank());
+  RankEngine mine(engine_, comm_.rank(), options_.expert_parallel);
   while (true) {
     StepControl c = next_control();
     const auto t0 = Clock::now();
@@ -279,6 +284,10 @@ void DistributedLoop::deliver(std::vector<RankReport>& reports, double seconds, 
       snap.expert_tokens.resize(rep.expert_tokens.size(), 0);
     for (size_t i = 0; i < rep.expert_tokens.size(); ++i)
       snap.expert_tokens[i] += rep.expert_tokens[i];
+    if (rep.expert_parallel) {
+      snap.ranks.resize(reports.size());
+      snap.ranks[r] = std::move(*rep.expert_parallel);
+    }
   }
   any_unfinished_ = unfinished;
   {
@@ -287,6 +296,7 @@ void DistributedLoop::deliver(std::vector<RankReport>& reports, double seconds, 
       snap.last_step_seconds = snapshot_.last_step_seconds;
       snap.last_step_batch = snapshot_.last_step_batch;
       snap.expert_tokens = snapshot_.expert_tokens;
+      snap.ranks = snapshot_.ranks;
     }
     snapshot_ = snap;
     wake_.notify_all();  // stop() waits for sinks_ to empty
@@ -297,8 +307,9 @@ void DistributedLoop::deliver(std::vector<RankReport>& reports, double seconds, 
 // ---------------------------------------------------------------------------------------------
 // Ranks > 0
 
-void run_distributed_worker(Engine& engine, Communicator& comm) {
-  RankEngine mine(engine, comm.rank());
+void run_distributed_worker(Engine& engine, Communicator& comm,
+                            const ExpertParallelStats* expert_parallel) {
+  RankEngine mine(engine, comm.rank(), expert_parallel);
   while (true) {
     std::vector<uint8_t> bytes;
     if (Status s = comm.broadcast(bytes, 0); !s.ok()) exit_lost_rank(comm.rank(), s);

@@ -10,15 +10,17 @@
 //      aborts, whether to step, whether to exit;
 //   2. every rank adds its requests (sinks that record events in an outbox), applies the aborts
 //      and, when told, runs Engine::step (an idle rank runs an empty step);
-//   3. every rank's RankReport (token events, finished requests, load, counters) is gathered at
-//      rank 0, which calls the real sinks, in each rank's order.
+//   3. every rank's RankReport (token events, finished requests, load, counters, and after a
+//      step its ExpertParallelStats) is gathered at rank 0, which calls the real sinks, in each
+//      rank's order, and publishes the counters (EngineSnapshot::ranks for the per-rank ones).
 // When no rank has work and nothing is queued, rank 0 waits for a submission for up to
 // `heartbeat` before the next broadcast, so an idle run does not spin, and the other ranks (who
 // wait in the broadcast) hear from it well within the communicator's timeout.
 //
 // A collective that fails (a rank died or hangs: the communicator's timeout) ends the process
 // with one error line; nothing can continue without the lost rank. While rank 0 waits on the
-// others for longer than `stuck_after`, submit() refuses with kUnavailable (HTTP 503).
+// others for longer than `stuck_after`, health() says so and submit() refuses with kUnavailable
+// (HTTP 503).
 #pragma once
 
 #include <atomic>
@@ -32,6 +34,7 @@
 
 #include "engine/communicator.h"
 #include "engine/engine.h"
+#include "engine/expert_placement.h"
 #include "engine/serving_loop.h"
 #include "engine/step_protocol.h"
 
@@ -43,6 +46,9 @@ struct DistributedLoopOptions {
   // submit() answers kUnavailable while an iteration has waited on the ranks this long (or 3x
   // the last iteration, if longer).
   double stuck_after_s = 1.0;
+  // This rank's expert-parallel counters (the model writes them during Engine::step), reported
+  // after every step; null: none.
+  const ExpertParallelStats* expert_parallel = nullptr;
 };
 
 // Rank 0: the front ends' loop. Starts its thread at construction.
@@ -57,6 +63,8 @@ class DistributedLoop final : public ServingLoop {
   void stop(std::chrono::milliseconds grace) override;
   bool stopping() const override { return stopping_.load(); }
   EngineSnapshot snapshot() const override;
+  // kUnavailable while rank 0 has waited on the other ranks longer than stuck_after.
+  Status health() const override;
 
  private:
   struct Pending {
@@ -93,8 +101,9 @@ class DistributedLoop final : public ServingLoop {
   std::thread thread_;
 };
 
-// Ranks > 0: follows rank 0's StepControls until one says exit. A failed collective ends the
-// process.
-void run_distributed_worker(Engine& engine, Communicator& comm);
+// Ranks > 0: follows rank 0's StepControls until one says exit, reporting `expert_parallel`
+// (this rank's counters; null: none) after every step. A failed collective ends the process.
+void run_distributed_worker(Engine& engine, Communicator& comm,
+                            const ExpertParallelStats* expert_parallel = nullptr);
 
 }  // namespace sieve

@@ -49,6 +49,21 @@ std::string ExpertPlacement::describe() const {
   return s;
 }
 
+int64_t ExpertParallelStats::Layer::expert_rows_total() const {
+  int64_t n = 0;
+  for (int64_t r : expert_rows)
+    n += r;
+  return n;
+}
+
+double ExpertParallelStats::Layer::load_imbalance() const {
+  const int64_t total = expert_rows_total();
+  if (total == 0) return 0;
+  const int64_t most = *std::max_element(expert_rows.begin(), expert_rows.end());
+  return static_cast<double>(most) * static_cast<double>(expert_rows.size()) /
+         static_cast<double>(total);
+}
+
 double ExpertParallelStats::exchange_seconds() const {
   double s = 0;
   for (const Layer& l : layers)

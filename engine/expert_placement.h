@@ -34,6 +34,10 @@ struct ExpertParallelStats {
     int64_t bytes_sent = 0, bytes_received = 0;
     double exchange_seconds = 0;       // in the three collectives (counts, dispatch, combine)
     std::vector<int64_t> expert_rows;  // [local expert]: rows this rank's experts computed
+    bool is_moe() const { return !expert_rows.empty(); }  // dense layers count nothing
+    int64_t expert_rows_total() const;
+    // max / mean of expert_rows (1 = perfectly even); 0 before any row.
+    double load_imbalance() const;
   };
   std::vector<Layer> layers;  // [layer]; dense layers stay empty
   double exchange_seconds() const;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/expert_placement.h"
 
 namespace sieve {
 
@@ -23,6 +24,8 @@ struct EngineSnapshot {
   double last_step_seconds = 0;
   int64_t last_step_batch = 0;         // sequences in the last step
   std::vector<int64_t> expert_tokens;  // Engine::expert_token_counts()
+  // [rank]: each rank's expert-parallel counters (cumulative); empty in a single process.
+  std::vector<ExpertParallelStats> ranks;
 };
 
 class ServingLoop {
@@ -40,6 +43,9 @@ class ServingLoop {
   virtual void stop(std::chrono::milliseconds grace) = 0;
   virtual bool stopping() const = 0;
   virtual EngineSnapshot snapshot() const = 0;
+  // Whether the loop can serve now (GET /health, gRPC HealthCheck): kUnavailable with the
+  // reason while it cannot (DistributedLoop: the ranks are stuck). Shutdown is stopping().
+  virtual Status health() const { return Status::Ok(); }
 
   // Called on the loop thread after every step (metrics, routing telemetry); set before the
   // first submit.

@@ -140,6 +140,34 @@ EngineStats stats_from(const json& j) {
   return s;
 }
 
+// [num_layers, [[layer, rows_sent, rows_received, bytes_sent, bytes_received, seconds,
+// [expert_rows...]], ...]], MoE layers only.
+json to_json(const ExpertParallelStats& s) {
+  json layers = json::array();
+  for (size_t i = 0; i < s.layers.size(); ++i) {
+    const ExpertParallelStats::Layer& l = s.layers[i];
+    if (!l.is_moe()) continue;
+    layers.push_back(json::array({i, l.rows_sent, l.rows_received, l.bytes_sent, l.bytes_received,
+                                  l.exchange_seconds, l.expert_rows}));
+  }
+  return json::array({s.layers.size(), std::move(layers)});
+}
+
+ExpertParallelStats expert_parallel_from(const json& j) {
+  ExpertParallelStats s;
+  s.layers.resize(j.at(0).get<size_t>());
+  for (const json& l : j.at(1)) {
+    ExpertParallelStats::Layer& d = s.layers.at(l.at(0).get<size_t>());
+    d.rows_sent = l.at(1).get<int64_t>();
+    d.rows_received = l.at(2).get<int64_t>();
+    d.bytes_sent = l.at(3).get<int64_t>();
+    d.bytes_received = l.at(4).get<int64_t>();
+    d.exchange_seconds = l.at(5).get<double>();
+    d.expert_rows = l.at(6).get<std::vector<int64_t>>();
+  }
+  return s;
+}
+
 std::vector<uint8_t> pack(const json& j) {
   return json::to_msgpack(j);
 }
@@ -150,7 +178,7 @@ template <typename T, typename F>
 Result<T> unpack(std::span<const uint8_t> bytes, const char* what, F convert) {
   try {
     return convert(json::from_msgpack(bytes.begin(), bytes.end()));
-  } catch (const json::exception& e) {
+  } catch (const std::exception& e) {  // json::exception, std::out_of_range (a layer index)
     return internal_error(std::string("malformed ") + what + ": " + e.what());
   }
 }
@@ -195,14 +223,16 @@ std::vector<uint8_t> encode(const RankReport& r) {
       events.push_back({{"finish", to_json(std::get<RequestOutput>(e))}});
     }
   }
-  return pack({{"events", std::move(events)},
-               {"unfinished", r.unfinished},
-               {"load", r.load},
-               {"step_seconds", r.step_seconds},
-               {"step_batch", r.step_batch},
-               {"stats", to_json(r.stats)},
-               {"kv", {r.kv_blocks_total, r.kv_blocks_free, r.kv_blocks_cached}},
-               {"expert_tokens", r.expert_tokens}});
+  return pack(
+      {{"events", std::move(events)},
+       {"unfinished", r.unfinished},
+       {"load", r.load},
+       {"step_seconds", r.step_seconds},
+       {"step_batch", r.step_batch},
+       {"stats", to_json(r.stats)},
+       {"kv", {r.kv_blocks_total, r.kv_blocks_free, r.kv_blocks_cached}},
+       {"expert_tokens", r.expert_tokens},
+       {"expert_parallel", r.expert_parallel ? to_json(*r.expert_parallel) : json(nullptr)}});
 }
 
 Result<RankReport> decode_report(std::span<const uint8_t> bytes) {
@@ -233,6 +263,8 @@ Result<RankReport> decode_report(std::span<const uint8_t> bytes) {
     r.kv_blocks_free = kv.at(1).get<int64_t>();
     r.kv_blocks_cached = kv.at(2).get<int64_t>();
     r.expert_tokens = j.at("expert_tokens").get<std::vector<int64_t>>();
+    if (const json& ep = j.at("expert_parallel"); !ep.is_null())
+      r.expert_parallel = expert_parallel_from(ep);
     return r;
   });
 }

@@ -8,12 +8,14 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <variant>
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/expert_placement.h"
 #include "engine/status.h"
 
 namespace sieve {
@@ -51,6 +53,9 @@ struct RankReport {
   EngineStats stats;
   int64_t kv_blocks_total = 0, kv_blocks_free = 0, kv_blocks_cached = 0;
   std::vector<int64_t> expert_tokens;
+  // The rank's expert-parallel counters since the start, after a step that ran (none where the
+  // rank keeps none). Only MoE layers travel; dense layers come back empty.
+  std::optional<ExpertParallelStats> expert_parallel;
 };
 
 std::vector<uint8_t> encode(const StepControl& c);

@@ -319,8 +319,9 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
                                         const pb::HealthCheckRequest*,
                                         pb::HealthCheckResponse* resp) override {
     const bool down = shutting_down || loop.stopping();
-    resp->set_healthy(!down);
-    resp->set_message(down ? "shutting down" : "ok");
+    const Status h = down ? Status::Ok() : loop.health();
+    resp->set_healthy(!down && h.ok());
+    resp->set_message(down ? "shutting down" : h.ok() ? "ok" : h.message());
     auto* r = ctx->DefaultReactor();
     r->Finish(grpc::Status::OK);
     return r;

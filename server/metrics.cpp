@@ -25,6 +25,25 @@ void header(std::string& out, const std::string& name, const std::string& type,
   out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
 }
 
+// One family with a series per rank and MoE layer (labels model_name, rank, layer, then
+// `extra`); `value` gives a layer's series as (extra labels, value) pairs.
+template <typename F>
+void per_rank_layer(std::string& out, const std::string& m,
+                    const std::vector<ExpertParallelStats>& ranks, const std::string& name,
+                    const std::string& type, const std::string& help, F value) {
+  header(out, name, type, help);
+  for (size_t r = 0; r < ranks.size(); ++r) {
+    for (size_t l = 0; l < ranks[r].layers.size(); ++l) {
+      const ExpertParallelStats::Layer& layer = ranks[r].layers[l];
+      if (!layer.is_moe()) continue;
+      const std::string labels =
+          m + ",rank=\"" + std::to_string(r) + "\",layer=\"" + std::to_string(l) + "\"";
+      for (const auto& [extra, v] : value(layer))
+        line(out, name, labels + extra, v);
+    }
+  }
+}
+
 std::vector<double> latency_buckets() {
   return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
 }
@@ -156,7 +175,44 @@ std::string Metrics::render() const {
       }
     }
   }
+  render_expert_parallel(out, m);
   return out;
+}
+
+void Metrics::render_expert_parallel(std::string& out, const std::string& m) const {
+  const std::vector<ExpertParallelStats>& ranks = last_.ranks;
+  if (ranks.empty()) return;  // one process: nothing is exchanged
+  using Series = std::vector<std::pair<std::string, double>>;
+  auto one = [](auto v) { return Series{{"", static_cast<double>(v)}}; };
+  using Layer = ExpertParallelStats::Layer;
+  per_rank_layer(out, m, ranks, "sieve_ep_tokens_sent_total", "counter",
+                 "Expert-parallel rows ((token, expert) choices) a rank sent to the experts' "
+                 "owners (itself included), per MoE layer.",
+                 [&](const Layer& l) { return one(l.rows_sent); });
+  per_rank_layer(out, m, ranks, "sieve_ep_tokens_received_total", "counter",
+                 "Expert-parallel rows ((token, expert) choices) a rank received for its experts "
+                 "(from itself included), per MoE layer.",
+                 [&](const Layer& l) { return one(l.rows_received); });
+  per_rank_layer(out, m, ranks, "sieve_ep_all_to_all_bytes_total", "counter",
+                 "Bytes a rank's MoE all-to-all exchanges sent and received (counts, dispatch, "
+                 "combine), per layer.",
+                 [](const Layer& l) {
+                   return Series{
+                       {",direction=\"sent\"", static_cast<double>(l.bytes_sent)},
+                       {",direction=\"received\"", static_cast<double>(l.bytes_received)}};
+                 });
+  per_rank_layer(out, m, ranks, "sieve_ep_all_to_all_seconds_total", "counter",
+                 "Time a rank spent in its MoE all-to-all exchanges, per layer.",
+                 [&](const Layer& l) { return one(l.exchange_seconds); });
+  per_rank_layer(out, m, ranks, "sieve_ep_expert_tokens_total", "counter",
+                 "Rows a rank's experts computed, per MoE layer.",
+                 [&](const Layer& l) { return one(l.expert_rows_total()); });
+  per_rank_layer(out, m, ranks, "sieve_ep_expert_load_imbalance", "gauge",
+                 "Most rows on one of a rank's experts over the mean of its experts, per MoE "
+                 "layer, since start (1 = even; absent before any row).",
+                 [&](const Layer& l) {
+                   return l.expert_rows_total() > 0 ? one(l.load_imbalance()) : Series{};
+                 });
 }
 
 }  // namespace sieve::server

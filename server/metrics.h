@@ -42,6 +42,9 @@ class Metrics {
   std::string render() const;
 
  private:
+  // Per rank and MoE layer (EngineSnapshot::ranks); nothing in a single process.
+  void render_expert_parallel(std::string& out, const std::string& m) const;
+
   mutable std::mutex mu_;
   std::string model_;
   int64_t num_layers_, num_experts_;

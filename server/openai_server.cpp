@@ -318,6 +318,8 @@ void OpenAiFrontend::handle(http::Request req, std::shared_ptr<http::Responder> 
     if (!method_is("GET")) return;
     if (shutting_down_ || loop_.stopping()) {
       res->send(503, "text/plain", "shutting down\n");
+    } else if (Status h = loop_.health(); !h.ok()) {
+      res->send(503, "text/plain", h.message() + "\n");
     } else {
       res->send(200, "text/plain", "ok\n");
     }

@@ -154,6 +154,38 @@ TEST(StepProtocol, ReportRoundTripsEventsInOrder) {
   EXPECT_EQ(d->kv_blocks_free, 90);
   EXPECT_EQ(d->kv_blocks_cached, 4);
   EXPECT_EQ(d->expert_tokens, r.expert_tokens);
+  EXPECT_FALSE(d->expert_parallel);  // none kept, none sent
+}
+
+TEST(StepProtocol, ReportCarriesTheExpertParallelStatsOfMoeLayers) {
+  RankReport r;
+  ExpertParallelStats& ep = r.expert_parallel.emplace();
+  ep.layers.resize(4);  // layers 0 and 2 dense
+  ep.layers[1] = {10, 7, 1280, 896, 0.125, {3, 0, 4}};
+  ep.layers[3] = {5, 6, 640, 768, std::nextafter(1e-3, 1.0), {6, 0, 0}};
+
+  auto d = decode_report(encode(r));
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  ASSERT_TRUE(d->expert_parallel);
+  const auto& layers = d->expert_parallel->layers;
+  ASSERT_EQ(layers.size(), 4u);
+  for (int i : {0, 2}) {
+    EXPECT_FALSE(layers[i].is_moe());
+    EXPECT_EQ(layers[i].rows_sent, 0);
+    EXPECT_EQ(layers[i].bytes_received, 0);
+  }
+  for (int i : {1, 3}) {
+    const ExpertParallelStats::Layer& a = ep.layers[i];
+    const ExpertParallelStats::Layer& b = layers[i];
+    EXPECT_EQ(b.rows_sent, a.rows_sent);
+    EXPECT_EQ(b.rows_received, a.rows_received);
+    EXPECT_EQ(b.bytes_sent, a.bytes_sent);
+    EXPECT_EQ(b.bytes_received, a.bytes_received);
+    EXPECT_EQ(b.exchange_seconds, a.exchange_seconds);  // exact
+    EXPECT_EQ(b.expert_rows, a.expert_rows);
+  }
+  EXPECT_DOUBLE_EQ(layers[1].load_imbalance(), 4.0 * 3 / 7);
+  EXPECT_DOUBLE_EQ(layers[3].load_imbalance(), 3.0);
 }
 
 TEST(StepProtocol, GarbageIsAnError) {

@@ -183,10 +183,11 @@ TEST(MpiRun, AHungRankMakesTheOthersExitWithAClearError) {
   EXPECT_NE(err.find("a rank died or hangs"), std::string::npos) << err;
 }
 
-// One HTTP/1.1 POST on a fresh connection (Connection: close): the status and the body. Status
-// -1 when nothing came back within `timeout_s`.
-std::pair<int, std::string> http_post(int port, const std::string& path, const std::string& body,
-                                      double timeout_s) {
+// One HTTP/1.1 request on a fresh connection (Connection: close): the status and the body.
+// Status -1 when nothing came back within `timeout_s`.
+std::pair<int, std::string> http_request(int port, const std::string& method,
+                                         const std::string& path, const std::string& body,
+                                         double timeout_s) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -199,7 +200,7 @@ std::pair<int, std::string> http_post(int port, const std::string& path, const s
     close(fd);
     return {-1, "connect failed"};
   }
-  const std::string req = "POST " + path +
+  const std::string req = method + " " + path +
                           " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                           "Connection: close\r\nContent-Length: " +
                           std::to_string(body.size()) + "\r\n\r\n" + body;
@@ -216,8 +217,18 @@ std::pair<int, std::string> http_post(int port, const std::string& path, const s
   return {status, split == std::string::npos ? resp : resp.substr(split + 4)};
 }
 
-// `sieve serve` on 2 ranks: a rank frozen while the server is up makes requests get 503 with a
-// clear message while rank 0 waits, then every process exits non-zero within the timeout.
+std::pair<int, std::string> http_post(int port, const std::string& path, const std::string& body,
+                                      double timeout_s) {
+  return http_request(port, "POST", path, body, timeout_s);
+}
+
+std::pair<int, std::string> http_get(int port, const std::string& path, double timeout_s) {
+  return http_request(port, "GET", path, "", timeout_s);
+}
+
+// `sieve serve` on 2 ranks: a rank frozen while the server is up makes requests and /health get
+// 503 with a clear message while rank 0 waits, then every process exits non-zero within the
+// timeout.
 TEST(MpiServe, AHungRankGives503AndThenTheServerExits) {
   const std::string model = fixture_path("models/qwen3_moe");
   const std::string dir = make_temp_dir("mpi-serve-hang");
@@ -255,6 +266,8 @@ TEST(MpiServe, AHungRankGives503AndThenTheServerExits) {
       {"ignore_eos", true}}.dump();
   const auto ok = http_post(port, "/v1/completions", body, 30);
   EXPECT_EQ(ok.first, 200) << ok.second;
+  const auto healthy = http_get(port, "/health", 10);
+  EXPECT_EQ(healthy.first, 200) << healthy.second;
 
   kill(victim, SIGSTOP);
   const auto t0 = std::chrono::steady_clock::now();
@@ -267,6 +280,10 @@ TEST(MpiServe, AHungRankGives503AndThenTheServerExits) {
   EXPECT_EQ(refused.first, 503) << refused.second;
   EXPECT_NE(refused.second.find("ranks are not responding"), std::string::npos) << refused.second;
   EXPECT_LT(answer_s, 0.5);
+  const auto unhealthy = http_get(port, "/health", 1);
+  EXPECT_EQ(unhealthy.first, 503) << unhealthy.second;
+  EXPECT_NE(unhealthy.second.find("ranks are not responding"), std::string::npos)
+      << unhealthy.second;
 
   int status = 0;
   pid_t done = 0;

@@ -96,7 +96,7 @@ int serve(const Opts& o) {
   Engine engine(*loaded->model, *loaded->backend, eo);
   if (dist && dist->rank() != 0) {
     // No front end here: SIGTERM stays blocked, and the rank exits when rank 0 says so.
-    run_distributed_worker(engine, dist->comm());
+    run_distributed_worker(engine, dist->comm(), &dist->stats());
     return 0;
   }
 
@@ -109,6 +109,7 @@ int serve(const Opts& o) {
     DistributedLoopOptions dlo;
     dlo.max_queued = o.max_queued;
     dlo.heartbeat_s = std::clamp(o.engine.distributed_timeout_s / 4, 0.05, 0.5);
+    dlo.expert_parallel = &dist->stats();
     loop_ptr = std::make_unique<DistributedLoop>(engine, dist->comm(), dlo);
   } else {
     loop_ptr = std::make_unique<EngineLoop>(engine, o.max_queued);

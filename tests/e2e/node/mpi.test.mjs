@@ -95,4 +95,41 @@ describe('sieve serve on 2 MPI ranks', () => {
     const text = await (await fetch(`${two.url}/metrics`)).text();
     assert.match(text, /sieve_/);
   });
+
+  // After the requests above: every rank's all-to-all counters, per MoE layer.
+  test('metrics carry each rank\'s expert-parallel counters', async () => {
+    const text = await (await fetch(`${two.url}/metrics`)).text();
+    const series = (name) => [...text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm'))]
+      .map((m) => ({ labels: m[1], value: Number(m[2]) }));
+    const perRank = (name) => {
+      const sums = {};
+      for (const { labels, value } of series(name)) {
+        const rank = labels.match(/rank="(\d+)"/);
+        assert.ok(rank && /layer="\d+"/.test(labels), `${name}{${labels}}`);
+        sums[rank[1]] = (sums[rank[1]] ?? 0) + value;
+      }
+      return sums;
+    };
+    const sent = perRank('sieve_ep_tokens_sent_total');
+    const received = perRank('sieve_ep_tokens_received_total');
+    assert.deepEqual(Object.keys(sent).sort(), ['0', '1'], text);
+    assert.deepEqual(Object.keys(received).sort(), ['0', '1'], text);
+    for (const rank of ['0', '1']) {
+      assert.ok(sent[rank] > 0, `rank ${rank} sent ${sent[rank]}`);
+      assert.ok(received[rank] > 0, `rank ${rank} received ${received[rank]}`);
+    }
+    // Every row sent is received by some rank.
+    assert.equal(sent['0'] + sent['1'], received['0'] + received['1']);
+    const computed = perRank('sieve_ep_expert_tokens_total');
+    assert.equal(computed['0'] + computed['1'], received['0'] + received['1']);
+    for (const name of ['sieve_ep_all_to_all_bytes_total', 'sieve_ep_all_to_all_seconds_total',
+      'sieve_ep_expert_load_imbalance']) {
+      assert.deepEqual(Object.keys(perRank(name)).sort(), ['0', '1'], name);
+    }
+    assert.match(text, /^sieve_ep_all_to_all_bytes_total\{[^}]*direction="received"\} [1-9]/m);
+    // The router's per-expert counts stay global.
+    const global = series('sieve_expert_tokens_total');
+    assert.ok(global.length > 0, text);
+    for (const { labels } of global) assert.doesNotMatch(labels, /rank=/);
+  });
 });
