@@ -4,12 +4,10 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <numeric>
 #include <vector>
 
 #include "engine/nccl_communicator.h"
-#include "kernels/cuda/device.h"
 
 namespace sieve {
 namespace {
@@ -124,18 +122,3 @@ TEST(NcclCommunicator, ControlCollectivesGoThroughMpi) {
 
 }  // namespace
 }  // namespace sieve
-
-int main(int argc, char** argv) {
-  const sieve::cuda::DeviceInfo& dev = sieve::cuda::device_info();
-  if (!dev.available) {
-    std::fprintf(stderr, "GPU tests not run: %s\n", dev.why_not.c_str());
-    return 77;
-  }
-  auto session = sieve::MpiSession::start(&argc, &argv);
-  if (!session.ok()) {
-    std::fprintf(stderr, "nccl_communicator_test: %s\n", session.status().to_string().c_str());
-    return 1;
-  }
-  testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}

@@ -6,10 +6,7 @@
 // with `mpirun -np N sieve serve --backend cuda --expert-parallel-size N` (README).
 #include <gtest/gtest.h>
 
-#include <cstdio>
-
 #include "engine/nccl_communicator.h"
-#include "kernels/cuda/device.h"
 #include "models/tests/model_test_util.h"
 #include "tests/support/fixtures.h"
 
@@ -99,18 +96,3 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, ExpertParallelGpuTest,
 
 }  // namespace
 }  // namespace sieve::testing
-
-int main(int argc, char** argv) {
-  const sieve::cuda::DeviceInfo& dev = sieve::cuda::device_info();
-  if (!dev.available) {
-    std::fprintf(stderr, "GPU tests not run: %s\n", dev.why_not.c_str());
-    return 77;
-  }
-  auto session = sieve::MpiSession::start(&argc, &argv);
-  if (!session.ok()) {
-    std::fprintf(stderr, "expert_parallel_gpu_test: %s\n", session.status().to_string().c_str());
-    return 1;
-  }
-  testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
-}

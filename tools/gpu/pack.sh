@@ -11,11 +11,13 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${1:-$root/build/release}"
 fixtures="${SIEVE_FIXTURES:-$root/../shared/fixtures}"
 pack="$root/gpu-pack"
-bins=(bin/kernels_cuda_tests bin/models_golden_gpu_tests kernels/sieve-cuda-kernel-bench
-      bin/sieve-gpu-bench bin/sieve)
+bins=(bin/kernels_cuda_tests bin/models_golden_gpu_tests bin/nccl_communicator_tests
+      bin/models_expert_parallel_gpu_tests kernels/sieve-cuda-kernel-bench bin/sieve-gpu-bench
+      bin/sieve)
 
 cmake --build "$build" --target kernels_cuda_tests models_golden_gpu_tests \
-  sieve-cuda-kernel-bench sieve-gpu-bench sieve default_model
+  nccl_communicator_tests models_expert_parallel_gpu_tests sieve-cuda-kernel-bench \
+  sieve-gpu-bench sieve default_model
 rm -rf "$pack"
 mkdir -p "$pack/bin" "$pack/lib" "$pack/fixtures/models"
 for b in "${bins[@]}"; do
