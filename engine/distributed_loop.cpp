@@ -62,7 +62,7 @@ class RankEngine {
     if (c.abort_all) engine_.abort_all();
   }
 
-  RankReport run(bool step) {
+  RankReport run(bool step, bool report_counters) {
     RankReport r;
     if (step) {
       const auto t0 = Clock::now();
@@ -78,8 +78,10 @@ class RankEngine {
     r.kv_blocks_total = engine_.num_kv_blocks();
     r.kv_blocks_free = engine_.num_free_kv_blocks();
     r.kv_blocks_cached = engine_.num_cached_kv_blocks();
-    if (step) r.expert_tokens = engine_.expert_token_counts();
-    if (step && expert_parallel_) r.expert_parallel = *expert_parallel_;
+    if (report_counters) {
+      r.expert_tokens = engine_.expert_token_counts();
+      if (expert_parallel_) r.expert_parallel = *expert_parallel_;
+    }
     return r;
   }
 
@@ -101,6 +103,8 @@ DistributedLoop::DistributedLoop(Engine& engine, Communicator& comm, Distributed
       options_(options),
       load_(comm.size(), 0),
       placed_(comm.size(), 0),
+      expert_tokens_of_(comm.size()),
+      expert_parallel_of_(comm.size()),
       stuck_after_s_(options.stuck_after_s) {
   snapshot_.kv_blocks_total = engine.num_kv_blocks() * comm.size();
   snapshot_.kv_blocks_free = engine.num_free_kv_blocks() * comm.size();
@@ -185,6 +189,16 @@ StepControl DistributedLoop::next_control() {
     c.exit = true;
   }
   c.step = !c.exit && (any_unfinished_ || c.abort_all || !c.requests.empty() || !c.aborts.empty());
+  // The expert counters are cumulative and tens of kilobytes per rank for a large model: asked
+  // for every kCountersEvery while stepping, and once when the ranks have fallen idle, so
+  // /metrics ends exact.
+  const auto now = Clock::now();
+  if (c.step) counters_stale_ = true;  // this step changes them
+  if (counters_stale_ && (!c.step || now - counters_asked_ >= kCountersEvery)) {
+    c.report_counters = true;  // taken after this iteration's step, if any
+    counters_asked_ = now;
+    counters_stale_ = false;
+  }
   return c;
 }
 
@@ -198,7 +212,7 @@ void DistributedLoop::run() {
     if (Status s = comm_.broadcast(bytes, 0); !s.ok()) exit_lost_rank(comm_.rank(), s);
     mine.apply(c);
     if (c.exit) break;
-    const std::vector<uint8_t> report = encode(mine.run(c.step));
+    const std::vector<uint8_t> report = encode(mine.run(c.step, c.report_counters));
     std::vector<std::vector<uint8_t>> all;
     if (Status s = comm_.gather(report, &all, 0); !s.ok()) exit_lost_rank(comm_.rank(), s);
     waiting_since_ns_ = 0;
@@ -235,6 +249,7 @@ void DistributedLoop::deliver(std::vector<RankReport>& reports, double seconds, 
   EngineSnapshot snap;
   snap.last_step_seconds = seconds;
   bool unfinished = false;
+  bool counters_changed = false;
   for (size_t r = 0; r < reports.size(); ++r) {
     RankReport& rep = reports[r];
     for (auto& e : rep.events) {
@@ -280,14 +295,22 @@ void DistributedLoop::deliver(std::vector<RankReport>& reports, double seconds, 
     snap.kv_blocks_free += rep.kv_blocks_free;
     snap.kv_blocks_cached += rep.kv_blocks_cached;
     snap.last_step_batch += rep.step_batch;
-    if (snap.expert_tokens.size() < rep.expert_tokens.size())
-      snap.expert_tokens.resize(rep.expert_tokens.size(), 0);
-    for (size_t i = 0; i < rep.expert_tokens.size(); ++i)
-      snap.expert_tokens[i] += rep.expert_tokens[i];
-    if (rep.expert_parallel) {
-      snap.ranks.resize(reports.size());
-      snap.ranks[r] = std::move(*rep.expert_parallel);
+    if (!rep.expert_tokens.empty()) {
+      expert_tokens_of_[r] = std::move(rep.expert_tokens);
+      counters_changed = true;
     }
+    if (rep.expert_parallel) {
+      expert_parallel_of_[r] = std::move(*rep.expert_parallel);
+      counters_changed = true;
+    }
+  }
+  if (counters_changed) {
+    for (const auto& counts : expert_tokens_of_) {
+      if (snap.expert_tokens.size() < counts.size()) snap.expert_tokens.resize(counts.size(), 0);
+      for (size_t i = 0; i < counts.size(); ++i)
+        snap.expert_tokens[i] += counts[i];
+    }
+    if (options_.expert_parallel) snap.ranks = expert_parallel_of_;
   }
   any_unfinished_ = unfinished;
   {
@@ -295,6 +318,8 @@ void DistributedLoop::deliver(std::vector<RankReport>& reports, double seconds, 
     if (!stepped) {  // nothing ran: keep the last step's figures
       snap.last_step_seconds = snapshot_.last_step_seconds;
       snap.last_step_batch = snapshot_.last_step_batch;
+    }
+    if (!counters_changed) {  // no rank sent its counters this time: the last ones stand
       snap.expert_tokens = snapshot_.expert_tokens;
       snap.ranks = snapshot_.ranks;
     }
@@ -317,7 +342,7 @@ void run_distributed_worker(Engine& engine, Communicator& comm,
     if (!c.ok()) exit_lost_rank(comm.rank(), c.status());
     mine.apply(*c);
     if (c->exit) return;
-    const std::vector<uint8_t> report = encode(mine.run(c->step));
+    const std::vector<uint8_t> report = encode(mine.run(c->step, c->report_counters));
     if (Status s = comm.gather(report, nullptr, 0); !s.ok()) exit_lost_rank(comm.rank(), s);
   }
 }

@@ -10,9 +10,10 @@
 //      aborts, whether to step, whether to exit;
 //   2. every rank adds its requests (sinks that record events in an outbox), applies the aborts
 //      and, when told, runs Engine::step (an idle rank runs an empty step);
-//   3. every rank's RankReport (token events, finished requests, load, counters, and after a
-//      step its ExpertParallelStats) is gathered at rank 0, which calls the real sinks, in each
-//      rank's order, and publishes the counters (EngineSnapshot::ranks for the per-rank ones).
+//   3. every rank's RankReport (token events, finished requests, load, counters, and every
+//      quarter second while busy its expert counters and ExpertParallelStats) is gathered at
+//      rank 0, which calls the real sinks, in each rank's order, and publishes the counters
+//      (EngineSnapshot::ranks for the per-rank ones).
 // When no rank has work and nothing is queued, rank 0 waits for a submission for up to
 // `heartbeat` before the next broadcast, so an idle run does not spin, and the other ranks (who
 // wait in the broadcast) hear from it well within the communicator's timeout.
@@ -24,6 +25,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -92,7 +94,14 @@ class DistributedLoop final : public ServingLoop {
   // Loop thread only.
   std::vector<int64_t> load_;    // per rank: running + waiting, as of the last iteration
   std::vector<int64_t> placed_;  // per rank: requests handed to it so far (logged at exit)
+  // Per rank: the last expert counters it sent (ranks send them every so often).
+  std::vector<std::vector<int64_t>> expert_tokens_of_;
+  std::vector<ExpertParallelStats> expert_parallel_of_;
   bool any_unfinished_ = false;
+  // Expert counters: when rank 0 last asked for them, and whether a step ran since.
+  static constexpr std::chrono::milliseconds kCountersEvery{250};
+  std::chrono::steady_clock::time_point counters_asked_{};
+  bool counters_stale_ = false;
   bool abort_all_sent_ = false;
   // When the current iteration began waiting on the ranks (steady clock, ns; 0: not waiting),
   // and how long counts as stuck.
@@ -102,7 +111,8 @@ class DistributedLoop final : public ServingLoop {
 };
 
 // Ranks > 0: follows rank 0's StepControls until one says exit, reporting `expert_parallel`
-// (this rank's counters; null: none) after every step. A failed collective ends the process.
+// (this rank's counters; null: none) with its expert counters. A failed collective ends the
+// process.
 void run_distributed_worker(Engine& engine, Communicator& comm,
                             const ExpertParallelStats* expert_parallel = nullptr);
 

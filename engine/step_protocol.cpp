@@ -193,7 +193,8 @@ std::vector<uint8_t> encode(const StepControl& c) {
                {"aborts", c.aborts},
                {"abort_all", c.abort_all},
                {"step", c.step},
-               {"exit", c.exit}});
+               {"exit", c.exit},
+               {"report_counters", c.report_counters}});
 }
 
 Result<StepControl> decode_control(std::span<const uint8_t> bytes) {
@@ -207,6 +208,7 @@ Result<StepControl> decode_control(std::span<const uint8_t> bytes) {
     c.abort_all = j.at("abort_all").get<bool>();
     c.step = j.at("step").get<bool>();
     c.exit = j.at("exit").get<bool>();
+    c.report_counters = j.at("report_counters").get<bool>();
     return c;
   });
 }

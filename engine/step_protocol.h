@@ -32,6 +32,9 @@ struct StepControl {
   bool abort_all = false;        // shutdown: end everything still running
   bool step = false;             // every rank runs Engine::step (lockstep); false when all idle
   bool exit = false;             // the run is over: every rank leaves its loop
+  // Every rank's report carries its cumulative expert counters (rank 0 asks every so often
+  // and once after the ranks fall idle: they are large).
+  bool report_counters = false;
 };
 
 // A token event as data (TokenEvent points into the engine's state).

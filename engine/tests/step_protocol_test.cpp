@@ -51,6 +51,7 @@ TEST(StepProtocol, ControlRoundTripsEveryField) {
   c.aborts = {4, 5};
   c.abort_all = true;
   c.step = true;
+  c.report_counters = true;
 
   auto d = decode_control(encode(c));
   ASSERT_TRUE(d.ok()) << d.status().message();
@@ -83,6 +84,7 @@ TEST(StepProtocol, ControlRoundTripsEveryField) {
   EXPECT_TRUE(d->abort_all);
   EXPECT_TRUE(d->step);
   EXPECT_FALSE(d->exit);
+  EXPECT_TRUE(d->report_counters);
 }
 
 TEST(StepProtocol, ReportRoundTripsEventsInOrder) {
