@@ -80,9 +80,11 @@ struct NcclCommunicator::Nccl {
 };
 
 Result<std::unique_ptr<NcclCommunicator>> NcclCommunicator::create(
-    std::unique_ptr<MpiCommunicator> mpi) {
-  SIEVE_CHECK(mpi != nullptr);
-  const int rank = mpi->rank();
+    std::unique_ptr<Communicator> control, double timeout_s) {
+  SIEVE_CHECK(control != nullptr);
+  SIEVE_CHECK(control->device() == Device::kCpu);
+  if (!(timeout_s > 0)) return invalid_argument("communicator timeout must be > 0 seconds");
+  const int rank = control->rank();
   // Every rank picks its device; all learn whether one failed, so that all fail together.
   int count = 0;
   int device = -1;
@@ -96,7 +98,7 @@ Result<std::unique_ptr<NcclCommunicator>> NcclCommunicator::create(
     if (err != cudaSuccess) why = cudaGetErrorString(err);
   }
   std::vector<int64_t> failed = {why.empty() ? 0 : 1};
-  SIEVE_RETURN_IF_ERROR(mpi->all_reduce_sum(failed));
+  SIEVE_RETURN_IF_ERROR(control->all_reduce_sum(failed));
   if (!why.empty())
     return unavailable("NcclCommunicator: rank " + std::to_string(rank) + ": " + why);
   if (failed[0] > 0) {
@@ -115,7 +117,7 @@ Result<std::unique_ptr<NcclCommunicator>> NcclCommunicator::create(
                       reinterpret_cast<const uint8_t*>(&id) + sizeof(id));
   }
   // An empty id tells the other ranks that rank 0 failed.
-  SIEVE_RETURN_IF_ERROR(mpi->broadcast(id_bytes, 0));
+  SIEVE_RETURN_IF_ERROR(control->broadcast(id_bytes, 0));
   if (id_bytes.size() != sizeof(id)) {
     return unavailable(why.empty() ? "NcclCommunicator: rank 0 could not make an NCCL id" : why);
   }
@@ -124,12 +126,12 @@ Result<std::unique_ptr<NcclCommunicator>> NcclCommunicator::create(
   auto nccl = std::make_unique<Nccl>();
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = 0;  // calls return at once; waits below poll with a deadline
-  ncclResult_t rc = ncclCommInitRankConfig(&nccl->comm, mpi->size(), id, rank, &config);
+  ncclResult_t rc = ncclCommInitRankConfig(&nccl->comm, control->size(), id, rank, &config);
   if (rc != ncclSuccess && rc != ncclInProgress) {
     nccl->abort();
     return unavailable("ncclCommInitRankConfig: " + nccl_error(nccl->comm, rc));
   }
-  switch (wait_comm(nccl->comm, deadline_after(mpi->timeout_s()), &why)) {
+  switch (wait_comm(nccl->comm, deadline_after(timeout_s), &why)) {
     case Wait::kDone:
       break;
     case Wait::kError:
@@ -138,7 +140,7 @@ Result<std::unique_ptr<NcclCommunicator>> NcclCommunicator::create(
     case Wait::kTimedOut:
       nccl->abort();
       std::ostringstream os;
-      os << "ncclCommInitRankConfig: rank " << rank << " waited " << mpi->timeout_s()
+      os << "ncclCommInitRankConfig: rank " << rank << " waited " << timeout_s
          << " s for its peers (a rank died or hangs)";
       return unavailable(os.str());
   }
@@ -149,12 +151,16 @@ Result<std::unique_ptr<NcclCommunicator>> NcclCommunicator::create(
     return unavailable(std::string("cudaStreamCreate: ") + cudaGetErrorString(err));
   }
   return std::unique_ptr<NcclCommunicator>(
-      new NcclCommunicator(std::move(mpi), std::move(nccl), stream, device));
+      new NcclCommunicator(std::move(control), timeout_s, std::move(nccl), stream, device));
 }
 
-NcclCommunicator::NcclCommunicator(std::unique_ptr<MpiCommunicator> mpi, std::unique_ptr<Nccl> nccl,
-                                   void* stream, int cuda_device)
-    : mpi_(std::move(mpi)), nccl_(std::move(nccl)), stream_(stream), cuda_device_(cuda_device) {}
+NcclCommunicator::NcclCommunicator(std::unique_ptr<Communicator> control, double timeout_s,
+                                   std::unique_ptr<Nccl> nccl, void* stream, int cuda_device)
+    : control_(std::move(control)),
+      timeout_s_(timeout_s),
+      nccl_(std::move(nccl)),
+      stream_(stream),
+      cuda_device_(cuda_device) {}
 
 NcclCommunicator::~NcclCommunicator() {
   // Flush and free; a peer that never finalises turns it into an abort. An aborted
@@ -163,7 +169,7 @@ NcclCommunicator::~NcclCommunicator() {
     std::string why;
     const ncclResult_t rc = ncclCommFinalize(nccl_->comm);
     if ((rc == ncclSuccess || rc == ncclInProgress) &&
-        wait_comm(nccl_->comm, deadline_after(mpi_->timeout_s()), &why) == Wait::kDone) {
+        wait_comm(nccl_->comm, deadline_after(timeout_s_), &why) == Wait::kDone) {
       ncclCommDestroy(nccl_->comm);
     } else {
       nccl_->abort();
@@ -193,7 +199,7 @@ class NcclCommunicator::PendingNcclAllToAll final : public PendingAllToAll {
     waited_ = true;
     ncclComm_t comm = comm_.nccl_->comm;
     std::string why;
-    const Wait w = poll_until(deadline_after(comm_.mpi_->timeout_s()), [&] {
+    const Wait w = poll_until(deadline_after(comm_.timeout_s_), [&] {
       const cudaError_t err = cudaEventQuery(done_);
       if (err == cudaSuccess) return Wait::kDone;
       if (err != cudaErrorNotReady) {
@@ -217,8 +223,7 @@ class NcclCommunicator::PendingNcclAllToAll final : public PendingAllToAll {
         break;
     }
     std::ostringstream os;
-    os << where_ << " waited " << comm_.mpi_->timeout_s()
-       << " s for its peers (a rank died or hangs)";
+    os << where_ << " waited " << comm_.timeout_s_ << " s for its peers (a rank died or hangs)";
     return comm_.fail(os.str());
   }
 
@@ -264,7 +269,7 @@ Result<std::unique_ptr<PendingAllToAll>> NcclCommunicator::start_all_to_all_v(
   // The group's launch (non-blocking communicator) must finish before its work is on the
   // stream and an event after it means anything.
   std::string why;
-  const auto deadline = deadline_after(mpi_->timeout_s());
+  const auto deadline = deadline_after(timeout_s_);
   switch (wait_comm(comm, deadline, &why)) {
     case Wait::kDone:
       break;
@@ -272,7 +277,7 @@ Result<std::unique_ptr<PendingAllToAll>> NcclCommunicator::start_all_to_all_v(
       return fail(where + ": " + why);
     case Wait::kTimedOut: {
       std::ostringstream os;
-      os << where << " waited " << mpi_->timeout_s()
+      os << where << " waited " << timeout_s_
          << " s for its peers to launch (a rank died or hangs)";
       return fail(os.str());
     }

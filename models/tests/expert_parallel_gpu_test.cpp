@@ -1,22 +1,23 @@
 // Expert parallelism on the CUDA backend through the NCCL communicator, on the one GPU a test
-// machine has: a single rank whose MoE layers still plan, gather, exchange (NCCL send/receive to
-// itself), run and combine exactly as with N ranks. Logits must match the same model without
-// expert parallelism, and greedy continuations the transformers goldens; with and without the
-// two-micro-batch overlap. Exits 77 ("Not Run") without a device. Multi-GPU runs are launched
-// with `mpirun -np N sieve serve --backend cuda --expert-parallel-size N` (README).
+// machine has: a single rank (NCCL bootstrapped without MPI) whose MoE layers still plan,
+// gather, exchange (NCCL send/receive to itself), run and combine exactly as with N ranks. Logits
+// must match the same model without expert parallelism, and greedy continuations the transformers
+// goldens; with and without the two-micro-batch overlap. Exits 77 ("Not Run") without a device.
+// Multi-GPU runs are launched with `mpirun -np N sieve serve --backend cuda --expert-parallel-size
+// N` (README).
 #include <gtest/gtest.h>
 
 #include "engine/nccl_communicator.h"
+#include "engine/self_communicator.h"
 #include "models/tests/model_test_util.h"
 #include "tests/support/fixtures.h"
 
 namespace sieve::testing {
 namespace {
 
+// One rank, bootstrapped without MPI (no mpirun or Open MPI runtime needed on the GPU machine).
 std::unique_ptr<NcclCommunicator> make_nccl() {
-  auto mpi = MpiCommunicator::create(60.0);
-  SIEVE_CHECK_MSG(mpi.ok(), mpi.status().to_string());
-  auto comm = NcclCommunicator::create(std::move(mpi).value());
+  auto comm = NcclCommunicator::create(std::make_unique<SelfCommunicator>(), 60.0);
   SIEVE_CHECK_MSG(comm.ok(), comm.status().to_string());
   return std::move(comm).value();
 }

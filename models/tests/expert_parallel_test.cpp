@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/engine.h"
+#include "engine/self_communicator.h"
 #include "models/tests/model_test_util.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/thread_communicator.h"
@@ -18,7 +19,7 @@ namespace {
 struct Rank {
   std::unique_ptr<CpuBackend> backend;
   std::unique_ptr<Model> model;
-  std::unique_ptr<ThreadCommunicator> comm;
+  std::unique_ptr<Communicator> comm;
   ExpertShard shard;
 };
 
@@ -31,7 +32,12 @@ std::vector<Rank> load_ranks(const std::string& family, int world, bool overlap)
   for (int r = 0; r < world; ++r) {
     Rank& k = ranks[r];
     k.backend = std::make_unique<CpuBackend>(1);
-    k.comm = std::make_unique<ThreadCommunicator>(group, r);
+    // One rank: the single-process communicator (what bootstraps NCCL on one GPU).
+    if (world == 1) {
+      k.comm = std::make_unique<SelfCommunicator>();
+    } else {
+      k.comm = std::make_unique<ThreadCommunicator>(group, r);
+    }
     k.shard.placement = ExpertPlacement::contiguous(dir->config.num_experts, world);
     k.shard.rank = r;
     k.shard.comm = k.comm.get();
@@ -51,8 +57,8 @@ void run_ranks(int world, const std::function<void(int)>& body) {
     t.join();
 }
 
-// (family, ranks, two micro-batches overlapped). One rank still exchanges through the
-// communicator.
+// (family, ranks, two micro-batches overlapped). One rank still exchanges through a
+// communicator (SelfCommunicator).
 class ExpertParallelTest : public ::testing::TestWithParam<std::tuple<std::string, int, bool>> {};
 
 TEST_P(ExpertParallelTest, LogitsEqualTheSingleRankModel) {

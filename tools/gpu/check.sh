@@ -34,9 +34,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 # Correctness.
 run kernels_cuda_tests 60 "$bin/kernels_cuda_tests"
 run models_golden_gpu_tests 60 "$bin/models_golden_gpu_tests"
-# NCCL on one rank (MPI as a singleton): the communicator, then expert parallelism through it.
-# They need the machine's libnccl and Open MPI's runtime (plugins, orted), which gpu-pack does
-# not carry: where the machine lacks them these fail at start-up, and their logs say so.
+# NCCL on one rank (no MPI): the communicator, then expert parallelism through it. They need
+# the machine's libnccl (CUDA's, not carried in gpu-pack).
 run nccl_communicator_tests 60 "$bin/nccl_communicator_tests"
 run models_expert_parallel_gpu_tests 60 "$bin/models_expert_parallel_gpu_tests"
 if command -v compute-sanitizer >/dev/null; then

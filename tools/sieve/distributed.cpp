@@ -51,7 +51,8 @@ Status Distributed::use_backend(const std::string& backend) {
   }
   if (backend != "cuda") return Status::Ok();
 #if defined(SIEVE_HAVE_CUDA)
-  SIEVE_ASSIGN_OR_RETURN(auto nccl, NcclCommunicator::create(std::move(mpi_)));
+  const double timeout_s = mpi_->timeout_s();
+  SIEVE_ASSIGN_OR_RETURN(auto nccl, NcclCommunicator::create(std::move(mpi_), timeout_s));
   spdlog::info("expert all-to-all on NCCL, rank {} on GPU {}", rank(), nccl->cuda_device());
   comm_ = nccl.get();
   nccl_ = std::move(nccl);
