@@ -253,6 +253,147 @@ __global__ void __launch_bounds__(kGemmThreads)
 }
 
 // ---------------------------------------------------------------------------------------------
+// 3'. skinny grouped GEMM. blockIdx.y: the y-th non-empty expert (an upper bound of
+// min(rows, num_experts) is launched; slots past the real ones exit at once); blockIdx.x: a
+// tile of kSkinnyCols output columns, kSkinnyColsPerWarp per warp. A warp walks its columns'
+// weight rows with 16-byte loads (8 bf16 or 4 fp32 per lane, kSkinnyUnroll loads in flight),
+// multiplies them with up to kMoeSkinnyRows activation rows (read through the L1: every CTA of
+// the expert reads the same few rows) and reduces each (row, column) across the lanes.
+constexpr int kSkinnyWarps = 8;
+constexpr int kSkinnyColsPerWarp = 4;
+constexpr int kSkinnyCols = kSkinnyWarps * kSkinnyColsPerWarp;  // 32 columns per CTA
+constexpr int kSkinnyRows = static_cast<int>(kMoeSkinnyRows);
+constexpr int kSkinnyUnroll = 2;
+
+// Finds the `slot`-th expert with rows (warp 0 only). Writes expert = -1 past the last one.
+__device__ void find_expert_slot(const int32_t* __restrict__ offsets, int num_experts, int slot,
+                                 int* s_expert) {
+  const int lane = threadIdx.x;
+  if (lane == 0) *s_expert = -1;
+  __syncwarp();
+  int before = 0;
+  for (int e0 = 0; e0 < num_experts; e0 += 32) {
+    const int e = e0 + lane;
+    const bool busy = e < num_experts && offsets[e + 1] > offsets[e];
+    const unsigned mask = __ballot_sync(kFullMask, busy);
+    const int rank = before + __popc(mask & ((1u << lane) - 1u));
+    if (busy && rank == slot) *s_expert = e;
+    before += __popc(mask);
+    if (before > slot) break;  // uniform across the warp
+  }
+}
+
+// 16 bytes of weights as floats: 8 bf16 or 4 fp32.
+template <class W>
+struct Vec16;
+template <>
+struct Vec16<__nv_bfloat16> {
+  static constexpr int kElems = 8;
+  __device__ static void load(const __nv_bfloat16* p, float (&out)[8]) {
+    const uint4 raw = __ldg(reinterpret_cast<const uint4*>(p));
+    const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 f = __bfloat1622float2(h[i]);
+      out[2 * i] = f.x;
+      out[2 * i + 1] = f.y;
+    }
+  }
+};
+template <>
+struct Vec16<float> {
+  static constexpr int kElems = 4;
+  __device__ static void load(const float* p, float (&out)[4]) {
+    const float4 f = __ldg(reinterpret_cast<const float4*>(p));
+    out[0] = f.x;
+    out[1] = f.y;
+    out[2] = f.z;
+    out[3] = f.w;
+  }
+};
+
+template <class W>
+__global__ void __launch_bounds__(kSkinnyWarps * 32)
+    skinny_gemm_kernel(const float* __restrict__ a,          // [rows, k]
+                       const void* const* __restrict__ w,    // [num_experts] → [n, k]
+                       const int32_t* __restrict__ offsets,  // [num_experts + 1]
+                       float* __restrict__ c,                // [rows, n]
+                       int num_experts, int n, int k) {
+  constexpr int kV = Vec16<W>::kElems;
+  __shared__ int s_expert;
+  if (threadIdx.x < 32) find_expert_slot(offsets, num_experts, blockIdx.y, &s_expert);
+  __syncthreads();
+  const int expert = s_expert;
+  if (expert < 0) return;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int col0 = blockIdx.x * kSkinnyCols + warp * kSkinnyColsPerWarp;
+  if (col0 >= n) return;
+  const int ncols = min(kSkinnyColsPerWarp, n - col0);
+  const W* __restrict__ we = static_cast<const W*>(w[expert]);
+  const int beg = offsets[expert], end = offsets[expert + 1];
+  constexpr int kStep = 32 * kV;  // k covered by one load per lane
+
+  for (int r0 = beg; r0 < end; r0 += kSkinnyRows) {
+    const int nrows = min(kSkinnyRows, end - r0);
+    float acc[kSkinnyRows][kSkinnyColsPerWarp] = {};
+    for (int k0 = lane * kV; k0 < k; k0 += kStep * kSkinnyUnroll) {
+      float wv[kSkinnyUnroll][kSkinnyColsPerWarp][kV];
+      // All weight loads first, so kSkinnyUnroll × columns loads are in flight per lane.
+#pragma unroll
+      for (int u = 0; u < kSkinnyUnroll; ++u) {
+        const int kk = k0 + u * kStep;
+#pragma unroll
+        for (int j = 0; j < kSkinnyColsPerWarp; ++j) {
+          if (j < ncols && kk < k) {
+            Vec16<W>::load(we + static_cast<int64_t>(col0 + j) * k + kk, wv[u][j]);
+          } else {
+#pragma unroll
+            for (int v = 0; v < kV; ++v)
+              wv[u][j][v] = 0.f;
+          }
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kSkinnyUnroll; ++u) {
+        const int kk = k0 + u * kStep;
+        if (kk >= k) break;
+#pragma unroll
+        for (int r = 0; r < kSkinnyRows; ++r) {
+          if (r >= nrows) break;
+          const float* ar = a + static_cast<int64_t>(r0 + r) * k + kk;
+          float av[kV];
+#pragma unroll
+          for (int v = 0; v < kV; v += 4) {
+            const float4 f = __ldg(reinterpret_cast<const float4*>(ar + v));
+            av[v] = f.x;
+            av[v + 1] = f.y;
+            av[v + 2] = f.z;
+            av[v + 3] = f.w;
+          }
+#pragma unroll
+          for (int j = 0; j < kSkinnyColsPerWarp; ++j) {
+#pragma unroll
+            for (int v = 0; v < kV; ++v)
+              acc[r][j] = fmaf(av[v], wv[u][j][v], acc[r][j]);
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < kSkinnyRows; ++r) {
+#pragma unroll
+      for (int j = 0; j < kSkinnyColsPerWarp; ++j) {
+        float v = acc[r][j];
+#pragma unroll
+        for (int d = 16; d > 0; d /= 2)
+          v += __shfl_xor_sync(kFullMask, v, d);
+        if (lane == 0 && r < nrows && j < ncols) c[static_cast<int64_t>(r0 + r) * n + col0 + j] = v;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // 4. silu · mul, one thread per output element.
 __global__ void __launch_bounds__(kRowThreads)
     silu_mul_kernel(const float* __restrict__ gate_up,  // [rows, 2 * inter]
@@ -305,6 +446,21 @@ void launch_grouped_gemm(const GroupedGemmParams& p, cudaStream_t stream) {
   } else {
     grouped_gemm_kernel<__nv_bfloat16>
         <<<grid, kGemmThreads, 0, stream>>>(p.a, p.w, p.offsets, p.c, ne, n, k);
+  }
+  SIEVE_CUDA_CHECK_LAUNCH();
+}
+
+void launch_skinny_gemm(const GroupedGemmParams& p, cudaStream_t stream) {
+  const dim3 grid(static_cast<unsigned>((p.n + kSkinnyCols - 1) / kSkinnyCols),
+                  static_cast<unsigned>(std::min(p.rows, p.num_experts)));
+  const int ne = static_cast<int>(p.num_experts), n = static_cast<int>(p.n),
+            k = static_cast<int>(p.k);
+  if (p.w_type == WeightType::kF32) {
+    skinny_gemm_kernel<float>
+        <<<grid, kSkinnyWarps * 32, 0, stream>>>(p.a, p.w, p.offsets, p.c, ne, n, k);
+  } else {
+    skinny_gemm_kernel<__nv_bfloat16>
+        <<<grid, kSkinnyWarps * 32, 0, stream>>>(p.a, p.w, p.offsets, p.c, ne, n, k);
   }
   SIEVE_CUDA_CHECK_LAUNCH();
 }
@@ -394,6 +550,38 @@ void moe_grouped_gemm(const GroupedGemmParams& p, cudaStream_t stream) {
   launch_grouped_gemm(p, stream);
 }
 
+bool moe_skinny_gemm_supported(const GroupedGemmParams& p) {
+  // 16-byte loads of weights (the expert matrices themselves must be 16-byte aligned, as
+  // cudaMalloc makes them) and of `a` rows.
+  const int64_t per_load = p.w_type == WeightType::kF32 ? 4 : 8;
+  return p.k % per_load == 0 && reinterpret_cast<uintptr_t>(p.a) % 16 == 0;
+}
+
+void moe_skinny_gemm(const GroupedGemmParams& p, cudaStream_t stream) {
+  SIEVE_CUDA_REQUIRE(p.rows >= 0 && p.n >= 1 && p.k >= 1, "moe_skinny_gemm: sizes");
+  SIEVE_CUDA_REQUIRE(p.num_experts >= 1, "moe_skinny_gemm: num_experts >= 1");
+  SIEVE_CUDA_REQUIRE(fits_int(p.rows) && fits_int(p.n) && fits_int(p.k) && fits_int(p.num_experts),
+                     "moe_skinny_gemm: sizes fit int32");
+  if (p.rows == 0) return;
+  SIEVE_CUDA_REQUIRE(p.a && p.w && p.offsets && p.c, "moe_skinny_gemm: null pointer");
+  SIEVE_CUDA_REQUIRE(moe_skinny_gemm_supported(p),
+                     "moe_skinny_gemm: k must be a multiple of 8 (bf16) or 4 (fp32) and `a` "
+                     "16-byte aligned");
+  SIEVE_CUDA_REQUIRE(std::min(p.rows, p.num_experts) <= kMaxGridY,
+                     "moe_skinny_gemm: too many experts for grid.y");
+  launch_skinny_gemm(p, stream);
+}
+
+MoeGemmVariant moe_choose_gemm(int64_t rows, int64_t num_experts, int64_t hidden, int64_t inter,
+                               WeightType w_type) {
+  if (rows > 4 * num_experts) return MoeGemmVariant::kGrouped;
+  const int64_t per_load = w_type == WeightType::kF32 ? 4 : 8;
+  // The workspace's activation buffers are 256-byte aligned and rows of k floats: 16-byte
+  // aligned when k % 4 == 0.
+  if (hidden % per_load != 0 || inter % per_load != 0) return MoeGemmVariant::kGrouped;
+  return MoeGemmVariant::kSkinny;
+}
+
 void moe_silu_mul(const float* gate_up, float* act, int64_t rows, int64_t inter,
                   cudaStream_t stream) {
   SIEVE_CUDA_REQUIRE(rows >= 0 && inter >= 1 && fits_int(inter), "moe_silu_mul: sizes");
@@ -462,6 +650,18 @@ void moe_experts(const MoeParams& p, cudaStream_t stream) {
   pe.hidden = p.hidden;
   moe_permute(pe, stream);
 
+  const MoeGemmVariant variant =
+      p.gemm != MoeGemmVariant::kAuto
+          ? p.gemm
+          : moe_choose_gemm(rows, p.num_experts, p.hidden, p.inter, p.w_type);
+  auto gemm = [&](const GroupedGemmParams& g) {
+    if (variant == MoeGemmVariant::kSkinny) {
+      moe_skinny_gemm(g, stream);
+    } else {
+      moe_grouped_gemm(g, stream);
+    }
+  };
+
   GroupedGemmParams g;
   g.a = ws.x_sorted;
   g.w = p.gate_up;
@@ -472,7 +672,7 @@ void moe_experts(const MoeParams& p, cudaStream_t stream) {
   g.num_experts = p.num_experts;
   g.n = 2 * p.inter;
   g.k = p.hidden;
-  moe_grouped_gemm(g, stream);
+  gemm(g);
 
   moe_silu_mul(ws.gate_up, ws.act, rows, p.inter, stream);
 
@@ -482,7 +682,7 @@ void moe_experts(const MoeParams& p, cudaStream_t stream) {
   g.c = y_sorted;
   g.n = p.hidden;
   g.k = p.inter;
-  moe_grouped_gemm(g, stream);
+  gemm(g);
 
   MoeUnpermuteParams un;
   un.y_sorted = y_sorted;

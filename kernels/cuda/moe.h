@@ -53,6 +53,25 @@ struct GroupedGemmParams {
 };
 void moe_grouped_gemm(const GroupedGemmParams& p, cudaStream_t stream);
 
+// --- 3'. the same product for skinny groups (decode: a few rows per expert, most experts cold):
+// every non-empty expert's weights are streamed once per kMoeSkinnyRows of its rows with 16-byte
+// loads, each warp owning whole output columns (a dot product over k per row, reduced across the
+// lanes). Needs k % 8 == 0 (bf16) or k % 4 == 0 (fp32) and 16-byte aligned weight and `a` rows.
+inline constexpr int64_t kMoeSkinnyRows = 8;
+bool moe_skinny_gemm_supported(const GroupedGemmParams& p);
+void moe_skinny_gemm(const GroupedGemmParams& p, cudaStream_t stream);
+
+// Which kernel the pipeline uses for the two expert products.
+enum class MoeGemmVariant {
+  kAuto = 0,     // moe_choose_gemm
+  kGrouped = 1,  // moe_grouped_gemm (tiles of 64 rows: prefill)
+  kSkinny = 2,   // moe_skinny_gemm (decode)
+};
+// kSkinny while the assignments average at most 4 rows per expert (rows <= 4 * num_experts)
+// and both products support it; kGrouped otherwise.
+MoeGemmVariant moe_choose_gemm(int64_t rows, int64_t num_experts, int64_t hidden, int64_t inter,
+                               WeightType w_type);
+
 // --- 4. act[r, i] = silu(gate_up[r, i]) · gate_up[r, inter + i].
 // gate_up: [rows, 2 * inter] (gate | up); act: [rows, inter].
 void moe_silu_mul(const float* gate_up, float* act, int64_t rows, int64_t inter,
@@ -82,6 +101,7 @@ struct MoeParams {
   int64_t tokens = 0, top_k = 0, num_experts = 0, hidden = 0, inter = 0;
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
+  MoeGemmVariant gemm = MoeGemmVariant::kAuto;  // tests and benchmarks pin one
 };
 size_t moe_workspace_bytes(int64_t tokens, int64_t top_k, int64_t num_experts, int64_t hidden,
                            int64_t inter);

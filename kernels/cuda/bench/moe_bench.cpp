@@ -1,6 +1,8 @@
 // MoE expert pipeline (moe_experts) at Qwen3-30B-A3B shapes: hidden 2048, moe_intermediate 768,
 // 128 experts, top-8, bf16 weights. GB/s counts the weights of the experts actually touched plus
 // the activations read and written; of_copy divides it by the device-to-device copy bandwidth.
+// The `gemm` argument pins the expert-product kernel: 0 auto (moe_choose_gemm), 1 grouped
+// (64-row tiles), 2 skinny (decode streaming), so both show at the sizes where they compete.
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
 
@@ -53,6 +55,7 @@ const QwenMoeWeights& qwen_weights() {
 
 void BM_moe_experts_qwen3_30b_a3b(benchmark::State& state) {
   const int64_t tokens = state.range(0);
+  const auto gemm = static_cast<MoeGemmVariant>(state.range(1));
   const QwenMoeWeights& w = qwen_weights();
 
   std::mt19937 rng(42);
@@ -106,6 +109,7 @@ void BM_moe_experts_qwen3_30b_a3b(benchmark::State& state) {
   p.inter = kInter;
   p.workspace = ws;
   p.workspace_bytes = ws_bytes;
+  p.gemm = gemm;
 
   double ms = 0;
   for (auto _ : state) {
@@ -131,12 +135,10 @@ void BM_moe_experts_qwen3_30b_a3b(benchmark::State& state) {
 }
 
 BENCHMARK(BM_moe_experts_qwen3_30b_a3b)
-    ->ArgName("tokens")
-    ->Arg(1)
-    ->Arg(8)
-    ->Arg(64)
-    ->Arg(256)
-    ->Arg(2048)
+    ->ArgNames({"tokens", "gemm"})
+    ->ArgsProduct({{1, 4, 16, 64}, {1, 2}})
+    ->Args({256, 0})
+    ->Args({2048, 0})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 

@@ -248,7 +248,7 @@ TEST(MoeSiluMul, MatchesHost) {
 // --- 3. grouped GEMM
 
 void check_grouped_gemm(const std::vector<int32_t>& counts, int64_t n, int64_t k, WeightType wt,
-                        std::mt19937& rng) {
+                        std::mt19937& rng, MoeGemmVariant variant = MoeGemmVariant::kGrouped) {
   const int64_t num_experts = static_cast<int64_t>(counts.size());
   std::vector<int32_t> offsets(num_experts + 1, 0);
   for (int64_t e = 0; e < num_experts; ++e)
@@ -269,7 +269,13 @@ void check_grouped_gemm(const std::vector<int32_t>& counts, int64_t n, int64_t k
   p.num_experts = num_experts;
   p.n = n;
   p.k = k;
-  moe_grouped_gemm(p, nullptr);
+  if (variant == MoeGemmVariant::kSkinny) {
+    ASSERT_TRUE(moe_skinny_gemm_supported(p));
+    moe_skinny_gemm(p, nullptr);
+  } else {
+    moe_grouped_gemm(p, nullptr);
+  }
+  SIEVE_CUDA_CHECK(cudaGetLastError());
   const auto got = d_c.to_host();
   for (int64_t e = 0; e < num_experts; ++e) {
     const float* we = w.w(e);
@@ -304,12 +310,45 @@ TEST(MoeGroupedGemm, MatchesHostTripleLoop) {
   }
 }
 
+// Skinny groups: k a multiple of 8 (bf16) / 4 (fp32); more than kMoeSkinnyRows rows in an expert
+// take several passes; n not a multiple of the 32-column CTA tile; > 32 experts for the slot
+// search; most experts empty.
+TEST(MoeSkinnyGemm, MatchesHostTripleLoop) {
+  std::mt19937 rng(6);
+  const auto skinny = MoeGemmVariant::kSkinny;
+  for (WeightType wt : {WeightType::kF32, WeightType::kBF16}) {
+    SCOPED_TRACE(wt == WeightType::kF32 ? "fp32 weights" : "bf16 weights");
+    check_grouped_gemm({1, 1, 1, 1, 1, 1, 1, 1}, 1536, 2048 / 8, wt, rng, skinny);
+    check_grouped_gemm({0, 3, 0, 9, 17, 0, 1}, 67, 64, wt, rng, skinny);
+    check_grouped_gemm({8}, 33, 8, wt, rng, skinny);
+    check_grouped_gemm({2, 0, 0}, 1, 16, wt, rng, skinny);
+    std::vector<int32_t> many(130, 0);
+    many[0] = 1;
+    many[31] = 2;
+    many[32] = 1;
+    many[64] = 5;
+    many[129] = 12;
+    check_grouped_gemm(many, 96, 136, wt, rng, skinny);
+  }
+  check_grouped_gemm({1, 2}, 64, 12, WeightType::kF32, rng, skinny);  // fp32: k % 4 suffices
+}
+
+TEST(MoeSkinnyGemm, ChosenForDecodeOnly) {
+  EXPECT_EQ(moe_choose_gemm(8, 128, 2048, 768, WeightType::kBF16), MoeGemmVariant::kSkinny);
+  EXPECT_EQ(moe_choose_gemm(512, 128, 2048, 768, WeightType::kBF16), MoeGemmVariant::kSkinny);
+  EXPECT_EQ(moe_choose_gemm(513, 128, 2048, 768, WeightType::kBF16), MoeGemmVariant::kGrouped);
+  EXPECT_EQ(moe_choose_gemm(8, 128, 2048, 36, WeightType::kBF16), MoeGemmVariant::kGrouped);
+  EXPECT_EQ(moe_choose_gemm(8, 128, 2048, 36, WeightType::kF32), MoeGemmVariant::kSkinny);
+  EXPECT_EQ(moe_choose_gemm(8, 128, 67, 45, WeightType::kF32), MoeGemmVariant::kGrouped);
+}
+
 // --- the whole pipeline
 
 struct Problem {
   int64_t tokens, top_k, num_experts, hidden, inter;
   bool skewed;
   WeightType wt;
+  MoeGemmVariant gemm = MoeGemmVariant::kAuto;
 };
 
 struct PipelineRun {
@@ -350,6 +389,7 @@ PipelineRun run_pipeline(const Problem& pr, uint32_t seed, std::vector<std::vect
   p.inter = pr.inter;
   p.workspace = ws.data();
   p.workspace_bytes = ws_bytes;
+  p.gemm = pr.gemm;
 
   PipelineRun r;
   for (int i = 0; i < runs; ++i) {
@@ -423,7 +463,37 @@ TEST(MoeExperts, OddAndRealisticDims) {
   expect_close(run_pipeline({16, 8, 128, 2048, 768, false, WeightType::kBF16}, 9, nullptr));
 }
 
+// Both expert-product kernels, pinned, on shapes the skinny one supports: decode sizes where
+// auto picks it, and prefill sizes (many rows per expert) where it must still be right.
+TEST(MoeExperts, SkinnyAndGroupedBothMatchTheHost) {
+  uint32_t seed = 500;
+  for (MoeGemmVariant v : {MoeGemmVariant::kSkinny, MoeGemmVariant::kGrouped}) {
+    for (int64_t tokens : {1, 4, 16, 64, 300}) {
+      for (bool skewed : {false, true}) {
+        for (WeightType wt : {WeightType::kF32, WeightType::kBF16}) {
+          SCOPED_TRACE(testing::Message()
+                       << (v == MoeGemmVariant::kSkinny ? "skinny" : "grouped") << " tokens "
+                       << tokens << (skewed ? " skewed" : " uniform")
+                       << (wt == WeightType::kF32 ? " fp32" : " bf16"));
+          expect_close(run_pipeline({tokens, 8, 64, 72, 40, skewed, wt, v}, seed++, nullptr));
+        }
+      }
+    }
+  }
+  expect_close(run_pipeline(
+      {4, 8, 128, 2048, 768, false, WeightType::kBF16, MoeGemmVariant::kSkinny}, 12, nullptr));
+}
+
 TEST(MoeExperts, DeterministicRunToRun) {
+  {
+    std::vector<std::vector<float>> all;
+    expect_close(run_pipeline({16, 8, 64, 72, 40, true, WeightType::kBF16, MoeGemmVariant::kSkinny},
+                              13, &all, 3));
+    for (size_t i = 1; i < all.size(); ++i) {
+      ASSERT_EQ(0, std::memcmp(all[0].data(), all[i].data(), all[0].size() * sizeof(float)))
+          << "skinny: run " << i << " differs from run 0";
+    }
+  }
   for (bool skewed : {false, true}) {
     std::vector<std::vector<float>> all;
     const PipelineRun r =
