@@ -2,6 +2,7 @@
 // makes health() and submit() say kUnavailable, and the rank's expert-parallel counters reach
 // the snapshot. (Several real ranks: tests/e2e/sieve_mpi_test.cpp, tests/e2e/node/mpi.test.mjs.)
 #include "engine/distributed_loop.h"
+#include "engine/self_communicator.h"
 
 #include <future>
 #include <thread>
@@ -16,33 +17,15 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// One rank; gather waits while held (a peer that hangs).
-class LocalCommunicator final : public Communicator {
+// One rank whose gather waits while held (a peer that hangs).
+class LocalCommunicator final : public SelfCommunicator {
  public:
-  int rank() const override { return 0; }
-  int size() const override { return 1; }
-  Device device() const override { return Device::kCpu; }
-  std::string name() const override { return "local"; }
-  // The counting model has no MoE layers: nothing here exchanges activations.
-  Result<std::unique_ptr<PendingAllToAll>> start_all_to_all_v(const void*, std::span<const int64_t>,
-                                                              void*,
-                                                              std::span<const int64_t>) override {
-    return unimplemented("LocalCommunicator carries no activations");
-  }
-  Status all_to_all_counts(std::span<const int64_t> send, std::span<int64_t> recv) override {
-    recv[0] = send[0];
-    return Status::Ok();
-  }
-  Status broadcast(std::vector<uint8_t>&, int) override { return Status::Ok(); }
   Status gather(std::span<const uint8_t> mine, std::vector<std::vector<uint8_t>>* all,
-                int) override {
+                int root) override {
     std::unique_lock lock(mu_);
     released_.wait(lock, [this] { return !held_; });
-    all->assign(1, std::vector<uint8_t>(mine.begin(), mine.end()));
-    return Status::Ok();
+    return SelfCommunicator::gather(mine, all, root);
   }
-  Status all_reduce_sum(std::span<int64_t>) override { return Status::Ok(); }
-  Status barrier() override { return Status::Ok(); }
 
   void hold(bool held) {
     std::lock_guard lock(mu_);
