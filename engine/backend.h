@@ -17,6 +17,7 @@
 #include "engine/forward_batch.h"
 #include "engine/model_config.h"
 #include "engine/tensor.h"
+#include "kernels/paged_attention.h"
 #include "kernels/random_fill.h"
 
 namespace sieve {
@@ -88,6 +89,29 @@ struct AttentionArgs {
   int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;
   float scale = 1.0f;
   int64_t sliding_window = 0;
+
+  // The same call as both backends' attention kernels take it (pointers into the tensors).
+  kernels::PagedAttentionArgs kernel_args() const {
+    kernels::PagedAttentionArgs a;
+    a.q = q->data<float>();
+    a.out = out->data<float>();
+    a.k_cache = k_cache->data<float>();
+    a.v_cache = v_cache->data<float>();
+    a.block_tables = step->block_tables.data<int32_t>();
+    a.query_start = step->query_start.data<int32_t>();
+    a.context_lens = step->context_lens.data<int32_t>();
+    a.num_seqs = step->num_seqs;
+    a.max_blocks_per_seq = step->max_blocks_per_seq;
+    a.num_heads = num_heads;
+    a.num_kv_heads = num_kv_heads;
+    a.head_dim = head_dim;
+    a.block_size = k_cache->dim(1);
+    a.ld_q = num_heads * head_dim;
+    a.ld_out = a.ld_q;
+    a.scale = scale;
+    a.sliding_window = sliding_window;
+    return a;
+  }
 };
 
 // One row of Backend::sample: engine/sampling.h's parameters, the request's random stream

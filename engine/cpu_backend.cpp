@@ -386,26 +386,7 @@ void CpuBackend::write_kv(const Tensor& k, const Tensor& v, const StepInputs& st
 }
 
 void CpuBackend::attention(const AttentionArgs& args) {
-  const StepInputs& b = *args.step;
-  kernels::PagedAttentionArgs a;
-  a.q = args.q->data<float>();
-  a.out = args.out->data<float>();
-  a.k_cache = args.k_cache->data<float>();
-  a.v_cache = args.v_cache->data<float>();
-  a.block_tables = b.block_tables.data<int32_t>();
-  a.query_start = b.query_start.data<int32_t>();
-  a.context_lens = b.context_lens.data<int32_t>();
-  a.num_seqs = b.num_seqs;
-  a.max_blocks_per_seq = b.max_blocks_per_seq;
-  a.num_heads = args.num_heads;
-  a.num_kv_heads = args.num_kv_heads;
-  a.head_dim = args.head_dim;
-  a.block_size = args.k_cache->dim(1);
-  a.ld_q = args.num_heads * args.head_dim;
-  a.ld_out = a.ld_q;
-  a.scale = args.scale;
-  a.sliding_window = args.sliding_window;
-  kernels::paged_attention(a, pool_.get());
+  kernels::paged_attention(args.kernel_args(), pool_.get());
 }
 
 }  // namespace sieve

@@ -590,23 +590,7 @@ void CudaBackend::write_kv(const Tensor& k, const Tensor& v, const StepInputs& s
 void CudaBackend::attention(const AttentionArgs& args) {
   const StepInputs& s = *args.step;
   cuda::PagedAttentionParams p;
-  p.q = args.q->data<float>();
-  p.out = args.out->data<float>();
-  p.k_cache = args.k_cache->data<float>();
-  p.v_cache = args.v_cache->data<float>();
-  p.block_tables = s.block_tables.data<int32_t>();
-  p.query_start = s.query_start.data<int32_t>();
-  p.context_lens = s.context_lens.data<int32_t>();
-  p.num_seqs = s.num_seqs;
-  p.max_blocks_per_seq = s.max_blocks_per_seq;
-  p.num_heads = args.num_heads;
-  p.num_kv_heads = args.num_kv_heads;
-  p.head_dim = args.head_dim;
-  p.block_size = args.k_cache->dim(1);
-  p.ld_q = args.num_heads * args.head_dim;
-  p.ld_out = p.ld_q;
-  p.scale = args.scale;
-  p.sliding_window = args.sliding_window;
+  static_cast<kernels::PagedAttentionArgs&>(p) = args.kernel_args();
   p.max_query_len = s.max_query_len;
   p.max_context_len = s.max_context_len;
   p.workspace_bytes = cuda::paged_attention_workspace_bytes(p);

@@ -1,11 +1,8 @@
 // Causal self-attention over a paged fp32 KV cache on the GPU, for a flattened batch of
 // sequences that each bring zero or more new query tokens (prefill chunks and decodes mixed).
-// Same contract as the CPU kernels::paged_attention (kernels/cpu/attention.h), with device
-// pointers, an explicit stream, host-side length bounds and a workspace.
-//
-// KV cache layout: k_cache and v_cache are [num_blocks, block_size, num_kv_heads, head_dim]
-// fp32; a sequence's logical token p lives in block block_table[s][p / block_size] at slot
-// p % block_size.
+// Same contract as the CPU kernels::paged_attention (kernels/cpu/attention.h; arguments and
+// cache layout in kernels/paged_attention.h), with device pointers, an explicit stream,
+// host-side length bounds and a workspace.
 //
 // Graph capture: the grid and every launch parameter depend only on num_seqs, the head
 // counts, head_dim and the two bounds (max_query_len, max_context_len), never on device
@@ -19,23 +16,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/paged_attention.h"
+
 namespace sieve::cuda {
 
-struct PagedAttentionParams {
-  const float* q = nullptr;               // [tokens, num_heads, head_dim], token stride ld_q
-  float* out = nullptr;                   // [tokens, num_heads, head_dim], token stride ld_out
-  const float* k_cache = nullptr;         // [num_blocks, block_size, num_kv_heads, head_dim]
-  const float* v_cache = nullptr;         // [num_blocks, block_size, num_kv_heads, head_dim]
-  const int32_t* block_tables = nullptr;  // [num_seqs, max_blocks_per_seq]
-  const int32_t* query_start = nullptr;   // [num_seqs + 1]: seq s owns query rows
-                                          // [query_start[s], query_start[s+1])
-  const int32_t* context_lens = nullptr;  // [num_seqs]: tokens in the cache for seq s, new
-                                          // ones included; query i of seq s sits at position
-                                          // context_len - query_len + i and sees keys [0, pos]
-  int64_t num_seqs = 0, max_blocks_per_seq = 0, num_heads = 0, num_kv_heads = 0, head_dim = 0,
-          block_size = 0, ld_q = 0, ld_out = 0;
-  float scale = 1.0f;
-  int64_t sliding_window = 0;  // > 0: a query at p sees keys (p - sliding_window, p]
+// The shared description (kernels/paged_attention.h) plus what the GPU launch needs.
+struct PagedAttentionParams : kernels::PagedAttentionArgs {
   // Host-side upper bounds on every query_len and context_len in the batch. They size the
   // grid; max_query_len == 1 selects the split-KV decode path (every query_len must then be
   // 0 or 1), anything larger the tiled prefill path.

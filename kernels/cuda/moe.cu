@@ -5,6 +5,7 @@
 #include <cuda_bf16.h>
 
 #include <algorithm>
+#include <string>
 
 #include "kernels/cuda/cuda_check.h"
 
@@ -507,6 +508,21 @@ bool fits_int(int64_t v) {
   return v >= 0 && v <= INT32_MAX;
 }
 
+// The checks both expert-product kernels make (failures name `kernel`); false when there are
+// no rows, so nothing to launch.
+bool check_expert_product(const GroupedGemmParams& p, const char* kernel) {
+  auto require = [kernel](bool ok, const char* what) {
+    if (!ok) cuda_fail(what, (std::string(kernel) + ": " + what).c_str(), __FILE__, __LINE__);
+  };
+  require(p.rows >= 0 && p.n >= 1 && p.k >= 1, "sizes");
+  require(p.num_experts >= 1, "num_experts >= 1");
+  require(fits_int(p.rows) && fits_int(p.n) && fits_int(p.k) && fits_int(p.num_experts),
+          "sizes fit int32");
+  if (p.rows == 0) return false;
+  require(p.a && p.w && p.offsets && p.c, "null pointer");
+  return true;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -539,12 +555,7 @@ void moe_permute(const MoePermuteParams& p, cudaStream_t stream) {
 }
 
 void moe_grouped_gemm(const GroupedGemmParams& p, cudaStream_t stream) {
-  SIEVE_CUDA_REQUIRE(p.rows >= 0 && p.n >= 1 && p.k >= 1, "moe_grouped_gemm: sizes");
-  SIEVE_CUDA_REQUIRE(p.num_experts >= 1, "moe_grouped_gemm: num_experts >= 1");
-  SIEVE_CUDA_REQUIRE(fits_int(p.rows) && fits_int(p.n) && fits_int(p.k) && fits_int(p.num_experts),
-                     "moe_grouped_gemm: sizes fit int32");
-  if (p.rows == 0) return;
-  SIEVE_CUDA_REQUIRE(p.a && p.w && p.offsets && p.c, "moe_grouped_gemm: null pointer");
+  if (!check_expert_product(p, "moe_grouped_gemm")) return;
   SIEVE_CUDA_REQUIRE(row_tile_bound(p.rows, p.num_experts) <= kMaxGridY,
                      "moe_grouped_gemm: too many row tiles for grid.y");
   launch_grouped_gemm(p, stream);
@@ -558,12 +569,7 @@ bool moe_skinny_gemm_supported(const GroupedGemmParams& p) {
 }
 
 void moe_skinny_gemm(const GroupedGemmParams& p, cudaStream_t stream) {
-  SIEVE_CUDA_REQUIRE(p.rows >= 0 && p.n >= 1 && p.k >= 1, "moe_skinny_gemm: sizes");
-  SIEVE_CUDA_REQUIRE(p.num_experts >= 1, "moe_skinny_gemm: num_experts >= 1");
-  SIEVE_CUDA_REQUIRE(fits_int(p.rows) && fits_int(p.n) && fits_int(p.k) && fits_int(p.num_experts),
-                     "moe_skinny_gemm: sizes fit int32");
-  if (p.rows == 0) return;
-  SIEVE_CUDA_REQUIRE(p.a && p.w && p.offsets && p.c, "moe_skinny_gemm: null pointer");
+  if (!check_expert_product(p, "moe_skinny_gemm")) return;
   SIEVE_CUDA_REQUIRE(moe_skinny_gemm_supported(p),
                      "moe_skinny_gemm: k must be a multiple of 8 (bf16) or 4 (fp32) and `a` "
                      "16-byte aligned");

@@ -5,9 +5,7 @@
 //   sieve make-checkpoint --preset qwen3-30b-a3b --layers 6 --dtype bf16 --out /tmp/q30b-6l
 //   sieve-cpu-bench --model /tmp/q30b-6l --threads 2 --dtype bf16
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <random>
 #include <vector>
 
 #include <spdlog/spdlog.h>
@@ -15,65 +13,14 @@
 
 #include "engine/engine.h"
 #include "kernels/cpu/triad.h"
-#include "tools/bench/bench_util.h"
+#include "tools/bench/engine_timing.h"
 #include "tools/sieve/model_loading.h"
 
 namespace sieve {
 namespace {
 
-using bench::Clock;
-using bench::random_prompt;
-using bench::seconds_since;
-
-struct DecodeResult {
-  double tokens_per_s = 0;
-  double step_s = 0;
-};
-
-// `batch` sequences with short prompts, then `steps` decode steps timed (each step one token
-// per sequence). Greedy, EOS ignored, so every step has the full batch.
-DecodeResult bench_decode(Model& model, Backend& backend, int64_t batch, int64_t steps) {
-  EngineOptions o;
-  o.max_num_seqs = batch;
-  o.max_num_batched_tokens = 4096;
-  o.kv_cache_bytes = 1ll << 30;
-  Engine engine(model, backend, o);
-  for (int64_t i = 0; i < batch; ++i) {
-    GenerationRequest r;
-    r.prompt_token_ids = random_prompt(16, model.config().vocab_size, 100 + i);
-    r.params.temperature = 0;
-    r.params.ignore_eos = true;
-    r.params.max_tokens = steps + 2;
-    (void)engine.add_request(std::move(r), {});
-  }
-  engine.step();  // prefill (and the first token)
-  engine.step();  // one decode step as warm-up
-  const auto t0 = Clock::now();
-  for (int64_t s = 0; s < steps; ++s)
-    engine.step();
-  const double secs = seconds_since(t0);
-  return {static_cast<double>(batch * steps) / secs, secs / steps};
-}
-
-// One prompt of `len` tokens in one step; best of `reps`.
-double bench_prefill(Model& model, Backend& backend, int64_t len, int reps) {
-  double best = 0;
-  for (int r = 0; r < reps; ++r) {
-    EngineOptions o;
-    o.max_num_seqs = 1;
-    o.max_num_batched_tokens = len;
-    o.kv_cache_bytes = 1ll << 30;
-    Engine engine(model, backend, o);
-    GenerationRequest req;
-    req.prompt_token_ids = random_prompt(len, model.config().vocab_size, 7 + r);
-    req.params.max_tokens = 1;
-    (void)engine.add_request(std::move(req), {});
-    const auto t0 = Clock::now();
-    engine.step();
-    best = std::max(best, len / seconds_since(t0));
-  }
-  return best;
-}
+using bench::best_prefill_seconds;
+using bench::decode_step_seconds;
 
 // Weight bytes one batch-1 decode step must read: everything a token touches (attention,
 // router, its top-k experts, norms, lm_head), plus one embedding row.
@@ -126,11 +73,16 @@ int main(int argc, char** argv) {
   const ModelConfig& c = model.config();
 
   const kernels::TriadResult triad = kernels::measure_triad(*loaded->cpu()->pool());
-  const DecodeResult d1 = bench_decode(model, backend, 1, decode_steps);
-  const DecodeResult d8 = bench_decode(model, backend, 8, decode_steps);
-  const double prefill = bench_prefill(model, backend, prefill_len, 3);
+  EngineOptions base;
+  base.max_num_batched_tokens = 4096;
+  base.kv_cache_bytes = 1ll << 30;
+  // Batches of 16-token prompts; tokens per second = batch / step time.
+  const double step1 = decode_step_seconds(model, backend, base, 1, 16, decode_steps);
+  const double tps1 = 1.0 / step1;
+  const double tps8 = 8.0 / decode_step_seconds(model, backend, base, 8, 16, decode_steps);
+  const double prefill = prefill_len / best_prefill_seconds(model, backend, base, prefill_len, 3);
   const double bytes = decode_bytes_per_step(c, loaded->weight_dtype);
-  const double gbps = bytes / d1.step_s / 1e9;
+  const double gbps = bytes / step1 / 1e9;
   const double best_triad = std::max(triad.gbps_huge_pages, triad.gbps_small_pages);
 
   std::printf("\nsieve-cpu-bench  %s  %s weights  %d threads\n", model_dir.c_str(),
@@ -140,13 +92,12 @@ int main(int argc, char** argv) {
               34.8, triad.gbps_huge_pages / 34.8);
   std::printf("  %-34s %10.2f %12.2f %8.2f\n", "triad GB/s (4 KiB pages)", triad.gbps_small_pages,
               29.7, triad.gbps_small_pages / 29.7);
-  std::printf("  %-34s %10.2f %12.2f %8.2f\n", "decode b1 tok/s (vs llama.cpp)", d1.tokens_per_s,
-              ref_decode, d1.tokens_per_s / ref_decode);
+  std::printf("  %-34s %10.2f %12.2f %8.2f\n", "decode b1 tok/s (vs llama.cpp)", tps1, ref_decode,
+              tps1 / ref_decode);
   std::printf("  %-34s %10.2f %12.2f %8.2f  (target >= 0.90)\n", "decode b1 GB/s (vs triad)", gbps,
               best_triad, gbps / best_triad);
   std::printf("  %-34s %10.2f %12s %8s\n", "decode b1 GB read per step", bytes / 1e9, "", "");
-  std::printf("  %-34s %10.2f %12.2f %8.2f\n", "decode b8 tok/s (vs b1)", d8.tokens_per_s,
-              d1.tokens_per_s, d8.tokens_per_s / d1.tokens_per_s);
+  std::printf("  %-34s %10.2f %12.2f %8.2f\n", "decode b8 tok/s (vs b1)", tps8, tps1, tps8 / tps1);
   std::printf("  %-34s %10.2f %12.2f %8.2f  (target >= 1.50)\n", "prefill tok/s (vs llama.cpp)",
               prefill, ref_prefill, prefill / ref_prefill);
   return 0;

@@ -12,7 +12,6 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -25,15 +24,14 @@
 #include "engine/engine.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/gemm.h"
-#include "tools/bench/bench_util.h"
+#include "tools/bench/engine_timing.h"
 #include "tools/sieve/model_loading.h"
 
 namespace sieve {
 namespace {
 
-using bench::Clock;
-using bench::random_prompt;
-using bench::seconds_since;
+using bench::best_prefill_seconds;
+using bench::decode_step_seconds;
 
 // Best of 5 timings (CUDA events on the default stream) of `launch`, in milliseconds.
 template <class F>
@@ -149,52 +147,6 @@ Row ratio_row(std::string name, double tokens, double secs, const StepCost& cost
   return r;
 }
 
-// `batch` sequences prefilled to `ctx` tokens, then `steps` decode steps timed.
-double time_decode(Model& model, Backend& backend, const EngineOptions& base, int64_t batch,
-                   int64_t ctx, int64_t steps) {
-  EngineOptions o = base;
-  o.max_num_seqs = batch;
-  o.max_num_batched_tokens = std::max<int64_t>(8192, ctx);
-  Engine engine(model, backend, o);
-  for (int64_t i = 0; i < batch; ++i) {
-    GenerationRequest r;
-    r.prompt_token_ids = random_prompt(ctx, model.config().vocab_size, 100 + i);
-    r.params.temperature = 0;
-    r.params.ignore_eos = true;
-    r.params.max_tokens = steps + 3;
-    (void)engine.add_request(std::move(r), {});
-  }
-  // Prefill everything (several steps when the batch's prompts exceed the token budget: each
-  // sequence's first token comes with its last prefill chunk), then two decode steps as
-  // warm-up (the first captures the bucket's graph).
-  while (engine.stats().generated_tokens < batch)
-    engine.step();
-  engine.step();
-  engine.step();
-  const auto t0 = Clock::now();
-  for (int64_t s = 0; s < steps; ++s)
-    engine.step();
-  return seconds_since(t0) / steps;
-}
-
-double time_prefill(Model& model, Backend& backend, const EngineOptions& base, int64_t len) {
-  double best = 1e30;
-  for (int r = 0; r < 3; ++r) {
-    EngineOptions o = base;
-    o.max_num_seqs = 1;
-    o.max_num_batched_tokens = len;
-    Engine engine(model, backend, o);
-    GenerationRequest req;
-    req.prompt_token_ids = random_prompt(len, model.config().vocab_size, 7 + r);
-    req.params.max_tokens = 1;
-    (void)engine.add_request(std::move(req), {});
-    const auto t0 = Clock::now();
-    engine.step();
-    best = std::min(best, seconds_since(t0));
-  }
-  return best;
-}
-
 std::vector<int64_t> parse_list(const std::string& s) {
   std::vector<int64_t> out;
   std::stringstream ss(s);
@@ -245,17 +197,21 @@ int main(int argc, char** argv) {
   Model& model = *loaded->model;
   const ModelConfig& c = model.config();
   const EngineOptions base = loaded->engine_options(flags);
+  // Decode batches are prefilled in few steps (the prompts may exceed the serving budget).
+  EngineOptions decode_base = base;
+  decode_base.max_num_batched_tokens = std::max<int64_t>(8192, base.max_num_batched_tokens);
 
   const double gbps = measure_copy_gbps();
   const double tflops = measure_bf16_tflops();
   std::vector<Row> rows;
   for (int64_t b : sizes) {
-    const double secs = time_decode(model, *loaded->backend, base, b, context, decode_steps);
+    const double secs =
+        decode_step_seconds(model, *loaded->backend, decode_base, b, context, decode_steps);
     rows.push_back(ratio_row("decode b" + std::to_string(b) + " ctx " + std::to_string(context),
                              static_cast<double>(b), secs,
                              decode_cost(c, loaded->weight_dtype, b, context), gbps, tflops));
   }
-  const double pf = time_prefill(model, *loaded->backend, base, prefill_len);
+  const double pf = best_prefill_seconds(model, *loaded->backend, base, prefill_len, 3);
   rows.push_back(ratio_row("prefill " + std::to_string(prefill_len) + " tokens",
                            static_cast<double>(prefill_len), pf,
                            prefill_cost(c, loaded->weight_dtype, prefill_len), gbps, tflops));

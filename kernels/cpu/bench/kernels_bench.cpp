@@ -22,12 +22,15 @@
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/cpu/triad.h"
+#include "tests/support/random.h"
 
 namespace sieve::kernels {
 namespace bench {
 float dpbf16_loop(int64_t iters);
 }  // namespace bench
 namespace {
+
+using test_inputs::random_floats;
 
 int bench_threads() {
   const char* env = std::getenv("SIEVE_BENCH_THREADS");
@@ -80,20 +83,11 @@ void BM_Dpbf16Peak(benchmark::State& st) {
   st.counters["GFLOP/s"] = g_peak_gflops;
 }
 
-std::vector<float> random_vec(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-1.f, 1.f);
-  std::vector<float> v(n);
-  for (auto& x : v)
-    x = d(rng);
-  return v;
-}
-
 // Weights are replicated until the set (512 MiB) exceeds the last-level cache, and used in turn,
 // so every product streams its weights from memory as in a real model.
 void BM_Gemm(benchmark::State& st, ElemType type, int64_t n, int64_t k) {
   const int64_t m = st.range(0);
-  const auto src = random_vec(static_cast<size_t>(n * k), 1);
+  const auto src = random_floats(static_cast<size_t>(n * k), 1, -1.f, 1.f);
   const PackedMatrix first = pack_matrix(src.data(), ElemType::kF32, n, k, type);
   const size_t copies = std::clamp<size_t>((512u << 20) / std::max<size_t>(first.bytes, 1), 1, 64);
   std::vector<PackedMatrix> ws{first};
@@ -105,7 +99,7 @@ void BM_Gemm(benchmark::State& st, ElemType type, int64_t n, int64_t k) {
     w.storage = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
     ws.push_back(w);
   }
-  const auto x = random_vec(static_cast<size_t>(m * k), 2);
+  const auto x = random_floats(static_cast<size_t>(m * k), 2, -1.f, 1.f);
   std::vector<float> y(static_cast<size_t>(m * n));
   MatmulArgs a;
   a.x = x.data();
@@ -133,7 +127,7 @@ void BM_Gemm(benchmark::State& st, ElemType type, int64_t n, int64_t k) {
 // Each step takes the next `experts` matrices from a 512 MiB set, so weights come from memory.
 void BM_MoeMany(benchmark::State& st, int64_t n, int64_t k) {
   const int64_t experts = st.range(0), rows = st.range(1);
-  const auto src = random_vec(static_cast<size_t>(n * k), 3);
+  const auto src = random_floats(static_cast<size_t>(n * k), 3, -1.f, 1.f);
   const PackedMatrix first = pack_matrix(src.data(), ElemType::kF32, n, k, ElemType::kBF16);
   const int64_t total =
       std::max<int64_t>(experts, static_cast<int64_t>((512u << 20) / first.bytes));
@@ -146,7 +140,7 @@ void BM_MoeMany(benchmark::State& st, int64_t n, int64_t k) {
     w.storage = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
     ws.push_back(w);
   }
-  const auto x = random_vec(static_cast<size_t>(experts * rows * k), 4);
+  const auto x = random_floats(static_cast<size_t>(experts * rows * k), 4, -1.f, 1.f);
   std::vector<float> y(static_cast<size_t>(experts * rows * n));
   std::vector<MatmulArgs> args(static_cast<size_t>(experts));
   for (int64_t e = 0; e < experts; ++e) {
@@ -178,8 +172,9 @@ void BM_Attention(benchmark::State& st) {
   const bool prefill = st.range(0) == 0;
   const int64_t seqs = prefill ? 1 : st.range(0), ctx = st.range(1);
   const int64_t blocks_per = (ctx + bs - 1) / bs;
-  const auto kc = random_vec(static_cast<size_t>(seqs * blocks_per * bs * kvh * hd), 5);
-  const auto vc = random_vec(kc.size(), 6);
+  const auto kc =
+      random_floats(static_cast<size_t>(seqs * blocks_per * bs * kvh * hd), 5, -1.f, 1.f);
+  const auto vc = random_floats(kc.size(), 6, -1.f, 1.f);
   std::vector<int32_t> tables(static_cast<size_t>(seqs * blocks_per));
   for (size_t i = 0; i < tables.size(); ++i)
     tables[i] = static_cast<int32_t>(i);
@@ -187,7 +182,7 @@ void BM_Attention(benchmark::State& st) {
   std::vector<int32_t> qs(static_cast<size_t>(seqs + 1)), lens(static_cast<size_t>(seqs), ctx);
   for (int64_t s = 0; s <= seqs; ++s)
     qs[s] = static_cast<int32_t>(s * qlen);
-  const auto q = random_vec(static_cast<size_t>(seqs * qlen * heads * hd), 7);
+  const auto q = random_floats(static_cast<size_t>(seqs * qlen * heads * hd), 7, -1.f, 1.f);
   std::vector<float> out(q.size());
   PagedAttentionArgs a;
   a.q = q.data();
@@ -215,8 +210,8 @@ void BM_Attention(benchmark::State& st) {
 
 void BM_RmsNorm(benchmark::State& st) {
   const int64_t rows = st.range(0), dim = 2048;
-  auto x = random_vec(static_cast<size_t>(rows * dim), 8);
-  const auto w = random_vec(static_cast<size_t>(dim), 9);
+  auto x = random_floats(static_cast<size_t>(rows * dim), 8, -1.f, 1.f);
+  const auto w = random_floats(static_cast<size_t>(dim), 9, -1.f, 1.f);
   std::vector<float> y(x.size());
   RmsNormArgs a;
   a.x = x.data();
@@ -231,7 +226,7 @@ void BM_RmsNorm(benchmark::State& st) {
 
 void BM_SiluMul(benchmark::State& st) {
   const int64_t rows = st.range(0), inter = 768;
-  const auto gu = random_vec(static_cast<size_t>(rows * 2 * inter), 10);
+  const auto gu = random_floats(static_cast<size_t>(rows * 2 * inter), 10, -1.f, 1.f);
   std::vector<float> out(static_cast<size_t>(rows * inter));
   for (auto _ : st)
     silu_mul(gu.data(), rows, inter, 2 * inter, out.data(), inter, &pool());
@@ -241,7 +236,7 @@ void BM_SiluMul(benchmark::State& st) {
 // The sampler's exp over a whole vocabulary (Qwen3's), one thread.
 void BM_ExpShifted(benchmark::State& st) {
   const int64_t n = st.range(0);
-  const auto x = random_vec(static_cast<size_t>(n), 13);
+  const auto x = random_floats(static_cast<size_t>(n), 13, -1.f, 1.f);
   std::vector<float> out(static_cast<size_t>(n));
   for (auto _ : st)
     benchmark::DoNotOptimize(exp_shifted(x.data(), n, 1.0f, 1.0f, out.data()));
@@ -250,7 +245,7 @@ void BM_ExpShifted(benchmark::State& st) {
 
 void BM_Rope(benchmark::State& st) {
   const int64_t tokens = st.range(0), heads = 32, hd = 128;
-  auto x = random_vec(static_cast<size_t>(tokens * heads * hd), 11);
+  auto x = random_floats(static_cast<size_t>(tokens * heads * hd), 11, -1.f, 1.f);
   std::vector<float> inv(hd / 2);
   for (int64_t i = 0; i < hd / 2; ++i)
     inv[i] = std::pow(1e6f, -2.0f * i / hd);
@@ -272,7 +267,7 @@ void BM_Rope(benchmark::State& st) {
 
 void BM_SoftmaxTopk(benchmark::State& st) {
   const int64_t tokens = st.range(0), experts = 128, k = 8;
-  const auto logits = random_vec(static_cast<size_t>(tokens * experts), 12);
+  const auto logits = random_floats(static_cast<size_t>(tokens * experts), 12, -1.f, 1.f);
   std::vector<int32_t> ids(static_cast<size_t>(tokens * k));
   std::vector<float> w(ids.size());
   TopkArgs a;
@@ -289,7 +284,7 @@ void BM_SoftmaxTopk(benchmark::State& st) {
 // Load-time packing of a bf16 checkpoint matrix [1536, 2048] into the bf16 panel layout.
 void BM_PackBf16(benchmark::State& st) {
   const int64_t n = 1536, k = 2048;
-  const auto src = random_vec(static_cast<size_t>(n * k), 13);
+  const auto src = random_floats(static_cast<size_t>(n * k), 13, -1.f, 1.f);
   std::vector<uint16_t> bf(src.size());
   for (size_t i = 0; i < src.size(); ++i)
     bf[i] = static_cast<uint16_t>(src[i] * 100);

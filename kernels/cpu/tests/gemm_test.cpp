@@ -10,20 +10,14 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_internal.h"
 #include "kernels/cpu/numeric.h"
+#include "tests/support/random.h"
 
 namespace sieve::kernels {
 namespace {
 
-using internal::Isa;
+using test_inputs::random_floats;
 
-std::vector<float> random_vec(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-1.f, 1.f);
-  std::vector<float> v(n);
-  for (auto& x : v)
-    x = d(rng);
-  return v;
-}
+using internal::Isa;
 
 const Isa kAllIsas[] = {Isa::kScalar, Isa::kAvx2, Isa::kAvx512};
 
@@ -80,8 +74,8 @@ TEST_P(GemmTest, MatchesReferenceOnEveryIsa) {
   const ElemType type = GetParam();
   ThreadPool pool(2);
   for (const Shape& s : kShapes) {
-    const auto wsrc = random_vec(static_cast<size_t>(s.n * s.k), 1);
-    const auto x = random_vec(static_cast<size_t>(s.m * s.k), 2);
+    const auto wsrc = random_floats(static_cast<size_t>(s.n * s.k), 1, -1.f, 1.f);
+    const auto x = random_floats(static_cast<size_t>(s.m * s.k), 2, -1.f, 1.f);
     const PackedMatrix w = pack_matrix(wsrc.data(), ElemType::kF32, s.n, s.k, type);
     const auto ref = reference(x, w, s.m);
     for (Isa isa : supported_isas()) {
@@ -99,10 +93,10 @@ TEST_P(GemmTest, RowAloneEqualsRowInBatchAcrossThreads) {
   ThreadPool p1(1), p2(2), p3(3);
   ThreadPool* pools[] = {&p1, &p2, &p3};
   for (const Shape& s : kShapes) {
-    const auto wsrc = random_vec(static_cast<size_t>(s.n * s.k), 3);
+    const auto wsrc = random_floats(static_cast<size_t>(s.n * s.k), 3, -1.f, 1.f);
     const PackedMatrix w = pack_matrix(wsrc.data(), ElemType::kF32, s.n, s.k, type);
     const int64_t m = std::max<int64_t>(s.m, 17);
-    const auto x = random_vec(static_cast<size_t>(m * s.k), 4);
+    const auto x = random_floats(static_cast<size_t>(m * s.k), 4, -1.f, 1.f);
     for (Isa isa : supported_isas()) {
       const auto batch = run(x, w, m, isa, &p2);
       for (ThreadPool* pool : pools) {
@@ -126,8 +120,8 @@ TEST_P(GemmTest, PathsAgree) {
   const ElemType type = GetParam();
   ThreadPool pool(2);
   for (const Shape& s : kShapes) {
-    const auto wsrc = random_vec(static_cast<size_t>(s.n * s.k), 5);
-    const auto x = random_vec(static_cast<size_t>(s.m * s.k), 6);
+    const auto wsrc = random_floats(static_cast<size_t>(s.n * s.k), 5, -1.f, 1.f);
+    const auto x = random_floats(static_cast<size_t>(s.m * s.k), 6, -1.f, 1.f);
     const PackedMatrix w = pack_matrix(wsrc.data(), ElemType::kF32, s.n, s.k, type);
     const auto base = run(x, w, s.m, Isa::kScalar, &pool);
     for (Isa isa : supported_isas()) {
@@ -142,9 +136,9 @@ TEST_P(GemmTest, StridesAccumulateAndMany) {
   const ElemType type = GetParam();
   ThreadPool pool(3);
   const int64_t m = 5, n = 45, k = 19, ldx = 23, ldy = 50;
-  const auto wsrc = random_vec(static_cast<size_t>(n * k), 7);
+  const auto wsrc = random_floats(static_cast<size_t>(n * k), 7, -1.f, 1.f);
   const PackedMatrix w = pack_matrix(wsrc.data(), ElemType::kF32, n, k, type);
-  const auto xs = random_vec(static_cast<size_t>(m * ldx), 8);
+  const auto xs = random_floats(static_cast<size_t>(m * ldx), 8, -1.f, 1.f);
   std::vector<float> xdense(static_cast<size_t>(m * k));
   for (int64_t i = 0; i < m; ++i)
     for (int64_t kk = 0; kk < k; ++kk)
@@ -182,7 +176,7 @@ INSTANTIATE_TEST_SUITE_P(Types, GemmTest, ::testing::Values(ElemType::kF32, Elem
 
 TEST(Gemm, PackRoundTrip) {
   const int64_t n = 37, k = 11;
-  const auto src = random_vec(static_cast<size_t>(n * k), 9);
+  const auto src = random_floats(static_cast<size_t>(n * k), 9, -1.f, 1.f);
   std::vector<uint16_t> bf(src.size()), hf(src.size());
   for (size_t i = 0; i < src.size(); ++i)
     bf[i] = f32_to_bf16(src[i]);
@@ -222,9 +216,9 @@ TEST(Gemm, ManyEqualsEachAlone) {
       std::vector<std::vector<float>> xs, ys;
       std::vector<MatmulArgs> args;
       for (size_t i = 0; i < std::size(ms); ++i) {
-        const auto src = random_vec(static_cast<size_t>(ns[i] * k), 20 + i);
+        const auto src = random_floats(static_cast<size_t>(ns[i] * k), 20 + i, -1.f, 1.f);
         ws.push_back(pack_matrix(src.data(), ElemType::kF32, ns[i], k, type));
-        xs.push_back(random_vec(static_cast<size_t>(ms[i] * k), 40 + i));
+        xs.push_back(random_floats(static_cast<size_t>(ms[i] * k), 40 + i, -1.f, 1.f));
         ys.emplace_back(static_cast<size_t>(ms[i] * ns[i]), 0.f);
       }
       for (size_t i = 0; i < std::size(ms); ++i) {
@@ -252,7 +246,7 @@ TEST(Gemm, IsaName) {
 }
 
 TEST(Gemm, BF16RoundingSameOnEveryPath) {
-  std::vector<float> x = random_vec(101, 10);
+  std::vector<float> x = random_floats(101, 10, -1.f, 1.f);
   x[3] = NAN;
   x[4] = INFINITY;
   x[5] = -0.f;

@@ -6,25 +6,19 @@
 #include <vector>
 
 #include "kernels/cpu/ops.h"
+#include "tests/support/random.h"
 
 namespace sieve::kernels {
 namespace {
 
-std::vector<float> random_vec(size_t n, uint32_t seed, float lo = -2.f, float hi = 2.f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v)
-    x = d(rng);
-  return v;
-}
+using test_inputs::random_floats;
 
 TEST(Ops, RmsNorm) {
   ThreadPool pool(2);
   for (int64_t rows : {1, 3, 17, 300}) {
     for (int64_t dim : {1, 7, 129, 2048}) {
-      const auto x = random_vec(static_cast<size_t>(rows * dim), 1);
-      const auto w = random_vec(static_cast<size_t>(dim), 2);
+      const auto x = random_floats(static_cast<size_t>(rows * dim), 1, -2.f, 2.f);
+      const auto w = random_floats(static_cast<size_t>(dim), 2, -2.f, 2.f);
       std::vector<float> y(x.size());
       RmsNormArgs a;
       a.x = x.data();
@@ -56,9 +50,9 @@ TEST(Ops, RmsNorm) {
 TEST(Ops, AddRmsNorm) {
   ThreadPool pool(3);
   const int64_t rows = 33, dim = 100;
-  auto res = random_vec(static_cast<size_t>(rows * dim), 3);
-  const auto x = random_vec(res.size(), 4);
-  const auto w = random_vec(static_cast<size_t>(dim), 5);
+  auto res = random_floats(static_cast<size_t>(rows * dim), 3, -2.f, 2.f);
+  const auto x = random_floats(res.size(), 4, -2.f, 2.f);
+  const auto w = random_floats(static_cast<size_t>(dim), 5, -2.f, 2.f);
   std::vector<float> sum(res.size()), want(res.size()), y(res.size());
   for (size_t i = 0; i < res.size(); ++i)
     sum[i] = res[i] + x[i];
@@ -80,7 +74,7 @@ TEST(Ops, SiluMul) {
   ThreadPool pool(2);
   for (int64_t rows : {1, 5, 64}) {
     const int64_t inter = 77;
-    const auto gu = random_vec(static_cast<size_t>(rows * 2 * inter), 6, -8.f, 8.f);
+    const auto gu = random_floats(static_cast<size_t>(rows * 2 * inter), 6, -8.f, 8.f);
     std::vector<float> out(static_cast<size_t>(rows * inter));
     silu_mul(gu.data(), rows, inter, 2 * inter, out.data(), inter, &pool);
     for (int64_t r = 0; r < rows; ++r)
@@ -93,7 +87,7 @@ TEST(Ops, SiluMul) {
 
 TEST(Ops, ExpShifted) {
   for (int64_t n : {1, 15, 16, 17, 1023, 1024, 1025, 151669}) {
-    auto x = random_vec(static_cast<size_t>(n), 12, -30.f, 30.f);
+    auto x = random_floats(static_cast<size_t>(n), 12, -30.f, 30.f);
     const float mx = *std::max_element(x.begin(), x.end());
     for (float scale : {1.0f, 1.0f / 0.7f, 1.0f / 1.5f}) {
       std::vector<float> out(static_cast<size_t>(n));
@@ -124,7 +118,7 @@ TEST_P(RopeTest, MatchesReference) {
   std::vector<int32_t> pos(tokens);
   for (int64_t t = 0; t < tokens; ++t)
     pos[t] = static_cast<int32_t>(t * 97 + 3);
-  const auto x0 = random_vec(static_cast<size_t>(tokens * ld), 7);
+  const auto x0 = random_floats(static_cast<size_t>(tokens * ld), 7, -2.f, 2.f);
   auto x = x0;
   RopeArgs a;
   a.x = x.data();

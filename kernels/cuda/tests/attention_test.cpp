@@ -86,16 +86,9 @@ float scale_of(const Problem& p) {
   return 1.0f / std::sqrt(static_cast<float>(p.c.head_dim));
 }
 
-std::vector<float> run_cpu(const Problem& p) {
-  std::vector<float> out(p.q.size(), kSentinel);
+// The problem's geometry, with no pointers set.
+kernels::PagedAttentionArgs geometry(const Problem& p) {
   kernels::PagedAttentionArgs a;
-  a.q = p.q.data();
-  a.out = out.data();
-  a.k_cache = p.k_cache.data();
-  a.v_cache = p.v_cache.data();
-  a.block_tables = p.tables.data();
-  a.query_start = p.query_start.data();
-  a.context_lens = p.context_lens.data();
   a.num_seqs = static_cast<int64_t>(p.c.seqs.size());
   a.max_blocks_per_seq = p.max_blocks;
   a.num_heads = p.c.num_heads;
@@ -106,6 +99,19 @@ std::vector<float> run_cpu(const Problem& p) {
   a.ld_out = p.ld;
   a.scale = scale_of(p);
   a.sliding_window = p.c.window;
+  return a;
+}
+
+std::vector<float> run_cpu(const Problem& p) {
+  std::vector<float> out(p.q.size(), kSentinel);
+  kernels::PagedAttentionArgs a = geometry(p);
+  a.q = p.q.data();
+  a.out = out.data();
+  a.k_cache = p.k_cache.data();
+  a.v_cache = p.v_cache.data();
+  a.block_tables = p.tables.data();
+  a.query_start = p.query_start.data();
+  a.context_lens = p.context_lens.data();
   kernels::paged_attention(a, nullptr);
   return out;
 }
@@ -133,6 +139,7 @@ void upload(const Problem& p, int64_t max_q, int64_t max_ctx, DeviceProblem& d) 
     tight_ctx = std::max<int64_t>(tight_ctx, s.ctx);
   }
   PagedAttentionParams& a = d.params;
+  static_cast<kernels::PagedAttentionArgs&>(a) = geometry(p);
   a.q = d.q.data();
   a.out = d.out.data();
   a.k_cache = d.k_cache.data();
@@ -140,16 +147,6 @@ void upload(const Problem& p, int64_t max_q, int64_t max_ctx, DeviceProblem& d) 
   a.block_tables = d.tables.data();
   a.query_start = d.query_start.data();
   a.context_lens = d.context_lens.data();
-  a.num_seqs = static_cast<int64_t>(p.c.seqs.size());
-  a.max_blocks_per_seq = p.max_blocks;
-  a.num_heads = p.c.num_heads;
-  a.num_kv_heads = p.c.num_kv_heads;
-  a.head_dim = p.c.head_dim;
-  a.block_size = p.c.block_size;
-  a.ld_q = p.ld;
-  a.ld_out = p.ld;
-  a.scale = scale_of(p);
-  a.sliding_window = p.c.window;
   a.max_query_len = max_q > 0 ? max_q : std::max<int64_t>(tight_q, 1);
   a.max_context_len = max_ctx > 0 ? max_ctx : std::max<int64_t>(tight_ctx, a.max_query_len);
   d.workspace = DeviceBuffer<unsigned char>(paged_attention_workspace_bytes(a));

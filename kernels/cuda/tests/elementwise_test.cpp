@@ -16,20 +16,14 @@
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/router.h"
 #include "kernels/cuda/tests/device_buffer.h"
+#include "tests/support/random.h"
 
 namespace sieve::cuda {
 namespace {
 
-using test::DeviceBuffer;
+using test_inputs::random_floats;
 
-std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -2.f, float hi = 2.f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v)
-    x = d(rng);
-  return v;
-}
+using test::DeviceBuffer;
 
 // |a - b| ≤ abs + rel·|b| for every element.
 void expect_close(const std::vector<float>& got, const std::vector<float>& want, float rel,
@@ -49,7 +43,7 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& want,
 void check_embedding(int64_t tokens, int64_t vocab, int64_t hidden, WeightType type) {
   SCOPED_TRACE(testing::Message() << "tokens " << tokens << " vocab " << vocab << " hidden "
                                   << hidden << (type == WeightType::kBF16 ? " bf16" : " f32"));
-  const std::vector<float> tf = random_floats(vocab * hidden, 1);
+  const std::vector<float> tf = random_floats(vocab * hidden, 1, -2.f, 2.f);
   std::vector<uint16_t> tb(tf.size());
   for (size_t i = 0; i < tf.size(); ++i)
     tb[i] = kernels::f32_to_bf16(tf[i]);
@@ -92,7 +86,7 @@ TEST(CudaEmbedding, MatchesTableRows) {
 }
 
 TEST(CudaEmbedding, OutOfRangeIdGivesZeros) {
-  const std::vector<float> table = random_floats(4 * 8, 3);
+  const std::vector<float> table = random_floats(4 * 8, 3, -2.f, 2.f);
   auto dt = DeviceBuffer<float>::from_host(table);
   auto did = DeviceBuffer<int32_t>::from_host({2, -1, 4, 1});
   DeviceBuffer<float> out(4 * 8);
@@ -118,7 +112,7 @@ TEST(CudaGatherRows, MatchesMemcpyLoop) {
     for (int64_t n : {0, 1, 5, 4096}) {
       SCOPED_TRACE(testing::Message() << "n " << n << " width " << width);
       const int64_t src_rows = 19;
-      const std::vector<float> src = random_floats(src_rows * width, 4);
+      const std::vector<float> src = random_floats(src_rows * width, 4, -2.f, 2.f);
       std::vector<int32_t> rows(n);
       for (int64_t i = 0; i < n; ++i)
         rows[i] = static_cast<int32_t>((i * 7 + 3) % src_rows);
@@ -233,9 +227,9 @@ TEST(CudaAddRmsNorm, MatchesCpu) {
 
 TEST(CudaAddRmsNorm, OutputMayAliasResidual) {
   const int64_t rows = 3, dim = 50;
-  const std::vector<float> res = random_floats(rows * dim, 10);
-  const std::vector<float> x = random_floats(rows * dim, 11);
-  const std::vector<float> w = random_floats(dim, 12);
+  const std::vector<float> res = random_floats(rows * dim, 10, -2.f, 2.f);
+  const std::vector<float> x = random_floats(rows * dim, 11, -2.f, 2.f);
+  const std::vector<float> w = random_floats(dim, 12, -2.f, 2.f);
   std::vector<float> want_res = res, want_y(rows * dim);
   kernels::RmsNormArgs a;
   a.w = w.data();
@@ -274,7 +268,7 @@ TEST(CudaRope, MatchesCpu) {
                      << "tokens " << s.tokens << " heads " << s.heads << " head_dim " << s.head_dim
                      << " rotary " << s.rotary_dim << " neox " << neox << " scaling " << scaling);
         const int64_t ld = s.ld_token ? s.ld_token : s.heads * s.head_dim;
-        const std::vector<float> x = random_floats(s.tokens * ld, 13);
+        const std::vector<float> x = random_floats(s.tokens * ld, 13, -2.f, 2.f);
         std::vector<int32_t> pos(s.tokens);
         for (int64_t t = 0; t < s.tokens; ++t)
           pos[t] = static_cast<int32_t>((t * 37 + 5) % 40000);
@@ -422,7 +416,7 @@ TEST(CudaRouterTopk, MatchesCpu) {
 }
 
 TEST(CudaRouterTopk, LargeK) {
-  const std::vector<float> logits = random_floats(50 * 512, 17);
+  const std::vector<float> logits = random_floats(50 * 512, 17, -2.f, 2.f);
   check_router(50, 512, 32, true, logits);
   check_router(50, 64, 32, false, logits);
 }
@@ -464,14 +458,14 @@ TEST(CudaKvWrite, MatchesCpuWithPaddingSlots) {
     const int64_t ld_k = s.ld_k ? s.ld_k : row, ld_v = s.ld_v ? s.ld_v : row;
     const int64_t block_size = 16;
     const int64_t num_slots = ((s.tokens * 2 + 31) / block_size) * block_size;
-    const std::vector<float> k = random_floats(s.tokens * ld_k, 20);
-    const std::vector<float> v = random_floats(s.tokens * ld_v, 21);
+    const std::vector<float> k = random_floats(s.tokens * ld_k, 20, -2.f, 2.f);
+    const std::vector<float> v = random_floats(s.tokens * ld_v, 21, -2.f, 2.f);
     // Distinct slots, scattered; every fourth token is padding.
     std::vector<int64_t> slots(s.tokens);
     for (int64_t t = 0; t < s.tokens; ++t)
       slots[t] = t % 4 == 3 ? -1 : (t * 2 + 7) % num_slots;
-    const std::vector<float> kc0 = random_floats(num_slots * row, 22);
-    const std::vector<float> vc0 = random_floats(num_slots * row, 23);
+    const std::vector<float> kc0 = random_floats(num_slots * row, 22, -2.f, 2.f);
+    const std::vector<float> vc0 = random_floats(num_slots * row, 23, -2.f, 2.f);
     std::vector<float> want_k = kc0, want_v = vc0;
     kernels::KvWriteArgs a;
     a.k = k.data();

@@ -10,20 +10,14 @@
 #include "kernels/cuda/convert.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/tests/device_buffer.h"
+#include "tests/support/random.h"
 
 namespace sieve::cuda {
 namespace {
 
-using test::DeviceBuffer;
+using test_inputs::random_floats;
 
-std::vector<float> random_floats(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-1.f, 1.f);
-  std::vector<float> v(n);
-  for (auto& x : v)
-    x = d(rng);
-  return v;
-}
+using test::DeviceBuffer;
 
 // y[m, n] = x[m, k] · w[n, k]ᵀ in double.
 std::vector<float> host_linear(const std::vector<float>& x, const std::vector<float>& w, int64_t m,
@@ -51,7 +45,8 @@ TEST(CudaGemm, Fp32MatchesTheHostProduct) {
   LtGemm gemm;
   for (const Shape& s : kShapes) {
     SCOPED_TRACE(testing::Message() << s.m << "x" << s.n << "x" << s.k);
-    const auto x = random_floats(s.m * s.k, 1), w = random_floats(s.n * s.k, 2);
+    const auto x = random_floats(s.m * s.k, 1, -1.f, 1.f),
+               w = random_floats(s.n * s.k, 2, -1.f, 1.f);
     auto dx = DeviceBuffer<float>::from_host(x);
     auto dw = DeviceBuffer<float>::from_host(w);
     DeviceBuffer<float> dy(s.m * s.n);
@@ -69,7 +64,7 @@ TEST(CudaGemm, Bf16MatchesTheHostProductOfRoundedOperands) {
   LtGemm gemm;
   for (const Shape& s : kShapes) {
     SCOPED_TRACE(testing::Message() << s.m << "x" << s.n << "x" << s.k);
-    auto x = random_floats(s.m * s.k, 3), w = random_floats(s.n * s.k, 4);
+    auto x = random_floats(s.m * s.k, 3, -1.f, 1.f), w = random_floats(s.n * s.k, 4, -1.f, 1.f);
     std::vector<uint16_t> xb(x.size()), wb(w.size());
     for (size_t i = 0; i < x.size(); ++i) {
       xb[i] = kernels::f32_to_bf16(x[i]);
@@ -93,7 +88,7 @@ TEST(CudaGemm, Bf16MatchesTheHostProductOfRoundedOperands) {
 
 TEST(CudaConvert, F32ToBf16RoundsAsTheHostDoes) {
   for (int64_t n : {0, 1, 7, 1000, 1 << 20}) {
-    auto x = random_floats(n, 5);
+    auto x = random_floats(n, 5, -1.f, 1.f);
     if (n > 4) {
       x[0] = 0.f;
       x[1] = -0.f;
