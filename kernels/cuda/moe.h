@@ -61,14 +61,44 @@ inline constexpr int64_t kMoeSkinnyRows = 8;
 bool moe_skinny_gemm_supported(const GroupedGemmParams& p);
 void moe_skinny_gemm(const GroupedGemmParams& p, cudaStream_t stream);
 
-// Which kernel the pipeline uses for the two expert products.
-enum class MoeGemmVariant {
-  kAuto = 0,     // moe_choose_gemm
-  kGrouped = 1,  // moe_grouped_gemm (tiles of 64 rows: prefill)
-  kSkinny = 2,   // moe_skinny_gemm (decode)
+// --- 3''. the tensor-core path for fat groups (prefill), bf16 weights only: activations are
+// rounded to bf16 (as every bf16 serving engine does), products accumulate in fp32 on the
+// tensor cores. The gate_up product fuses silu·mul into its epilogue and writes the bf16
+// activation directly; the down product writes fp32 rows. Tiles of kMoeTensorTileRows rows
+// (or half that) per expert, so padding waste is under one tile per non-empty expert.
+inline constexpr int64_t kMoeTensorTileRows = 128;
+struct TensorGemmParams {
+  const void* a = nullptr;         // [rows, k] bf16, rows grouped by expert, 16-byte aligned rows
+  const void* const* w = nullptr;  // [num_experts] device pointers, each W_e [n_w, k] bf16
+  const int32_t* offsets = nullptr;  // [num_experts + 1]
+  void* c = nullptr;  // fused: [rows, inter] bf16 act; plain: [rows, n] fp32
+  int64_t rows = 0, num_experts = 0, n = 0, k = 0;
+  // fused_silu: W_e is [2 * n, k] (gate rows then up rows) and c = silu(gate) · up, bf16.
+  bool fused_silu = false;
+  int64_t tile_rows = kMoeTensorTileRows;  // kMoeTensorTileRows or kMoeTensorTileRows / 2
 };
-// kSkinny while the assignments average at most 4 rows per expert (rows <= 4 * num_experts)
-// and both products support it; kGrouped otherwise.
+bool moe_tensor_gemm_supported(int64_t hidden, int64_t inter, WeightType w_type);
+void moe_tensor_gemm(const TensorGemmParams& p, cudaStream_t stream);
+
+// Which kernels the pipeline uses for the two expert products. The values are stable: they are
+// benchmark arguments and the tuner's JSON cache stores them.
+enum class MoeGemmVariant {
+  kAuto = 0,            // moe_choose_gemm, or the tuner's cached choice (moe_registry.h)
+  kGrouped = 1,         // moe_grouped_gemm, fp32 CUDA cores (tiles of 64 rows)
+  kSkinny = 2,          // moe_skinny_gemm (decode streaming)
+  kTensorCore = 3,      // moe_tensor_gemm, 128-row tiles
+  kTensorCoreHalf = 4,  // moe_tensor_gemm, 64-row tiles (mid sizes: less padding)
+};
+inline constexpr MoeGemmVariant kMoeGemmVariants[] = {
+    MoeGemmVariant::kGrouped, MoeGemmVariant::kSkinny, MoeGemmVariant::kTensorCore,
+    MoeGemmVariant::kTensorCoreHalf};
+const char* moe_gemm_variant_name(MoeGemmVariant v);
+// Whether `v` can run these shapes (kAuto always can).
+bool moe_gemm_variant_supported(MoeGemmVariant v, int64_t hidden, int64_t inter,
+                                WeightType w_type);
+// The built-in rule: kSkinny while the assignments average at most 4 rows per expert
+// (rows <= 4 * num_experts); past that kTensorCore (bf16) or kGrouped (fp32); each only where
+// supported.
 MoeGemmVariant moe_choose_gemm(int64_t rows, int64_t num_experts, int64_t hidden, int64_t inter,
                                WeightType w_type);
 
