@@ -2,12 +2,14 @@
 // the whole of moe_experts against the MoeArgs formula across token counts, expert counts,
 // top_k, skewed and uniform routing, fp32 and bf16 weights; and run-to-run determinism.
 #include "kernels/cuda/moe.h"
+#include "kernels/cuda/moe_registry.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <numeric>
 #include <random>
@@ -457,8 +459,9 @@ struct PipelineRun {
 
 // Runs moe_experts `runs` times (outputs of the last run in `got`, every run compared by the
 // caller through `all`) and the host reference of the MoeArgs formula.
+// With `tuned`, moe_tune runs instead (once) and its result lands there.
 PipelineRun run_pipeline(const Problem& pr, uint32_t seed, std::vector<std::vector<float>>* all,
-                         int runs = 1) {
+                         int runs = 1, MoeTuneResult* tuned = nullptr) {
   std::mt19937 rng(seed);
   const auto ids = make_routing(pr.tokens, pr.top_k, pr.num_experts, pr.skewed, rng);
   const auto wts = random_floats(pr.tokens * pr.top_k, 1.f, rng);
@@ -493,7 +496,11 @@ PipelineRun run_pipeline(const Problem& pr, uint32_t seed, std::vector<std::vect
 
   PipelineRun r;
   for (int i = 0; i < runs; ++i) {
-    moe_experts(p, nullptr);
+    if (tuned) {
+      *tuned = moe_tune(p, nullptr);
+    } else {
+      moe_experts(p, nullptr);
+    }
     SIEVE_CUDA_CHECK(cudaGetLastError());
     r.got = d_out.to_host();
     if (all) all->push_back(r.got);
@@ -650,6 +657,30 @@ TEST(MoeExperts, DeterministicRunToRun) {
           << "run " << i << " differs from run 0";
     }
   }
+}
+
+// The tuner times every variant that supports the shapes, names the fastest, and leaves that
+// variant's (correct) result in the output.
+TEST(MoeTune, TimesEverySupportedVariantAndKeepsTheFastestsResult) {
+  MoeTuneResult r;
+  expect_bf16_band(
+      run_pipeline({64, 8, 128, 2048, 768, false, WeightType::kBF16}, 18, nullptr, 1, &r));
+  ASSERT_EQ(r.microseconds.size(), 4u);  // grouped, skinny, tensor, tensor_half
+  double best = 1e30;
+  for (const auto& [v, us] : r.microseconds) {
+    EXPECT_GT(us, 0.0) << moe_gemm_variant_name(v);
+    best = std::min(best, us);
+  }
+  for (const auto& [v, us] : r.microseconds) {
+    if (v == r.best) {
+      EXPECT_EQ(us, best);
+    }
+  }
+  std::printf("moe_tune at 64 tokens, Qwen3-30B-A3B shapes: best %s\n",
+              moe_gemm_variant_name(r.best));
+  // fp32 weights: the tensor-core variants cannot run, so they are not timed.
+  expect_close(run_pipeline({16, 2, 8, 72, 40, false, WeightType::kF32}, 19, nullptr, 1, &r));
+  EXPECT_EQ(r.microseconds.size(), 2u);
 }
 
 }  // namespace
