@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <spdlog/spdlog.h>
+
 #include "engine/host_convert.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/convert.h"
@@ -13,6 +15,7 @@
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/moe.h"
+#include "kernels/cuda/moe_registry.h"
 #include "kernels/cuda/router.h"
 #include "kernels/cuda/sampling.h"
 
@@ -93,6 +96,7 @@ CudaBackend::CudaBackend(const CudaBackendOptions& options) {
   SIEVE_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   stream_ = s;
   gemm_ = std::make_unique<cuda::LtGemm>();
+  moe_registry_ = std::make_unique<cuda::MoeKernelRegistry>(cuda::moe_device_key());
   arena_bytes_ = align_up(options.initial_scratch_bytes);
   SIEVE_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&arena_), arena_bytes_));
 }
@@ -104,6 +108,7 @@ CudaBackend::~CudaBackend() {
   expert_ptrs_.clear();
   inv_freq_.clear();
   gemm_.reset();
+  moe_registry_.reset();
   if (arena_) cudaFree(arena_);
   if (staging_device_) cudaFree(staging_device_);
   if (staging_host_) cudaFreeHost(staging_host_);
@@ -554,7 +559,46 @@ void CudaBackend::moe_experts(const MoeArgs& args) {
   p.workspace_bytes =
       cuda::moe_workspace_bytes(p.tokens, p.top_k, p.num_experts, p.hidden, p.inter);
   p.workspace = device_alloc(p.workspace_bytes);
+  const cuda::MoeShape shape = cuda::moe_shape_of(p);
+  if (auto tuned = moe_registry_->cached(shape)) {
+    p.gemm = *tuned;
+  } else if (moe_tuning_.autotune && !capturing_) {
+    tune_moe(p, shape);  // leaves the fastest variant's output in p.out
+    return;
+  }
   cuda::moe_experts(p, as_stream(stream_));
+}
+
+Status CudaBackend::set_moe_tuning(const MoeTuningOptions& options) {
+  moe_tuning_ = options;
+  if (options.cache_path.empty()) return Status::Ok();
+  std::string error, note;
+  if (!moe_registry_->load(options.cache_path, &error, &note)) {
+    return invalid_argument("--moe-tuning-cache " + error);
+  }
+  if (!note.empty()) spdlog::warn("MoE tuning cache {}", note);
+  if (moe_registry_->size() > 0) {
+    spdlog::info("MoE tuning cache {}: {} tuned shapes for {}", options.cache_path,
+                 moe_registry_->size(), moe_registry_->device());
+  }
+  return Status::Ok();
+}
+
+void CudaBackend::tune_moe(const cuda::MoeParams& p, const cuda::MoeShape& shape) {
+  const cuda::MoeTuneResult r = cuda::moe_tune(p, as_stream(stream_));
+  moe_registry_->remember(shape, r);
+  std::string times;
+  for (const auto& [v, us] : r.microseconds)
+    times += fmt::format("{}{} {:.1f} us", times.empty() ? "" : ", ",
+                         cuda::moe_gemm_variant_name(v), us);
+  spdlog::info("MoE tuned for {} tokens (bucket {}), {} experts top-{}, {}x{}: {} ({})",
+               shape.tokens, cuda::moe_tokens_bucket(shape.tokens), shape.num_experts, shape.top_k,
+               shape.hidden, shape.inter, cuda::moe_gemm_variant_name(r.best), times);
+  if (moe_tuning_.cache_path.empty()) return;
+  std::string error;
+  if (!moe_registry_->save(moe_tuning_.cache_path, &error)) {
+    spdlog::warn("MoE tuning cache not saved: {}", error);
+  }
 }
 
 void CudaBackend::combine_rows(const Tensor& src, const Tensor& rows, const Tensor& weights,

@@ -13,19 +13,33 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "engine/backend.h"
+#include "engine/status.h"
 
 namespace sieve {
 namespace cuda {
 class LtGemm;
+class MoeKernelRegistry;
+struct MoeParams;
+struct MoeShape;
 }  // namespace cuda
 
 struct CudaBackendOptions {
   // Bytes reserved up front for step activations (grown when a step needs more).
   size_t initial_scratch_bytes = size_t{256} << 20;
+};
+
+// Which MoE expert-product kernel runs each shape (kernels/cuda/moe_registry.h): the built-in
+// rule, unless `autotune` times every variant the first time a (shape, token bucket) runs
+// eagerly and keeps the fastest; `cache_path` (optional) is read at start and rewritten as new
+// choices are found, so a second start on the same GPU tunes nothing.
+struct MoeTuningOptions {
+  bool autotune = false;
+  std::string cache_path;
 };
 
 class CudaBackend final : public Backend {
@@ -94,6 +108,8 @@ class CudaBackend final : public Backend {
   size_t scratch_used() const { return arena_used_; }
   // Waits for all work on the stream.
   void synchronize() override;
+  // Reads the tuning cache (a malformed file is an error; another GPU's is ignored, logged).
+  Status set_moe_tuning(const MoeTuningOptions& options);
   // Bytes of device memory in use by this process's allocations through alloc().
   int64_t allocated_bytes() const { return allocated_bytes_; }
   // Peak scratch one step needed so far.
@@ -104,11 +120,14 @@ class CudaBackend final : public Backend {
   void flush_readback();
   void pack_step_inputs(const ForwardBatch& batch);
   const void* expert_pointers(const std::vector<std::shared_ptr<Matrix>>& m);
+  void tune_moe(const cuda::MoeParams& p, const cuda::MoeShape& shape);
   const float* inv_freq_on_device(const RopeConfig& rope);
 
   int device_ = 0;          // the GPU current when the backend was made
   void* stream_ = nullptr;  // cudaStream_t
   std::unique_ptr<cuda::LtGemm> gemm_;
+  std::unique_ptr<cuda::MoeKernelRegistry> moe_registry_;
+  MoeTuningOptions moe_tuning_;
   // Scratch: [arena_, arena_ + arena_bytes_) bumped by scratch(); overflow chunks when a step
   // needs more (freed at the next begin_step, which then grows the arena).
   char* arena_ = nullptr;

@@ -33,6 +33,14 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
       ->check(CLI::Range(0.05, 1.0));
   cmd->add_flag("--enforce-eager", f.enforce_eager,
                 "CUDA: run every step eagerly instead of replaying decode steps as CUDA graphs");
+  cmd->add_flag("--moe-autotune", f.moe_autotune,
+                "CUDA: the first time an MoE layer runs a new shape (token counts bucketed to "
+                "powers of two) eagerly, time every expert-product kernel on it and keep the "
+                "fastest (without it: a built-in rule)");
+  cmd->add_option("--moe-tuning-cache", f.moe_tuning_cache,
+                  "CUDA: JSON file of tuned MoE kernel choices for this GPU, read at start and, "
+                  "with --moe-autotune, rewritten as new shapes are tuned (choices made on "
+                  "another GPU are ignored)");
   cmd->add_option("--expert-parallel-size", f.expert_parallel_size,
                   "Split every MoE layer's experts over N ranks, launched with `mpirun -np N`: "
                   "each rank holds its experts and runs its own sequences, tokens travel by "

@@ -19,6 +19,8 @@ struct EngineFlags {
   std::string backend = "auto";
   double gpu_memory_utilization = 0.9;
   bool enforce_eager = false;
+  bool moe_autotune = false;
+  std::string moe_tuning_cache;
   int expert_parallel_size = 1;
   bool expert_parallel_overlap = false;
   double distributed_timeout_s = 60;

@@ -148,7 +148,11 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
   }
   SIEVE_ASSIGN_OR_RETURN(m.weight_dtype, resolve_weight_dtype(flags.dtype, m.dir.config));
 #if defined(SIEVE_HAVE_CUDA)
-  if (backend == "cuda") m.backend = std::make_unique<CudaBackend>();
+  if (backend == "cuda") {
+    auto cuda = std::make_unique<CudaBackend>();
+    SIEVE_RETURN_IF_ERROR(cuda->set_moe_tuning({flags.moe_autotune, flags.moe_tuning_cache}));
+    m.backend = std::move(cuda);
+  }
 #endif
   if (!m.backend) m.backend = std::make_unique<CpuBackend>(flags.threads);
   const auto t0 = std::chrono::steady_clock::now();
