@@ -2,6 +2,7 @@
 // eagerly and against transformers' greedy continuations. GPU only (models_golden_gpu_tests).
 #include <gtest/gtest.h>
 
+#include "engine/cuda_backend.h"
 #include "engine/cuda_graph_model.h"
 #include "engine/engine.h"
 #include "models/tests/model_test_util.h"
@@ -55,6 +56,26 @@ TEST_P(CudaGraphTest, ReplayedDecodesGiveTheGoldenTokens) {
   }
   EXPECT_GT(g.graphs->captures(), 0);
   EXPECT_GT(g.graphs->replays(), 10);
+}
+
+// --moe-autotune: every MoE shape is tuned on its first eager run (the eager run before each
+// capture included), the choices land in the cache file, and the tokens stay the goldens.
+TEST_P(CudaGraphTest, AutotunedMoeKernelsKeepTheGoldenTokens) {
+  Graphed g = load_graphed(GetParam());
+  ASSERT_TRUE(g.m.model);
+  auto& cuda = static_cast<CudaBackend&>(*g.m.backend);
+  const std::string cache = make_temp_dir("moe-tuning") + "/moe_tuning.json";
+  ASSERT_TRUE(cuda.set_moe_tuning({true, cache}).ok());
+  const nlohmann::json golden = read_json(fixture_path("models/" + GetParam() + "/golden.json"));
+  const auto prompts = golden["prompts"].get<std::vector<std::vector<int32_t>>>();
+  const auto got = greedy(*g.m.model, *g.m.backend, prompts);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(got[i], golden["greedy"][i]["new_tokens"].get<std::vector<int32_t>>())
+        << "prompt " << i;
+  }
+  const nlohmann::json saved = read_json(cache);
+  EXPECT_GE(saved["choices"].size(), 2u) << saved.dump();  // a prefill and a decode bucket
+  EXPECT_GT(g.graphs->replays(), 0);
 }
 
 // One decode step of two sequences: the graph's logits equal the eager step's.
