@@ -587,6 +587,12 @@ Status CudaBackend::set_moe_tuning(const MoeTuningOptions& options) {
 void CudaBackend::tune_moe(const cuda::MoeParams& p, const cuda::MoeShape& shape) {
   const cuda::MoeTuneResult r = cuda::moe_tune(p, as_stream(stream_));
   moe_registry_->remember(shape, r);
+  for (const auto& [v, err] : r.rejected) {
+    spdlog::error(
+        "MoE kernel {} disagrees with the reference kernel (relative error {:.3g}) at "
+        "{} tokens, {}x{}: not used; please report this with your GPU model",
+        cuda::moe_gemm_variant_name(v), err, shape.tokens, shape.hidden, shape.inter);
+  }
   std::string times;
   for (const auto& [v, us] : r.microseconds)
     times += fmt::format("{}{} {:.1f} us", times.empty() ? "" : ", ",

@@ -591,6 +591,8 @@ const char* moe_gemm_variant_name(MoeGemmVariant v) {
       return "tensor";
     case MoeGemmVariant::kTensorCoreHalf:
       return "tensor_half";
+    case MoeGemmVariant::kWgmma:
+      return "wgmma";
   }
   return "unknown";
 }
@@ -608,6 +610,7 @@ bool moe_gemm_variant_supported(MoeGemmVariant v, int64_t hidden, int64_t inter,
       return hidden % per_load == 0 && inter % per_load == 0;
     case MoeGemmVariant::kTensorCore:
     case MoeGemmVariant::kTensorCoreHalf:
+    case MoeGemmVariant::kWgmma:
       return moe_tensor_gemm_supported(hidden, inter, w_type);
   }
   return false;
@@ -695,8 +698,16 @@ void moe_experts(const MoeParams& p, cudaStream_t stream) {
                   .c_str(),
               __FILE__, __LINE__);
   }
-  const bool tensor =
-      variant == MoeGemmVariant::kTensorCore || variant == MoeGemmVariant::kTensorCoreHalf;
+  const bool tensor = variant == MoeGemmVariant::kTensorCore ||
+                      variant == MoeGemmVariant::kTensorCoreHalf ||
+                      variant == MoeGemmVariant::kWgmma;
+  auto tensor_gemm = [&](const TensorGemmParams& t) {
+    if (variant == MoeGemmVariant::kWgmma) {
+      moe_wgmma_gemm(t, stream);
+    } else {
+      moe_tensor_gemm(t, stream);
+    }
+  };
 
   MoePermuteParams pe;
   pe.x = p.x;
@@ -733,14 +744,14 @@ void moe_experts(const MoeParams& p, cudaStream_t stream) {
     t.fused_silu = true;
     t.tile_rows =
         variant == MoeGemmVariant::kTensorCore ? kMoeTensorTileRows : kMoeTensorTileRows / 2;
-    moe_tensor_gemm(t, stream);
+    tensor_gemm(t);
     t.a = ws.act_bf16;
     t.w = p.down;
     t.c = ws.x_sorted;
     t.n = p.hidden;
     t.k = p.inter;
     t.fused_silu = false;
-    moe_tensor_gemm(t, stream);
+    tensor_gemm(t);
     moe_unpermute(un, stream);
     return;
   }

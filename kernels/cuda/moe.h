@@ -82,6 +82,9 @@ struct TensorGemmParams {
 };
 bool moe_tensor_gemm_supported(int64_t hidden, int64_t inter, WeightType w_type);
 void moe_tensor_gemm(const TensorGemmParams& p, cudaStream_t stream);
+// The same product on Hopper's warpgroup MMA (wgmma, sm_90a): 128-row tiles (tile_rows is
+// ignored), same operands, same support.
+void moe_wgmma_gemm(const TensorGemmParams& p, cudaStream_t stream);
 
 // Which kernels the pipeline uses for the two expert products. The values are stable: they are
 // benchmark arguments and the tuner's JSON cache stores them.
@@ -91,10 +94,12 @@ enum class MoeGemmVariant {
   kSkinny = 2,          // moe_skinny_gemm (decode streaming)
   kTensorCore = 3,      // moe_tensor_gemm, 128-row tiles
   kTensorCoreHalf = 4,  // moe_tensor_gemm, 64-row tiles (mid sizes: less padding)
+  kWgmma = 5,           // moe_wgmma_gemm, 128-row tiles
 };
+// kGrouped first: the tuner checks the others against it.
 inline constexpr MoeGemmVariant kMoeGemmVariants[] = {
     MoeGemmVariant::kGrouped, MoeGemmVariant::kSkinny, MoeGemmVariant::kTensorCore,
-    MoeGemmVariant::kTensorCoreHalf};
+    MoeGemmVariant::kTensorCoreHalf, MoeGemmVariant::kWgmma};
 const char* moe_gemm_variant_name(MoeGemmVariant v);
 // Whether `v` can run these shapes (kAuto always can).
 bool moe_gemm_variant_supported(MoeGemmVariant v, int64_t hidden, int64_t inter, WeightType w_type);

@@ -1,9 +1,11 @@
 #include "kernels/cuda/moe_registry.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -38,17 +40,52 @@ int64_t moe_tokens_bucket(int64_t tokens) {
   return b;
 }
 
+namespace {
+
+std::vector<float> output_of(const MoeParams& p, cudaStream_t stream) {
+  std::vector<float> host(static_cast<size_t>(p.tokens * p.hidden));
+  SIEVE_CUDA_CHECK(cudaMemcpyAsync(host.data(), p.out, host.size() * sizeof(float),
+                                   cudaMemcpyDeviceToHost, stream));
+  SIEVE_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return host;
+}
+
+// ‖got − ref‖ / ‖ref‖; infinity when got has a non-finite element.
+double relative_error(const std::vector<float>& got, const std::vector<float>& ref) {
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!std::isfinite(got[i])) return std::numeric_limits<double>::infinity();
+    const double d = static_cast<double>(got[i]) - ref[i];
+    diff += d * d;
+    norm += static_cast<double>(ref[i]) * ref[i];
+  }
+  return norm == 0 ? (diff == 0 ? 0 : std::numeric_limits<double>::infinity())
+                   : std::sqrt(diff / norm);
+}
+
+}  // namespace
+
 MoeTuneResult moe_tune(MoeParams p, cudaStream_t stream, int iters) {
   SIEVE_CUDA_REQUIRE(iters >= 1, "moe_tune: iters >= 1");
   cudaEvent_t start, stop;
   SIEVE_CUDA_CHECK(cudaEventCreate(&start));
   SIEVE_CUDA_CHECK(cudaEventCreate(&stop));
   MoeTuneResult r;
+  std::vector<float> reference;
   double best = 0;
-  for (MoeGemmVariant v : kMoeGemmVariants) {
+  for (MoeGemmVariant v : kMoeGemmVariants) {  // kGrouped first: the reference
     if (!moe_gemm_variant_supported(v, p.hidden, p.inter, p.w_type)) continue;
     p.gemm = v;
-    moe_experts(p, stream);  // warm-up: module load, caches
+    moe_experts(p, stream);  // warm-up (module load, caches), and the output to check
+    if (v == MoeGemmVariant::kGrouped) {
+      reference = output_of(p, stream);
+    } else {
+      const double err = relative_error(output_of(p, stream), reference);
+      if (!(err <= kMoeTuneMaxRelativeError)) {
+        r.rejected.emplace_back(v, err);
+        continue;
+      }
+    }
     std::vector<double> us;
     for (int i = 0; i < iters; ++i) {
       SIEVE_CUDA_CHECK(cudaEventRecord(start, stream));

@@ -31,13 +31,20 @@ int64_t moe_tokens_bucket(int64_t tokens);
 
 struct MoeTuneResult {
   MoeGemmVariant best = MoeGemmVariant::kAuto;
-  std::vector<std::pair<MoeGemmVariant, double>> microseconds;  // median per supported variant
+  std::vector<std::pair<MoeGemmVariant, double>> microseconds;  // median per accepted variant
+  // Variants whose output strayed from the reference variant's, with ‖out − ref‖ / ‖ref‖.
+  std::vector<std::pair<MoeGemmVariant, double>> rejected;
 };
 
-// Times moe_experts(p) with every variant that supports p's shapes (one warm-up launch each,
-// then the median of `iters` event-timed launches) and returns them with the fastest. It
-// synchronizes `stream`, so it must not run during graph capture. p.out holds the fastest
-// variant's result at return; p.gemm is ignored.
+// A variant is only chosen if its output is within this of kGrouped's (fp32 CUDA cores, the
+// plainest kernel): the bf16 band of METHOD.md, with room for the rounding of activations.
+inline constexpr double kMoeTuneMaxRelativeError = 2e-2;
+
+// Runs moe_experts(p) with every variant that supports p's shapes; checks each one's output
+// against kGrouped's; times the ones that agree (one warm-up launch each, then the median of
+// `iters` event-timed launches) and returns them with the fastest. It synchronizes `stream`, so
+// it must not run during graph capture. p.out holds the fastest variant's result at return;
+// p.gemm is ignored.
 MoeTuneResult moe_tune(MoeParams p, cudaStream_t stream, int iters = 5);
 
 class MoeKernelRegistry {

@@ -252,10 +252,6 @@ void launch(const TensorGemmParams& p, cudaStream_t stream) {
   SIEVE_CUDA_CHECK_LAUNCH();
 }
 
-bool fits_int(int64_t v) {
-  return v >= 0 && v <= INT32_MAX;
-}
-
 }  // namespace
 
 bool moe_tensor_gemm_supported(int64_t hidden, int64_t inter, WeightType w_type) {
@@ -264,23 +260,33 @@ bool moe_tensor_gemm_supported(int64_t hidden, int64_t inter, WeightType w_type)
   return w_type == WeightType::kBF16 && hidden % 8 == 0 && inter % 8 == 0;
 }
 
-void moe_tensor_gemm(const TensorGemmParams& p, cudaStream_t stream) {
-  auto require = [](bool ok, const char* what) {
-    if (!ok) cuda_fail(what, (std::string("moe_tensor_gemm: ") + what).c_str(), __FILE__, __LINE__);
+namespace moe_detail {
+
+bool check_tensor_gemm(const TensorGemmParams& p, const char* kernel) {
+  auto require = [kernel](bool ok, const char* what) {
+    if (!ok) cuda_fail(what, (std::string(kernel) + ": " + what).c_str(), __FILE__, __LINE__);
   };
+  auto fits_int = [](int64_t v) { return v >= 0 && v <= INT32_MAX; };
   require(p.rows >= 0 && p.n >= 1 && p.k >= 1 && p.num_experts >= 1, "sizes");
   require(fits_int(p.rows) && fits_int(p.k) && fits_int(p.num_experts) &&
               fits_int(p.fused_silu ? 2 * p.n : p.n),
           "sizes fit int32");
   require(p.k % 8 == 0 && p.n % 8 == 0, "k and n must be multiples of 8");
-  require(p.tile_rows == kMoeTensorTileRows || p.tile_rows == kMoeTensorTileRows / 2,
-          "tile_rows must be kMoeTensorTileRows or half of it");
-  if (p.rows == 0) return;
+  if (p.rows == 0) return false;
   require(p.a && p.w && p.offsets && p.c, "null pointer");
   require(reinterpret_cast<uintptr_t>(p.a) % 16 == 0 && reinterpret_cast<uintptr_t>(p.c) % 16 == 0,
           "a and c must be 16-byte aligned");
-  require(row_tile_bound(p.rows, p.num_experts, p.tile_rows) <= kMaxGridY,
-          "too many row tiles for grid.y");
+  return true;
+}
+
+}  // namespace moe_detail
+
+void moe_tensor_gemm(const TensorGemmParams& p, cudaStream_t stream) {
+  SIEVE_CUDA_REQUIRE(p.tile_rows == kMoeTensorTileRows || p.tile_rows == kMoeTensorTileRows / 2,
+                     "moe_tensor_gemm: tile_rows must be kMoeTensorTileRows or half of it");
+  if (!moe_detail::check_tensor_gemm(p, "moe_tensor_gemm")) return;
+  SIEVE_CUDA_REQUIRE(row_tile_bound(p.rows, p.num_experts, p.tile_rows) <= kMaxGridY,
+                     "moe_tensor_gemm: too many row tiles for grid.y");
   if (p.tile_rows == kMoeTensorTileRows) {
     p.fused_silu ? launch<kMoeTensorTileRows, true>(p, stream)
                  : launch<kMoeTensorTileRows, false>(p, stream);

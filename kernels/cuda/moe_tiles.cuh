@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/cuda/moe.h"
+
 namespace sieve::cuda::moe_detail {
 
 constexpr unsigned kFullMask = 0xffffffffu;
@@ -50,5 +52,9 @@ __device__ inline void find_row_tile(const int32_t* __restrict__ offsets, int nu
     tiles_before += __shfl_sync(kFullMask, incl, 31);
   }
 }
+
+// The argument checks both tensor-core products make (failures name `kernel`); false when there
+// are no rows, so nothing to launch.
+bool check_tensor_gemm(const TensorGemmParams& p, const char* kernel);
 
 }  // namespace sieve::cuda::moe_detail

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/cuda/tests/device_buffer.h"
@@ -354,6 +355,7 @@ TEST(MoeChooseGemm, SkinnyForDecodeTensorCoresForPrefill) {
 // --- 3''. tensor-core product: bf16 operands (the activations rounded as the pipeline does),
 // against the host in double. Plain: fp32 out, so only the accumulation order differs. Fused:
 // silu(gate) · up rounded to bf16, so the band is bf16's half ulp (2^-9 relative) on top.
+// tile_rows 0: moe_wgmma_gemm.
 void check_tensor_gemm(const std::vector<int32_t>& counts, int64_t n, int64_t k, bool fused,
                        int64_t tile_rows, std::mt19937& rng) {
   const int64_t num_experts = static_cast<int64_t>(counts.size());
@@ -385,8 +387,12 @@ void check_tensor_gemm(const std::vector<int32_t>& counts, int64_t n, int64_t k,
   p.n = n;
   p.k = k;
   p.fused_silu = fused;
-  p.tile_rows = tile_rows;
-  moe_tensor_gemm(p, nullptr);
+  if (tile_rows == 0) {
+    moe_wgmma_gemm(p, nullptr);
+  } else {
+    p.tile_rows = tile_rows;
+    moe_tensor_gemm(p, nullptr);
+  }
   SIEVE_CUDA_CHECK(cudaGetLastError());
   const auto got32 = d_c32.to_host();
   const auto got16 = d_c16.to_host();
@@ -428,9 +434,11 @@ void check_tensor_gemm(const std::vector<int32_t>& counts, int64_t n, int64_t k,
 // decode-like spread of single rows.
 TEST(MoeTensorGemm, MatchesHostOnBf16Operands) {
   std::mt19937 rng(7);
-  for (int64_t tile : {kMoeTensorTileRows, kMoeTensorTileRows / 2}) {
+  for (int64_t tile : {kMoeTensorTileRows, kMoeTensorTileRows / 2, int64_t{0}}) {
     for (bool fused : {false, true}) {
-      SCOPED_TRACE(testing::Message() << "tile_rows " << tile << (fused ? " fused" : " plain"));
+      SCOPED_TRACE(testing::Message()
+                   << (tile == 0 ? "wgmma" : "mma.sync, tile_rows ")
+                   << (tile == 0 ? "" : std::to_string(tile)) << (fused ? " fused" : " plain"));
       check_tensor_gemm({0, 1, 70, 0, 129}, 72, 40, fused, tile, rng);
       check_tensor_gemm({128, 0, 64, 65, 257}, 136, 264, fused, tile, rng);
       check_tensor_gemm({3}, 8, 8, fused, tile, rng);
@@ -609,7 +617,8 @@ void expect_bf16_band(const PipelineRun& r) {
 // and prefill sizes, uniform and skewed routing, then Qwen3-30B-A3B's expert shapes.
 TEST(MoeExperts, TensorCoreWithinTheBf16Band) {
   uint32_t seed = 700;
-  for (MoeGemmVariant v : {MoeGemmVariant::kTensorCore, MoeGemmVariant::kTensorCoreHalf}) {
+  for (MoeGemmVariant v :
+       {MoeGemmVariant::kTensorCore, MoeGemmVariant::kTensorCoreHalf, MoeGemmVariant::kWgmma}) {
     for (int64_t tokens : {1, 7, 64, 300, 1000}) {
       for (int64_t num_experts : {8, 60}) {
         for (bool skewed : {false, true}) {
@@ -665,7 +674,9 @@ TEST(MoeTune, TimesEverySupportedVariantAndKeepsTheFastestsResult) {
   MoeTuneResult r;
   expect_bf16_band(
       run_pipeline({64, 8, 128, 2048, 768, false, WeightType::kBF16}, 18, nullptr, 1, &r));
-  ASSERT_EQ(r.microseconds.size(), 4u);  // grouped, skinny, tensor, tensor_half
+  for (const auto& [v, err] : r.rejected)
+    ADD_FAILURE() << moe_gemm_variant_name(v) << " rejected: relative error " << err;
+  ASSERT_EQ(r.microseconds.size(), 5u);  // grouped, skinny, tensor, tensor_half, wgmma
   double best = 1e30;
   for (const auto& [v, us] : r.microseconds) {
     EXPECT_GT(us, 0.0) << moe_gemm_variant_name(v);

@@ -1,0 +1,260 @@
+// The Hopper expert product (moe.h, variant kTensorCoreWgmma): the same grouped bf16 GEMM as
+// moe_tensor_gemm.cu, with its fused silu·mul epilogue, on warpgroup MMA (wgmma, sm_90a): each
+// of the CTA's two warpgroups multiplies its 64 rows by the 128-column weight tile straight from
+// shared memory (m64n128k16, fp32 accumulators in registers), so no ldmatrix traffic and twice
+// the tensor-core rate of mma.sync. Operand tiles are 64 k wide (128 bytes per row) in the
+// 128-byte swizzle the wgmma descriptors name, written by cp.async in a 4-stage pipeline.
+#include <cuda_bf16.h>
+
+#include <cstdint>
+#include <string>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/moe.h"
+#include "kernels/cuda/moe_tiles.cuh"
+
+namespace sieve::cuda {
+namespace {
+
+using moe_detail::check_tensor_gemm;
+using moe_detail::find_row_tile;
+using moe_detail::row_tile_bound;
+
+constexpr int kThreads = 256;   // two warpgroups
+constexpr int kTileRows = 128;  // 64 per warpgroup
+constexpr int kTileCols = 128;  // weight rows (fused: 64 gate + 64 up, interleaved by 8)
+constexpr int kFusedCols = kTileCols / 2;
+constexpr int kTileK = 64;  // one 128-byte swizzle row
+constexpr int kStages = 4;
+constexpr int kRowBytes = kTileK * 2;               // 128
+constexpr int kChunksPerRow = kRowBytes / 16;       // 8
+constexpr int kATileBytes = kTileRows * kRowBytes;  // 16 KB per stage
+constexpr int kBTileBytes = kTileCols * kRowBytes;  // 16 KB per stage
+constexpr int kStageBytes = kATileBytes + kBTileBytes;
+constexpr int kSmemBytes = kStages * kStageBytes + 1024;       // + alignment slack to 1024 bytes
+constexpr int kALoads = kTileRows * kChunksPerRow / kThreads;  // 4
+constexpr int kBLoads = kTileCols * kChunksPerRow / kThreads;  // 4
+
+// 128-byte swizzle (what wgmma's SWIZZLE_128B descriptors read): in each 1024-byte group of 8
+// rows, 16-byte chunk c of row r sits at chunk c ^ (r % 8). Tiles start 1024-byte aligned.
+__device__ __forceinline__ uint32_t swizzle128(int r, int c) {
+  return static_cast<uint32_t>(r * kRowBytes + ((c ^ (r & 7)) << 4));
+}
+
+// Shared-memory matrix descriptor of a K-major operand in the 128-byte swizzle: start address,
+// leading offset (unused for this layout: 1), stride 1024 bytes between 8-row groups, layout 1
+// (SWIZZLE_128B) in bits 62-63. Advancing k by 16 elements adds 32 bytes to the start.
+__device__ __forceinline__ uint64_t sw128_desc(uint32_t smem_addr) {
+  uint64_t d = 0;
+  d |= static_cast<uint64_t>((smem_addr & 0x3ffff) >> 4);
+  d |= static_cast<uint64_t>(1) << 16;
+  d |= static_cast<uint64_t>(1024 >> 4) << 32;
+  d |= static_cast<uint64_t>(1) << 62;
+  return d;
+}
+
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool valid) {
+  const int bytes = valid ? 16 : 0;  // 0: zero-fill, read nothing
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
+template <int kPending>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+}
+
+// d (64 fp32 per thread) += A (64 × 16, descriptor) · B (16 × 128, descriptor).
+__device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], uint64_t a_desc, uint64_t b_desc) {
+  asm volatile(
+      "{\n"
+      ".reg .pred p;\n"
+      "setp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, "
+      "%15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, "
+      "%28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, "
+      "%41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, "
+      "%54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+      "}, %64, %65, p, 1, 1, 0, 0;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
+        "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
+        "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
+        "+f"(d[63])
+      : "l"(a_desc), "l"(b_desc), "r"(1));
+}
+
+__device__ __forceinline__ float silu_times(float g, float u) {
+  return g / (1.f + __expf(-g)) * u;
+}
+
+template <bool kFused>
+__global__ void __launch_bounds__(kThreads, 1)
+    wgmma_gemm_kernel(const __nv_bfloat16* __restrict__ a,  // [rows, k]
+                      const void* const* __restrict__ w,    // [num_experts] → bf16 rows of k
+                      const int32_t* __restrict__ offsets,  // [num_experts + 1]
+                      void* __restrict__ c, int num_experts, int n, int k) {
+  extern __shared__ unsigned char smem_raw[];
+  __shared__ int s_expert, s_row0, s_row1;
+  if (threadIdx.x < 32) {
+    find_row_tile(offsets, num_experts, blockIdx.y, kTileRows, &s_expert, &s_row0, &s_row1);
+  }
+  __syncthreads();
+  const int expert = s_expert;
+  if (expert < 0) return;
+  const int row0 = s_row0, row1 = s_row1;
+  const __nv_bfloat16* __restrict__ we = static_cast<const __nv_bfloat16*>(w[expert]);
+  const int col0 = blockIdx.x * (kFused ? kFusedCols : kTileCols);
+  const int tid = threadIdx.x, warpgroup = tid / 128, wg_tid = tid % 128;
+  const uint32_t smem_base =
+      (static_cast<uint32_t>(__cvta_generic_to_shared(smem_raw)) + 1023u) & ~1023u;
+  auto a_stage = [&](int s) { return smem_base + s * kStageBytes; };
+  auto b_stage = [&](int s) { return a_stage(s) + kATileBytes; };
+
+  const __nv_bfloat16* a_src[kALoads];
+  bool a_ok[kALoads];
+  uint32_t a_dst[kALoads];
+  int a_k[kALoads];
+#pragma unroll
+  for (int i = 0; i < kALoads; ++i) {
+    const int id = tid + i * kThreads, r = id / kChunksPerRow, ch = id % kChunksPerRow;
+    const int row = row0 + r;
+    a_ok[i] = row < row1;
+    a_src[i] = a + static_cast<int64_t>(a_ok[i] ? row : row0) * k + ch * 8;
+    a_dst[i] = swizzle128(r, ch);
+    a_k[i] = ch * 8;
+  }
+  const __nv_bfloat16* b_src[kBLoads];
+  bool b_ok[kBLoads];
+  uint32_t b_dst[kBLoads];
+  int b_k[kBLoads];
+#pragma unroll
+  for (int i = 0; i < kBLoads; ++i) {
+    const int id = tid + i * kThreads, r = id / kChunksPerRow, ch = id % kChunksPerRow;
+    int wrow, col;
+    if (kFused) {
+      const int blk = r / 8;  // even: gate rows, odd: the matching up rows
+      col = col0 + (blk / 2) * 8 + r % 8;
+      wrow = (blk % 2 == 0 ? 0 : n) + col;
+    } else {
+      col = col0 + r;
+      wrow = col;
+    }
+    b_ok[i] = col < n;
+    b_src[i] = we + static_cast<int64_t>(b_ok[i] ? wrow : 0) * k + ch * 8;
+    b_dst[i] = swizzle128(r, ch);
+    b_k[i] = ch * 8;
+  }
+  auto load_stage = [&](int s, int k0) {
+#pragma unroll
+    for (int i = 0; i < kALoads; ++i) {
+      const bool ok = a_ok[i] && k0 + a_k[i] < k;
+      cp_async_16(a_stage(s) + a_dst[i], ok ? a_src[i] + k0 : a_src[i], ok);
+    }
+#pragma unroll
+    for (int i = 0; i < kBLoads; ++i) {
+      const bool ok = b_ok[i] && k0 + b_k[i] < k;
+      cp_async_16(b_stage(s) + b_dst[i], ok ? b_src[i] + k0 : b_src[i], ok);
+    }
+  };
+
+  float acc[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i)
+    acc[i] = 0.f;
+  const int k_tiles = (k + kTileK - 1) / kTileK;
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < k_tiles) load_stage(s, s * kTileK);
+    cp_async_commit();
+  }
+  for (int kt = 0; kt < k_tiles; ++kt) {
+    cp_async_wait<kStages - 2>();
+    // The tile arrived through the generic proxy; wgmma reads through the async proxy.
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+    __syncthreads();  // stage kt visible to all; every wgmma on stage kt - 1 has completed
+    {
+      const int next = kt + kStages - 1;
+      if (next < k_tiles) load_stage(next % kStages, next * kTileK);
+      cp_async_commit();
+    }
+    const uint32_t as = a_stage(kt % kStages) + warpgroup * 64 * kRowBytes;
+    const uint32_t bs = b_stage(kt % kStages);
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+    for (int kk = 0; kk < kTileK / 16; ++kk)
+      wgmma_m64n128k16(acc, sw128_desc(as + kk * 32), sw128_desc(bs + kk * 32));
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+    // Wait before the next iteration's barrier, after which this stage may be refilled.
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+  }
+  cp_async_wait<0>();
+
+  // Accumulator j of m64n128: d[4j + 0, 1] at (row 16·warp + lane/4, cols 8j + 2·(lane%4) +
+  // 0, 1), d[4j + 2, 3] at row + 8, rows within this warpgroup's 64.
+  const int warp = wg_tid / 32, lane = wg_tid % 32;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int row = row0 + warpgroup * 64 + warp * 16 + lane / 4 + half * 8;
+    if (row >= row1) continue;
+    if constexpr (kFused) {
+      __nv_bfloat16* out = static_cast<__nv_bfloat16*>(c) + static_cast<int64_t>(row) * n;
+#pragma unroll
+      for (int p = 0; p < kTileCols / 16; ++p) {  // n8 blocks 2p (gate) and 2p + 1 (up)
+        const int col = col0 + p * 8 + 2 * (lane % 4);
+        if (col >= n) continue;  // n % 8 == 0: col + 1 < n too
+        const float v0 = silu_times(acc[4 * (2 * p) + 2 * half], acc[4 * (2 * p + 1) + 2 * half]);
+        const float v1 =
+            silu_times(acc[4 * (2 * p) + 2 * half + 1], acc[4 * (2 * p + 1) + 2 * half + 1]);
+        *reinterpret_cast<__nv_bfloat162*>(out + col) = __floats2bfloat162_rn(v0, v1);
+      }
+    } else {
+      float* out = static_cast<float*>(c) + static_cast<int64_t>(row) * n;
+#pragma unroll
+      for (int j = 0; j < kTileCols / 8; ++j) {
+        const int col = col0 + j * 8 + 2 * (lane % 4);
+        if (col >= n) continue;
+        *reinterpret_cast<float2*>(out + col) =
+            make_float2(acc[4 * j + 2 * half], acc[4 * j + 2 * half + 1]);
+      }
+    }
+  }
+}
+
+constexpr int64_t kMaxGridY = 65535;
+
+template <bool kFused>
+void launch(const TensorGemmParams& p, cudaStream_t stream) {
+  static const bool opted_in = [] {
+    SIEVE_CUDA_CHECK(cudaFuncSetAttribute(wgmma_gemm_kernel<kFused>,
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
+    return true;
+  }();
+  (void)opted_in;
+  const int64_t cols_per_cta = kFused ? kFusedCols : kTileCols;
+  const dim3 grid(static_cast<unsigned>((p.n + cols_per_cta - 1) / cols_per_cta),
+                  static_cast<unsigned>(row_tile_bound(p.rows, p.num_experts, kTileRows)));
+  wgmma_gemm_kernel<kFused><<<grid, kThreads, kSmemBytes, stream>>>(
+      static_cast<const __nv_bfloat16*>(p.a), p.w, p.offsets, p.c, static_cast<int>(p.num_experts),
+      static_cast<int>(p.n), static_cast<int>(p.k));
+  SIEVE_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void moe_wgmma_gemm(const TensorGemmParams& p, cudaStream_t stream) {
+  if (!check_tensor_gemm(p, "moe_wgmma_gemm")) return;
+  SIEVE_CUDA_REQUIRE(row_tile_bound(p.rows, p.num_experts, kTileRows) <= kMaxGridY,
+                     "moe_wgmma_gemm: too many row tiles for grid.y");
+  p.fused_silu ? launch<true>(p, stream) : launch<false>(p, stream);
+}
+
+}  // namespace sieve::cuda
