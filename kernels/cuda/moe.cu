@@ -8,11 +8,14 @@
 #include <string>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/moe_tiles.cuh"
 
 namespace sieve::cuda {
 namespace {
 
-constexpr unsigned kFullMask = 0xffffffffu;
+using moe_detail::find_row_tile;
+using moe_detail::kFullMask;
+using moe_detail::row_tile_bound;
 
 // ---------------------------------------------------------------------------------------------
 // 1. align. One CTA of kAlignThreads threads (the assignment count of a step is small next to
@@ -122,6 +125,25 @@ __global__ void __launch_bounds__(kRowThreads)
     dst[h] = src[h];
 }
 
+// The same gather rounding to bf16, 8 elements (two float4 loads, one 16-byte store) per thread.
+__global__ void __launch_bounds__(kRowThreads)
+    moe_permute_bf16_kernel(const float* __restrict__ x,              // [tokens, hidden]
+                            const int32_t* __restrict__ sorted_rows,  // [rows]
+                            __nv_bfloat16* __restrict__ x_sorted,     // [rows, hidden]
+                            int top_k, int hidden) {
+  const int64_t i = blockIdx.x;
+  const int64_t t = sorted_rows[i] / top_k;
+  const float4* src = reinterpret_cast<const float4*>(x + t * hidden);
+  uint4* dst = reinterpret_cast<uint4*>(x_sorted + i * hidden);
+  for (int h8 = threadIdx.x; h8 < hidden / 8; h8 += kRowThreads) {
+    const float4 lo = src[2 * h8], hi = src[2 * h8 + 1];
+    const __nv_bfloat162 v[4] = {
+        __floats2bfloat162_rn(lo.x, lo.y), __floats2bfloat162_rn(lo.z, lo.w),
+        __floats2bfloat162_rn(hi.x, hi.y), __floats2bfloat162_rn(hi.z, hi.w)};
+    dst[h8] = *reinterpret_cast<const uint4*>(v);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. grouped GEMM. CTA tile kTileM rows × kTileN outputs, k in steps of kTileK through shared
 // memory (stored k-major, padded by one float so the transposing stores do not conflict), the
@@ -141,39 +163,6 @@ __device__ __forceinline__ float to_float(__nv_bfloat16 v) {
   return __bfloat162float(v);
 }
 
-// Finds the row tile `tile` among all experts' row tiles (warp 0 only; lanes walk 32 experts at
-// a time). Writes expert = -1 when `tile` is past the last real tile.
-__device__ void find_row_tile(const int32_t* __restrict__ offsets, int num_experts, int tile,
-                              int* s_expert, int* s_row0, int* s_row1) {
-  const int lane = threadIdx.x;
-  if (lane == 0) *s_expert = -1;
-  __syncwarp();
-  int tiles_before = 0;
-  for (int e0 = 0; e0 < num_experts; e0 += 32) {
-    const int e = e0 + lane;
-    int beg = 0, cnt = 0;
-    if (e < num_experts) {
-      beg = offsets[e];
-      cnt = offsets[e + 1] - beg;
-    }
-    const int t = (cnt + kTileM - 1) / kTileM;
-    int incl = t;
-    for (int d = 1; d < 32; d *= 2) {
-      const int v = __shfl_up_sync(kFullMask, incl, d);
-      if (lane >= d) incl += v;
-    }
-    const int first = tiles_before + incl - t;
-    const bool hit = e < num_experts && tile >= first && tile < first + t;
-    if (hit) {
-      *s_expert = e;
-      *s_row0 = beg + (tile - first) * kTileM;
-      *s_row1 = min(beg + cnt, beg + (tile - first + 1) * kTileM);
-    }
-    if (__ballot_sync(kFullMask, hit) != 0) break;  // uniform across the warp
-    tiles_before += __shfl_sync(kFullMask, incl, 31);
-  }
-}
-
 template <class W>
 __global__ void __launch_bounds__(kGemmThreads)
     grouped_gemm_kernel(const float* __restrict__ a,          // [rows, k]
@@ -185,7 +174,7 @@ __global__ void __launch_bounds__(kGemmThreads)
   __shared__ float ws[kTileK][kTileN + 1];
   __shared__ int s_expert, s_row0, s_row1;
   if (threadIdx.x < 32) {
-    find_row_tile(offsets, num_experts, blockIdx.y, &s_expert, &s_row0, &s_row1);
+    find_row_tile(offsets, num_experts, blockIdx.y, kTileM, &s_expert, &s_row0, &s_row1);
   }
   __syncthreads();
   const int expert = s_expert;
@@ -431,14 +420,9 @@ __global__ void __launch_bounds__(kRowThreads)
 // Launch functions.
 constexpr int64_t kMaxGridY = 65535;
 
-int64_t row_tile_bound(int64_t rows, int64_t num_experts) {
-  // Σ_e ceil(count_e / kTileM) <= floor(rows / kTileM) + (number of non-empty experts).
-  return rows / kTileM + std::min(num_experts, rows);
-}
-
 void launch_grouped_gemm(const GroupedGemmParams& p, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>((p.n + kTileN - 1) / kTileN),
-                  static_cast<unsigned>(row_tile_bound(p.rows, p.num_experts)));
+                  static_cast<unsigned>(row_tile_bound(p.rows, p.num_experts, kTileM)));
   const int ne = static_cast<int>(p.num_experts), n = static_cast<int>(p.n),
             k = static_cast<int>(p.k);
   if (p.w_type == WeightType::kF32) {
@@ -480,6 +464,10 @@ struct MoeWorkspace {
   float* x_sorted;       // [rows, hidden]; reused as y_sorted after the gate_up GEMM
   float* gate_up;        // [rows, 2 * inter]
   float* act;            // [rows, inter]
+  // The tensor-core path's bf16 operands, in the regions the fp32 path uses: x_bf16 [rows,
+  // hidden] where gate_up is (sized for both), act_bf16 [rows, inter] where act is.
+  void* x_bf16;
+  void* act_bf16;
   size_t bytes;
 };
 
@@ -498,8 +486,11 @@ MoeWorkspace carve(char* base, int64_t tokens, int64_t top_k, int64_t num_expert
   ws.sorted_rows = reinterpret_cast<int32_t*>(take(sizeof(int32_t) * rows));
   ws.inverse = reinterpret_cast<int32_t*>(take(sizeof(int32_t) * rows));
   ws.x_sorted = reinterpret_cast<float*>(take(sizeof(float) * rows * hidden));
-  ws.gate_up = reinterpret_cast<float*>(take(sizeof(float) * rows * 2 * inter));
+  ws.gate_up = reinterpret_cast<float*>(
+      take(rows * std::max<size_t>(sizeof(float) * 2 * inter, sizeof(uint16_t) * hidden)));
   ws.act = reinterpret_cast<float*>(take(sizeof(float) * rows * inter));
+  ws.x_bf16 = ws.gate_up;
+  ws.act_bf16 = ws.act;
   ws.bytes = at;
   return ws;
 }
@@ -548,15 +539,25 @@ void moe_permute(const MoePermuteParams& p, cudaStream_t stream) {
   SIEVE_CUDA_REQUIRE(fits_int(p.tokens * p.top_k) && fits_int(p.hidden), "moe_permute: int32");
   const int64_t rows = p.tokens * p.top_k;
   if (rows == 0) return;
-  SIEVE_CUDA_REQUIRE(p.x && p.sorted_rows && p.x_sorted, "moe_permute: null pointer");
-  moe_permute_kernel<<<static_cast<unsigned>(rows), kRowThreads, 0, stream>>>(
-      p.x, p.sorted_rows, p.x_sorted, static_cast<int>(p.top_k), static_cast<int>(p.hidden));
+  SIEVE_CUDA_REQUIRE(p.x && p.sorted_rows && (p.x_sorted || p.x_sorted_bf16),
+                     "moe_permute: null pointer");
+  if (p.x_sorted_bf16 != nullptr) {
+    SIEVE_CUDA_REQUIRE(p.hidden % 8 == 0 && reinterpret_cast<uintptr_t>(p.x) % 16 == 0 &&
+                           reinterpret_cast<uintptr_t>(p.x_sorted_bf16) % 16 == 0,
+                       "moe_permute: bf16 rows need hidden % 8 == 0 and 16-byte aligned buffers");
+    moe_permute_bf16_kernel<<<static_cast<unsigned>(rows), kRowThreads, 0, stream>>>(
+        p.x, p.sorted_rows, static_cast<__nv_bfloat16*>(p.x_sorted_bf16), static_cast<int>(p.top_k),
+        static_cast<int>(p.hidden));
+  } else {
+    moe_permute_kernel<<<static_cast<unsigned>(rows), kRowThreads, 0, stream>>>(
+        p.x, p.sorted_rows, p.x_sorted, static_cast<int>(p.top_k), static_cast<int>(p.hidden));
+  }
   SIEVE_CUDA_CHECK_LAUNCH();
 }
 
 void moe_grouped_gemm(const GroupedGemmParams& p, cudaStream_t stream) {
   if (!check_expert_product(p, "moe_grouped_gemm")) return;
-  SIEVE_CUDA_REQUIRE(row_tile_bound(p.rows, p.num_experts) <= kMaxGridY,
+  SIEVE_CUDA_REQUIRE(row_tile_bound(p.rows, p.num_experts, kTileM) <= kMaxGridY,
                      "moe_grouped_gemm: too many row tiles for grid.y");
   launch_grouped_gemm(p, stream);
 }
@@ -578,14 +579,50 @@ void moe_skinny_gemm(const GroupedGemmParams& p, cudaStream_t stream) {
   launch_skinny_gemm(p, stream);
 }
 
+const char* moe_gemm_variant_name(MoeGemmVariant v) {
+  switch (v) {
+    case MoeGemmVariant::kAuto:
+      return "auto";
+    case MoeGemmVariant::kGrouped:
+      return "grouped";
+    case MoeGemmVariant::kSkinny:
+      return "skinny";
+    case MoeGemmVariant::kTensorCore:
+      return "tensor";
+    case MoeGemmVariant::kTensorCoreHalf:
+      return "tensor_half";
+  }
+  return "unknown";
+}
+
+bool moe_gemm_variant_supported(MoeGemmVariant v, int64_t hidden, int64_t inter,
+                                WeightType w_type) {
+  const int64_t per_load = w_type == WeightType::kF32 ? 4 : 8;
+  switch (v) {
+    case MoeGemmVariant::kAuto:
+    case MoeGemmVariant::kGrouped:
+      return true;
+    // The workspace's activation buffers are 256-byte aligned and rows of k floats: 16-byte
+    // aligned when k % 4 == 0.
+    case MoeGemmVariant::kSkinny:
+      return hidden % per_load == 0 && inter % per_load == 0;
+    case MoeGemmVariant::kTensorCore:
+    case MoeGemmVariant::kTensorCoreHalf:
+      return moe_tensor_gemm_supported(hidden, inter, w_type);
+  }
+  return false;
+}
+
 MoeGemmVariant moe_choose_gemm(int64_t rows, int64_t num_experts, int64_t hidden, int64_t inter,
                                WeightType w_type) {
-  if (rows > 4 * num_experts) return MoeGemmVariant::kGrouped;
-  const int64_t per_load = w_type == WeightType::kF32 ? 4 : 8;
-  // The workspace's activation buffers are 256-byte aligned and rows of k floats: 16-byte
-  // aligned when k % 4 == 0.
-  if (hidden % per_load != 0 || inter % per_load != 0) return MoeGemmVariant::kGrouped;
-  return MoeGemmVariant::kSkinny;
+  auto ok = [&](MoeGemmVariant v) { return moe_gemm_variant_supported(v, hidden, inter, w_type); };
+  if (rows <= 4 * num_experts && ok(MoeGemmVariant::kSkinny)) return MoeGemmVariant::kSkinny;
+  if (ok(MoeGemmVariant::kTensorCore)) {
+    // Under a full tile per expert on average, half-height tiles waste less padding.
+    return rows < kMoeTensorTileRows * num_experts ? MoeGemmVariant::kTensorCoreHalf
+                                                   : MoeGemmVariant::kTensorCore;
+  }
+  return MoeGemmVariant::kGrouped;
 }
 
 void moe_silu_mul(const float* gate_up, float* act, int64_t rows, int64_t inter,
@@ -647,19 +684,67 @@ void moe_experts(const MoeParams& p, cudaStream_t stream) {
   al.num_experts = p.num_experts;
   moe_align(al, stream);
 
+  const MoeGemmVariant variant =
+      p.gemm != MoeGemmVariant::kAuto
+          ? p.gemm
+          : moe_choose_gemm(rows, p.num_experts, p.hidden, p.inter, p.w_type);
+  if (!moe_gemm_variant_supported(variant, p.hidden, p.inter, p.w_type)) {
+    cuda_fail("moe_gemm_variant_supported",
+              (std::string("moe_experts: expert-product variant '") +
+               moe_gemm_variant_name(variant) + "' does not support these shapes or weights")
+                  .c_str(),
+              __FILE__, __LINE__);
+  }
+  const bool tensor =
+      variant == MoeGemmVariant::kTensorCore || variant == MoeGemmVariant::kTensorCoreHalf;
+
   MoePermuteParams pe;
   pe.x = p.x;
   pe.sorted_rows = ws.sorted_rows;
-  pe.x_sorted = ws.x_sorted;
+  if (tensor) {
+    pe.x_sorted_bf16 = ws.x_bf16;
+  } else {
+    pe.x_sorted = ws.x_sorted;
+  }
   pe.tokens = p.tokens;
   pe.top_k = p.top_k;
   pe.hidden = p.hidden;
   moe_permute(pe, stream);
 
-  const MoeGemmVariant variant =
-      p.gemm != MoeGemmVariant::kAuto
-          ? p.gemm
-          : moe_choose_gemm(rows, p.num_experts, p.hidden, p.inter, p.w_type);
+  MoeUnpermuteParams un;
+  un.y_sorted = ws.x_sorted;  // x_sorted is dead after the gate_up product
+  un.inverse = ws.inverse;
+  un.topk_weights = p.topk_weights;
+  un.out = p.out;
+  un.tokens = p.tokens;
+  un.top_k = p.top_k;
+  un.hidden = p.hidden;
+
+  if (tensor) {
+    TensorGemmParams t;
+    t.a = ws.x_bf16;
+    t.w = p.gate_up;
+    t.offsets = ws.offsets;
+    t.c = ws.act_bf16;
+    t.rows = rows;
+    t.num_experts = p.num_experts;
+    t.n = p.inter;
+    t.k = p.hidden;
+    t.fused_silu = true;
+    t.tile_rows =
+        variant == MoeGemmVariant::kTensorCore ? kMoeTensorTileRows : kMoeTensorTileRows / 2;
+    moe_tensor_gemm(t, stream);
+    t.a = ws.act_bf16;
+    t.w = p.down;
+    t.c = ws.x_sorted;
+    t.n = p.hidden;
+    t.k = p.inter;
+    t.fused_silu = false;
+    moe_tensor_gemm(t, stream);
+    moe_unpermute(un, stream);
+    return;
+  }
+
   auto gemm = [&](const GroupedGemmParams& g) {
     if (variant == MoeGemmVariant::kSkinny) {
       moe_skinny_gemm(g, stream);
@@ -682,22 +767,13 @@ void moe_experts(const MoeParams& p, cudaStream_t stream) {
 
   moe_silu_mul(ws.gate_up, ws.act, rows, p.inter, stream);
 
-  float* y_sorted = ws.x_sorted;  // x_sorted is dead after the gate_up GEMM
   g.a = ws.act;
   g.w = p.down;
-  g.c = y_sorted;
+  g.c = ws.x_sorted;  // y_sorted
   g.n = p.hidden;
   g.k = p.inter;
   gemm(g);
 
-  MoeUnpermuteParams un;
-  un.y_sorted = y_sorted;
-  un.inverse = ws.inverse;
-  un.topk_weights = p.topk_weights;
-  un.out = p.out;
-  un.tokens = p.tokens;
-  un.top_k = p.top_k;
-  un.hidden = p.hidden;
   moe_unpermute(un, stream);
 }
 

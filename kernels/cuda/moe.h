@@ -36,6 +36,9 @@ struct MoePermuteParams {
   const float* x = nullptr;              // [tokens, hidden]
   const int32_t* sorted_rows = nullptr;  // [tokens * top_k]
   float* x_sorted = nullptr;             // [tokens * top_k, hidden]
+  // Instead of x_sorted: the rows rounded to bf16 (nearest even), for the tensor-core path.
+  // Needs hidden % 8 == 0 and 16-byte aligned x and x_sorted_bf16.
+  void* x_sorted_bf16 = nullptr;
   int64_t tokens = 0, top_k = 0, hidden = 0;
 };
 void moe_permute(const MoePermuteParams& p, cudaStream_t stream);
@@ -68,10 +71,10 @@ void moe_skinny_gemm(const GroupedGemmParams& p, cudaStream_t stream);
 // (or half that) per expert, so padding waste is under one tile per non-empty expert.
 inline constexpr int64_t kMoeTensorTileRows = 128;
 struct TensorGemmParams {
-  const void* a = nullptr;         // [rows, k] bf16, rows grouped by expert, 16-byte aligned rows
-  const void* const* w = nullptr;  // [num_experts] device pointers, each W_e [n_w, k] bf16
+  const void* a = nullptr;           // [rows, k] bf16, rows grouped by expert, 16-byte aligned rows
+  const void* const* w = nullptr;    // [num_experts] device pointers, each W_e [n_w, k] bf16
   const int32_t* offsets = nullptr;  // [num_experts + 1]
-  void* c = nullptr;  // fused: [rows, inter] bf16 act; plain: [rows, n] fp32
+  void* c = nullptr;                 // fused: [rows, inter] bf16 act; plain: [rows, n] fp32
   int64_t rows = 0, num_experts = 0, n = 0, k = 0;
   // fused_silu: W_e is [2 * n, k] (gate rows then up rows) and c = silu(gate) · up, bf16.
   bool fused_silu = false;
@@ -94,8 +97,7 @@ inline constexpr MoeGemmVariant kMoeGemmVariants[] = {
     MoeGemmVariant::kTensorCoreHalf};
 const char* moe_gemm_variant_name(MoeGemmVariant v);
 // Whether `v` can run these shapes (kAuto always can).
-bool moe_gemm_variant_supported(MoeGemmVariant v, int64_t hidden, int64_t inter,
-                                WeightType w_type);
+bool moe_gemm_variant_supported(MoeGemmVariant v, int64_t hidden, int64_t inter, WeightType w_type);
 // The built-in rule: kSkinny while the assignments average at most 4 rows per expert
 // (rows <= 4 * num_experts); past that kTensorCore (bf16) or kGrouped (fp32); each only where
 // supported.

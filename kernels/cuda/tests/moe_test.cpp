@@ -2,12 +2,14 @@
 // the whole of moe_experts against the MoeArgs formula across token counts, expert counts,
 // top_k, skewed and uniform routing, fp32 and bf16 weights; and run-to-run determinism.
 #include "kernels/cuda/moe.h"
+#include "kernels/cuda/moe_registry.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <numeric>
 #include <random>
@@ -333,13 +335,113 @@ TEST(MoeSkinnyGemm, MatchesHostTripleLoop) {
   check_grouped_gemm({1, 2}, 64, 12, WeightType::kF32, rng, skinny);  // fp32: k % 4 suffices
 }
 
-TEST(MoeSkinnyGemm, ChosenForDecodeOnly) {
-  EXPECT_EQ(moe_choose_gemm(8, 128, 2048, 768, WeightType::kBF16), MoeGemmVariant::kSkinny);
-  EXPECT_EQ(moe_choose_gemm(512, 128, 2048, 768, WeightType::kBF16), MoeGemmVariant::kSkinny);
-  EXPECT_EQ(moe_choose_gemm(513, 128, 2048, 768, WeightType::kBF16), MoeGemmVariant::kGrouped);
-  EXPECT_EQ(moe_choose_gemm(8, 128, 2048, 36, WeightType::kBF16), MoeGemmVariant::kGrouped);
-  EXPECT_EQ(moe_choose_gemm(8, 128, 2048, 36, WeightType::kF32), MoeGemmVariant::kSkinny);
-  EXPECT_EQ(moe_choose_gemm(8, 128, 67, 45, WeightType::kF32), MoeGemmVariant::kGrouped);
+TEST(MoeChooseGemm, SkinnyForDecodeTensorCoresForPrefill) {
+  const auto bf16 = WeightType::kBF16, f32 = WeightType::kF32;
+  EXPECT_EQ(moe_choose_gemm(8, 128, 2048, 768, bf16), MoeGemmVariant::kSkinny);
+  EXPECT_EQ(moe_choose_gemm(512, 128, 2048, 768, bf16), MoeGemmVariant::kSkinny);
+  EXPECT_EQ(moe_choose_gemm(513, 128, 2048, 768, bf16), MoeGemmVariant::kTensorCoreHalf);
+  EXPECT_EQ(moe_choose_gemm(128 * 128, 128, 2048, 768, bf16), MoeGemmVariant::kTensorCore);
+  EXPECT_EQ(moe_choose_gemm(513, 128, 2048, 768, f32), MoeGemmVariant::kGrouped);
+  EXPECT_EQ(moe_choose_gemm(8, 128, 2048, 36, bf16), MoeGemmVariant::kGrouped);
+  EXPECT_EQ(moe_choose_gemm(8, 128, 2048, 36, f32), MoeGemmVariant::kSkinny);
+  EXPECT_EQ(moe_choose_gemm(8, 128, 67, 45, f32), MoeGemmVariant::kGrouped);
+  EXPECT_FALSE(moe_gemm_variant_supported(MoeGemmVariant::kTensorCore, 2048, 768, f32));
+  EXPECT_FALSE(moe_gemm_variant_supported(MoeGemmVariant::kTensorCoreHalf, 2048, 36, bf16));
+  for (MoeGemmVariant v : kMoeGemmVariants)
+    EXPECT_STRNE(moe_gemm_variant_name(v), "unknown");
+}
+
+// --- 3''. tensor-core product: bf16 operands (the activations rounded as the pipeline does),
+// against the host in double. Plain: fp32 out, so only the accumulation order differs. Fused:
+// silu(gate) · up rounded to bf16, so the band is bf16's half ulp (2^-9 relative) on top.
+void check_tensor_gemm(const std::vector<int32_t>& counts, int64_t n, int64_t k, bool fused,
+                       int64_t tile_rows, std::mt19937& rng) {
+  const int64_t num_experts = static_cast<int64_t>(counts.size());
+  std::vector<int32_t> offsets(num_experts + 1, 0);
+  for (int64_t e = 0; e < num_experts; ++e)
+    offsets[e + 1] = offsets[e] + counts[e];
+  const int64_t rows = offsets[num_experts];
+  std::vector<float> a = random_floats(rows * k, 1.f, rng);
+  std::vector<uint16_t> a_bits(a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    a_bits[i] = to_bf16_bits(a[i]);
+    a[i] = from_bf16_bits(a_bits[i]);
+  }
+  ExpertMatrices w(num_experts, fused ? 2 * n : n, k, rng);
+  auto d_a = DeviceBuffer<uint16_t>::from_host(a_bits);
+  auto d_off = DeviceBuffer<int32_t>::from_host(offsets);
+  DeviceBuffer<float> d_c32(fused ? 0 : rows * n);
+  DeviceBuffer<uint16_t> d_c16(fused ? rows * n : 0);
+  // Poison: every output must be written.
+  if (fused && rows > 0) SIEVE_CUDA_CHECK(cudaMemset(d_c16.data(), 0xff, rows * n * 2));
+  if (!fused && rows > 0) SIEVE_CUDA_CHECK(cudaMemset(d_c32.data(), 0xff, rows * n * 4));
+  TensorGemmParams p;
+  p.a = d_a.data();
+  p.w = w.ptrs(WeightType::kBF16);
+  p.offsets = d_off.data();
+  p.c = fused ? static_cast<void*>(d_c16.data()) : static_cast<void*>(d_c32.data());
+  p.rows = rows;
+  p.num_experts = num_experts;
+  p.n = n;
+  p.k = k;
+  p.fused_silu = fused;
+  p.tile_rows = tile_rows;
+  moe_tensor_gemm(p, nullptr);
+  SIEVE_CUDA_CHECK(cudaGetLastError());
+  const auto got32 = d_c32.to_host();
+  const auto got16 = d_c16.to_host();
+  auto dot = [&](const float* wrow, int64_t r, double* mag) {
+    double acc = 0;
+    *mag = 0;
+    for (int64_t kk = 0; kk < k; ++kk) {
+      const double prod = static_cast<double>(a[r * k + kk]) * wrow[kk];
+      acc += prod;
+      *mag += std::fabs(prod);
+    }
+    return acc;
+  };
+  for (int64_t e = 0; e < num_experts; ++e) {
+    const float* we = w.w(e);
+    for (int64_t r = offsets[e]; r < offsets[e + 1]; ++r) {
+      for (int64_t j = 0; j < n; ++j) {
+        double mag_g = 0, mag_u = 0;
+        if (!fused) {
+          const double want = dot(we + j * k, r, &mag_g);
+          ASSERT_NEAR(got32[r * n + j], want, 1e-4 * mag_g + 1e-7)
+              << "expert " << e << " row " << r << " col " << j;
+          continue;
+        }
+        const double g = dot(we + j * k, r, &mag_g), u = dot(we + (n + j) * k, r, &mag_u);
+        const double silu = g / (1.0 + std::exp(-g));
+        const double want = silu * u;
+        const double tol = std::ldexp(std::fabs(want), -8) +
+                           1e-4 * (mag_g * std::fabs(u) + mag_u * std::fabs(silu)) + 1e-6;
+        ASSERT_NEAR(from_bf16_bits(got16[r * n + j]), want, tol)
+            << "fused: expert " << e << " row " << r << " col " << j;
+      }
+    }
+  }
+}
+
+// Empty experts; groups under, at and over a tile; n not a multiple of the 128- (64-, fused)
+// column tile; k not a multiple of the 32-wide k step; more than 32 experts (tile search); a
+// decode-like spread of single rows.
+TEST(MoeTensorGemm, MatchesHostOnBf16Operands) {
+  std::mt19937 rng(7);
+  for (int64_t tile : {kMoeTensorTileRows, kMoeTensorTileRows / 2}) {
+    for (bool fused : {false, true}) {
+      SCOPED_TRACE(testing::Message() << "tile_rows " << tile << (fused ? " fused" : " plain"));
+      check_tensor_gemm({0, 1, 70, 0, 129}, 72, 40, fused, tile, rng);
+      check_tensor_gemm({128, 0, 64, 65, 257}, 136, 264, fused, tile, rng);
+      check_tensor_gemm({3}, 8, 8, fused, tile, rng);
+      check_tensor_gemm({1, 1, 1, 1, 1, 1, 1, 1}, 768, 256, fused, tile, rng);
+      std::vector<int32_t> many(40, 0);
+      many[33] = 17;
+      many[39] = 100;
+      check_tensor_gemm(many, 200, 96, fused, tile, rng);
+      check_tensor_gemm({0, 0}, 64, 64, fused, tile, rng);  // no rows: nothing launched
+    }
+  }
 }
 
 // --- the whole pipeline
@@ -357,8 +459,9 @@ struct PipelineRun {
 
 // Runs moe_experts `runs` times (outputs of the last run in `got`, every run compared by the
 // caller through `all`) and the host reference of the MoeArgs formula.
+// With `tuned`, moe_tune runs instead (once) and its result lands there.
 PipelineRun run_pipeline(const Problem& pr, uint32_t seed, std::vector<std::vector<float>>* all,
-                         int runs = 1) {
+                         int runs = 1, MoeTuneResult* tuned = nullptr) {
   std::mt19937 rng(seed);
   const auto ids = make_routing(pr.tokens, pr.top_k, pr.num_experts, pr.skewed, rng);
   const auto wts = random_floats(pr.tokens * pr.top_k, 1.f, rng);
@@ -393,7 +496,11 @@ PipelineRun run_pipeline(const Problem& pr, uint32_t seed, std::vector<std::vect
 
   PipelineRun r;
   for (int i = 0; i < runs; ++i) {
-    moe_experts(p, nullptr);
+    if (tuned) {
+      *tuned = moe_tune(p, nullptr);
+    } else {
+      moe_experts(p, nullptr);
+    }
     SIEVE_CUDA_CHECK(cudaGetLastError());
     r.got = d_out.to_host();
     if (all) all->push_back(r.got);
@@ -484,6 +591,43 @@ TEST(MoeExperts, SkinnyAndGroupedBothMatchTheHost) {
       {4, 8, 128, 2048, 768, false, WeightType::kBF16, MoeGemmVariant::kSkinny}, 12, nullptr));
 }
 
+// ‖got − want‖ / ‖want‖ for the paths that round activations to bf16 (METHOD.md's bf16 band).
+void expect_bf16_band(const PipelineRun& r) {
+  ASSERT_EQ(r.got.size(), r.want.size());
+  double diff = 0, ref = 0;
+  for (size_t i = 0; i < r.got.size(); ++i) {
+    ASSERT_TRUE(std::isfinite(r.got[i])) << "element " << i;
+    diff +=
+        (static_cast<double>(r.got[i]) - r.want[i]) * (static_cast<double>(r.got[i]) - r.want[i]);
+    ref += static_cast<double>(r.want[i]) * r.want[i];
+  }
+  if (ref == 0) return;  // no tokens
+  EXPECT_LT(std::sqrt(diff / ref), 1e-2);
+}
+
+// The tensor-core path, both tile heights, pinned, against the fp32-activation formula: decode
+// and prefill sizes, uniform and skewed routing, then Qwen3-30B-A3B's expert shapes.
+TEST(MoeExperts, TensorCoreWithinTheBf16Band) {
+  uint32_t seed = 700;
+  for (MoeGemmVariant v : {MoeGemmVariant::kTensorCore, MoeGemmVariant::kTensorCoreHalf}) {
+    for (int64_t tokens : {1, 7, 64, 300, 1000}) {
+      for (int64_t num_experts : {8, 60}) {
+        for (bool skewed : {false, true}) {
+          SCOPED_TRACE(testing::Message()
+                       << moe_gemm_variant_name(v) << " tokens " << tokens << " experts "
+                       << num_experts << (skewed ? " skewed" : " uniform"));
+          expect_bf16_band(run_pipeline(
+              {tokens, 2, num_experts, 72, 40, skewed, WeightType::kBF16, v}, seed++, nullptr));
+        }
+      }
+    }
+  }
+  expect_bf16_band(
+      run_pipeline({256, 8, 128, 2048, 768, false, WeightType::kBF16, MoeGemmVariant::kTensorCore},
+                   13, nullptr));
+  expect_bf16_band(run_pipeline({512, 8, 128, 2048, 768, true, WeightType::kBF16}, 14, nullptr));
+}
+
 TEST(MoeExperts, DeterministicRunToRun) {
   {
     std::vector<std::vector<float>> all;
@@ -494,16 +638,49 @@ TEST(MoeExperts, DeterministicRunToRun) {
           << "skinny: run " << i << " differs from run 0";
     }
   }
+  {
+    std::vector<std::vector<float>> all;
+    expect_bf16_band(run_pipeline(
+        {1000, 4, 60, 72, 40, true, WeightType::kBF16, MoeGemmVariant::kTensorCore}, 17, &all, 3));
+    for (size_t i = 1; i < all.size(); ++i) {
+      ASSERT_EQ(0, std::memcmp(all[0].data(), all[i].data(), all[0].size() * sizeof(float)))
+          << "tensor: run " << i << " differs from run 0";
+    }
+  }
   for (bool skewed : {false, true}) {
     std::vector<std::vector<float>> all;
-    const PipelineRun r =
-        run_pipeline({4096, 8, 60, 67, 45, skewed, WeightType::kBF16}, 11, &all, 3);
+    const PipelineRun r = run_pipeline(
+        {4096, 8, 60, 67, 45, skewed, WeightType::kBF16, MoeGemmVariant::kGrouped}, 11, &all, 3);
     expect_close(r);
     for (size_t i = 1; i < all.size(); ++i) {
       ASSERT_EQ(0, std::memcmp(all[0].data(), all[i].data(), all[0].size() * sizeof(float)))
           << "run " << i << " differs from run 0";
     }
   }
+}
+
+// The tuner times every variant that supports the shapes, names the fastest, and leaves that
+// variant's (correct) result in the output.
+TEST(MoeTune, TimesEverySupportedVariantAndKeepsTheFastestsResult) {
+  MoeTuneResult r;
+  expect_bf16_band(
+      run_pipeline({64, 8, 128, 2048, 768, false, WeightType::kBF16}, 18, nullptr, 1, &r));
+  ASSERT_EQ(r.microseconds.size(), 4u);  // grouped, skinny, tensor, tensor_half
+  double best = 1e30;
+  for (const auto& [v, us] : r.microseconds) {
+    EXPECT_GT(us, 0.0) << moe_gemm_variant_name(v);
+    best = std::min(best, us);
+  }
+  for (const auto& [v, us] : r.microseconds) {
+    if (v == r.best) {
+      EXPECT_EQ(us, best);
+    }
+  }
+  std::printf("moe_tune at 64 tokens, Qwen3-30B-A3B shapes: best %s\n",
+              moe_gemm_variant_name(r.best));
+  // fp32 weights: the tensor-core variants cannot run, so they are not timed.
+  expect_close(run_pipeline({16, 2, 8, 72, 40, false, WeightType::kF32}, 19, nullptr, 1, &r));
+  EXPECT_EQ(r.microseconds.size(), 2u);
 }
 
 }  // namespace

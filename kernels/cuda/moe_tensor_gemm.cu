@@ -1,0 +1,293 @@
+// The tensor-core expert product (moe.h, 3''): bf16 × bf16 → fp32 on the tensor cores
+// (mma.sync m16n8k16), for fat groups. CTA tile kTileRows × 128 columns × 32 k, 8 warps
+// (2 along rows × 4 along columns, each warp kTileRows/2 × 32), a 4-stage cp.async pipeline
+// through shared memory, fragments read with ldmatrix from rows swizzled so that neither the
+// copies nor ldmatrix conflict on banks.
+//
+// Fused gate_up: the CTA's 128 weight rows are 64 gate rows and the 64 matching up rows,
+// interleaved by 8 (gate cols c..c+7, then up cols c..c+7, ...), so each thread holds a gate
+// and its up value in registers and writes silu(gate) · up as bf16: the [rows, 2 · inter] fp32
+// intermediate of the other kernels never reaches memory.
+#include <cuda_bf16.h>
+
+#include <cstdint>
+#include <string>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/moe.h"
+#include "kernels/cuda/moe_tiles.cuh"
+
+namespace sieve::cuda {
+namespace {
+
+using moe_detail::find_row_tile;
+using moe_detail::row_tile_bound;
+
+constexpr int kThreads = 256;   // 8 warps
+constexpr int kTileCols = 128;  // weight rows per CTA (fused: 64 gate + 64 up)
+constexpr int kTileK = 32;      // bf16: one 64-byte row segment, four 16-byte chunks
+constexpr int kStages = 4;      // cp.async pipeline depth
+constexpr int kRowBytes = kTileK * 2;
+constexpr int kChunksPerRow = kRowBytes / 16;  // 4
+constexpr int kWarpCols = 32;                  // 4 n8 tiles per warp
+constexpr int kFusedCols = kTileCols / 2;      // act columns per CTA when fused
+
+// Byte offset of 16-byte chunk `c` of tile row `r`: chunks XOR-swizzled by (r / 2) % 4, so the
+// 8 rows one ldmatrix phase reads (rows r..r+7 at the same logical chunk) fall in 8 distinct
+// 16-byte bank groups (a 64-byte row spans half of the 128 bytes of banks).
+__device__ __forceinline__ uint32_t swizzle(int r, int c) {
+  return static_cast<uint32_t>(r * kRowBytes + ((c ^ ((r >> 1) & 3)) << 4));
+}
+
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool valid) {
+  const int bytes = valid ? 16 : 0;  // 0: zero-fill the destination, read nothing
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
+template <int kPending>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t (&r)[4]) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ float silu_times(float g, float u) {
+  return g / (1.f + __expf(-g)) * u;
+}
+
+// kTileRows: 128 or 64. kFused: gate_up with silu·mul (c: bf16 [rows, n], W_e [2n, k]); else c:
+// fp32 [rows, n], W_e [n, k].
+template <int kTileRows, bool kFused>
+__global__ void __launch_bounds__(kThreads, 2)
+    tensor_gemm_kernel(const __nv_bfloat16* __restrict__ a,  // [rows, k]
+                       const void* const* __restrict__ w,    // [num_experts] → bf16 rows of k
+                       const int32_t* __restrict__ offsets,  // [num_experts + 1]
+                       void* __restrict__ c, int num_experts, int n, int k) {
+  constexpr int kWarpRows = kTileRows / 2;
+  constexpr int kMTiles = kWarpRows / 16;                        // m16 tiles per warp: 4 or 2
+  constexpr int kATileBytes = kTileRows * kRowBytes;             // per stage
+  constexpr int kBTileBytes = kTileCols * kRowBytes;             // per stage
+  constexpr int kALoads = kTileRows * kChunksPerRow / kThreads;  // 2 or 1
+  constexpr int kBLoads = kTileCols * kChunksPerRow / kThreads;  // 2
+  extern __shared__ __align__(128) unsigned char smem[];
+  __shared__ int s_expert, s_row0, s_row1;
+
+  if (threadIdx.x < 32) {
+    find_row_tile(offsets, num_experts, blockIdx.y, kTileRows, &s_expert, &s_row0, &s_row1);
+  }
+  __syncthreads();
+  const int expert = s_expert;
+  if (expert < 0) return;
+  const int row0 = s_row0, row1 = s_row1;
+  const __nv_bfloat16* __restrict__ we = static_cast<const __nv_bfloat16*>(w[expert]);
+  const int col0 = blockIdx.x * (kFused ? kFusedCols : kTileCols);
+
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int warp_m = warp / 4, warp_n = warp % 4;
+  const uint32_t smem_base = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  auto a_stage = [&](int s) { return smem_base + s * (kATileBytes + kBTileBytes); };
+  auto b_stage = [&](int s) { return a_stage(s) + kATileBytes; };
+
+  // Global sources of this thread's chunks (fixed across k steps but for the k offset).
+  const __nv_bfloat16* a_src[kALoads];
+  bool a_ok[kALoads];
+  uint32_t a_dst[kALoads];
+  int a_k[kALoads];  // the chunk's first k within a k step
+#pragma unroll
+  for (int i = 0; i < kALoads; ++i) {
+    const int id = tid + i * kThreads, r = id / kChunksPerRow, ch = id % kChunksPerRow;
+    const int row = row0 + r;
+    a_ok[i] = row < row1;
+    a_src[i] = a + static_cast<int64_t>(a_ok[i] ? row : row0) * k + ch * 8;
+    a_dst[i] = swizzle(r, ch);
+    a_k[i] = ch * 8;
+  }
+  const __nv_bfloat16* b_src[kBLoads];
+  bool b_ok[kBLoads];
+  uint32_t b_dst[kBLoads];
+  int b_k[kBLoads];
+#pragma unroll
+  for (int i = 0; i < kBLoads; ++i) {
+    const int id = tid + i * kThreads, r = id / kChunksPerRow, ch = id % kChunksPerRow;
+    int wrow, col;
+    if (kFused) {
+      const int blk = r / 8;  // even: gate rows, odd: the matching up rows
+      col = col0 + (blk / 2) * 8 + r % 8;
+      wrow = (blk % 2 == 0 ? 0 : n) + col;
+    } else {
+      col = col0 + r;
+      wrow = col;
+    }
+    b_ok[i] = col < n;
+    b_src[i] = we + static_cast<int64_t>(b_ok[i] ? wrow : 0) * k + ch * 8;
+    b_dst[i] = swizzle(r, ch);
+    b_k[i] = ch * 8;
+  }
+  auto load_stage = [&](int s, int k0) {
+#pragma unroll
+    for (int i = 0; i < kALoads; ++i) {
+      const bool ok = a_ok[i] && k0 + a_k[i] < k;
+      cp_async_16(a_stage(s) + a_dst[i], ok ? a_src[i] + k0 : a_src[i], ok);
+    }
+#pragma unroll
+    for (int i = 0; i < kBLoads; ++i) {
+      const bool ok = b_ok[i] && k0 + b_k[i] < k;
+      cp_async_16(b_stage(s) + b_dst[i], ok ? b_src[i] + k0 : b_src[i], ok);
+    }
+  };
+
+  float acc[kMTiles][4][4] = {};
+  const int k_tiles = (k + kTileK - 1) / kTileK;
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < k_tiles) load_stage(s, s * kTileK);
+    cp_async_commit();  // always: the group count stays in step with the k tiles
+  }
+
+  for (int kt = 0; kt < k_tiles; ++kt) {
+    cp_async_wait<kStages - 2>();
+    __syncthreads();  // stage kt is visible to all; stage kt - 1 is free for refilling
+    {
+      const int next = kt + kStages - 1;
+      if (next < k_tiles) load_stage(next % kStages, next * kTileK);
+      cp_async_commit();
+    }
+    const uint32_t as = a_stage(kt % kStages), bs = b_stage(kt % kStages);
+#pragma unroll
+    for (int kk = 0; kk < kTileK / 16; ++kk) {
+      uint32_t af[kMTiles][4];
+#pragma unroll
+      for (int mi = 0; mi < kMTiles; ++mi) {
+        const int r = warp_m * kWarpRows + mi * 16 + lane % 16;
+        ldmatrix_x4(as + swizzle(r, kk * 2 + lane / 16), af[mi]);
+      }
+      uint32_t bf[4][2];
+#pragma unroll
+      for (int q = 0; q < 2; ++q) {
+        const int r = warp_n * kWarpCols + q * 16 + (lane / 16) * 8 + lane % 8;
+        uint32_t t[4];
+        ldmatrix_x4(bs + swizzle(r, kk * 2 + (lane / 8) % 2), t);
+        bf[2 * q][0] = t[0];
+        bf[2 * q][1] = t[1];
+        bf[2 * q + 1][0] = t[2];
+        bf[2 * q + 1][1] = t[3];
+      }
+#pragma unroll
+      for (int mi = 0; mi < kMTiles; ++mi) {
+#pragma unroll
+        for (int nj = 0; nj < 4; ++nj)
+          mma_bf16(acc[mi][nj], af[mi], bf[nj][0], bf[nj][1]);
+      }
+    }
+  }
+  cp_async_wait<0>();  // no copy may be in flight when the CTA exits
+
+  // Epilogue. Accumulator (mi, nj): d0, d1 at (row lane/4, cols 2·(lane%4) + 0/1), d2, d3 at
+  // row lane/4 + 8, within the m16 × n8 tile.
+#pragma unroll
+  for (int mi = 0; mi < kMTiles; ++mi) {
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int row = row0 + warp_m * kWarpRows + mi * 16 + lane / 4 + half * 8;
+      if (row >= row1) continue;
+      if constexpr (kFused) {
+        __nv_bfloat16* out = static_cast<__nv_bfloat16*>(c) + static_cast<int64_t>(row) * n;
+#pragma unroll
+        for (int p = 0; p < 2; ++p) {  // n8 tiles 2p (gate) and 2p + 1 (up), same columns
+          const int col = col0 + (warp_n * 2 + p) * 8 + 2 * (lane % 4);
+          if (col >= n) continue;  // n % 8 == 0: col + 1 < n too
+          const float v0 = silu_times(acc[mi][2 * p][2 * half], acc[mi][2 * p + 1][2 * half]);
+          const float v1 =
+              silu_times(acc[mi][2 * p][2 * half + 1], acc[mi][2 * p + 1][2 * half + 1]);
+          *reinterpret_cast<__nv_bfloat162*>(out + col) = __floats2bfloat162_rn(v0, v1);
+        }
+      } else {
+        float* out = static_cast<float*>(c) + static_cast<int64_t>(row) * n;
+#pragma unroll
+        for (int nj = 0; nj < 4; ++nj) {
+          const int col = col0 + warp_n * kWarpCols + nj * 8 + 2 * (lane % 4);
+          if (col >= n) continue;  // n % 8 == 0: col + 1 < n too
+          *reinterpret_cast<float2*>(out + col) =
+              make_float2(acc[mi][nj][2 * half], acc[mi][nj][2 * half + 1]);
+        }
+      }
+    }
+  }
+}
+
+constexpr int64_t kMaxGridY = 65535;
+
+template <int kTileRows, bool kFused>
+void launch(const TensorGemmParams& p, cudaStream_t stream) {
+  constexpr int smem = kStages * (kTileRows + kTileCols) * kRowBytes;
+  // Above 48 KB a kernel must opt in; once per instantiation (not a stream operation, so it
+  // is fine inside graph capture too).
+  static const bool opted_in = [] {
+    SIEVE_CUDA_CHECK(cudaFuncSetAttribute(tensor_gemm_kernel<kTileRows, kFused>,
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+    return true;
+  }();
+  (void)opted_in;
+  const int64_t cols_per_cta = kFused ? kFusedCols : kTileCols;
+  const dim3 grid(static_cast<unsigned>((p.n + cols_per_cta - 1) / cols_per_cta),
+                  static_cast<unsigned>(row_tile_bound(p.rows, p.num_experts, kTileRows)));
+  tensor_gemm_kernel<kTileRows, kFused><<<grid, kThreads, smem, stream>>>(
+      static_cast<const __nv_bfloat16*>(p.a), p.w, p.offsets, p.c, static_cast<int>(p.num_experts),
+      static_cast<int>(p.n), static_cast<int>(p.k));
+  SIEVE_CUDA_CHECK_LAUNCH();
+}
+
+bool fits_int(int64_t v) {
+  return v >= 0 && v <= INT32_MAX;
+}
+
+}  // namespace
+
+bool moe_tensor_gemm_supported(int64_t hidden, int64_t inter, WeightType w_type) {
+  // 16-byte copies of whole 8-element chunks along k (hidden for gate_up, inter for down), and
+  // 8-column pairs in the epilogues.
+  return w_type == WeightType::kBF16 && hidden % 8 == 0 && inter % 8 == 0;
+}
+
+void moe_tensor_gemm(const TensorGemmParams& p, cudaStream_t stream) {
+  auto require = [](bool ok, const char* what) {
+    if (!ok) cuda_fail(what, (std::string("moe_tensor_gemm: ") + what).c_str(), __FILE__, __LINE__);
+  };
+  require(p.rows >= 0 && p.n >= 1 && p.k >= 1 && p.num_experts >= 1, "sizes");
+  require(fits_int(p.rows) && fits_int(p.k) && fits_int(p.num_experts) &&
+              fits_int(p.fused_silu ? 2 * p.n : p.n),
+          "sizes fit int32");
+  require(p.k % 8 == 0 && p.n % 8 == 0, "k and n must be multiples of 8");
+  require(p.tile_rows == kMoeTensorTileRows || p.tile_rows == kMoeTensorTileRows / 2,
+          "tile_rows must be kMoeTensorTileRows or half of it");
+  if (p.rows == 0) return;
+  require(p.a && p.w && p.offsets && p.c, "null pointer");
+  require(reinterpret_cast<uintptr_t>(p.a) % 16 == 0 && reinterpret_cast<uintptr_t>(p.c) % 16 == 0,
+          "a and c must be 16-byte aligned");
+  require(row_tile_bound(p.rows, p.num_experts, p.tile_rows) <= kMaxGridY,
+          "too many row tiles for grid.y");
+  if (p.tile_rows == kMoeTensorTileRows) {
+    p.fused_silu ? launch<kMoeTensorTileRows, true>(p, stream)
+                 : launch<kMoeTensorTileRows, false>(p, stream);
+  } else {
+    p.fused_silu ? launch<kMoeTensorTileRows / 2, true>(p, stream)
+                 : launch<kMoeTensorTileRows / 2, false>(p, stream);
+  }
+}
+
+}  // namespace sieve::cuda

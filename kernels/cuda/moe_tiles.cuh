@@ -1,0 +1,54 @@
+// Device helpers shared by the MoE expert-product kernels (moe.cu, moe_tensor_gemm.cu): how a
+// CTA finds its work in the expert-grouped row list from the offsets alone, so every launch
+// configuration depends only on host-known sizes (CUDA-graph capturable).
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace sieve::cuda::moe_detail {
+
+constexpr unsigned kFullMask = 0xffffffffu;
+
+// An upper bound of the row tiles of `tile_m` rows over all experts:
+// Σ_e ceil(count_e / tile_m) <= floor(rows / tile_m) + (number of non-empty experts).
+inline int64_t row_tile_bound(int64_t rows, int64_t num_experts, int64_t tile_m) {
+  return rows / tile_m + std::min(num_experts, rows);
+}
+
+// Finds row tile `tile` among all experts' tiles of `tile_m` rows (warp 0 only; lanes walk 32
+// experts at a time). Writes expert = -1 when `tile` is past the last real tile.
+__device__ inline void find_row_tile(const int32_t* __restrict__ offsets, int num_experts, int tile,
+                                     int tile_m, int* s_expert, int* s_row0, int* s_row1) {
+  const int lane = threadIdx.x;
+  if (lane == 0) *s_expert = -1;
+  __syncwarp();
+  int tiles_before = 0;
+  for (int e0 = 0; e0 < num_experts; e0 += 32) {
+    const int e = e0 + lane;
+    int beg = 0, cnt = 0;
+    if (e < num_experts) {
+      beg = offsets[e];
+      cnt = offsets[e + 1] - beg;
+    }
+    const int t = (cnt + tile_m - 1) / tile_m;
+    int incl = t;
+    for (int d = 1; d < 32; d *= 2) {
+      const int v = __shfl_up_sync(kFullMask, incl, d);
+      if (lane >= d) incl += v;
+    }
+    const int first = tiles_before + incl - t;
+    const bool hit = e < num_experts && tile >= first && tile < first + t;
+    if (hit) {
+      *s_expert = e;
+      *s_row0 = beg + (tile - first) * tile_m;
+      *s_row1 = min(beg + cnt, beg + (tile - first + 1) * tile_m);
+    }
+    if (__ballot_sync(kFullMask, hit) != 0) break;  // uniform across the warp
+    tiles_before += __shfl_sync(kFullMask, incl, 31);
+  }
+}
+
+}  // namespace sieve::cuda::moe_detail
