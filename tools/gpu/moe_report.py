@@ -53,6 +53,27 @@ def targets(c, best, gmm_ratio):
     return ", ".join(out), met, missed
 
 
+def err_cell(v):
+    if not v or v.get("status") != "ok":
+        return "-"
+    if v.get("rel_err") is None or v.get("nonfinite", 0) > 0:
+        return "NaN"
+    return f"{v['rel_err']:.1e}"
+
+
+def print_errors(cases, names):
+    """Every variant's ||out - ref|| / ||ref|| (and cuBLAS's), one row per case."""
+    print("\nrel. error vs the plain reference on `ref` tokens (NaN: non-finite output; - not run)")
+    print(f"{'shape':7} {'routing':7} {'tokens':>6} {'ref':>4} | "
+          + " ".join(f"{n[:11]:>11}" for n in names + ["cublas"]))
+    for c in cases:
+        by_name = {v["name"]: v for v in c["ours"]}
+        cells = [err_cell(by_name.get(n)) for n in names] + [err_cell(c.get("cublas"))]
+        print(f"{c['shape']:7} {c['routing']:7} {c['tokens']:>6} {c['ref_tokens']:>4} | "
+              + " ".join(f"{x:>11}" for x in cells))
+    print()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--table", required=True, help="moe_table.json from sieve-moe-table")
@@ -116,6 +137,7 @@ def main():
                 f"{fmt_x(ratio(loop.get('ms'), best_ms)) if loop.get('status', 'ok') == 'ok' else loop['status'][:7]:>7} | "
                 f"{('NaN' if worst == math.inf else f'{worst:.1e}') if worst is not None else '-':>7} | {text}")
         print(row)
+    print_errors(cases, names)
     print(f"targets met {met_all}, missed {missed_all}"
           + ("" if judged_gmm else " (no torch figures: the 1.5x torch._grouped_mm target is not judged)"))
     for f in flags:

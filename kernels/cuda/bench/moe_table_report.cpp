@@ -36,6 +36,34 @@ json timing_json(const Timing& t, const CaseResult& c, const Ceilings& ceil) {
   return j;
 }
 
+// Every variant's ||out - ref|| / ||ref|| (and cuBLAS's), one row per case.
+void print_errors(const std::vector<CaseResult>& cases) {
+  if (cases.empty()) return;
+  std::printf("\nrel. error vs the plain reference (NaN: non-finite output; - not run)\n");
+  std::printf("%-7s %-7s %6s %4s |", "shape", "routing", "tokens", "ref");
+  for (const Timing& t : cases[0].ours)
+    std::printf(" %11.11s", t.name.c_str());
+  std::printf(" %11s\n", "cublas");
+  for (const CaseResult& c : cases) {
+    std::printf("%-7s %-7s %6lld %4lld |", c.shape->key, routing_name(c.routing),
+                static_cast<long long>(c.tokens), static_cast<long long>(c.ref_tokens));
+    std::vector<const Timing*> row;
+    for (const Timing& t : c.ours)
+      row.push_back(&t);
+    row.push_back(&c.cublas);
+    for (const Timing* t : row) {
+      if (t->status != "ok") {
+        std::printf(" %11s", "-");
+      } else if (t->nonfinite > 0 || std::isnan(t->rel_err)) {
+        std::printf(" %11s", "NaN");
+      } else {
+        std::printf(" %11.1e", t->rel_err);
+      }
+    }
+    std::printf("\n");
+  }
+}
+
 }  // namespace
 
 void write_json(const std::string& path, const Options& opt, const Ceilings& ceil,
@@ -123,6 +151,7 @@ void print_table(const Ceilings& ceil, const std::vector<CaseResult>& cases) {
     }
     std::printf(" %7.1e | %s\n", worst, c.flag.empty() ? "ok" : c.flag.c_str());
   }
+  print_errors(cases);
 }
 
 }  // namespace sieve::cuda::moe_table
