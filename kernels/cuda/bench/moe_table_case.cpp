@@ -162,7 +162,7 @@ CaseResult run_case(const Options& opt, const Ceilings& ceil, const ExpertWeight
       t.predicted_ms = predict_ms(runs, c, ceil);
       if (t.predicted_ms > opt.max_ms) {
         t.status = "skipped";
-        t.note = format_ms(t.predicted_ms);
+        t.note += (t.note.empty() ? "" : "; ") + format_ms(t.predicted_ms);
         c.ours.push_back(t);
         continue;
       }
