@@ -12,12 +12,12 @@ build="${1:-$root/build/release}"
 fixtures="${SIEVE_FIXTURES:-$root/../shared/fixtures}"
 pack="$root/gpu-pack"
 bins=(bin/kernels_cuda_tests bin/models_golden_gpu_tests bin/nccl_communicator_tests
-      bin/models_expert_parallel_gpu_tests kernels/sieve-cuda-kernel-bench bin/sieve-gpu-bench
-      bin/sieve)
+      bin/models_expert_parallel_gpu_tests kernels/sieve-cuda-kernel-bench kernels/sieve-moe-table
+      bin/sieve-gpu-bench bin/sieve)
 
 cmake --build "$build" --target kernels_cuda_tests models_golden_gpu_tests \
   nccl_communicator_tests models_expert_parallel_gpu_tests sieve-cuda-kernel-bench \
-  sieve-gpu-bench sieve default_model
+  sieve-moe-table sieve-gpu-bench sieve default_model
 rm -rf "$pack"
 mkdir -p "$pack/bin" "$pack/lib" "$pack/fixtures/models"
 for b in "${bins[@]}"; do

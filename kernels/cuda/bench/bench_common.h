@@ -9,7 +9,8 @@
 namespace sieve::cuda::bench {
 
 // Device-to-device cudaMemcpy bandwidth in GB/s (read + write bytes ÷ time), best of several
-// 256 MiB copies: the memory roofline of a bandwidth-bound kernel.
+// 256 MiB copies: the memory roofline of a bandwidth-bound kernel (bench_common.cpp; measured
+// once per process).
 double copy_gbps();
 
 // Times `launch` (which enqueues work on `stream`) with CUDA events: mean milliseconds per

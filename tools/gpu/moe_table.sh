@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Issue 6's MoE table in one command on the GPU machine: sieve-moe-table (our variants, cuBLAS,
+# ceilings, correctness), then moe_torch.py (torch._grouped_mm and a per-expert loop on the same
+# group sizes), then the joined table with the issue's targets (moe_report.py).
+#
+# Usage: tools/gpu/moe_table.sh [binary dir, default gpu-pack/bin] [sieve-moe-table flags...]
+# Everything goes to $OUT (or /tmp/sieve-moe-table): moe_table.json, moe_torch.json,
+# moe_report.txt and the logs. Exit status: sieve-moe-table's (77: no device; 1: a variant out of
+# the bf16 error band), else moe_torch.py's failure (3: no torch), else 0.
+set -uo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+bin="${1:-$root/gpu-pack/bin}"
+[ $# -gt 0 ] && shift
+out="${OUT:-/tmp/sieve-moe-table}"
+mkdir -p "$out"
+
+"$bin/sieve-moe-table" --out "$out" "$@" 2>&1 | tee "$out/sieve-moe-table.log"
+rc=${PIPESTATUS[0]}
+[ "$rc" -eq 77 ] && exit 77
+if [ ! -f "$out/moe_table.json" ]; then
+  echo "moe_table.sh: sieve-moe-table wrote no moe_table.json (rc $rc)"
+  [ "$rc" -eq 0 ] && rc=2
+  exit "$rc"
+fi
+
+python3 "$root/tools/gpu/moe_torch.py" --table "$out/moe_table.json" --out "$out/moe_torch.json" \
+  2>&1 | tee "$out/moe_torch.log"
+torch_rc=${PIPESTATUS[0]}
+
+echo
+python3 "$root/tools/gpu/moe_report.py" --table "$out/moe_table.json" --torch "$out/moe_torch.json" \
+  | tee "$out/moe_report.txt"
+[ "$rc" -ne 0 ] && exit "$rc"
+exit "$torch_rc"
