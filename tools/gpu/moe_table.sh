@@ -13,6 +13,8 @@ bin="${1:-$root/gpu-pack/bin}"
 [ $# -gt 0 ] && shift
 out="${OUT:-/tmp/sieve-moe-table}"
 mkdir -p "$out"
+# CUDA's libraries from the machine's toolkit; anything else gpu-pack carries.
+export LD_LIBRARY_PATH="$root/gpu-pack/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 
 "$bin/sieve-moe-table" --out "$out" "$@" 2>&1 | tee "$out/sieve-moe-table.log"
 rc=${PIPESTATUS[0]}
