@@ -1,17 +1,21 @@
 // MoE expert pipeline (moe_experts) at Qwen3-30B-A3B shapes: hidden 2048, moe_intermediate 768,
 // 128 experts, top-8, bf16 weights. GB/s counts the weights of the experts actually touched plus
 // the activations read and written; of_copy divides it by the device-to-device copy bandwidth.
-// The `gemm` argument pins the expert-product kernel: 0 auto (moe_choose_gemm), 1 grouped
-// (64-row tiles), 2 skinny (decode streaming), so both show at the sizes where they compete.
+// The `gemm` argument pins the expert-product kernel (MoeGemmVariant): 0 auto (moe_choose_gemm),
+// 1 grouped (fp32 CUDA cores), 2 skinny (decode streaming), 3 tensor (mma.sync, 128-row tiles),
+// 4 tensor_half (64-row tiles), 5 wgmma, so each shows where it competes. The full table over
+// shapes, routings and peers is sieve-moe-table (tools/gpu/moe_table.sh).
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
 
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <set>
 #include <vector>
 
 #include "kernels/cuda/bench/bench_common.h"
+#include "kernels/cuda/convert.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/moe.h"
 
@@ -31,9 +35,20 @@ struct QwenMoeWeights {
     const size_t gu_elems = 2 * kInter * kHidden, down_elems = kHidden * kInter;
     SIEVE_CUDA_CHECK(cudaMalloc(&gate_up, kExperts * gu_elems * 2));
     SIEVE_CUDA_CHECK(cudaMalloc(&down, kExperts * down_elems * 2));
-    // Byte 0x3c everywhere: every bf16 is 0x3c3c ≈ 0.0115 (finite, no denormals).
-    SIEVE_CUDA_CHECK(cudaMemset(gate_up, 0x3c, kExperts * gu_elems * 2));
-    SIEVE_CUDA_CHECK(cudaMemset(down, 0x3c, kExperts * down_elems * 2));
+    // Random weights (METHOD.md: constants can time faster than real data), U[-b, b] with
+    // b = 1/sqrt(k) so activations stay O(1).
+    FillParams f;
+    f.type = WeightType::kBF16;
+    f.out = gate_up;
+    f.n = static_cast<int64_t>(kExperts * gu_elems);
+    f.fill.key = 1;
+    f.fill.bound = 1.f / std::sqrt(static_cast<float>(kHidden));
+    fill_weights(f, nullptr);
+    f.out = down;
+    f.n = static_cast<int64_t>(kExperts * down_elems);
+    f.fill.key = 2;
+    f.fill.bound = 1.f / std::sqrt(static_cast<float>(kInter));
+    fill_weights(f, nullptr);
     std::vector<const void*> gp(kExperts), dp(kExperts);
     for (int64_t e = 0; e < kExperts; ++e) {
       gp[e] = static_cast<const char*>(gate_up) + e * gu_elems * 2;
@@ -137,8 +152,7 @@ void BM_moe_experts_qwen3_30b_a3b(benchmark::State& state) {
 BENCHMARK(BM_moe_experts_qwen3_30b_a3b)
     ->ArgNames({"tokens", "gemm"})
     ->ArgsProduct({{1, 4, 16, 64}, {1, 2}})
-    ->Args({256, 0})
-    ->Args({2048, 0})
+    ->ArgsProduct({{256, 2048, 8192}, {0, 3, 4, 5}})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
