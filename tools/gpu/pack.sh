@@ -36,4 +36,9 @@ done
 for m in qwen3_moe mixtral olmoe; do
   cp -r "$fixtures/models/$m" "$pack/fixtures/models/"
 done
-echo "gpu-pack: $(du -sh "$pack" | cut -f1) (the device tool carries at most 64 MiB in all)"
+bytes=$(du -sb "$pack" | cut -f1)
+echo "gpu-pack: $((bytes >> 20)) MiB (the device tool carries at most 64 MiB in all)"
+if [ "$bytes" -gt $((64 << 20)) ]; then
+  echo "gpu-pack is over 64 MiB: the device tool would not carry it (strip more, or leave a binary out)"
+  exit 1
+fi
