@@ -15,11 +15,15 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/moe.h"
+#include "kernels/cuda/moe_tile_loader.cuh"
 #include "kernels/cuda/moe_tiles.cuh"
 
 namespace sieve::cuda {
 namespace {
 
+using moe_detail::cp_async_commit;
+using moe_detail::cp_async_wait;
+using moe_detail::ExpertTileLoader;
 using moe_detail::find_row_tile;
 using moe_detail::row_tile_bound;
 
@@ -38,18 +42,9 @@ constexpr int kFusedCols = kTileCols / 2;      // act columns per CTA when fused
 __device__ __forceinline__ uint32_t swizzle(int r, int c) {
   return static_cast<uint32_t>(r * kRowBytes + ((c ^ ((r >> 1) & 3)) << 4));
 }
-
-__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool valid) {
-  const int bytes = valid ? 16 : 0;  // 0: zero-fill the destination, read nothing
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::);
-}
-template <int kPending>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
-}
+struct Swizzle64 {
+  __device__ static uint32_t offset(int r, int c) { return swizzle(r, c); }
+};
 
 __device__ __forceinline__ void ldmatrix_x4(uint32_t addr, uint32_t (&r)[4]) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
@@ -79,11 +74,10 @@ __global__ void __launch_bounds__(kThreads, 2)
                        const int32_t* __restrict__ offsets,  // [num_experts + 1]
                        void* __restrict__ c, int num_experts, int n, int k) {
   constexpr int kWarpRows = kTileRows / 2;
-  constexpr int kMTiles = kWarpRows / 16;                        // m16 tiles per warp: 4 or 2
-  constexpr int kATileBytes = kTileRows * kRowBytes;             // per stage
-  constexpr int kBTileBytes = kTileCols * kRowBytes;             // per stage
-  constexpr int kALoads = kTileRows * kChunksPerRow / kThreads;  // 2 or 1
-  constexpr int kBLoads = kTileCols * kChunksPerRow / kThreads;  // 2
+  constexpr int kMTiles = kWarpRows / 16;             // m16 tiles per warp: 4 or 2
+  constexpr int kATileBytes = kTileRows * kRowBytes;  // per stage
+  constexpr int kBTileBytes = kTileCols * kRowBytes;  // per stage
+  using Loader = ExpertTileLoader<kThreads, kTileRows, kTileCols, kChunksPerRow, kFused, Swizzle64>;
   extern __shared__ __align__(128) unsigned char smem[];
   __shared__ int s_expert, s_row0, s_row1;
 
@@ -103,53 +97,8 @@ __global__ void __launch_bounds__(kThreads, 2)
   auto a_stage = [&](int s) { return smem_base + s * (kATileBytes + kBTileBytes); };
   auto b_stage = [&](int s) { return a_stage(s) + kATileBytes; };
 
-  // Global sources of this thread's chunks (fixed across k steps but for the k offset).
-  const __nv_bfloat16* a_src[kALoads];
-  bool a_ok[kALoads];
-  uint32_t a_dst[kALoads];
-  int a_k[kALoads];  // the chunk's first k within a k step
-#pragma unroll
-  for (int i = 0; i < kALoads; ++i) {
-    const int id = tid + i * kThreads, r = id / kChunksPerRow, ch = id % kChunksPerRow;
-    const int row = row0 + r;
-    a_ok[i] = row < row1;
-    a_src[i] = a + static_cast<int64_t>(a_ok[i] ? row : row0) * k + ch * 8;
-    a_dst[i] = swizzle(r, ch);
-    a_k[i] = ch * 8;
-  }
-  const __nv_bfloat16* b_src[kBLoads];
-  bool b_ok[kBLoads];
-  uint32_t b_dst[kBLoads];
-  int b_k[kBLoads];
-#pragma unroll
-  for (int i = 0; i < kBLoads; ++i) {
-    const int id = tid + i * kThreads, r = id / kChunksPerRow, ch = id % kChunksPerRow;
-    int wrow, col;
-    if (kFused) {
-      const int blk = r / 8;  // even: gate rows, odd: the matching up rows
-      col = col0 + (blk / 2) * 8 + r % 8;
-      wrow = (blk % 2 == 0 ? 0 : n) + col;
-    } else {
-      col = col0 + r;
-      wrow = col;
-    }
-    b_ok[i] = col < n;
-    b_src[i] = we + static_cast<int64_t>(b_ok[i] ? wrow : 0) * k + ch * 8;
-    b_dst[i] = swizzle(r, ch);
-    b_k[i] = ch * 8;
-  }
-  auto load_stage = [&](int s, int k0) {
-#pragma unroll
-    for (int i = 0; i < kALoads; ++i) {
-      const bool ok = a_ok[i] && k0 + a_k[i] < k;
-      cp_async_16(a_stage(s) + a_dst[i], ok ? a_src[i] + k0 : a_src[i], ok);
-    }
-#pragma unroll
-    for (int i = 0; i < kBLoads; ++i) {
-      const bool ok = b_ok[i] && k0 + b_k[i] < k;
-      cp_async_16(b_stage(s) + b_dst[i], ok ? b_src[i] + k0 : b_src[i], ok);
-    }
-  };
+  const Loader loader(a, we, k, n, row0, row1, col0, tid);
+  auto load_stage = [&](int s, int k0) { loader.load(a_stage(s), b_stage(s), k0); };
 
   float acc[kMTiles][4][4] = {};
   const int k_tiles = (k + kTileK - 1) / kTileK;

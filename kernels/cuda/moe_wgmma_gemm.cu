@@ -11,12 +11,16 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/moe.h"
+#include "kernels/cuda/moe_tile_loader.cuh"
 #include "kernels/cuda/moe_tiles.cuh"
 
 namespace sieve::cuda {
 namespace {
 
 using moe_detail::check_tensor_gemm;
+using moe_detail::cp_async_commit;
+using moe_detail::cp_async_wait;
+using moe_detail::ExpertTileLoader;
 using moe_detail::find_row_tile;
 using moe_detail::row_tile_bound;
 
@@ -31,15 +35,16 @@ constexpr int kChunksPerRow = kRowBytes / 16;       // 8
 constexpr int kATileBytes = kTileRows * kRowBytes;  // 16 KB per stage
 constexpr int kBTileBytes = kTileCols * kRowBytes;  // 16 KB per stage
 constexpr int kStageBytes = kATileBytes + kBTileBytes;
-constexpr int kSmemBytes = kStages * kStageBytes + 1024;       // + alignment slack to 1024 bytes
-constexpr int kALoads = kTileRows * kChunksPerRow / kThreads;  // 4
-constexpr int kBLoads = kTileCols * kChunksPerRow / kThreads;  // 4
+constexpr int kSmemBytes = kStages * kStageBytes + 1024;  // + alignment slack to 1024 bytes
 
 // 128-byte swizzle (what wgmma's SWIZZLE_128B descriptors read): in each 1024-byte group of 8
 // rows, 16-byte chunk c of row r sits at chunk c ^ (r % 8). Tiles start 1024-byte aligned.
 __device__ __forceinline__ uint32_t swizzle128(int r, int c) {
   return static_cast<uint32_t>(r * kRowBytes + ((c ^ (r & 7)) << 4));
 }
+struct Swizzle128 {
+  __device__ static uint32_t offset(int r, int c) { return swizzle128(r, c); }
+};
 
 // Shared-memory matrix descriptor of a K-major operand in the 128-byte swizzle: start address,
 // leading offset (unused for this layout: 1), stride 1024 bytes between 8-row groups, layout 1
@@ -51,18 +56,6 @@ __device__ __forceinline__ uint64_t sw128_desc(uint32_t smem_addr) {
   d |= static_cast<uint64_t>(1024 >> 4) << 32;
   d |= static_cast<uint64_t>(1) << 62;
   return d;
-}
-
-__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool valid) {
-  const int bytes = valid ? 16 : 0;  // 0: zero-fill, read nothing
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
-}
-__device__ __forceinline__ void cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::);
-}
-template <int kPending>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
 }
 
 // d (64 fp32 per thread) += A (64 × 16, descriptor) · B (16 × 128, descriptor).
@@ -102,6 +95,8 @@ __global__ void __launch_bounds__(kThreads, 1)
                       const void* const* __restrict__ w,    // [num_experts] → bf16 rows of k
                       const int32_t* __restrict__ offsets,  // [num_experts + 1]
                       void* __restrict__ c, int num_experts, int n, int k) {
+  using Loader =
+      ExpertTileLoader<kThreads, kTileRows, kTileCols, kChunksPerRow, kFused, Swizzle128>;
   extern __shared__ unsigned char smem_raw[];
   __shared__ int s_expert, s_row0, s_row1;
   if (threadIdx.x < 32) {
@@ -119,52 +114,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   auto a_stage = [&](int s) { return smem_base + s * kStageBytes; };
   auto b_stage = [&](int s) { return a_stage(s) + kATileBytes; };
 
-  const __nv_bfloat16* a_src[kALoads];
-  bool a_ok[kALoads];
-  uint32_t a_dst[kALoads];
-  int a_k[kALoads];
-#pragma unroll
-  for (int i = 0; i < kALoads; ++i) {
-    const int id = tid + i * kThreads, r = id / kChunksPerRow, ch = id % kChunksPerRow;
-    const int row = row0 + r;
-    a_ok[i] = row < row1;
-    a_src[i] = a + static_cast<int64_t>(a_ok[i] ? row : row0) * k + ch * 8;
-    a_dst[i] = swizzle128(r, ch);
-    a_k[i] = ch * 8;
-  }
-  const __nv_bfloat16* b_src[kBLoads];
-  bool b_ok[kBLoads];
-  uint32_t b_dst[kBLoads];
-  int b_k[kBLoads];
-#pragma unroll
-  for (int i = 0; i < kBLoads; ++i) {
-    const int id = tid + i * kThreads, r = id / kChunksPerRow, ch = id % kChunksPerRow;
-    int wrow, col;
-    if (kFused) {
-      const int blk = r / 8;  // even: gate rows, odd: the matching up rows
-      col = col0 + (blk / 2) * 8 + r % 8;
-      wrow = (blk % 2 == 0 ? 0 : n) + col;
-    } else {
-      col = col0 + r;
-      wrow = col;
-    }
-    b_ok[i] = col < n;
-    b_src[i] = we + static_cast<int64_t>(b_ok[i] ? wrow : 0) * k + ch * 8;
-    b_dst[i] = swizzle128(r, ch);
-    b_k[i] = ch * 8;
-  }
-  auto load_stage = [&](int s, int k0) {
-#pragma unroll
-    for (int i = 0; i < kALoads; ++i) {
-      const bool ok = a_ok[i] && k0 + a_k[i] < k;
-      cp_async_16(a_stage(s) + a_dst[i], ok ? a_src[i] + k0 : a_src[i], ok);
-    }
-#pragma unroll
-    for (int i = 0; i < kBLoads; ++i) {
-      const bool ok = b_ok[i] && k0 + b_k[i] < k;
-      cp_async_16(b_stage(s) + b_dst[i], ok ? b_src[i] + k0 : b_src[i], ok);
-    }
-  };
+  const Loader loader(a, we, k, n, row0, row1, col0, tid);
+  auto load_stage = [&](int s, int k0) { loader.load(a_stage(s), b_stage(s), k0); };
 
   float acc[64];
 #pragma unroll
