@@ -176,6 +176,12 @@ int main(int argc, char** argv) {
                  "Fraction of GPU memory to use")
       ->capture_default_str();
   app.add_flag("--enforce-eager", flags.enforce_eager, "No CUDA graphs");
+  app.add_flag("--moe-autotune", flags.moe_autotune,
+               "Time every MoE expert-product kernel on each new shape's first (warm-up) run and "
+               "keep the fastest, instead of the built-in rule");
+  app.add_option("--moe-tuning-cache", flags.moe_tuning_cache,
+                 "JSON file of tuned MoE kernel choices for this GPU (read, and written with "
+                 "--moe-autotune)");
   app.add_option("--batches", batches, "Decode batch sizes, comma-separated")
       ->capture_default_str();
   app.add_option("--context", context, "Tokens in each sequence's cache during decode")

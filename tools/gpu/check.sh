@@ -57,6 +57,9 @@ cfg="$out/models"
 "$bin/sieve" make-checkpoint --preset mixtral-8x7b --layers 8 --config-only --out "$cfg/mixtral-8x7b" >/dev/null 2>&1
 run bench_qwen3_30b_a3b 110 "$bin/sieve-gpu-bench" --model "$cfg/qwen3-30b-a3b" --context 128 \
   --batches 1,8,64,256 --prefill-tokens 2048
+# The same with every MoE shape tuned on its warm-up run (kernels/cuda/moe_registry.h).
+run bench_qwen3_30b_a3b_tuned 110 "$bin/sieve-gpu-bench" --model "$cfg/qwen3-30b-a3b" --context 128 \
+  --batches 1,8,64,256 --prefill-tokens 2048 --moe-autotune --moe-tuning-cache "$out/moe_tuning.json"
 run bench_mixtral_8x7b 50 "$bin/sieve-gpu-bench" --model "$cfg/mixtral-8x7b" --context 128 \
   --batches 1,8,64 --prefill-tokens 2048
 if python3 -c 'import transformers, torch' 2>/dev/null; then
@@ -66,7 +69,7 @@ fi
 
 echo
 echo "=== sieve GPU check: $(cat "$out/gpu.txt")"
-for f in bench_qwen3_30b_a3b bench_mixtral_8x7b; do
+for f in bench_qwen3_30b_a3b bench_qwen3_30b_a3b_tuned bench_mixtral_8x7b; do
   [ -f "$out/$f.log" ] && sed -n '/^sieve-gpu-bench/,$p' "$out/$f.log"
 done
 [ -f "$out/hf_generate_qwen3_30b_a3b.log" ] && grep '^hf decode' "$out/hf_generate_qwen3_30b_a3b.log"
