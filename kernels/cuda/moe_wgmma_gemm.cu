@@ -85,6 +85,14 @@ __device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], uint64_t a_desc
       : "l"(a_desc), "l"(b_desc), "r"(1));
 }
 
+// Keeps the compiler from moving accumulator reads or writes across the asynchronous wgmma
+// boundaries (the registers are written by the tensor cores until the wait).
+__device__ __forceinline__ void fence_operands(float (&d)[64]) {
+#pragma unroll
+  for (int i = 0; i < 64; ++i)
+    asm volatile("" : "+f"(d[i])::"memory");
+}
+
 __device__ __forceinline__ float silu_times(float g, float u) {
   return g / (1.f + __expf(-g)) * u;
 }
@@ -121,32 +129,40 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
   for (int i = 0; i < 64; ++i)
     acc[i] = 0.f;
+  // Copies run kLookahead k tiles ahead of the MMAs, and one batch of wgmma stays in flight
+  // while the next tile's barrier and copies are issued: the stage refilled at step kt last
+  // fed step kt - 2, whose wgmmas every thread has waited for (wait_group 1 at step kt - 1,
+  // then the barrier of step kt).
+  constexpr int kLookahead = kStages - 2;
   const int k_tiles = (k + kTileK - 1) / kTileK;
 #pragma unroll
-  for (int s = 0; s < kStages - 1; ++s) {
+  for (int s = 0; s < kLookahead; ++s) {
     if (s < k_tiles) load_stage(s, s * kTileK);
     cp_async_commit();
   }
   for (int kt = 0; kt < k_tiles; ++kt) {
-    cp_async_wait<kStages - 2>();
+    cp_async_wait<kLookahead - 1>();  // tile kt has landed (this thread's copies)
     // The tile arrived through the generic proxy; wgmma reads through the async proxy.
     asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-    __syncthreads();  // stage kt visible to all; every wgmma on stage kt - 1 has completed
+    __syncthreads();  // everyone's copies of tile kt are visible; step kt - 2's wgmmas are done
     {
-      const int next = kt + kStages - 1;
+      const int next = kt + kLookahead;
       if (next < k_tiles) load_stage(next % kStages, next * kTileK);
       cp_async_commit();
     }
     const uint32_t as = a_stage(kt % kStages) + warpgroup * 64 * kRowBytes;
     const uint32_t bs = b_stage(kt % kStages);
+    fence_operands(acc);
     asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
     for (int kk = 0; kk < kTileK / 16; ++kk)
       wgmma_m64n128k16(acc, sw128_desc(as + kk * 32), sw128_desc(bs + kk * 32));
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-    // Wait before the next iteration's barrier, after which this stage may be refilled.
-    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // step kt - 1 done
+    fence_operands(acc);
   }
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+  fence_operands(acc);
   cp_async_wait<0>();
 
   // Accumulator j of m64n128: d[4j + 0, 1] at (row 16·warp + lane/4, cols 8j + 2·(lane%4) +
