@@ -560,12 +560,11 @@ void CudaBackend::moe_experts(const MoeArgs& args) {
       cuda::moe_workspace_bytes(p.tokens, p.top_k, p.num_experts, p.hidden, p.inter);
   p.workspace = device_alloc(p.workspace_bytes);
   const cuda::MoeShape shape = cuda::moe_shape_of(p);
-  if (auto tuned = moe_registry_->cached(shape)) {
-    p.gemm = *tuned;
-  } else if (moe_tuning_.autotune && !capturing_) {
+  if (moe_tuning_.autotune && !capturing_ && !moe_registry_->cached(shape)) {
     tune_moe(p, shape);  // leaves the fastest variant's output in p.out
     return;
   }
+  p.gemm = moe_registry_->choose(shape);  // the tuned choice, else the built-in rule
   cuda::moe_experts(p, as_stream(stream_));
 }
 

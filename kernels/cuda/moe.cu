@@ -13,9 +13,12 @@
 namespace sieve::cuda {
 namespace {
 
-using moe_detail::find_row_tile;
+using moe_detail::check_expert_product;
+using moe_detail::claim_row_tile;
+using moe_detail::fits_int;
 using moe_detail::kFullMask;
 using moe_detail::row_tile_bound;
+using moe_detail::silu_times;
 
 // ---------------------------------------------------------------------------------------------
 // 1. align. One CTA of kAlignThreads threads (the assignment count of a step is small next to
@@ -172,14 +175,9 @@ __global__ void __launch_bounds__(kGemmThreads)
                         int num_experts, int n, int k) {
   __shared__ float as[kTileK][kTileM + 1];
   __shared__ float ws[kTileK][kTileN + 1];
-  __shared__ int s_expert, s_row0, s_row1;
-  if (threadIdx.x < 32) {
-    find_row_tile(offsets, num_experts, blockIdx.y, kTileM, &s_expert, &s_row0, &s_row1);
-  }
-  __syncthreads();
-  const int expert = s_expert;
-  if (expert < 0) return;
-  const int row0 = s_row0, row1 = s_row1;
+  const moe_detail::RowTile tile = claim_row_tile(offsets, num_experts, kTileM);
+  if (tile.expert < 0) return;
+  const int expert = tile.expert, row0 = tile.row0, row1 = tile.row1;
   const int n0 = blockIdx.x * kTileN;
   const W* __restrict__ we = static_cast<const W*>(w[expert]);
 
@@ -394,7 +392,7 @@ __global__ void __launch_bounds__(kRowThreads)
   const int64_t r = idx / inter, i = idx % inter;
   const float g = gate_up[r * 2 * inter + i];
   const float u = gate_up[r * 2 * inter + inter + i];
-  act[idx] = g / (1.f + expf(-g)) * u;
+  act[idx] = silu_times(g, u);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -495,26 +493,50 @@ MoeWorkspace carve(char* base, int64_t tokens, int64_t top_k, int64_t num_expert
   return ws;
 }
 
-bool fits_int(int64_t v) {
-  return v >= 0 && v <= INT32_MAX;
-}
+}  // namespace
 
-// The checks both expert-product kernels make (failures name `kernel`); false when there are
-// no rows, so nothing to launch.
-bool check_expert_product(const GroupedGemmParams& p, const char* kernel) {
+// ---------------------------------------------------------------------------------------------
+// Argument checks shared by the expert products (moe_tiles.cuh).
+namespace moe_detail {
+namespace {
+
+// Sizes, int32 range and pointers; false when there are no rows.
+bool check_product(const char* kernel, int64_t rows, int64_t num_experts, int64_t n, int64_t k,
+                   bool pointers_set) {
   auto require = [kernel](bool ok, const char* what) {
     if (!ok) cuda_fail(what, (std::string(kernel) + ": " + what).c_str(), __FILE__, __LINE__);
   };
-  require(p.rows >= 0 && p.n >= 1 && p.k >= 1, "sizes");
-  require(p.num_experts >= 1, "num_experts >= 1");
-  require(fits_int(p.rows) && fits_int(p.n) && fits_int(p.k) && fits_int(p.num_experts),
-          "sizes fit int32");
-  if (p.rows == 0) return false;
-  require(p.a && p.w && p.offsets && p.c, "null pointer");
+  require(rows >= 0 && n >= 1 && k >= 1, "sizes");
+  require(num_experts >= 1, "num_experts >= 1");
+  require(fits_int(rows) && fits_int(n) && fits_int(k) && fits_int(num_experts), "sizes fit int32");
+  if (rows == 0) return false;
+  require(pointers_set, "null pointer");
   return true;
 }
 
 }  // namespace
+
+bool check_expert_product(const GroupedGemmParams& p, const char* kernel) {
+  return check_product(kernel, p.rows, p.num_experts, p.n, p.k, p.a && p.w && p.offsets && p.c);
+}
+
+bool check_tensor_gemm(const TensorGemmParams& p, const char* kernel) {
+  if (p.k % 8 != 0 || p.n % 8 != 0) {
+    cuda_fail("k % 8, n % 8", (std::string(kernel) + ": k and n must be multiples of 8").c_str(),
+              __FILE__, __LINE__);
+  }
+  if (!check_product(kernel, p.rows, p.num_experts, p.fused_silu ? 2 * p.n : p.n, p.k,
+                     p.a && p.w && p.offsets && p.c)) {
+    return false;
+  }
+  if (reinterpret_cast<uintptr_t>(p.a) % 16 != 0 || reinterpret_cast<uintptr_t>(p.c) % 16 != 0) {
+    cuda_fail("alignment", (std::string(kernel) + ": a and c must be 16-byte aligned").c_str(),
+              __FILE__, __LINE__);
+  }
+  return true;
+}
+
+}  // namespace moe_detail
 
 // ---------------------------------------------------------------------------------------------
 // Host entries.

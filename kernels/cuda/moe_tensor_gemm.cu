@@ -11,7 +11,6 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
-#include <string>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/moe.h"
@@ -21,11 +20,12 @@
 namespace sieve::cuda {
 namespace {
 
+using moe_detail::claim_row_tile;
 using moe_detail::cp_async_commit;
 using moe_detail::cp_async_wait;
 using moe_detail::ExpertTileLoader;
-using moe_detail::find_row_tile;
 using moe_detail::row_tile_bound;
+using moe_detail::silu_times;
 
 constexpr int kThreads = 256;   // 8 warps
 constexpr int kTileCols = 128;  // weight rows per CTA (fused: 64 gate + 64 up)
@@ -61,10 +61,6 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-__device__ __forceinline__ float silu_times(float g, float u) {
-  return g / (1.f + __expf(-g)) * u;
-}
-
 // kTileRows: 128 or 64. kFused: gate_up with silu·mul (c: bf16 [rows, n], W_e [2n, k]); else c:
 // fp32 [rows, n], W_e [n, k].
 template <int kTileRows, bool kFused>
@@ -79,15 +75,9 @@ __global__ void __launch_bounds__(kThreads, 2)
   constexpr int kBTileBytes = kTileCols * kRowBytes;  // per stage
   using Loader = ExpertTileLoader<kThreads, kTileRows, kTileCols, kChunksPerRow, kFused, Swizzle64>;
   extern __shared__ __align__(128) unsigned char smem[];
-  __shared__ int s_expert, s_row0, s_row1;
-
-  if (threadIdx.x < 32) {
-    find_row_tile(offsets, num_experts, blockIdx.y, kTileRows, &s_expert, &s_row0, &s_row1);
-  }
-  __syncthreads();
-  const int expert = s_expert;
-  if (expert < 0) return;
-  const int row0 = s_row0, row1 = s_row1;
+  const moe_detail::RowTile tile = claim_row_tile(offsets, num_experts, kTileRows);
+  if (tile.expert < 0) return;
+  const int expert = tile.expert, row0 = tile.row0, row1 = tile.row1;
   const __nv_bfloat16* __restrict__ we = static_cast<const __nv_bfloat16*>(w[expert]);
   const int col0 = blockIdx.x * (kFused ? kFusedCols : kTileCols);
 
@@ -208,27 +198,6 @@ bool moe_tensor_gemm_supported(int64_t hidden, int64_t inter, WeightType w_type)
   // 8-column pairs in the epilogues.
   return w_type == WeightType::kBF16 && hidden % 8 == 0 && inter % 8 == 0;
 }
-
-namespace moe_detail {
-
-bool check_tensor_gemm(const TensorGemmParams& p, const char* kernel) {
-  auto require = [kernel](bool ok, const char* what) {
-    if (!ok) cuda_fail(what, (std::string(kernel) + ": " + what).c_str(), __FILE__, __LINE__);
-  };
-  auto fits_int = [](int64_t v) { return v >= 0 && v <= INT32_MAX; };
-  require(p.rows >= 0 && p.n >= 1 && p.k >= 1 && p.num_experts >= 1, "sizes");
-  require(fits_int(p.rows) && fits_int(p.k) && fits_int(p.num_experts) &&
-              fits_int(p.fused_silu ? 2 * p.n : p.n),
-          "sizes fit int32");
-  require(p.k % 8 == 0 && p.n % 8 == 0, "k and n must be multiples of 8");
-  if (p.rows == 0) return false;
-  require(p.a && p.w && p.offsets && p.c, "null pointer");
-  require(reinterpret_cast<uintptr_t>(p.a) % 16 == 0 && reinterpret_cast<uintptr_t>(p.c) % 16 == 0,
-          "a and c must be 16-byte aligned");
-  return true;
-}
-
-}  // namespace moe_detail
 
 void moe_tensor_gemm(const TensorGemmParams& p, cudaStream_t stream) {
   SIEVE_CUDA_REQUIRE(p.tile_rows == kMoeTensorTileRows || p.tile_rows == kMoeTensorTileRows / 2,

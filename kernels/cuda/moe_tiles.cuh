@@ -1,6 +1,7 @@
-// Device helpers shared by the MoE expert-product kernels (moe.cu, moe_tensor_gemm.cu): how a
-// CTA finds its work in the expert-grouped row list from the offsets alone, so every launch
-// configuration depends only on host-known sizes (CUDA-graph capturable).
+// Helpers shared by the MoE expert-product kernels (moe.cu, moe_tensor_gemm.cu,
+// moe_wgmma_gemm.cu): how a CTA finds its work in the expert-grouped row list from the offsets
+// alone, so every launch configuration depends only on host-known sizes (CUDA-graph
+// capturable); the activation; the host-side argument checks.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -13,6 +14,14 @@
 namespace sieve::cuda::moe_detail {
 
 constexpr unsigned kFullMask = 0xffffffffu;
+
+inline bool fits_int(int64_t v) {
+  return v >= 0 && v <= INT32_MAX;
+}
+
+__device__ __forceinline__ float silu_times(float g, float u) {
+  return g / (1.f + expf(-g)) * u;
+}
 
 // An upper bound of the row tiles of `tile_m` rows over all experts:
 // Σ_e ceil(count_e / tile_m) <= floor(rows / tile_m) + (number of non-empty experts).
@@ -53,8 +62,25 @@ __device__ inline void find_row_tile(const int32_t* __restrict__ offsets, int nu
   }
 }
 
-// The argument checks both tensor-core products make (failures name `kernel`); false when there
-// are no rows, so nothing to launch.
+// The row tile of this CTA (blockIdx.y) of `tile_m` rows: its expert (-1: past the last real
+// tile, the CTA has nothing to do) and its rows [row0, row1). Every thread of the CTA calls it
+// (it holds a barrier); warp 0 searches.
+struct RowTile {
+  int expert, row0, row1;
+};
+__device__ inline RowTile claim_row_tile(const int32_t* __restrict__ offsets, int num_experts,
+                                         int tile_m) {
+  __shared__ int s_expert, s_row0, s_row1;
+  if (threadIdx.x < 32) {
+    find_row_tile(offsets, num_experts, blockIdx.y, tile_m, &s_expert, &s_row0, &s_row1);
+  }
+  __syncthreads();
+  return {s_expert, s_row0, s_row1};
+}
+
+// The argument checks of the expert products (failures name `kernel`); false when there are no
+// rows, so nothing to launch. check_tensor_gemm adds the tensor-core kernels' own.
+bool check_expert_product(const GroupedGemmParams& p, const char* kernel);
 bool check_tensor_gemm(const TensorGemmParams& p, const char* kernel);
 
 }  // namespace sieve::cuda::moe_detail

@@ -7,7 +7,6 @@
 #include <cuda_bf16.h>
 
 #include <cstdint>
-#include <string>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/moe.h"
@@ -18,11 +17,12 @@ namespace sieve::cuda {
 namespace {
 
 using moe_detail::check_tensor_gemm;
+using moe_detail::claim_row_tile;
 using moe_detail::cp_async_commit;
 using moe_detail::cp_async_wait;
 using moe_detail::ExpertTileLoader;
-using moe_detail::find_row_tile;
 using moe_detail::row_tile_bound;
+using moe_detail::silu_times;
 
 constexpr int kThreads = 256;   // two warpgroups
 constexpr int kTileRows = 128;  // 64 per warpgroup
@@ -93,10 +93,6 @@ __device__ __forceinline__ void fence_operands(float (&d)[64]) {
     asm volatile("" : "+f"(d[i])::"memory");
 }
 
-__device__ __forceinline__ float silu_times(float g, float u) {
-  return g / (1.f + __expf(-g)) * u;
-}
-
 template <bool kFused>
 __global__ void __launch_bounds__(kThreads, 1)
     wgmma_gemm_kernel(const __nv_bfloat16* __restrict__ a,  // [rows, k]
@@ -106,14 +102,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   using Loader =
       ExpertTileLoader<kThreads, kTileRows, kTileCols, kChunksPerRow, kFused, Swizzle128>;
   extern __shared__ unsigned char smem_raw[];
-  __shared__ int s_expert, s_row0, s_row1;
-  if (threadIdx.x < 32) {
-    find_row_tile(offsets, num_experts, blockIdx.y, kTileRows, &s_expert, &s_row0, &s_row1);
-  }
-  __syncthreads();
-  const int expert = s_expert;
-  if (expert < 0) return;
-  const int row0 = s_row0, row1 = s_row1;
+  const moe_detail::RowTile tile = claim_row_tile(offsets, num_experts, kTileRows);
+  if (tile.expert < 0) return;
+  const int expert = tile.expert, row0 = tile.row0, row1 = tile.row1;
   const __nv_bfloat16* __restrict__ we = static_cast<const __nv_bfloat16*>(w[expert]);
   const int col0 = blockIdx.x * (kFused ? kFusedCols : kTileCols);
   const int tid = threadIdx.x, warpgroup = tid / 128, wg_tid = tid % 128;

@@ -355,9 +355,9 @@ TEST(MoeChooseGemm, SkinnyForDecodeTensorCoresForPrefill) {
 // --- 3''. tensor-core product: bf16 operands (the activations rounded as the pipeline does),
 // against the host in double. Plain: fp32 out, so only the accumulation order differs. Fused:
 // silu(gate) · up rounded to bf16, so the band is bf16's half ulp (2^-9 relative) on top.
-// tile_rows 0: moe_wgmma_gemm.
+// v: kTensorCore, kTensorCoreHalf (moe_tensor_gemm) or kWgmma (moe_wgmma_gemm).
 void check_tensor_gemm(const std::vector<int32_t>& counts, int64_t n, int64_t k, bool fused,
-                       int64_t tile_rows, std::mt19937& rng) {
+                       MoeGemmVariant v, std::mt19937& rng) {
   const int64_t num_experts = static_cast<int64_t>(counts.size());
   std::vector<int32_t> offsets(num_experts + 1, 0);
   for (int64_t e = 0; e < num_experts; ++e)
@@ -387,10 +387,10 @@ void check_tensor_gemm(const std::vector<int32_t>& counts, int64_t n, int64_t k,
   p.n = n;
   p.k = k;
   p.fused_silu = fused;
-  if (tile_rows == 0) {
+  if (v == MoeGemmVariant::kWgmma) {
     moe_wgmma_gemm(p, nullptr);
   } else {
-    p.tile_rows = tile_rows;
+    p.tile_rows = v == MoeGemmVariant::kTensorCore ? kMoeTensorTileRows : kMoeTensorTileRows / 2;
     moe_tensor_gemm(p, nullptr);
   }
   SIEVE_CUDA_CHECK(cudaGetLastError());
@@ -434,20 +434,19 @@ void check_tensor_gemm(const std::vector<int32_t>& counts, int64_t n, int64_t k,
 // decode-like spread of single rows.
 TEST(MoeTensorGemm, MatchesHostOnBf16Operands) {
   std::mt19937 rng(7);
-  for (int64_t tile : {kMoeTensorTileRows, kMoeTensorTileRows / 2, int64_t{0}}) {
+  for (MoeGemmVariant v :
+       {MoeGemmVariant::kTensorCore, MoeGemmVariant::kTensorCoreHalf, MoeGemmVariant::kWgmma}) {
     for (bool fused : {false, true}) {
-      SCOPED_TRACE(testing::Message()
-                   << (tile == 0 ? "wgmma" : "mma.sync, tile_rows ")
-                   << (tile == 0 ? "" : std::to_string(tile)) << (fused ? " fused" : " plain"));
-      check_tensor_gemm({0, 1, 70, 0, 129}, 72, 40, fused, tile, rng);
-      check_tensor_gemm({128, 0, 64, 65, 257}, 136, 264, fused, tile, rng);
-      check_tensor_gemm({3}, 8, 8, fused, tile, rng);
-      check_tensor_gemm({1, 1, 1, 1, 1, 1, 1, 1}, 768, 256, fused, tile, rng);
+      SCOPED_TRACE(testing::Message() << moe_gemm_variant_name(v) << (fused ? " fused" : " plain"));
+      check_tensor_gemm({0, 1, 70, 0, 129}, 72, 40, fused, v, rng);
+      check_tensor_gemm({128, 0, 64, 65, 257}, 136, 264, fused, v, rng);
+      check_tensor_gemm({3}, 8, 8, fused, v, rng);
+      check_tensor_gemm({1, 1, 1, 1, 1, 1, 1, 1}, 768, 256, fused, v, rng);
       std::vector<int32_t> many(40, 0);
       many[33] = 17;
       many[39] = 100;
-      check_tensor_gemm(many, 200, 96, fused, tile, rng);
-      check_tensor_gemm({0, 0}, 64, 64, fused, tile, rng);  // no rows: nothing launched
+      check_tensor_gemm(many, 200, 96, fused, v, rng);
+      check_tensor_gemm({0, 0}, 64, 64, fused, v, rng);  // no rows: nothing launched
     }
   }
 }
