@@ -17,6 +17,7 @@ using moe_detail::check_expert_product;
 using moe_detail::claim_row_tile;
 using moe_detail::fits_int;
 using moe_detail::kFullMask;
+using moe_detail::kMaxGridY;
 using moe_detail::row_tile_bound;
 using moe_detail::silu_times;
 
@@ -416,7 +417,6 @@ __global__ void __launch_bounds__(kRowThreads)
 
 // ---------------------------------------------------------------------------------------------
 // Launch functions.
-constexpr int64_t kMaxGridY = 65535;
 
 void launch_grouped_gemm(const GroupedGemmParams& p, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>((p.n + kTileN - 1) / kTileN),

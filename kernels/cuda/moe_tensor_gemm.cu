@@ -24,8 +24,9 @@ using moe_detail::claim_row_tile;
 using moe_detail::cp_async_commit;
 using moe_detail::cp_async_wait;
 using moe_detail::ExpertTileLoader;
-using moe_detail::row_tile_bound;
+using moe_detail::opt_in_shared_memory;
 using moe_detail::silu_times;
+using moe_detail::tensor_gemm_grid;
 
 constexpr int kThreads = 256;   // 8 warps
 constexpr int kTileCols = 128;  // weight rows per CTA (fused: 64 gate + 64 up)
@@ -169,22 +170,12 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
 }
 
-constexpr int64_t kMaxGridY = 65535;
-
 template <int kTileRows, bool kFused>
 void launch(const TensorGemmParams& p, cudaStream_t stream) {
   constexpr int smem = kStages * (kTileRows + kTileCols) * kRowBytes;
-  // Above 48 KB a kernel must opt in; once per instantiation (not a stream operation, so it
-  // is fine inside graph capture too).
-  static const bool opted_in = [] {
-    SIEVE_CUDA_CHECK(cudaFuncSetAttribute(tensor_gemm_kernel<kTileRows, kFused>,
-                                          cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
-    return true;
-  }();
-  (void)opted_in;
-  const int64_t cols_per_cta = kFused ? kFusedCols : kTileCols;
-  const dim3 grid(static_cast<unsigned>((p.n + cols_per_cta - 1) / cols_per_cta),
-                  static_cast<unsigned>(row_tile_bound(p.rows, p.num_experts, kTileRows)));
+  opt_in_shared_memory<tensor_gemm_kernel<kTileRows, kFused>, smem>();
+  const dim3 grid =
+      tensor_gemm_grid(p, kFused ? kFusedCols : kTileCols, kTileRows, "moe_tensor_gemm");
   tensor_gemm_kernel<kTileRows, kFused><<<grid, kThreads, smem, stream>>>(
       static_cast<const __nv_bfloat16*>(p.a), p.w, p.offsets, p.c, static_cast<int>(p.num_experts),
       static_cast<int>(p.n), static_cast<int>(p.k));
@@ -203,8 +194,6 @@ void moe_tensor_gemm(const TensorGemmParams& p, cudaStream_t stream) {
   SIEVE_CUDA_REQUIRE(p.tile_rows == kMoeTensorTileRows || p.tile_rows == kMoeTensorTileRows / 2,
                      "moe_tensor_gemm: tile_rows must be kMoeTensorTileRows or half of it");
   if (!moe_detail::check_tensor_gemm(p, "moe_tensor_gemm")) return;
-  SIEVE_CUDA_REQUIRE(row_tile_bound(p.rows, p.num_experts, p.tile_rows) <= kMaxGridY,
-                     "moe_tensor_gemm: too many row tiles for grid.y");
   if (p.tile_rows == kMoeTensorTileRows) {
     p.fused_silu ? launch<kMoeTensorTileRows, true>(p, stream)
                  : launch<kMoeTensorTileRows, false>(p, stream);

@@ -8,12 +8,16 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 
+#include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/moe.h"
 
 namespace sieve::cuda::moe_detail {
 
 constexpr unsigned kFullMask = 0xffffffffu;
+
+constexpr int64_t kMaxGridY = 65535;
 
 inline bool fits_int(int64_t v) {
   return v >= 0 && v <= INT32_MAX;
@@ -76,6 +80,31 @@ __device__ inline RowTile claim_row_tile(const int32_t* __restrict__ offsets, in
   }
   __syncthreads();
   return {s_expert, s_row0, s_row1};
+}
+
+// The grid of a tensor-core product (moe_tensor_gemm, moe_wgmma_gemm): column tiles of
+// `cols_per_cta` × the bound of row tiles of `tile_rows` (checked against grid.y's limit).
+inline dim3 tensor_gemm_grid(const TensorGemmParams& p, int64_t cols_per_cta, int64_t tile_rows,
+                             const char* kernel) {
+  const int64_t row_tiles = row_tile_bound(p.rows, p.num_experts, tile_rows);
+  if (row_tiles > kMaxGridY) {
+    cuda_fail("grid.y", (std::string(kernel) + ": too many row tiles for grid.y").c_str(), __FILE__,
+              __LINE__);
+  }
+  return dim3(static_cast<unsigned>((p.n + cols_per_cta - 1) / cols_per_cta),
+              static_cast<unsigned>(row_tiles));
+}
+
+// A kernel that needs more than 48 KB of dynamic shared memory must opt in: once per kernel
+// (not a stream operation, so it is fine inside graph capture too).
+template <auto kKernel, int kBytes>
+void opt_in_shared_memory() {
+  static const bool done = [] {
+    SIEVE_CUDA_CHECK(
+        cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes));
+    return true;
+  }();
+  (void)done;
 }
 
 // The argument checks of the expert products (failures name `kernel`); false when there are no

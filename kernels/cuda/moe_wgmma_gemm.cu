@@ -21,8 +21,9 @@ using moe_detail::claim_row_tile;
 using moe_detail::cp_async_commit;
 using moe_detail::cp_async_wait;
 using moe_detail::ExpertTileLoader;
-using moe_detail::row_tile_bound;
+using moe_detail::opt_in_shared_memory;
 using moe_detail::silu_times;
+using moe_detail::tensor_gemm_grid;
 
 constexpr int kThreads = 256;   // two warpgroups
 constexpr int kTileRows = 128;  // 64 per warpgroup
@@ -187,19 +188,11 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 }
 
-constexpr int64_t kMaxGridY = 65535;
-
 template <bool kFused>
 void launch(const TensorGemmParams& p, cudaStream_t stream) {
-  static const bool opted_in = [] {
-    SIEVE_CUDA_CHECK(cudaFuncSetAttribute(wgmma_gemm_kernel<kFused>,
-                                          cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemBytes));
-    return true;
-  }();
-  (void)opted_in;
-  const int64_t cols_per_cta = kFused ? kFusedCols : kTileCols;
-  const dim3 grid(static_cast<unsigned>((p.n + cols_per_cta - 1) / cols_per_cta),
-                  static_cast<unsigned>(row_tile_bound(p.rows, p.num_experts, kTileRows)));
+  opt_in_shared_memory<wgmma_gemm_kernel<kFused>, kSmemBytes>();
+  const dim3 grid =
+      tensor_gemm_grid(p, kFused ? kFusedCols : kTileCols, kTileRows, "moe_wgmma_gemm");
   wgmma_gemm_kernel<kFused><<<grid, kThreads, kSmemBytes, stream>>>(
       static_cast<const __nv_bfloat16*>(p.a), p.w, p.offsets, p.c, static_cast<int>(p.num_experts),
       static_cast<int>(p.n), static_cast<int>(p.k));
@@ -210,8 +203,6 @@ void launch(const TensorGemmParams& p, cudaStream_t stream) {
 
 void moe_wgmma_gemm(const TensorGemmParams& p, cudaStream_t stream) {
   if (!check_tensor_gemm(p, "moe_wgmma_gemm")) return;
-  SIEVE_CUDA_REQUIRE(row_tile_bound(p.rows, p.num_experts, kTileRows) <= kMaxGridY,
-                     "moe_wgmma_gemm: too many row tiles for grid.y");
   p.fused_silu ? launch<true>(p, stream) : launch<false>(p, stream);
 }
 
