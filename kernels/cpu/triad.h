@@ -13,8 +13,26 @@ struct TriadResult {
   double gbps_small_pages = 0;  // 4 KiB pages
 };
 
-// Best of `reps` passes over three arrays of `bytes_per_array` each, counting 3 arrays of
-// traffic per pass as STREAM does.
+// Three arrays allocated and first-touched once, so the bandwidth can be sampled again and again
+// right next to the work it is the reference for: on a shared machine it drifts by half within
+// seconds, and a figure taken a minute earlier says little about the moment of a measurement.
+class TriadMeter {
+ public:
+  TriadMeter(ThreadPool& pool, size_t bytes_per_array, bool huge_pages);
+  ~TriadMeter();
+  TriadMeter(const TriadMeter&) = delete;
+  TriadMeter& operator=(const TriadMeter&) = delete;
+
+  // GB/s of the best of `reps` passes, counting 3 arrays of traffic per pass as STREAM does.
+  double best_gbps(int reps);
+
+ private:
+  ThreadPool& pool_;
+  size_t n_ = 0;
+  double* arrays_[3] = {};
+};
+
+// Best of `reps` passes over three arrays of `bytes_per_array` each, with and without huge pages.
 TriadResult measure_triad(ThreadPool& pool, size_t bytes_per_array = 256u << 20, int reps = 8);
 
 }  // namespace sieve::kernels
