@@ -60,10 +60,9 @@ inline void store_tile(const Tile& t, __m512 (&acc)[MR][2 * NP]) {
 // Batches: the first row block of a 2-panel tile pulls two streams from memory.
 constexpr int64_t kPrefetchSteps = 24;
 // Few rows (decode): the tile walks one panel at a time, so consecutive panels make a single
-// sequential stream per thread, prefetched 8 KiB ahead. Measured on a 2-core Zen 4 guest
-// against a triad sampled around each run (sieve-cpu-bench): one stream 8 KiB ahead reaches
-// ~1.0× triad for the whole decode step, where four panels side by side 3 KiB ahead reached
-// 0.78-0.85× (four streams per thread exhaust the prefetchers and miss buffers sooner).
+// sequential stream per thread, prefetched 8 KiB ahead. On a 2-core Zen 4 guest a whole decode
+// step reached 0.93-0.98× of a triad sampled around it this way, against 0.83-0.86× with four
+// panels side by side 3 KiB ahead (sieve-cpu-bench; kernels/README.md has the details).
 constexpr int64_t kStreamPrefetchSteps = 64;
 
 // Where to prefetch for panel p of a tile at step q: t.pf_steps ahead in the same panel, or,
