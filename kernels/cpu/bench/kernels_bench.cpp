@@ -57,13 +57,23 @@ double measure_triad() {
   return kernels::measure_triad(pool(), 256u << 20, 10).gbps_huge_pages;
 }
 
-// The triad right now (3 × 64 MiB, best of 3): gemm rows divide by the mean of the samples taken
-// right before and right after their timed loop, since a shared host's bandwidth drifts by half
-// within seconds and a figure from the start of the run would say little about a row.
+// The triad right now (3 × 64 MiB, best of 3).
 double triad_now() {
   static TriadMeter meter(pool(), 64u << 20, true);
   return meter.best_gbps(3);
 }
+
+// The of_triad counter of a row: its bytes over the mean of the triad sampled when the bracket
+// is made (right before the timed loop) and when the counter is taken (right after it), since a
+// shared host's bandwidth drifts by half within seconds and a figure from the start of the run
+// would say little about one row. A rate: Google Benchmark divides it by the time.
+struct TriadBracket {
+  double before = triad_now();
+  benchmark::Counter of_triad(double bytes) const {
+    return benchmark::Counter(bytes / 1e9 / ((before + triad_now()) / 2),
+                              benchmark::Counter::kIsRate);
+  }
+};
 
 // One core's vdpbf16ps rate (24 independent accumulators, registers only) times the number of
 // threads: measuring all threads at once would under-read whenever a core is shared.
@@ -116,7 +126,7 @@ void BM_Gemm(benchmark::State& st, ElemType type, int64_t n, int64_t k) {
   a.y = y.data();
   a.m = m;
   size_t i = 0;
-  const double triad_before = triad_now();
+  const TriadBracket triad;
   for (auto _ : st) {
     a.w = &ws[i++ % ws.size()];
     matmul(a, &pool());
@@ -127,11 +137,7 @@ void BM_Gemm(benchmark::State& st, ElemType type, int64_t n, int64_t k) {
   const double flops = 2.0 * m * n * k * iters;
   st.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsRate);
   st.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsRate);
-  // Rates: Google Benchmark divides these by the time, which turns bytes / reference into
-  // (bytes / time) / reference.
-  const double triad_near = (triad_before + triad_now()) / 2;
-  st.counters["of_triad"] =
-      benchmark::Counter(bytes / 1e9 / triad_near, benchmark::Counter::kIsRate);
+  st.counters["of_triad"] = triad.of_triad(bytes);
   st.counters["of_peak"] = benchmark::Counter(g_peak_gflops > 0 ? flops / 1e9 / g_peak_gflops : 0,
                                               benchmark::Counter::kIsRate);
 }
@@ -162,7 +168,7 @@ void BM_MoeMany(benchmark::State& st, int64_t n, int64_t k) {
     args[e].m = rows;
   }
   int64_t next = 0;
-  const double triad_before = triad_now();
+  const TriadBracket triad;
   for (auto _ : st) {
     for (auto& a : args)
       a.w = &ws[next++ % total];
@@ -174,9 +180,7 @@ void BM_MoeMany(benchmark::State& st, int64_t n, int64_t k) {
   const double flops = 2.0 * experts * rows * n * k * iters;
   st.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsRate);
   st.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsRate);
-  const double triad_near = (triad_before + triad_now()) / 2;
-  st.counters["of_triad"] =
-      benchmark::Counter(bytes / 1e9 / triad_near, benchmark::Counter::kIsRate);
+  st.counters["of_triad"] = triad.of_triad(bytes);
 }
 
 // The decode kernel's access pattern without its bookkeeping: every thread reads its share of
@@ -192,7 +196,7 @@ void BM_ReadStreams(benchmark::State& st) {
     std::memset(p, 1, kBytes);
     return static_cast<char*>(p);
   }();
-  const double triad_before = triad_now();
+  const TriadBracket triad;
   for (auto _ : st) {
     pool().run_on_all([&](int t, int nt) {
       const int64_t share = static_cast<int64_t>(kBytes) / nt / 4096 * 4096;
@@ -201,9 +205,7 @@ void BM_ReadStreams(benchmark::State& st) {
   }
   const double bytes = static_cast<double>(kBytes) * static_cast<double>(st.iterations());
   st.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsRate);
-  const double triad_near = (triad_before + triad_now()) / 2;
-  st.counters["of_triad"] =
-      benchmark::Counter(bytes / 1e9 / triad_near, benchmark::Counter::kIsRate);
+  st.counters["of_triad"] = triad.of_triad(bytes);
 }
 
 // Qwen3-30B-A3B attention: 32 query heads, 4 kv heads, head_dim 128. range(0) = sequences
