@@ -34,9 +34,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/communicator.h"
+#include "engine/distributed/communicator.h"
 #include "engine/engine.h"
-#include "engine/expert_placement.h"
+#include "engine/experts/expert_placement.h"
 #include "engine/serving_loop.h"
 #include "engine/step_protocol.h"
 

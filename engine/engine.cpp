@@ -1,6 +1,6 @@
 #include "engine/engine.h"
 
-#include "engine/text_stream.h"
+#include "engine/text/text_stream.h"
 
 #include <algorithm>
 
@@ -108,7 +108,7 @@ Result<uint64_t> Engine::add_request(GenerationRequest request, RequestSink sink
   s->prompt_len = prompt_len;
   s->max_len = std::min(prompt_len + request.params.max_tokens, max_model_len_);
   s->tokens = prompt;
-  if (options_.tokenizer) s->text.emplace(options_.tokenizer, request.params);
+  if (options_.tokenizer) s->text.emplace(options_.tokenizer, text_stream_options(request.params));
   const uint64_t seed =
       request.params.seed ? *request.params.seed : options_.seed * 0x9E3779B97F4A7C15ull + s->id;
   s->rng.seed(seed);

@@ -26,12 +26,12 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/backend.h"
+#include "engine/backends/backend.h"
+#include "engine/backends/kv_cache.h"
+#include "engine/backends/model.h"
 #include "engine/block_manager.h"
-#include "engine/kv_cache.h"
-#include "engine/model.h"
 #include "engine/sampling.h"
-#include "engine/tokenizer/tokenizer.h"
+#include "engine/text/tokenizer/tokenizer.h"
 
 namespace sieve {
 

@@ -9,6 +9,14 @@
 
 namespace sieve {
 
+TextStreamOptions text_stream_options(const SamplingParams& p) {
+  TextStreamOptions o;
+  o.stop = p.stop;
+  o.include_stop_str_in_output = p.include_stop_str_in_output;
+  o.skip_special_tokens = p.skip_special_tokens;
+  return o;
+}
+
 Status validate_sampling(const SamplingParams& p, int64_t vocab_size) {
   auto bad = [](const std::string& m) { return invalid_argument(m); };
   if (p.max_tokens < 1)

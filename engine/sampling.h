@@ -9,7 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/status.h"
+#include "engine/base/status.h"
+#include "engine/text/text_stream.h"
 
 namespace sieve {
 
@@ -37,6 +38,9 @@ struct SamplingParams {
   std::optional<int64_t> logprobs;         // N: the sampled token and the top-N per token
   std::optional<int64_t> prompt_logprobs;  // N: the same for every prompt token after the first
 };
+
+// The part of p that shapes the output text (stop strings, special tokens).
+TextStreamOptions text_stream_options(const SamplingParams& p);
 
 // Checks ranges against the model's vocabulary; the message names the field.
 Status validate_sampling(const SamplingParams& p, int64_t vocab_size);

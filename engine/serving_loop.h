@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "engine/expert_placement.h"
+#include "engine/experts/expert_placement.h"
 
 namespace sieve {
 

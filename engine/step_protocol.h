@@ -14,9 +14,9 @@
 #include <variant>
 #include <vector>
 
+#include "engine/base/status.h"
 #include "engine/engine.h"
-#include "engine/expert_placement.h"
-#include "engine/status.h"
+#include "engine/experts/expert_placement.h"
 
 namespace sieve {
 

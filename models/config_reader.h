@@ -10,8 +10,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "engine/dtype.h"
-#include "engine/status.h"
+#include "engine/base/dtype.h"
+#include "engine/base/status.h"
 
 namespace sieve {
 

@@ -5,7 +5,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "engine/communicator.h"
+#include "engine/distributed/communicator.h"
 
 namespace sieve {
 namespace {

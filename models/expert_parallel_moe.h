@@ -18,8 +18,8 @@
 
 #include <cstdint>
 
-#include "engine/backend.h"
-#include "engine/expert_placement.h"
+#include "engine/backends/backend.h"
+#include "engine/experts/expert_placement.h"
 
 namespace sieve {
 

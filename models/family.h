@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "engine/model_config.h"
+#include "engine/checkpoint/model_config.h"
 #include "models/config_reader.h"
 
 namespace sieve {

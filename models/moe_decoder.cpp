@@ -8,7 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/communicator.h"
+#include "engine/distributed/communicator.h"
 #include "models/expert_parallel_moe.h"
 #include "models/random_init.h"
 
@@ -365,7 +365,7 @@ class FilledSource final : public WeightSource {
  private:
   struct Entry {
     std::vector<int64_t> shape;
-    kernels::FillSpec fill;
+    WeightFill fill;
   };
   Result<const Entry*> lookup(const std::string& name) {
     auto it = entries_.find(name);

@@ -7,10 +7,10 @@
 #include <memory>
 #include <vector>
 
-#include "engine/backend.h"
-#include "engine/checkpoint.h"
-#include "engine/expert_placement.h"
-#include "engine/model.h"
+#include "engine/backends/backend.h"
+#include "engine/backends/model.h"
+#include "engine/checkpoint/checkpoint.h"
+#include "engine/experts/expert_placement.h"
 #include "models/family.h"
 
 namespace sieve {

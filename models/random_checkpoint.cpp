@@ -7,23 +7,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/checkpoint.h"
-#include "kernels/cpu/numeric.h"
-#include "kernels/cpu/thread_pool.h"
+#include "engine/checkpoint/checkpoint.h"
+#include "engine/checkpoint/weight_fill.h"
 #include "models/random_init.h"
 #include "models/registry.h"
 
 namespace sieve {
-namespace {
-
-// Fills elements [begin, end) of a tensor.
-template <class Store>
-void fill_range(const kernels::FillSpec& fill, int64_t begin, int64_t end, Store store) {
-  for (int64_t i = begin; i < end; ++i)
-    store(i, fill.at(static_cast<uint64_t>(i)));
-}
-
-}  // namespace
 
 Status make_random_checkpoint(const RandomCheckpointOptions& o) {
   if (o.dir.empty()) return invalid_argument("random checkpoint: no output directory given");
@@ -35,30 +24,19 @@ Status make_random_checkpoint(const RandomCheckpointOptions& o) {
   const std::vector<ExpectedTensor> tensors = expected_tensors(model, family->naming);
 
   std::vector<SafetensorsWriteEntry> entries;
-  std::vector<kernels::FillSpec> fills;
+  std::vector<WeightFill> fills;
   for (size_t i = 0; i < tensors.size(); ++i) {
     entries.push_back({tensors[i].name, o.dtype, tensors[i].shape});
     fills.push_back(
         random_init(tensors[i], static_cast<int64_t>(i), model, family->naming, o.seed));
   }
 
-  kernels::ThreadPool pool(o.threads);
+  HostFiller filler(o.threads);
   auto fill = [&](size_t index, void* dst) {
     int64_t n = 1;
     for (int64_t d : entries[index].shape)
       n *= d;
-    const kernels::FillSpec& spec = fills[index];
-    constexpr int64_t kGrain = 1 << 16;
-    pool.parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
-      if (o.dtype == DType::kBF16) {
-        auto* out = static_cast<uint16_t*>(dst);
-        fill_range(spec, begin, end,
-                   [out](int64_t i, float v) { out[i] = kernels::f32_to_bf16(v); });
-      } else {
-        auto* out = static_cast<float*>(dst);
-        fill_range(spec, begin, end, [out](int64_t i, float v) { out[i] = v; });
-      }
-    });
+    filler.fill(fills[index], n, o.dtype, dst);
   };
   CheckpointWriteOptions write;
   write.max_shard_bytes = o.max_shard_bytes;

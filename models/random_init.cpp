@@ -22,10 +22,10 @@ float bound_for_std(double std) {
 // (o_proj, down projections) are shrunk by 1/sqrt(2·layers) so the residual stream stays O(1)
 // over 48 layers; router logits have std ~1 over experts, so different tokens pick different
 // experts without any one dominating; norms are 1 as at initialisation.
-kernels::FillSpec random_init(const ExpectedTensor& t, int64_t index, const ModelConfig& c,
-                              const WeightNaming& names, uint64_t seed) {
-  kernels::FillSpec fill;
-  fill.key = kernels::fill_key(seed, static_cast<uint64_t>(index));
+WeightFill random_init(const ExpectedTensor& t, int64_t index, const ModelConfig& c,
+                       const WeightNaming& names, uint64_t seed) {
+  WeightFill fill;
+  fill.key = weight_fill_key(seed, static_cast<uint64_t>(index));
   const std::string& n = t.name;
   if (t.shape.size() == 1) {  // RMSNorm weights
     fill.constant = 1.0f;

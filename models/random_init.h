@@ -5,15 +5,15 @@
 
 #include <cstdint>
 
-#include "engine/checkpoint.h"
-#include "engine/model_config.h"
-#include "kernels/random_fill.h"
+#include "engine/checkpoint/checkpoint.h"
+#include "engine/checkpoint/model_config.h"
+#include "engine/checkpoint/weight_fill.h"
 #include "models/family.h"
 
 namespace sieve {
 
 // The fill of tensor `t`, number `index` in expected_tensors()' order.
-kernels::FillSpec random_init(const ExpectedTensor& t, int64_t index, const ModelConfig& config,
-                              const WeightNaming& names, uint64_t seed);
+WeightFill random_init(const ExpectedTensor& t, int64_t index, const ModelConfig& config,
+                       const WeightNaming& names, uint64_t seed);
 
 }  // namespace sieve

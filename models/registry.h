@@ -9,9 +9,9 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "engine/backend.h"
-#include "engine/checkpoint.h"
-#include "engine/model.h"
+#include "engine/backends/backend.h"
+#include "engine/backends/model.h"
+#include "engine/checkpoint/checkpoint.h"
 #include "models/family.h"
 #include "models/moe_decoder.h"
 

@@ -2,7 +2,7 @@
 // attention scaling derived the way transformers' ROPE_INIT_FUNCTIONS derive them.
 #pragma once
 
-#include "engine/model_config.h"
+#include "engine/checkpoint/model_config.h"
 #include "models/config_reader.h"
 
 namespace sieve {

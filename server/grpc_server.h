@@ -6,9 +6,9 @@
 #include <memory>
 #include <string>
 
-#include "engine/model_config.h"
-#include "engine/prompt_encoder.h"
+#include "engine/checkpoint/model_config.h"
 #include "engine/serving_loop.h"
+#include "engine/text/prompt_encoder.h"
 #include "server/metrics.h"
 #include "server/openai_server.h"
 

@@ -12,8 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/chat_template/chat_template.h"
 #include "engine/sampling.h"
+#include "engine/text/chat_template/chat_template.h"
 
 namespace sieve::server {
 

@@ -14,8 +14,8 @@
 #include <optional>
 #include <string>
 
-#include "engine/prompt_encoder.h"
 #include "engine/serving_loop.h"
+#include "engine/text/prompt_encoder.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/openai_protocol.h"

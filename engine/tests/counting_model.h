@@ -5,7 +5,7 @@
 #include <thread>
 #include <vector>
 
-#include "engine/model.h"
+#include "engine/backends/model.h"
 
 namespace sieve {
 

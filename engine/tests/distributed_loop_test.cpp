@@ -2,14 +2,14 @@
 // makes health() and submit() say kUnavailable, and the rank's expert-parallel counters reach
 // the snapshot. (Several real ranks: tests/e2e/sieve_mpi_test.cpp, tests/e2e/node/mpi.test.mjs.)
 #include "engine/distributed_loop.h"
-#include "engine/self_communicator.h"
+#include "engine/distributed/self_communicator.h"
 
 #include <future>
 #include <thread>
 
 #include <gtest/gtest.h>
 
-#include "engine/cpu_backend.h"
+#include "engine/backends/cpu_backend.h"
 #include "engine/tests/counting_model.h"
 
 namespace sieve {

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/cpu_backend.h"
+#include "engine/backends/cpu_backend.h"
 #include "engine/tests/counting_model.h"
 
 namespace sieve {

@@ -1,10 +1,10 @@
 // Output text while generating, with the real Qwen3 tokenizer: deltas add up to the decode,
 // never split a character, and stop strings end the text even across token boundaries.
-#include "engine/text_stream.h"
+#include "engine/text/text_stream.h"
 
 #include <gtest/gtest.h>
 
-#include "engine/cpu_backend.h"
+#include "engine/backends/cpu_backend.h"
 #include "engine/engine.h"
 #include "engine/tests/counting_model.h"
 #include "tests/support/fixtures.h"
@@ -45,7 +45,7 @@ struct Streamed {
 Streamed stream(const std::string& text, SamplingParams p) {
   auto ids = qwen3()->encode(text, false);
   EXPECT_TRUE(ids.ok());
-  TextStream ts(qwen3(), p);
+  TextStream ts(qwen3(), text_stream_options(p));
   Streamed out;
   for (int32_t id : *ids) {
     auto d = ts.push(id);

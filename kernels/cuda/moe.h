@@ -1,6 +1,6 @@
 // The MoE expert pipeline on the device: align (group the tokens*top_k assignments by expert),
 // permute (gather activation rows), grouped GEMM gate_up, silu·mul, grouped GEMM down,
-// unpermute-and-combine. Semantics are those of engine/backend.h MoeArgs:
+// unpermute-and-combine. Semantics are those of engine/backends/backend.h MoeArgs:
 //   out[t] = Σ_j topk_weights[t, j] · down_e(silu(gate_e x[t]) · up_e x[t]),  e = topk_ids[t, j]
 // No host round trip: every launch configuration depends only on the host-known sizes (tokens,
 // top_k, num_experts, hidden, inter), never on device contents, so the whole pipeline can be

@@ -1,9 +1,10 @@
-// Decode steps replayed from CUDA graphs (engine/cuda_graph_model.h) against the same steps run
-// eagerly and against transformers' greedy continuations. GPU only (models_golden_gpu_tests).
+// Decode steps replayed from CUDA graphs (engine/backends/cuda_graph_model.h) against the same
+// steps run eagerly and against transformers' greedy continuations. GPU only
+// (models_golden_gpu_tests).
 #include <gtest/gtest.h>
 
-#include "engine/cuda_backend.h"
-#include "engine/cuda_graph_model.h"
+#include "engine/backends/cuda_backend.h"
+#include "engine/backends/cuda_graph_model.h"
 #include "engine/engine.h"
 #include "models/tests/model_test_util.h"
 #include "tests/support/fixtures.h"

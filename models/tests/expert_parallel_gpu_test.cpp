@@ -7,8 +7,8 @@
 // N` (README).
 #include <gtest/gtest.h>
 
-#include "engine/nccl_communicator.h"
-#include "engine/self_communicator.h"
+#include "engine/distributed/nccl_communicator.h"
+#include "engine/distributed/self_communicator.h"
 #include "models/tests/model_test_util.h"
 #include "tests/support/fixtures.h"
 

@@ -7,8 +7,8 @@
 
 #include <thread>
 
+#include "engine/distributed/self_communicator.h"
 #include "engine/engine.h"
-#include "engine/self_communicator.h"
 #include "models/tests/model_test_util.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/thread_communicator.h"

@@ -6,7 +6,7 @@
 #include "tests/support/fixtures.h"
 
 #if defined(SIEVE_TEST_CUDA)
-#include "engine/cuda_backend.h"
+#include "engine/backends/cuda_backend.h"
 #endif
 
 namespace sieve::testing {

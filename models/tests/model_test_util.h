@@ -9,9 +9,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "engine/cpu_backend.h"
+#include "engine/backends/cpu_backend.h"
+#include "engine/backends/kv_cache.h"
 #include "engine/engine.h"
-#include "engine/kv_cache.h"
 #include "models/registry.h"
 
 namespace sieve::testing {

@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-#include "engine/communicator.h"
+#include "engine/distributed/communicator.h"
 
 namespace sieve::testing {
 

@@ -8,8 +8,8 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
-#include "engine/chat_template/chat_template.h"
-#include "engine/prompt_encoder.h"
+#include "engine/text/chat_template/chat_template.h"
+#include "engine/text/prompt_encoder.h"
 #include "tools/sieve/jsonl_io.h"
 
 namespace sieve {

@@ -3,9 +3,9 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
-#include "engine/mpi_communicator.h"
+#include "engine/distributed/mpi_communicator.h"
 #if defined(SIEVE_HAVE_CUDA)
-#include "engine/nccl_communicator.h"
+#include "engine/distributed/nccl_communicator.h"
 #endif
 
 namespace sieve {

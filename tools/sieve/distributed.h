@@ -6,10 +6,10 @@
 
 #include <memory>
 
-#include "engine/communicator.h"
-#include "engine/expert_placement.h"
-#include "engine/model_config.h"
-#include "engine/status.h"
+#include "engine/base/status.h"
+#include "engine/checkpoint/model_config.h"
+#include "engine/distributed/communicator.h"
+#include "engine/experts/expert_placement.h"
 #include "tools/sieve/engine_flags.h"
 
 namespace sieve {

@@ -6,7 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
-#include "engine/expert_placement.h"
+#include "engine/experts/expert_placement.h"
 #include "tools/sieve/progress_bar.h"
 
 namespace sieve {
@@ -79,7 +79,7 @@ nlohmann::json describe_expert_parallel(const ModelConfig& c, int size) {
     const ExpertPlacement p = ExpertPlacement::contiguous(c.num_experts, size);
     placement = p.describe();
     for (int r = 0; r < size; ++r)
-      add_rank(r, p.experts_of(r), c.params_on_rank(p, r));
+      add_rank(r, p.experts_of(r), params_on_rank(c, p, r));
   }
   return {
       {"size", size},

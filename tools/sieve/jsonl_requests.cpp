@@ -5,7 +5,7 @@
 #include <limits>
 #include <set>
 
-#include "engine/prompt_encoder.h"
+#include "engine/text/prompt_encoder.h"
 
 namespace sieve {
 namespace {

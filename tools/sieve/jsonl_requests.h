@@ -22,8 +22,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/chat_template/chat_template.h"
 #include "engine/engine.h"
+#include "engine/text/chat_template/chat_template.h"
 
 namespace sieve {
 

@@ -5,16 +5,13 @@
 
 #include <spdlog/spdlog.h>
 
-#include "kernels/cpu/gemm.h"
+#include "engine/backends/backend_factory.h"
 #include "tools/sieve/progress_bar.h"
 
 #if defined(SIEVE_HAVE_CUDA)
-#include <cuda_runtime_api.h>
-
-#include "engine/cuda_backend.h"
-#include "engine/cuda_graph_model.h"
-#include "engine/kv_cache.h"
-#include "kernels/cuda/device.h"
+#include "engine/backends/cuda_backend.h"
+#include "engine/backends/cuda_graph_model.h"
+#include "engine/backends/kv_cache.h"
 #endif
 
 namespace sieve {
@@ -61,10 +58,8 @@ Status finish_cuda_load(LoadedModel& m, const EngineFlags& flags, bool expert_pa
     m.model->forward(b, kv, logits.data(), nullptr);
     be.reserve_for_capture();  // the arena now holds the largest step
   }
-  size_t free_bytes = 0, total_bytes = 0;
-  if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
-    return internal_error("cudaMemGetInfo failed");
-  }
+  SIEVE_ASSIGN_OR_RETURN(const CudaBackend::MemoryInfo memory, be.device_memory());
+  const size_t free_bytes = memory.free_bytes, total_bytes = memory.total_bytes;
   // CUDA graphs and cuBLASLt keep a little memory of their own beyond what is in use now.
   constexpr int64_t kReserve = int64_t{512} << 20;
   const int64_t used = static_cast<int64_t>(total_bytes - free_bytes);
@@ -115,26 +110,6 @@ EngineOptions LoadedModel::engine_options(const EngineFlags& flags) const {
   return o;
 }
 
-Result<std::string> resolve_backend(const std::string& flag) {
-#if defined(SIEVE_HAVE_CUDA)
-  const cuda::DeviceInfo& dev = cuda::device_info();
-  if (flag == "auto") return std::string(dev.available ? "cuda" : "cpu");
-  if (flag == "cuda" && !dev.available) {
-    return unavailable("--backend cuda: no usable CUDA device (" + dev.why_not +
-                       "); run with --backend cpu");
-  }
-#else
-  if (flag == "auto") return std::string("cpu");
-  if (flag == "cuda") {
-    return unavailable(
-        "--backend cuda: this sieve was built without the CUDA toolkit (rebuild where nvcc is "
-        "found, or run with --backend cpu)");
-  }
-#endif
-  if (flag == "cpu" || flag == "cuda") return flag;
-  return invalid_argument("--backend must be auto, cpu or cuda, got '" + flag + "'");
-}
-
 Result<LoadedModel> load_engine_model(const std::string& model_dir, const EngineFlags& flags,
                                       Distributed* dist) {
   LoadedModel m;
@@ -147,14 +122,12 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
     SIEVE_ASSIGN_OR_RETURN(shard, dist->shard(m.dir.config, flags.expert_parallel_overlap));
   }
   SIEVE_ASSIGN_OR_RETURN(m.weight_dtype, resolve_weight_dtype(flags.dtype, m.dir.config));
-#if defined(SIEVE_HAVE_CUDA)
-  if (backend == "cuda") {
-    auto cuda = std::make_unique<CudaBackend>();
-    SIEVE_RETURN_IF_ERROR(cuda->set_moe_tuning({flags.moe_autotune, flags.moe_tuning_cache}));
-    m.backend = std::move(cuda);
-  }
-#endif
-  if (!m.backend) m.backend = std::make_unique<CpuBackend>(flags.threads);
+  BackendChoice choice;
+  choice.name = backend;
+  choice.threads = flags.threads;
+  choice.moe_autotune = flags.moe_autotune;
+  choice.moe_tuning_cache = flags.moe_tuning_cache;
+  SIEVE_ASSIGN_OR_RETURN(m.backend, make_backend(choice));
   const auto t0 = std::chrono::steady_clock::now();
   const uint64_t total =
       m.dir.checkpoint ? m.dir.checkpoint->total_bytes() : m.dir.weight_bytes(m.weight_dtype);
@@ -170,10 +143,9 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
   bar.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const ModelConfig& c = m.dir.config;
-  const std::string where = m.cpu()
-                                ? "CPU backend (" + std::string(kernels::cpu_isa_name()) + ", " +
-                                      std::to_string(m.cpu()->pool()->size()) + " threads)"
-                                : m.backend->name();
+  const std::string where = m.cpu() ? "CPU backend (" + std::string(m.cpu()->isa()) + ", " +
+                                          std::to_string(m.cpu()->threads()) + " threads)"
+                                    : m.backend->name();
   spdlog::info(
       "loaded {} ({}, {} layers, {} experts top-{}) from {}{} as {} in {:.1f} s: {} of "
       "weights{}, {}",

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "engine/cpu_backend.h"
+#include "engine/backends/cpu_backend.h"
 #include "models/registry.h"
 #include "tools/sieve/distributed.h"
 #include "tools/sieve/engine_flags.h"
@@ -26,10 +26,6 @@ struct LoadedModel {
   // The flags' engine options with the KV cache sized for this backend.
   EngineOptions engine_options(const EngineFlags& flags) const;
 };
-
-// "auto" (CUDA when this build has it and a device is present, else CPU), "cpu" or "cuda";
-// "cuda" without a device or without CUDA in the build is an error that says so.
-Result<std::string> resolve_backend(const std::string& flag);
 
 // --model and the engine flags (--backend, --dtype, --threads, --load-format,
 // --gpu-memory-utilization, --enforce-eager) → a loaded model, or the error to print. With

@@ -9,7 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
-#include "engine/prompt_encoder.h"
+#include "engine/text/prompt_encoder.h"
 #include "tools/sieve/distributed.h"
 #include "tools/sieve/jsonl_io.h"
 #include "tools/sieve/jsonl_requests.h"

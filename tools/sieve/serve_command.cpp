@@ -14,7 +14,7 @@
 
 #include "engine/distributed_loop.h"
 #include "engine/engine_loop.h"
-#include "engine/prompt_encoder.h"
+#include "engine/text/prompt_encoder.h"
 #include "server/grpc_server.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
