@@ -11,7 +11,7 @@
 #include "tools/sieve/config_file.h"
 #include "tools/sieve/inspect_command.h"
 #include "tools/sieve/make_checkpoint_command.h"
-#include "tools/sieve/run_command.h"
+#include "tools/sieve/run/run_command.h"
 #include "tools/sieve/serve_command.h"
 #include "tools/sieve/tokenize_command.h"
 

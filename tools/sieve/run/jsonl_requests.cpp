@@ -1,4 +1,4 @@
-#include "tools/sieve/jsonl_requests.h"
+#include "tools/sieve/run/jsonl_requests.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "tools/sieve/run_command.h"
+#include "tools/sieve/run/run_command.h"
 
 #include <algorithm>
 #include <chrono>
@@ -12,9 +12,9 @@
 #include "engine/text/prompt_encoder.h"
 #include "tools/sieve/distributed.h"
 #include "tools/sieve/jsonl_io.h"
-#include "tools/sieve/jsonl_requests.h"
 #include "tools/sieve/model_loading.h"
 #include "tools/sieve/progress_bar.h"
+#include "tools/sieve/run/jsonl_requests.h"
 
 namespace sieve {
 
