@@ -1,36 +1,30 @@
-// The engine loop: requests in, one forward step at a time, tokens out.
+// The engine: requests in, one forward step at a time, tokens out.
 //
-// Each step the scheduler takes every running sequence that is decoding (one token each),
-// then the rest of the token budget goes to prefill chunks of running sequences and to newly
-// admitted ones (chunked prefill), within max_num_seqs. Requests are served by priority (lower
-// first), then first come, first served; a waiting request never overtakes an earlier one.
-//
-// KV pages are taken as sequences grow (engine/block_manager.h). A new sequence first takes
-// the cached pages of its longest known prefix (prefix caching) and computes only the rest.
-// When a running sequence needs a page and none is free, the lowest-priority, youngest running
-// sequence is preempted: its pages are released and it goes back to the head of the queue, to
-// be recomputed (its prompt and the tokens generated so far) when pages free up. Its output so
-// far is kept, and a recomputed sequence continues exactly as it would have.
+// A step runs as named phases, in order (Engine::step reads the same way):
+//   retire cancelled → schedule (scheduler.h: what runs, what is admitted or preempted) →
+//   prepare (batch_builder.h: the forward batch) → forward (the model on its backend) →
+//   sample (step_sampler.h) → update (pages into the prefix cache, tokens to the sinks) →
+//   retire finished.
+// Which sequences run and how KV pages are shared, admitted and preempted is the scheduler's
+// (scheduler.h); a preempted sequence keeps its output so far and, recomputed, continues exactly
+// as it would have.
 //
 // Not thread-safe: one thread calls add_request/abort/step (the offline runner's loop, or the
 // server's engine thread).
 #pragma once
 
 #include <cstdint>
-#include <deque>
-#include <functional>
 #include <memory>
 #include <optional>
-#include <random>
-#include <string>
-#include <string_view>
+#include <span>
 #include <vector>
 
 #include "engine/backends/backend.h"
 #include "engine/backends/kv_cache.h"
 #include "engine/backends/model.h"
-#include "engine/block_manager.h"
-#include "engine/sampling.h"
+#include "engine/request.h"
+#include "engine/scheduler.h"
+#include "engine/step_sampler.h"
 #include "engine/text/tokenizer/tokenizer.h"
 
 namespace sieve {
@@ -52,46 +46,6 @@ struct EngineOptions {
   // Expert parallelism: every rank's model takes part in every MoE layer's all-to-all, so a
   // step with nothing scheduled still runs the model, on an empty batch.
   bool lockstep = false;
-};
-
-struct GenerationRequest {
-  std::vector<int32_t> prompt_token_ids;
-  SamplingParams params;
-  int64_t priority = 0;  // lower runs first (as in vLLM); equal priorities in arrival order
-};
-
-struct RequestOutput {
-  uint64_t request_id = 0;
-  std::vector<int32_t> prompt_token_ids;
-  std::vector<int32_t> output_token_ids;
-  std::string finish_reason;  // "stop" (EOS, a stop token or string), "length", "abort"
-  std::string stop_string;    // the stop string that ended it, if one did
-  // The output as text (with a tokenizer): all of it, up to a stop string. Whatever the
-  // TokenEvents did not carry yet comes only here.
-  std::string text;
-  int64_t num_cached_tokens = 0;  // prompt tokens taken from the prefix cache at admission
-  // Per generated token: the sampled token first, then the top-N others (when asked).
-  std::vector<std::vector<TokenLogprob>> logprobs;
-  // Per prompt token (when asked): the first has none (empty), then the prompt token's own
-  // logprob first and the top-N others.
-  std::vector<std::vector<TokenLogprob>> prompt_logprobs;
-};
-
-// One generated token, as streamed.
-struct TokenEvent {
-  uint64_t request_id = 0;
-  int32_t token = 0;
-  // Text this token made final (with a tokenizer): may be empty while a character is
-  // incomplete or the text could still be the start of a stop string.
-  std::string_view text;
-  const std::vector<TokenLogprob>* logprobs = nullptr;  // when asked: sampled token, top-N
-};
-
-struct RequestSink {
-  // Called for every generated token as soon as it is sampled (streaming); may be empty.
-  std::function<void(const TokenEvent&)> on_token;
-  // Called once when the request ends.
-  std::function<void(RequestOutput&&)> on_finish;
 };
 
 struct EngineStats {
@@ -129,50 +83,43 @@ class Engine {
   const EngineStats& stats() const { return stats_; }
   int64_t max_model_len() const { return max_model_len_; }
   int64_t num_kv_blocks() const { return kv_->num_blocks(); }
-  int64_t num_free_kv_blocks() const { return blocks_.num_free(); }
-  int64_t num_cached_kv_blocks() const { return blocks_.num_cached(); }
+  int64_t num_free_kv_blocks() const { return scheduler_.blocks().num_free(); }
+  int64_t num_cached_kv_blocks() const { return scheduler_.blocks().num_cached(); }
   int64_t last_step_batch() const { return last_step_batch_; }  // sequences in the last step
   // [layer * num_experts + expert]: tokens routed there so far (count_expert_tokens); dense
   // layers stay 0.
   const std::vector<int64_t>& expert_token_counts() const { return expert_tokens_; }
 
  private:
-  struct Sequence;
-  struct Scheduled {
-    Sequence* seq;
-    int64_t num_tokens;
-  };
-  std::vector<Scheduled> schedule();
-  // Pages so that `s` covers `num_tokens`, preempting others (youngest, lowest priority
-  // first) when none are free. False when `s` itself had to be preempted.
-  bool reserve_pages(Sequence& s, int64_t num_tokens, std::vector<Scheduled>& plan,
-                     int64_t& budget);
-  void preempt(Sequence& s);
-  bool admit(Sequence& s, int64_t budget, std::vector<Scheduled>& plan);
-  bool shares_a_prefill(const Sequence& s) const;
-  void finish(Sequence& s, const char* reason);
-  // Draws s's next token from its row of host logits with engine/sampling.h.
-  int32_t sample_on_host(Sequence& s, const float* logits);
+  // The phases of step(), in order.
+  void retire_cancelled();
+  void idle_step();  // lockstep: nothing scheduled, the model still takes part
+  Tensor forward(const StepBatch& batch);
+  // Registers full pages, records prompt logprobs and accepts each sampled token; the
+  // sequences that finished go to `finished`.
+  void update(const StepPlan& plan, const StepBatch& batch, const SampledTokens& sampled,
+              std::vector<Sequence*>& finished);
+  void retire_finished(std::span<Sequence* const> finished);
+
   // Appends `token` to s, reports it, and finishes s when it stops; true if it finished.
   // `logits`: s's row on the host (for logprobs), or null when sampled on the backend.
   bool accept_token(Sequence& s, int32_t token, const float* logits);
+  void finish(Sequence& s, const char* reason);
+  void count_routed_tokens();
+  void publish_counts();
 
   Model& model_;
   Backend& backend_;
   EngineOptions options_;
   int64_t max_model_len_ = 0;
   std::unique_ptr<KvCache> kv_;
-  BlockManager blocks_;
-  // Both in service order: priority, then arrival.
-  std::deque<std::unique_ptr<Sequence>> waiting_;
-  std::vector<std::unique_ptr<Sequence>> running_;
+  Scheduler scheduler_;
+  StepSampler sampler_;
   uint64_t next_id_ = 1;
   EngineStats stats_;
-  std::vector<float> logits_;
-  std::vector<float> penalized_;
   int64_t last_step_batch_ = 0;
   std::vector<int64_t> expert_tokens_;
-  ForwardTrace trace_;  // one row of logits with a request's penalties applied
+  ForwardTrace trace_;
 };
 
 }  // namespace sieve
