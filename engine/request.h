@@ -8,15 +8,10 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/sampling.h"
+#include "engine/sampler.h"
+#include "engine/sampling_params.h"
 
 namespace sieve {
-
-struct GenerationRequest {
-  std::vector<int32_t> prompt_token_ids;
-  SamplingParams params;
-  int64_t priority = 0;  // lower runs first (as in vLLM); equal priorities in arrival order
-};
 
 struct RequestOutput {
   uint64_t request_id = 0;

@@ -36,6 +36,15 @@ struct Sequence {
   int64_t num_uncomputed() const { return num_tokens() - num_computed; }
 };
 
+// The part of a request's parameters that shapes its text (stop strings, special tokens).
+inline TextStreamOptions text_stream_options(const SamplingParams& p) {
+  TextStreamOptions o;
+  o.stop = p.stop;
+  o.include_stop_str_in_output = p.include_stop_str_in_output;
+  o.skip_special_tokens = p.skip_special_tokens;
+  return o;
+}
+
 // Service order: lower priority value first, then earlier arrival.
 inline bool served_before(const Sequence& a, const Sequence& b) {
   if (a.priority() != b.priority()) return a.priority() < b.priority();

@@ -1,5 +1,7 @@
 #include "engine/step_protocol.h"
 
+#include <stdexcept>
+
 #include <nlohmann/json.hpp>
 
 namespace sieve {
@@ -7,23 +9,26 @@ namespace {
 
 using nlohmann::json;
 
-// Logprob lists as two parallel arrays: [[ids...], [logprobs...]].
+// Logprob lists as three parallel arrays: [[ids...], [logprobs...], [ranks...]].
 json to_json(const std::vector<TokenLogprob>& v) {
-  json ids = json::array(), lps = json::array();
+  json ids = json::array(), lps = json::array(), ranks = json::array();
   for (const TokenLogprob& t : v) {
     ids.push_back(t.token_id);
     lps.push_back(t.logprob);
+    ranks.push_back(t.rank);
   }
-  return json::array({std::move(ids), std::move(lps)});
+  return json::array({std::move(ids), std::move(lps), std::move(ranks)});
 }
 
 std::vector<TokenLogprob> logprobs_from(const json& j) {
   const json& ids = j.at(0);
   const json& lps = j.at(1);
+  const json& ranks = j.at(2);
   std::vector<TokenLogprob> v(ids.size());
   for (size_t i = 0; i < v.size(); ++i) {
     v[i].token_id = ids.at(i).get<int32_t>();
     v[i].logprob = lps.at(i).get<float>();
+    v[i].rank = ranks.at(i).get<int64_t>();
   }
   return v;
 }
@@ -42,60 +47,17 @@ std::vector<std::vector<TokenLogprob>> rows_from(const json& j) {
   return v;
 }
 
-template <typename T>
-json optional_json(const std::optional<T>& v) {
-  return v ? json(*v) : json(nullptr);
-}
-
-template <typename T>
-std::optional<T> optional_from(const json& j) {
-  if (j.is_null()) return std::nullopt;
-  return j.get<T>();
-}
-
+// The prompt, then every request parameter through the one schema (engine/sampling_params.h),
+// so a field added there travels between ranks with nothing to change here.
 json to_json(const GenerationRequest& r) {
-  const SamplingParams& p = r.params;
-  return {{"prompt", r.prompt_token_ids},
-          {"priority", r.priority},
-          {"max_tokens", p.max_tokens},
-          {"temperature", p.temperature},
-          {"top_p", p.top_p},
-          {"top_k", p.top_k},
-          {"min_p", p.min_p},
-          {"presence_penalty", p.presence_penalty},
-          {"frequency_penalty", p.frequency_penalty},
-          {"repetition_penalty", p.repetition_penalty},
-          {"seed", optional_json(p.seed)},
-          {"ignore_eos", p.ignore_eos},
-          {"stop_token_ids", p.stop_token_ids},
-          {"stop", p.stop},
-          {"include_stop_str_in_output", p.include_stop_str_in_output},
-          {"skip_special_tokens", p.skip_special_tokens},
-          {"logprobs", optional_json(p.logprobs)},
-          {"prompt_logprobs", optional_json(p.prompt_logprobs)}};
+  return {{"prompt", r.prompt_token_ids}, {"params", write_request_params(r)}};
 }
 
 GenerationRequest request_from(const json& j) {
   GenerationRequest r;
-  SamplingParams& p = r.params;
   r.prompt_token_ids = j.at("prompt").get<std::vector<int32_t>>();
-  r.priority = j.at("priority").get<int64_t>();
-  p.max_tokens = j.at("max_tokens").get<int64_t>();
-  p.temperature = j.at("temperature").get<float>();
-  p.top_p = j.at("top_p").get<float>();
-  p.top_k = j.at("top_k").get<int64_t>();
-  p.min_p = j.at("min_p").get<float>();
-  p.presence_penalty = j.at("presence_penalty").get<float>();
-  p.frequency_penalty = j.at("frequency_penalty").get<float>();
-  p.repetition_penalty = j.at("repetition_penalty").get<float>();
-  p.seed = optional_from<uint64_t>(j.at("seed"));
-  p.ignore_eos = j.at("ignore_eos").get<bool>();
-  p.stop_token_ids = j.at("stop_token_ids").get<std::vector<int32_t>>();
-  p.stop = j.at("stop").get<std::vector<std::string>>();
-  p.include_stop_str_in_output = j.at("include_stop_str_in_output").get<bool>();
-  p.skip_special_tokens = j.at("skip_special_tokens").get<bool>();
-  p.logprobs = optional_from<int64_t>(j.at("logprobs"));
-  p.prompt_logprobs = optional_from<int64_t>(j.at("prompt_logprobs"));
+  const Status read = read_all_request_params(j.at("params"), r);
+  if (!read.ok()) throw std::runtime_error(read.message());
   return r;
 }
 

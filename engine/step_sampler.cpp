@@ -17,23 +17,23 @@ int32_t StepSampler::sample_on_host(Sequence& s, const float* row) {
 
 SampledTokens StepSampler::sample(const StepPlan& plan, const StepBatch& batch, Tensor& logits) {
   bool host_logits = false;
-  std::vector<RowSamplingInput> device_rows;
+  std::vector<SampleRow> device_rows;
   for (size_t i = 0; i < plan.scheduled.size(); ++i) {
     const Sequence& s = *plan.scheduled[i].seq;
     const SequenceRows& rows = batch.rows[i];
     const SamplingParams& p = s.params();
     if (rows.prompt_rows > 0 || (rows.sample_row >= 0 && p.logprobs)) host_logits = true;
     if (rows.sample_row < 0) continue;
-    RowSamplingInput r;
-    r.temperature = p.temperature;
-    r.top_p = p.top_p;
-    r.top_k = p.top_k;
-    r.min_p = p.min_p;
-    r.presence_penalty = p.presence_penalty;
-    r.frequency_penalty = p.frequency_penalty;
-    r.repetition_penalty = p.repetition_penalty;
-    r.seed = s.seed;
-    r.offset = s.out.output_token_ids.size();
+    SampleRow r;
+    r.params = kernels::RowSampling{p.temperature,
+                                    p.top_p,
+                                    p.min_p,
+                                    p.presence_penalty,
+                                    p.frequency_penalty,
+                                    p.repetition_penalty,
+                                    static_cast<int32_t>(p.top_k > 0 ? p.top_k : 0),
+                                    s.seed,
+                                    s.out.output_token_ids.size()};
     r.prompt = std::span(s.tokens).first(s.prompt_len);
     r.output = std::span(s.tokens).subspan(s.prompt_len);
     device_rows.push_back(r);

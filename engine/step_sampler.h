@@ -1,7 +1,7 @@
 // Sample: one token for every scheduled sequence that reached the end of what it knows. On the
 // backend when it can (the CUDA backend draws and returns only the ids: the step's one
 // synchronisation) and no row needs logits on the host (log-probabilities); otherwise the
-// logit rows come back and engine/sampling.h draws from each sequence's own generator.
+// logit rows come back and engine/sampler.h draws from each sequence's own generator.
 // Either way a sequence's draw depends only on its own seed and how many tokens it has drawn,
 // never on the batch.
 #pragma once

@@ -6,6 +6,8 @@
 #include <mutex>
 #include <optional>
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -67,24 +69,59 @@ Result<ChatTemplateInput> chat_input(const pb::ChatInput& c) {
   return in;
 }
 
-SamplingParams sampling(const pb::SamplingParams& s) {
-  SamplingParams p;
-  if (s.has_temperature()) p.temperature = s.temperature();
-  if (s.has_top_p()) p.top_p = s.top_p();
-  if (s.has_top_k()) p.top_k = s.top_k();
-  if (s.has_min_p()) p.min_p = s.min_p();
-  if (s.has_presence_penalty()) p.presence_penalty = s.presence_penalty();
-  if (s.has_frequency_penalty()) p.frequency_penalty = s.frequency_penalty();
-  if (s.has_repetition_penalty()) p.repetition_penalty = s.repetition_penalty();
-  if (s.has_seed()) p.seed = s.seed();
-  p.max_tokens = s.has_max_tokens() ? s.max_tokens() : 16;
-  p.stop.assign(s.stop().begin(), s.stop().end());
-  p.stop_token_ids.assign(s.stop_token_ids().begin(), s.stop_token_ids().end());
-  p.ignore_eos = s.ignore_eos();
-  if (s.has_logprobs()) p.logprobs = s.logprobs();
-  if (s.has_skip_special_tokens()) p.skip_special_tokens = s.skip_special_tokens();
-  p.include_stop_str_in_output = s.include_stop_str_in_output();
-  return p;
+// A set field of a protobuf message as JSON (the types the schema reads). Proto3 scalars without
+// `optional` count as set when they differ from their default, as protobuf itself reports it.
+json field_json(const google::protobuf::Message& m, const google::protobuf::FieldDescriptor& f) {
+  using FD = google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection& r = *m.GetReflection();
+  auto one = [&](int i) -> json {
+    const bool rep = f.is_repeated();
+    switch (f.cpp_type()) {
+      case FD::CPPTYPE_INT32:
+        return rep ? r.GetRepeatedInt32(m, &f, i) : r.GetInt32(m, &f);
+      case FD::CPPTYPE_INT64:
+        return rep ? r.GetRepeatedInt64(m, &f, i) : r.GetInt64(m, &f);
+      case FD::CPPTYPE_UINT32:
+        return rep ? r.GetRepeatedUInt32(m, &f, i) : r.GetUInt32(m, &f);
+      case FD::CPPTYPE_UINT64:
+        return rep ? r.GetRepeatedUInt64(m, &f, i) : r.GetUInt64(m, &f);
+      case FD::CPPTYPE_FLOAT:
+        return rep ? r.GetRepeatedFloat(m, &f, i) : r.GetFloat(m, &f);
+      case FD::CPPTYPE_DOUBLE:
+        return rep ? r.GetRepeatedDouble(m, &f, i) : r.GetDouble(m, &f);
+      case FD::CPPTYPE_BOOL:
+        return rep ? r.GetRepeatedBool(m, &f, i) : r.GetBool(m, &f);
+      case FD::CPPTYPE_STRING:
+        return rep ? r.GetRepeatedString(m, &f, i) : r.GetString(m, &f);
+      default:
+        return nullptr;
+    }
+  };
+  if (!f.is_repeated()) return one(0);
+  json list = json::array();
+  for (int i = 0; i < r.FieldSize(m, &f); ++i)
+    list.push_back(one(i));
+  return list;
+}
+
+// SamplingParams in through the engine's one schema (engine/sampling_params.h): every field the
+// message sets, by name, then the same range checks as every other front end.
+Status read_sampling(const pb::SamplingParams& s, int32_t priority, GenerationRequest& g) {
+  std::vector<const google::protobuf::FieldDescriptor*> set;
+  s.GetReflection()->ListFields(s, &set);
+  for (const google::protobuf::FieldDescriptor* f : set) {
+    if (!is_request_param(f->name())) {
+      return internal_error("SamplingParams." + f->name() + " is not a request parameter");
+    }
+    if (auto e = read_request_param(f->name(), field_json(s, *f), g)) {
+      return invalid_argument(e->message);
+    }
+  }
+  if (auto e = read_request_param("priority", json(priority), g)) {
+    return invalid_argument(e->message);
+  }
+  if (auto e = check_request_params(g)) return invalid_argument(e->message);
+  return Status::Ok();
 }
 
 }  // namespace
@@ -226,8 +263,9 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
     if (ids->empty()) return refuse(invalid_argument("the prompt is empty"));
     GenerationRequest g;
     g.prompt_token_ids = std::move(*ids);
-    g.params = sampling(req->sampling());
-    g.priority = req->priority();
+    if (Status read = read_sampling(req->sampling(), req->priority(), g); !read.ok()) {
+      return refuse(read);
+    }
     const int64_t n = static_cast<int64_t>(g.prompt_token_ids.size());
     if (n >= options.max_model_len || n + g.params.max_tokens > options.max_model_len) {
       return refuse(invalid_argument(

@@ -26,17 +26,15 @@ ApiError want(const std::string& field, const std::string& what, const json& got
   return bad(field, "'" + field + "' must be " + what + ", got " + shown);
 }
 
+// Fields of both endpoints besides the request parameters of the engine's schema
+// (engine/sampling_params.h), which both take too.
 const std::set<std::string>& common_fields() {
   static const std::set<std::string> k = {
-      "model", "max_tokens", "temperature", "top_p", "n", "stream", "stream_options", "stop",
-      "seed", "presence_penalty", "frequency_penalty", "user", "logit_bias",
-      // vLLM's extensions
-      "top_k", "min_p", "repetition_penalty", "ignore_eos", "stop_token_ids", "priority",
-      "return_token_ids", "skip_special_tokens", "include_stop_str_in_output"};
+      "model", "n", "stream", "stream_options", "user", "logit_bias", "return_token_ids"};
   return k;
 }
 const std::set<std::string>& completion_fields() {
-  static const std::set<std::string> k = {"prompt", "logprobs", "echo", "suffix", "best_of"};
+  static const std::set<std::string> k = {"prompt", "echo", "suffix", "best_of"};
   return k;
 }
 const std::set<std::string>& chat_fields() {
@@ -65,12 +63,6 @@ std::optional<ApiError> get_int(const json& v, const std::string& f, int64_t lo,
                       std::to_string(hi) + ", got " + std::to_string(x));
   }
   out = x;
-  return std::nullopt;
-}
-
-std::optional<ApiError> get_float(const json& v, const std::string& f, float& out) {
-  if (!v.is_number()) return want(f, "a number", v);
-  out = static_cast<float>(v.get<double>());
   return std::nullopt;
 }
 
@@ -127,6 +119,18 @@ std::optional<ApiError> parse_prompt(const json& v, std::vector<PromptInput>& ou
   return std::nullopt;
 }
 
+// A schema error under the name this endpoint gave the field (chat's max_completion_tokens and
+// top_logprobs are the schema's max_tokens and logprobs).
+ApiError param_error(ParamError e, const std::string& given_as) {
+  if (given_as != e.field) {
+    const std::string from = "'" + e.field + "'";
+    if (e.message.rfind(from, 0) == 0)
+      e.message = "'" + given_as + "'" + e.message.substr(from.size());
+    e.field = given_as;
+  }
+  return bad(e.field, e.message);
+}
+
 }  // namespace
 
 std::optional<ApiError> parse_request(const json& body, Endpoint endpoint, ParsedRequest& out) {
@@ -134,16 +138,33 @@ std::optional<ApiError> parse_request(const json& body, Endpoint endpoint, Parse
   out = ParsedRequest{};
   out.endpoint = endpoint;
   const bool chat = endpoint == Endpoint::kChat;
+  // Chat's logprobs is a boolean (its count is top_logprobs); completions' is the schema's.
+  auto schema_name = [chat](const std::string& key) -> std::string {
+    if (chat && key == "logprobs") return "";
+    if (chat && key == "max_completion_tokens") return "max_tokens";
+    if (chat && key == "top_logprobs") return "logprobs";
+    return is_request_param(key) ? key : "";
+  };
   for (const auto& [key, value] : body.items()) {
-    const bool known = common_fields().count(key) ||
+    const bool known = !schema_name(key).empty() || common_fields().count(key) ||
                        (chat ? chat_fields().count(key) : completion_fields().count(key));
     if (!known) return bad(key, "unknown field '" + key + "'");
   }
-  SamplingParams& p = out.params;
-  if (!chat) p.max_tokens = 16;  // OpenAI's default for completions
+  GenerationRequest g;
+  if (!chat) g.params.max_tokens = 16;  // OpenAI's default for completions
+  std::string max_tokens_as = "max_tokens", logprobs_as = "logprobs";
 
   for (const auto& [key, v] : body.items()) {
     if (v.is_null()) continue;  // null means "default", as in the OpenAI API
+    if (const std::string name = schema_name(key); !name.empty()) {
+      if (auto e = read_request_param(name, v, g)) return param_error(std::move(*e), key);
+      if (name == "max_tokens") {
+        out.max_tokens_given = true;
+        max_tokens_as = key;
+      }
+      if (name == "logprobs") logprobs_as = key;
+      continue;
+    }
     std::optional<ApiError> e;
     int64_t i = 0;
     if (key == "model") {
@@ -156,24 +177,6 @@ std::optional<ApiError> parse_request(const json& body, Endpoint endpoint, Parse
       in.messages = v;
       in.add_generation_prompt = true;
       out.chat = std::move(in);
-    } else if (key == "max_tokens" || key == "max_completion_tokens") {
-      e = get_int(v, key, 1, std::numeric_limits<int32_t>::max(), i);
-      p.max_tokens = i;
-      out.max_tokens_given = true;
-    } else if (key == "temperature") {
-      e = get_float(v, key, p.temperature);
-    } else if (key == "top_p") {
-      e = get_float(v, key, p.top_p);
-    } else if (key == "top_k") {
-      e = get_int(v, key, -1, std::numeric_limits<int32_t>::max(), p.top_k);
-    } else if (key == "min_p") {
-      e = get_float(v, key, p.min_p);
-    } else if (key == "presence_penalty") {
-      e = get_float(v, key, p.presence_penalty);
-    } else if (key == "frequency_penalty") {
-      e = get_float(v, key, p.frequency_penalty);
-    } else if (key == "repetition_penalty") {
-      e = get_float(v, key, p.repetition_penalty);
     } else if (key == "n") {
       e = get_int(v, key, 1, kMaxN, out.n);
     } else if (key == "best_of") {
@@ -187,50 +190,16 @@ std::optional<ApiError> parse_request(const json& body, Endpoint endpoint, Parse
         if (k2 != "include_usage") return bad(key, "unknown field 'stream_options." + k2 + "'");
         if (!v2.is_null()) e = get_bool(v2, "stream_options.include_usage", out.include_usage);
       }
-    } else if (key == "stop") {
-      if (v.is_string()) {
-        p.stop = {v.get<std::string>()};
-      } else if (v.is_array()) {
-        for (const json& s : v) {
-          if (!s.is_string()) return want(key, "a string or a list of strings", v);
-          p.stop.push_back(s.get<std::string>());
-        }
-      } else {
-        return want(key, "a string or a list of strings", v);
-      }
-    } else if (key == "stop_token_ids") {
-      if (!v.is_array()) return want(key, "a list of token ids", v);
-      e = get_ids(v, key, p.stop_token_ids);
-    } else if (key == "seed") {
-      if (!v.is_number_integer()) return want(key, "an integer", v);
-      p.seed = v.is_number_unsigned() ? v.get<uint64_t>() : static_cast<uint64_t>(v.get<int64_t>());
-    } else if (key == "ignore_eos") {
-      e = get_bool(v, key, p.ignore_eos);
-    } else if (key == "skip_special_tokens") {
-      e = get_bool(v, key, p.skip_special_tokens);
-    } else if (key == "include_stop_str_in_output") {
-      e = get_bool(v, key, p.include_stop_str_in_output);
     } else if (key == "return_token_ids") {
       e = get_bool(v, key, out.return_token_ids);
-    } else if (key == "priority") {
-      e = get_int(v, key, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max(),
-                  out.priority);
     } else if (key == "user" || key == "parallel_tool_calls") {
       if (key == "user" && !v.is_string()) return want(key, "a string", v);
       if (key == "parallel_tool_calls" && !v.is_boolean()) return want(key, "true or false", v);
     } else if (key == "logit_bias") {
       if (!v.is_object()) return want(key, "an object", v);
       if (!v.empty()) return bad(key, "logit_bias is not supported");
-    } else if (key == "logprobs") {
-      if (chat) {
-        e = get_bool(v, key, out.chat_logprobs);
-      } else {
-        e = get_int(v, key, 0, 20, i);
-        p.logprobs = i;
-      }
-    } else if (key == "top_logprobs") {
-      e = get_int(v, key, 0, 20, i);
-      p.logprobs = i;
+    } else if (key == "logprobs") {  // chat's: whether to return them
+      e = get_bool(v, key, out.chat_logprobs);
     } else if (key == "echo") {
       bool echo = false;
       e = get_bool(v, key, echo);
@@ -256,6 +225,20 @@ std::optional<ApiError> parse_request(const json& body, Endpoint endpoint, Parse
       e = get_bool(v, key, b);
     }
     if (e) return e;
+  }
+
+  // One validation for every front end: the schema's ranges.
+  if (auto e = check_request_params(g)) {
+    const std::string as = e->field == "max_tokens" ? max_tokens_as
+                           : e->field == "logprobs" ? logprobs_as
+                                                    : e->field;
+    return param_error(std::move(*e), as);
+  }
+  SamplingParams& p = out.params;
+  p = std::move(g.params);
+  out.priority = g.priority;
+  if (p.prompt_logprobs && (chat || out.stream)) {
+    return bad("prompt_logprobs", "prompt_logprobs is supported on /v1/completions without stream");
   }
 
   if (chat) {

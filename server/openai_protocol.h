@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/sampling.h"
+#include "engine/sampling_params.h"
 #include "engine/text/chat_template/chat_template.h"
 
 namespace sieve::server {

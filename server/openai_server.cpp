@@ -127,6 +127,27 @@ struct OpenAiFrontend::Job : std::enable_shared_from_this<Job> {
     return e;
   }
 
+  // vLLM's prompt_logprobs of a completion: null for the first prompt token, then for each one a
+  // map from token id to {logprob, rank, decoded_token}: the prompt token first, then the N
+  // most likely others.
+  json prompt_logprobs_json(const std::vector<std::vector<TokenLogprob>>& rows) const {
+    json list = json::array();
+    for (const auto& row : rows) {
+      if (row.empty()) {
+        list.push_back(nullptr);
+        continue;
+      }
+      json m = json::object();
+      for (const TokenLogprob& t : row) {
+        m[std::to_string(t.token_id)] = {{"logprob", clamp_lp(t.logprob)},
+                                         {"rank", t.rank},
+                                         {"decoded_token", token_str(t.token_id)}};
+      }
+      list.push_back(std::move(m));
+    }
+    return list;
+  }
+
   // Completions' legacy logprobs object for tokens [first, first + count) of a choice.
   json completion_logprobs(const std::vector<std::vector<TokenLogprob>>& lps,
                            const std::vector<int32_t>& ids, size_t first, size_t count,
@@ -283,6 +304,9 @@ struct OpenAiFrontend::Job : std::enable_shared_from_this<Job> {
         choice["text"] = c.out.text;
       }
       choice["logprobs"] = lp;
+      if (!chat && req.params.prompt_logprobs) {
+        choice["prompt_logprobs"] = prompt_logprobs_json(c.out.prompt_logprobs);
+      }
       choice["finish_reason"] = c.out.finish_reason;
       if (!c.out.stop_string.empty()) choice["stop_reason"] = c.out.stop_string;
       if (req.return_token_ids) {

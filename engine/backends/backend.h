@@ -19,6 +19,7 @@
 #include "engine/checkpoint/model_config.h"
 #include "engine/checkpoint/weight_fill.h"
 #include "kernels/paged_attention.h"
+#include "kernels/sampling_row.h"
 
 namespace sieve {
 
@@ -114,14 +115,11 @@ struct AttentionArgs {
   }
 };
 
-// One row of Backend::sample: engine/sampling.h's parameters, the request's random stream
-// (seed, and offset = tokens it has drawn so far, so a draw does not depend on the batch) and,
-// for penalties, the tokens seen.
-struct RowSamplingInput {
-  float temperature = 1.0f, top_p = 1.0f, min_p = 0.0f;
-  float presence_penalty = 0.0f, frequency_penalty = 0.0f, repetition_penalty = 1.0f;
-  int64_t top_k = 0;  // 0 or -1: all
-  uint64_t seed = 0, offset = 0;
+// One row of Backend::sample: the row the sampling kernel reads (the request's parameters and
+// its random stream: seed, and offset = tokens it has drawn so far, so a draw does not depend on
+// the batch) and, for penalties, the tokens seen.
+struct SampleRow {
+  kernels::RowSampling params;
   std::span<const int32_t> prompt, output;
 };
 
@@ -210,8 +208,8 @@ class Backend {
   // Draws one token per row of `logits` ([rows, vocab] fp32, penalties applied in place) on the
   // backend and returns the ids on the host: the step's one synchronisation. False when this
   // backend leaves sampling to the host (the CPU backend): the engine then copies the logits
-  // and samples with engine/sampling.h.
-  virtual bool sample(Tensor& logits, std::span<const RowSamplingInput> rows, int32_t* ids) {
+  // and samples with engine/sampler.h.
+  virtual bool sample(Tensor& logits, std::span<const SampleRow> rows, int32_t* ids) {
     return false;
   }
 };

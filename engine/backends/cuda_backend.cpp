@@ -659,15 +659,16 @@ void CudaBackend::attention(const AttentionArgs& args) {
 // Inputs packed as [rows × cuda::RowSampling | prompt offsets | output offsets | prompt tokens |
 // output tokens | sampled ids], each part 256-byte aligned, copied up in one transfer; the ids
 // come back in one transfer too.
-bool CudaBackend::sample(Tensor& logits, std::span<const RowSamplingInput> rows, int32_t* ids) {
+bool CudaBackend::sample(Tensor& logits, std::span<const SampleRow> rows, int32_t* ids) {
   SIEVE_CHECK(logits.dtype() == DType::kF32);
   const int64_t n = logits.dim(0), vocab = logits.dim(1);
   SIEVE_CHECK_EQ(n, static_cast<int64_t>(rows.size()));
   if (n == 0) return true;
   bool penalties = false;
   size_t prompt_total = 0, output_total = 0;
-  for (const RowSamplingInput& r : rows) {
-    if (r.presence_penalty != 0 || r.frequency_penalty != 0 || r.repetition_penalty != 1) {
+  for (const SampleRow& r : rows) {
+    const kernels::RowSampling& q = r.params;
+    if (q.presence_penalty != 0 || q.frequency_penalty != 0 || q.repetition_penalty != 1) {
       penalties = true;
     }
     prompt_total += r.prompt.size();
@@ -696,16 +697,8 @@ bool CudaBackend::sample(Tensor& logits, std::span<const RowSamplingInput> rows,
   auto* otok = reinterpret_cast<int32_t*>(sample_host_ + otok_at);
   poff[0] = ooff[0] = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const RowSamplingInput& r = rows[i];
-    params[i] = cuda::RowSampling{r.temperature,
-                                  r.top_p,
-                                  r.min_p,
-                                  r.presence_penalty,
-                                  r.frequency_penalty,
-                                  r.repetition_penalty,
-                                  static_cast<int32_t>(r.top_k > 0 ? r.top_k : 0),
-                                  r.seed,
-                                  r.offset};
+    const SampleRow& r = rows[i];
+    params[i] = r.params;
     size_t np = 0, no = 0;
     if (penalties) {
       np = r.prompt.size();

@@ -85,7 +85,7 @@ class CudaBackend final : public Backend {
   void write_kv(const Tensor& k, const Tensor& v, const StepInputs& step, Tensor& k_cache,
                 Tensor& v_cache) override;
   void attention(const AttentionArgs& args) override;
-  bool sample(Tensor& logits, std::span<const RowSamplingInput> rows, int32_t* ids) override;
+  bool sample(Tensor& logits, std::span<const SampleRow> rows, int32_t* ids) override;
 
   // --- for CUDA graphs (engine/backends/cuda_graph_model.h)
   void* stream() const { return stream_; }  // cudaStream_t

@@ -1,4 +1,4 @@
-#include "engine/sampling.h"
+#include "engine/sampler.h"
 
 #include <cmath>
 #include <map>

@@ -19,6 +19,7 @@ void expect_same(const std::vector<TokenLogprob>& a, const std::vector<TokenLogp
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(a[i].token_id, b[i].token_id);
     EXPECT_TRUE(same_bits(a[i].logprob, b[i].logprob)) << a[i].logprob << " vs " << b[i].logprob;
+    EXPECT_EQ(a[i].rank, b[i].rank);
   }
 }
 

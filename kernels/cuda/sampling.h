@@ -1,6 +1,6 @@
 // Token sampling on the device: penalties, greedy, temperature / top-k / min-p / top-p and a
 // reproducible draw, for a batch of rows of logits; plus argmax alone (the greedy fast path) and
-// the log-softmax at chosen ids (logprobs). Semantics are engine/sampling.cpp's; the differences
+// the log-softmax at chosen ids (logprobs). Semantics are engine/sampler.cpp's; the differences
 // (all at rounding level) are listed at `sample`.
 #pragma once
 
@@ -11,23 +11,12 @@
 #include <type_traits>
 
 #include "kernels/host_device.h"
+#include "kernels/sampling_row.h"
 
 namespace sieve::cuda {
 
-// One row's sampling parameters (POD, copied to the device by the caller). "Off" values:
-// temperature 0 = greedy, top_p 1, min_p 0, penalties 0/0/1, top_k 0 or -1 = all tokens.
-struct RowSampling {
-  float temperature;
-  float top_p;  // (0, 1]
-  float min_p;  // [0, 1]
-  float presence_penalty;
-  float frequency_penalty;
-  float repetition_penalty;  // > 0
-  int32_t top_k;
-  uint64_t seed;
-  uint64_t offset;  // tokens this request has drawn so far: the draw's Philox counter
-};
-static_assert(std::is_trivial_v<RowSampling> && std::is_standard_layout_v<RowSampling>);
+// One row's sampling parameters, as the engine fills them (kernels/sampling_row.h).
+using kernels::RowSampling;
 
 // A batch of rows of logits in device memory.
 struct Logits {
@@ -55,7 +44,7 @@ struct SampleParams {
 // Scratch `sample` needs (a per-row bit set over the vocabulary for the repetition penalty).
 size_t sample_workspace_bytes(int64_t rows, int64_t vocab);
 
-// Per row, in this order (engine/sampling.cpp): penalties on the logits (rows whose three
+// Per row, in this order (engine/sampler.cpp): penalties on the logits (rows whose three
 // penalties are off return at once); greedy (temperature ≤ 0 or top_k == 1: the argmax, ties to
 // the lower id); else weights w = exp((logit - max) / temperature), cut to the top_k most likely
 // (logit descending, id ascending), tokens with w < min_p given weight 0, then the smallest

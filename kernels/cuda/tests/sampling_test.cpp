@@ -1,4 +1,4 @@
-// kernels/cuda/sampling.h against plain host references written here (engine/sampling.cpp's
+// kernels/cuda/sampling.h against plain host references written here (engine/sampler.cpp's
 // semantics, not linked): argmax with ties, penalties, reproducibility per (seed, offset),
 // degenerate filters, the kept set at full vocabulary sizes, a chi-square test of the draw
 // distribution, and log_softmax_at.
@@ -50,7 +50,7 @@ int32_t host_argmax(const float* x, int64_t vocab) {
   return best;
 }
 
-// engine/sampling.cpp apply_penalties.
+// engine/sampler.cpp apply_penalties.
 void host_penalties(float* x, int64_t vocab, const RowSampling& p,
                     const std::vector<int32_t>& prompt, const std::vector<int32_t>& output) {
   if (p.repetition_penalty != 1.f) {
@@ -80,7 +80,7 @@ void host_penalties(float* x, int64_t vocab, const RowSampling& p,
   }
 }
 
-// engine/sampling.cpp sample_token's distribution: probability per id (0 where cut).
+// engine/sampler.cpp sample_token's distribution: probability per id (0 where cut).
 std::vector<double> host_filtered(const float* x, int64_t vocab, const RowSampling& p) {
   std::vector<double> out(static_cast<size_t>(vocab), 0.0);
   if (p.temperature <= 0.f || p.top_k == 1) {

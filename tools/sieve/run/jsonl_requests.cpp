@@ -12,43 +12,20 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-const std::set<std::string>& known_fields() {
+// The line's own fields; the rest are the engine's request parameters (sampling_params.h).
+const std::set<std::string>& line_fields() {
   static const std::set<std::string> k = {"id",
                                           "prompt_token_ids",
-                                          "stop",
                                           "prompt",
                                           "messages",
                                           "tools",
                                           "add_generation_prompt",
-                                          "chat_template_kwargs",
-                                          "max_tokens",
-                                          "temperature",
-                                          "top_p",
-                                          "top_k",
-                                          "min_p",
-                                          "seed",
-                                          "ignore_eos",
-                                          "stop_token_ids",
-                                          "logprobs",
-                                          "prompt_logprobs"};
+                                          "chat_template_kwargs"};
   return k;
 }
 
 Status field_error(const std::string& field, const std::string& want, const json& got) {
   return invalid_argument("'" + field + "' must be " + want + ", got " + got.dump());
-}
-
-Result<int64_t> get_int(const json& j, const std::string& field) {
-  if (!j.is_number_integer()) return field_error(field, "an integer", j);
-  if (j.is_number_unsigned() && j.get<uint64_t>() > std::numeric_limits<int64_t>::max()) {
-    return field_error(field, "an integer that fits in 64 bits", j);
-  }
-  return j.get<int64_t>();
-}
-
-Result<float> get_number(const json& j, const std::string& field) {
-  if (!j.is_number()) return field_error(field, "a number", j);
-  return static_cast<float>(j.get<double>());
 }
 
 Result<std::vector<int32_t>> get_token_list(const json& j, const std::string& field) {
@@ -146,62 +123,21 @@ Result<ParsedLine> parse_request_line(const std::string& line, int64_t line_numb
     return invalid_argument("line " + std::to_string(line_number) + " is not valid JSON");
   if (!j.is_object()) return invalid_argument("a request must be a JSON object, got " + j.dump());
   for (const auto& [key, value] : j.items()) {
-    if (!known_fields().count(key)) return invalid_argument("unknown field '" + key + "'");
+    if (!line_fields().count(key) && !is_request_param(key)) {
+      return invalid_argument("unknown field '" + key + "'");
+    }
   }
   ParsedLine out;
   out.id = j.contains("id") ? j["id"] : json(line_number);
   GenerationRequest& r = out.request;
-  SamplingParams& p = r.params;
-  p.max_tokens = default_max_tokens;
+  r.params.max_tokens = default_max_tokens;
 
   SIEVE_RETURN_IF_ERROR(parse_prompt(j, out));
-
   for (const auto& [key, v] : j.items()) {
-    if (v.is_null()) continue;  // null means "default", as in the OpenAI API
-    if (key == "max_tokens") {
-      SIEVE_ASSIGN_OR_RETURN(p.max_tokens, get_int(v, key));
-    } else if (key == "temperature") {
-      SIEVE_ASSIGN_OR_RETURN(p.temperature, get_number(v, key));
-    } else if (key == "top_p") {
-      SIEVE_ASSIGN_OR_RETURN(p.top_p, get_number(v, key));
-    } else if (key == "top_k") {
-      SIEVE_ASSIGN_OR_RETURN(p.top_k, get_int(v, key));
-    } else if (key == "min_p") {
-      SIEVE_ASSIGN_OR_RETURN(p.min_p, get_number(v, key));
-    } else if (key == "presence_penalty") {
-      SIEVE_ASSIGN_OR_RETURN(p.presence_penalty, get_number(v, key));
-    } else if (key == "frequency_penalty") {
-      SIEVE_ASSIGN_OR_RETURN(p.frequency_penalty, get_number(v, key));
-    } else if (key == "repetition_penalty") {
-      SIEVE_ASSIGN_OR_RETURN(p.repetition_penalty, get_number(v, key));
-    } else if (key == "stop") {
-      if (v.is_string()) {
-        p.stop = {v.get<std::string>()};
-      } else if (v.is_array() &&
-                 std::all_of(v.begin(), v.end(), [](const json& x) { return x.is_string(); })) {
-        for (const json& x : v)
-          p.stop.push_back(x.get<std::string>());
-      } else {
-        return field_error(key, "a string or a list of strings", v);
-      }
-    } else if (key == "priority") {
-      SIEVE_ASSIGN_OR_RETURN(r.priority, get_int(v, key));
-    } else if (key == "seed") {
-      if (!v.is_number_integer()) return field_error(key, "an integer", v);
-      p.seed = v.is_number_unsigned() ? v.get<uint64_t>() : static_cast<uint64_t>(v.get<int64_t>());
-    } else if (key == "ignore_eos") {
-      if (!v.is_boolean()) return field_error(key, "true or false", v);
-      p.ignore_eos = v.get<bool>();
-    } else if (key == "stop_token_ids") {
-      SIEVE_ASSIGN_OR_RETURN(p.stop_token_ids, get_token_list(v, key));
-    } else if (key == "logprobs") {
-      SIEVE_ASSIGN_OR_RETURN(int64_t n, get_int(v, key));
-      p.logprobs = n;
-    } else if (key == "prompt_logprobs") {
-      SIEVE_ASSIGN_OR_RETURN(int64_t n, get_int(v, key));
-      p.prompt_logprobs = n;
-    }
+    if (!is_request_param(key)) continue;
+    if (auto e = read_request_param(key, v, r)) return invalid_argument(e->message);
   }
+  if (auto e = check_request_params(r)) return invalid_argument(e->message);
   return out;
 }
 

@@ -5,11 +5,10 @@
 //       one of "prompt_token_ids": [int, ...] | "prompt": "text" |
 //              "messages": [{"role", "content"}, ...] (+ "tools": [...],
 //              "add_generation_prompt": true, "chat_template_kwargs": {...}),
-//       "max_tokens": 16, "temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0,
-//       "presence_penalty": 0, "frequency_penalty": 0, "repetition_penalty": 1,
-//       "seed": int, "ignore_eos": false, "stop_token_ids": [int, ...],
-//       "stop": "text" | ["text", ...] (needs a tokenizer), "logprobs": N,
-//       "prompt_logprobs": N, "priority": 0 (lower runs first)}
+//       and any request parameter of the engine's schema (engine/sampling_params.h, the same
+//       names, types and ranges as /v1/completions): "max_tokens", "temperature", "top_p",
+//       "top_k", "min_p", the penalties, "seed", "stop" (needs a tokenizer),
+//       "stop_token_ids", "ignore_eos", "logprobs", "prompt_logprobs", "priority", ...}
 // Out: {"id", "prompt_token_ids", "output_token_ids", "text" (when the model has a tokenizer),
 //       "finish_reason",
 //       "logprobs": [[{"token_id", "logprob"}, ...] per generated token],   (when asked)

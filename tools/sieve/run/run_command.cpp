@@ -17,6 +17,21 @@
 #include "tools/sieve/run/jsonl_requests.h"
 
 namespace sieve {
+namespace {
+
+// The request parameters an input line may set: the engine's one schema, which /v1/completions
+// and gRPC read too.
+std::string request_params_help() {
+  std::string s = "Request parameters of an input line (as in /v1/completions):\n";
+  for (const RequestParamInfo& f : request_param_fields()) {
+    std::string name = "  " + std::string(f.name) + " (" + std::string(f.type) + ")";
+    if (name.size() < 36) name.resize(36, ' ');
+    s += name + " " + std::string(f.help) + "\n";
+  }
+  return s;
+}
+
+}  // namespace
 
 void add_run_command(CLI::App& app) {
   auto opts = std::make_shared<RunOptions>();
@@ -30,11 +45,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--input", opts->input,
                   "Requests, JSONL ('-' = stdin). Fields: id; the prompt as one of "
                   "prompt_token_ids, prompt (text) or messages (chat, with tools, "
-                  "add_generation_prompt (default true), chat_template_kwargs); max_tokens, "
-                  "temperature (0 = greedy), top_p, top_k, min_p, presence_penalty, "
-                  "frequency_penalty, repetition_penalty, seed, ignore_eos, stop_token_ids, stop "
-                  "(strings; with a tokenizer), "
-                  "logprobs, prompt_logprobs, priority (lower runs first)")
+                  "add_generation_prompt (default true), chat_template_kwargs); and the request "
+                  "parameters listed below")
       ->required();
   cmd->add_option("--output", opts->output,
                   "Results, JSONL ('-' = stdout): id, prompt_token_ids, output_token_ids, text "
@@ -44,6 +56,7 @@ void add_run_command(CLI::App& app) {
                   "tokenizer.json (or its directory, with tokenizer_config.json for the chat "
                   "template) to use instead of the model directory's");
   add_engine_flags(cmd, opts->engine);
+  cmd->footer(request_params_help());
   cmd->add_option("--max-tokens", opts->default_max_tokens,
                   "max_tokens for lines that do not set it")
       ->capture_default_str()

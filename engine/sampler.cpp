@@ -1,4 +1,4 @@
-#include "engine/sampling.h"
+#include "engine/sampler.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,62 +8,6 @@
 #include "kernels/cpu/ops.h"
 
 namespace sieve {
-
-TextStreamOptions text_stream_options(const SamplingParams& p) {
-  TextStreamOptions o;
-  o.stop = p.stop;
-  o.include_stop_str_in_output = p.include_stop_str_in_output;
-  o.skip_special_tokens = p.skip_special_tokens;
-  return o;
-}
-
-Status validate_sampling(const SamplingParams& p, int64_t vocab_size) {
-  auto bad = [](const std::string& m) { return invalid_argument(m); };
-  if (p.max_tokens < 1)
-    return bad("max_tokens must be at least 1, got " + std::to_string(p.max_tokens));
-  if (!(p.temperature >= 0.f) || !std::isfinite(p.temperature)) {
-    return bad("temperature must be a finite number ≥ 0, got " + std::to_string(p.temperature));
-  }
-  if (!(p.top_p > 0.f && p.top_p <= 1.f)) {
-    return bad("top_p must be in (0, 1], got " + std::to_string(p.top_p));
-  }
-  if (p.top_k < -1)
-    return bad("top_k must be -1, 0 (all tokens) or positive, got " + std::to_string(p.top_k));
-  if (!(p.min_p >= 0.f && p.min_p <= 1.f)) {
-    return bad("min_p must be in [0, 1], got " + std::to_string(p.min_p));
-  }
-  auto in_range = [](float v, float lo, float hi) { return v >= lo && v <= hi; };
-  if (!in_range(p.presence_penalty, -2.f, 2.f)) {
-    return bad("presence_penalty must be in [-2, 2], got " + std::to_string(p.presence_penalty));
-  }
-  if (!in_range(p.frequency_penalty, -2.f, 2.f)) {
-    return bad("frequency_penalty must be in [-2, 2], got " + std::to_string(p.frequency_penalty));
-  }
-  if (!(p.repetition_penalty > 0.f) || !std::isfinite(p.repetition_penalty)) {
-    return bad("repetition_penalty must be a finite number > 0, got " +
-               std::to_string(p.repetition_penalty));
-  }
-  if (p.stop.size() > 16)
-    return bad("stop takes at most 16 strings, got " + std::to_string(p.stop.size()));
-  for (const std::string& s : p.stop) {
-    if (s.empty()) return bad("stop strings must not be empty");
-    if (s.size() > 1024) return bad("stop strings must be at most 1024 bytes");
-  }
-  for (int32_t t : p.stop_token_ids) {
-    if (t < 0 || t >= vocab_size) {
-      return bad("stop_token_ids: " + std::to_string(t) + " is outside the vocabulary [0, " +
-                 std::to_string(vocab_size) + ")");
-    }
-  }
-  if (p.logprobs && (*p.logprobs < 0 || *p.logprobs > 20)) {
-    return bad("logprobs must be between 0 and 20, got " + std::to_string(*p.logprobs));
-  }
-  if (p.prompt_logprobs && (*p.prompt_logprobs < 0 || *p.prompt_logprobs > 20)) {
-    return bad("prompt_logprobs must be between 0 and 20, got " +
-               std::to_string(*p.prompt_logprobs));
-  }
-  return Status::Ok();
-}
 
 bool has_penalties(const SamplingParams& p) {
   return p.presence_penalty != 0.f || p.frequency_penalty != 0.f || p.repetition_penalty != 1.f;
@@ -128,7 +72,11 @@ std::vector<TokenLogprob> token_logprobs(std::span<const float> logits, int32_t 
                                          int64_t top_n) {
   const double lse = log_sum_exp(logits);
   auto lp = [&](int32_t t) { return static_cast<float>(logits[t] - lse); };
-  std::vector<TokenLogprob> out = {{chosen, lp(chosen)}};
+  int64_t chosen_rank = 1;
+  for (int32_t t = 0; t < static_cast<int32_t>(logits.size()); ++t) {
+    if (more_likely(logits, t, chosen)) ++chosen_rank;
+  }
+  std::vector<TokenLogprob> out = {{chosen, lp(chosen), chosen_rank}};
   if (top_n <= 0) return out;
   const int64_t n = std::min<int64_t>(top_n + 1, static_cast<int64_t>(logits.size()));
   std::vector<int32_t> ids(logits.size());
@@ -136,7 +84,7 @@ std::vector<TokenLogprob> token_logprobs(std::span<const float> logits, int32_t 
   std::partial_sort(ids.begin(), ids.begin() + n, ids.end(),
                     [&](int32_t a, int32_t b) { return more_likely(logits, a, b); });
   for (int64_t i = 0; i < n && static_cast<int64_t>(out.size()) <= top_n; ++i) {
-    if (ids[i] != chosen) out.push_back({ids[i], lp(ids[i])});
+    if (ids[i] != chosen) out.push_back({ids[i], lp(ids[i]), i + 1});
   }
   return out;
 }
