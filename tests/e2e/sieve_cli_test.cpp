@@ -310,6 +310,67 @@ TEST(SieveCli, RunFailsClearlyWithoutAModel) {
   EXPECT_NE(unknown.code, 0);
 }
 
+// Every request parameter `sieve run --help` lists is taken from an input line (penalties and
+// priority used to be refused as unknown fields although the help listed them).
+TEST(SieveCli, RunTakesEveryRequestParameterItsHelpLists) {
+  Proc help = run_sieve("run --help");
+  ASSERT_EQ(help.code, 0);
+  const std::string marker = "Request parameters of an input line";
+  const size_t at = help.out.find(marker);
+  ASSERT_NE(at, std::string::npos) << help.out;
+  // A value for each field, not its default; a field the help lists without one here fails.
+  const json values = {{"max_tokens", 4},
+                       {"temperature", 0.8},
+                       {"top_p", 0.9},
+                       {"top_k", 50},
+                       {"min_p", 0.01},
+                       {"presence_penalty", 0.5},
+                       {"frequency_penalty", 0.25},
+                       {"repetition_penalty", 1.1},
+                       {"seed", 7},
+                       {"stop", json::array({"zzzz"})},
+                       {"stop_token_ids", json::array({0})},
+                       {"ignore_eos", true},
+                       {"include_stop_str_in_output", true},
+                       {"skip_special_tokens", false},
+                       {"logprobs", 2},
+                       {"prompt_logprobs", 1},
+                       {"priority", 3}};
+  std::istringstream lines(help.out.substr(at));
+  std::string line;
+  std::getline(lines, line);  // the heading
+  json every = {{"id", "every"}, {"prompt", "Hello"}};
+  int listed = 0;
+  while (std::getline(lines, line)) {
+    if (line.rfind("  ", 0) != 0 || line.size() < 3 || line[2] == ' ') break;
+    const std::string name = line.substr(2, line.find(' ', 2) - 2);
+    ASSERT_TRUE(values.contains(name)) << "--help lists '" << name << "': give it a value here";
+    every[name] = values[name];
+    ++listed;
+  }
+  EXPECT_EQ(listed, static_cast<int>(values.size()));
+
+  const std::string dir = make_temp_dir("cli-params");
+  const std::string in = write_file(
+      dir, "in.jsonl",
+      every.dump() + "\n" + R"({"id": "penalty", "prompt": "Hello", "presence_penalty": 0.5})" +
+          "\n" + R"({"id": "priority", "prompt": "Hello", "priority": -1, "max_tokens": 2})" +
+          "\n" + R"({"id": "range", "prompt": "Hello", "repetition_penalty": 0})" + "\n");
+  Proc p = run_sieve(std::string("run --model ") + SIEVE_DEFAULT_MODEL + " --input " + in +
+                     " --output " + dir + "/out.jsonl");
+  ASSERT_EQ(p.code, 0) << p.err;
+  const auto out = read_jsonl(dir + "/out.jsonl");
+  ASSERT_EQ(out.size(), 4u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE(out[i].contains("error")) << out[i].dump();
+    EXPECT_FALSE(out[i]["output_token_ids"].empty()) << out[i].dump();
+  }
+  EXPECT_EQ(out[0]["logprobs"].size(), out[0]["output_token_ids"].size());
+  EXPECT_EQ(out[0]["prompt_logprobs"][0], nullptr);
+  EXPECT_NE(out[3]["error"].get<std::string>().find("repetition_penalty"), std::string::npos)
+      << out[3].dump();
+}
+
 // --backend cuda where it cannot run (no device, or a build without CUDA) says why and what to
 // do; where a GPU is present the same run must succeed instead.
 TEST(SieveCli, BackendCudaWithoutADeviceSaysWhy) {

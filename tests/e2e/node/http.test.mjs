@@ -3,10 +3,13 @@
 // concurrency, aborts, bad input, graceful shutdown.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import OpenAI from 'openai';
-import { startServer, fixture, raw, metric, readSafetensor, logSoftmax } from './harness.mjs';
+import { SIEVE, startServer, fixture, raw, metric, readSafetensor, logSoftmax } from './harness.mjs';
 
 const client = (server, apiKey = 'none') =>
   new OpenAI({ baseURL: `${server.url}/v1`, apiKey, maxRetries: 0, timeout: 120000 });
@@ -205,6 +208,59 @@ describe('the default model (tiny Qwen3-MoE, real Qwen3 tokenizer)', () => {
     }
     assert.equal(used, 0);
     assert.ok((await metric(server.url, 'sieve_expert_tokens_total', 'layer="0",expert="0"')) >= 0);
+  });
+
+  test('sieve run with every request parameter its --help lists gives what /v1/completions gives', async () => {
+    const model = process.env.SIEVE_DEFAULT_MODEL;
+    assert.ok(model && fs.existsSync(`${model}/config.json`), `SIEVE_DEFAULT_MODEL: ${model}`);
+    const help = execFileSync(SIEVE, ['run', '--help'], { encoding: 'utf8' });
+    const section = help.slice(help.indexOf('Request parameters of an input line'));
+    const listed = [...section.matchAll(/^ {2}([a-z_]+) \(/gm)].map((m) => m[1]);
+    // A value for each, none the default; a field --help lists without one here fails.
+    const values = {
+      max_tokens: 8, temperature: 0.8, top_p: 0.9, top_k: 50, min_p: 0.01,
+      presence_penalty: 0.5, frequency_penalty: 0.25, repetition_penalty: 1.1, seed: 42,
+      stop: ['zzzz'], stop_token_ids: [0], ignore_eos: true, include_stop_str_in_output: true,
+      skip_special_tokens: false, logprobs: 3, prompt_logprobs: 2, priority: 2,
+    };
+    assert.deepEqual(listed.slice().sort(), Object.keys(values).sort());
+    const prompt = 'The quick brown fox';
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sieve-run-vs-http-'));
+    fs.writeFileSync(`${dir}/in.jsonl`, JSON.stringify({ prompt, ...values }) + '\n');
+    execFileSync(SIEVE, ['run', '--model', model, '--max-model-len', '512', '--input',
+      `${dir}/in.jsonl`, '--output', `${dir}/out.jsonl`], { stdio: 'pipe' });
+    const line = JSON.parse(fs.readFileSync(`${dir}/out.jsonl`, 'utf8'));
+    assert.equal(line.error, undefined, JSON.stringify(line));
+
+    const res = await c.completions.create({ model: 'tiny', prompt, ...values, return_token_ids: true });
+    const choice = res.choices[0];
+    assert.deepEqual(choice.token_ids, line.output_token_ids);
+    assert.deepEqual(choice.prompt_token_ids, line.prompt_token_ids);
+    assert.equal(choice.text, line.text);
+    assert.equal(choice.finish_reason, line.finish_reason);
+    // Per generated token: the sampled token's logprob, and with it the 3 most likely others
+    // (completions' top_logprobs holds the sampled token too, as vLLM's does).
+    assert.equal(choice.logprobs.token_logprobs.length, line.logprobs.length);
+    for (let i = 0; i < line.logprobs.length; i++) {
+      const [sampled] = line.logprobs[i];
+      assert.equal(choice.logprobs.token_logprobs[i], sampled.logprob, `token ${i}`);
+      const want = line.logprobs[i].map((t) => t.logprob).sort((x, y) => y - x);
+      const got = Object.values(choice.logprobs.top_logprobs[i]).sort((x, y) => y - x);
+      assert.deepEqual(got, want, `token ${i}`);
+    }
+    // Per prompt token after the first: the prompt token, then the 2 most likely others.
+    assert.equal(choice.prompt_logprobs.length, line.prompt_logprobs.length);
+    assert.equal(choice.prompt_logprobs[0], null);
+    for (let i = 1; i < line.prompt_logprobs.length; i++) {
+      // (JavaScript orders an object's integer-like keys numerically: compare as sets.)
+      const byId = (x, y) => x[0] - y[0];
+      const want = line.prompt_logprobs[i].map((t) => [t.token_id, t.logprob]).sort(byId);
+      const got = Object.entries(choice.prompt_logprobs[i])
+        .map(([id, v]) => [Number(id), v.logprob]).sort(byId);
+      assert.deepEqual(got, want, `prompt token ${i}`);
+      const own = choice.prompt_logprobs[i][String(line.prompt_token_ids[i])];
+      assert.ok(own.rank >= 1 && typeof own.decoded_token === 'string', JSON.stringify(own));
+    }
   });
 
   test('bad input gets the right status and an OpenAI-style error; the server keeps serving', async () => {
