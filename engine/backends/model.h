@@ -1,5 +1,6 @@
-// A loaded model ready to run steps on a backend. Families in models/ build it; the runner
-// and (later) the serving engine drive it.
+// A loaded model ready to run steps on a backend. Families in models/ build it; the engine
+// (engine/engine.h) drives it one step at a time. It lives beside the backends because CUDA
+// graphs (cuda_graph_model.h) wrap it.
 #pragma once
 
 #include "engine/backends/forward_batch.h"

@@ -1,4 +1,4 @@
-// Errors by kind (STYLE.md item 8).
+// Errors by kind.
 //  - Invariants that only a bug can break: SIEVE_CHECK*, which abort with file, line and values.
 //  - Anything a user or a file can cause: a Status / Result<T> value with a code and a message.
 //    server/ maps codes to HTTP/gRPC errors; the engine never throws across a thread.

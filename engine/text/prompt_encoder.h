@@ -1,5 +1,5 @@
 // A model's text front end: its tokenizer.json and chat template, and the two ways a prompt
-// becomes token ids (DESIGN.md, "The path of a request", step 2).
+// becomes token ids (after the front end has validated the request, before it is queued).
 //
 //  - Text prompts (/v1/completions, `sieve run` "prompt") are encoded with special tokens, so
 //    a tokenizer whose post-processor prepends BOS gets it.

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Every GPU test and benchmark, on the GPU machine, in one command under 10 minutes (each step
-# has a time limit; a step that hits it shows as TIMEOUT); a summary table last. Run from the repository root after tools/gpu/pack.sh built gpu-pack/ here, e.g.
-# through the device tool with carry ["gpu-pack"]:
+# has a time limit; a step that hits it shows as TIMEOUT); a summary table last. Run from the
+# repository root on the GPU machine, with the gpu-pack/ that tools/gpu/pack.sh built here copied
+# beside it:
 #   bash tools/gpu/check.sh
 # Figures and logs also go to $OUT (when set) or /tmp/sieve-gpu-check.
-# The MoE kernel table (issue 6) is a second call of its own, so each stays under the device
-# tool's 10 minutes: bash tools/gpu/moe_table.sh
+# The MoE kernel table is a second command of its own, so each stays under the 10 minutes the GPU
+# machine allows a command: bash tools/gpu/moe_table.sh
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 pack="$root/gpu-pack"

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Issue 6's MoE table: sieve-moe-table's figures joined with moe_torch.py's, next to the
-issue's targets. Reads moe_table.json and (optionally) moe_torch.json; prints only.
+"""The MoE expert-block table: sieve-moe-table's figures joined with moe_torch.py's, next to
+the targets. Reads moe_table.json and (optionally) moe_torch.json; prints only.
 
-Targets (issue 6), judged on our best variant per case:
+Targets, judged on our best variant per case:
   tokens <= 64:   achieved bandwidth >= 0.80 of the device-to-device copy;
   tokens >= 4096: >= 400 TFLOP/s (an H100 figure; judged on whatever device ran);
   everywhere:     >= 1.5x torch._grouped_mm (its time / ours).
@@ -94,7 +94,7 @@ def main():
 
     cases = table["cases"]
     names = [v["name"] for v in cases[0]["ours"]] if cases else []
-    print(f"=== MoE expert block (issue 6): {table['device']['name']}; copy "
+    print(f"=== MoE expert block: {table['device']['name']}; copy "
           f"{table['copy_gbps']:.0f} GB/s; dense bf16 GEMM {table['dense_tflops']:.0f} TFLOP/s; "
           f"{torch_note}")
     print("us per call (- skipped: predicted too slow; n/a unsupported). GB/s, TFLOP/s and ratios "

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Issue 6's MoE table in one command on the GPU machine: sieve-moe-table (our variants, cuBLAS,
+# The MoE expert-block table in one command on the GPU machine: sieve-moe-table (our variants, cuBLAS,
 # ceilings, correctness), then moe_torch.py (torch._grouped_mm and a per-expert loop on the same
-# group sizes), then the joined table with the issue's targets (moe_report.py).
+# group sizes), then the joined table with its targets (moe_report.py).
 #
 # Usage: tools/gpu/moe_table.sh [binary dir, default gpu-pack/bin] [sieve-moe-table flags...]
 # Everything goes to $OUT (or /tmp/sieve-moe-table): moe_table.json, moe_torch.json,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch baselines for sieve-moe-table's cases (issue 6), on the group sizes of each case.
+"""PyTorch baselines for sieve-moe-table's cases, on the group sizes of each case.
 
 Reads moe_table.json (written by sieve-moe-table --out DIR), and for every case times with
 torch.cuda events (warm-up first, median of samples):

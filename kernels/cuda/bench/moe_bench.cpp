@@ -35,7 +35,7 @@ struct QwenMoeWeights {
     const size_t gu_elems = 2 * kInter * kHidden, down_elems = kHidden * kInter;
     SIEVE_CUDA_CHECK(cudaMalloc(&gate_up, kExperts * gu_elems * 2));
     SIEVE_CUDA_CHECK(cudaMalloc(&down, kExperts * down_elems * 2));
-    // Random weights (METHOD.md: constants can time faster than real data), U[-b, b] with
+    // Random weights (constants or zeros can time faster than real data), U[-b, b] with
     // b = 1/sqrt(k) so activations stay O(1).
     FillParams f;
     f.type = WeightType::kBF16;
