@@ -32,21 +32,20 @@ std::vector<DecoderLayer> recipe(const ModelConfig& c) {
     attention.sliding_window = c.sliding_window;
     layers[l].attention = std::make_unique<GqaAttention>(std::move(attention));
     const std::string moe = layer_prefix(l) + "block_sparse_moe.";
-    layers[l].feed_forward =
-        std::make_unique<MoeBlock>(std::make_unique<SoftmaxTopkRouter>(
-                                       SoftmaxTopkRouterOptions{.weight = moe + "gate.weight",
-                                                                .hidden = c.hidden_size,
-                                                                .num_experts = c.num_experts,
-                                                                .top_k = c.top_k,
-                                                                .renormalize = c.norm_topk_prob}),
-                                   std::make_unique<SwigluExperts>(SwigluExpertsOptions{
-                                       .prefix = moe + "experts.",
+    const SoftmaxTopkRouterOptions router{.weight = moe + "gate.weight",
+                                          .hidden = c.hidden_size,
+                                          .num_experts = c.num_experts,
+                                          .top_k = c.top_k,
+                                          .renormalize = c.norm_topk_prob};
+    const SwigluExpertsOptions experts{.prefix = moe + "experts.",
                                        .gate = "w1",
                                        .up = "w3",
                                        .down = "w2",
                                        .num_experts = c.num_experts,
                                        .hidden = c.hidden_size,
-                                       .intermediate = c.moe_intermediate_size}));
+                                       .intermediate = c.moe_intermediate_size};
+    layers[l].feed_forward = std::make_unique<MoeBlock>(std::make_unique<SoftmaxTopkRouter>(router),
+                                                        std::make_unique<SwigluExperts>(experts));
   }
   return layers;
 }

@@ -32,18 +32,17 @@ std::vector<DecoderLayer> recipe(const ModelConfig& c) {
     attention.clip_qkv = c.clip_qkv;
     layers[l].attention = std::make_unique<GqaAttention>(std::move(attention));
     const std::string mlp = layer_prefix(l) + "mlp.";
-    layers[l].feed_forward =
-        std::make_unique<MoeBlock>(std::make_unique<SoftmaxTopkRouter>(
-                                       SoftmaxTopkRouterOptions{.weight = mlp + "gate.weight",
-                                                                .hidden = c.hidden_size,
-                                                                .num_experts = c.num_experts,
-                                                                .top_k = c.top_k,
-                                                                .renormalize = c.norm_topk_prob}),
-                                   std::make_unique<SwigluExperts>(SwigluExpertsOptions{
-                                       .prefix = mlp + "experts.",
+    const SoftmaxTopkRouterOptions router{.weight = mlp + "gate.weight",
+                                          .hidden = c.hidden_size,
+                                          .num_experts = c.num_experts,
+                                          .top_k = c.top_k,
+                                          .renormalize = c.norm_topk_prob};
+    const SwigluExpertsOptions experts{.prefix = mlp + "experts.",
                                        .num_experts = c.num_experts,
                                        .hidden = c.hidden_size,
-                                       .intermediate = c.moe_intermediate_size}));
+                                       .intermediate = c.moe_intermediate_size};
+    layers[l].feed_forward = std::make_unique<MoeBlock>(std::make_unique<SoftmaxTopkRouter>(router),
+                                                        std::make_unique<SwigluExperts>(experts));
   }
   return layers;
 }
