@@ -245,7 +245,7 @@ TEST(RandomCheckpointTest, PresetsHaveTheRealShapes) {
   EXPECT_EQ(qj["dtype"], "bfloat16");
   // 30.5B parameters, 3.3B active: the "30B-A3B" in the name.
   EXPECT_NEAR(static_cast<double>(count_params(q).total), 30.5e9, 0.2e9);
-  // active_params() leaves out the embedding table (a row lookup); Qwen's 3.3B counts it.
+  // ModelSize::active leaves out the embedding table (a row lookup); Qwen's 3.3B counts it.
   EXPECT_NEAR(static_cast<double>(count_params(q).active + q.vocab_size * q.hidden_size), 3.3e9,
               0.1e9);
 
