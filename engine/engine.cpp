@@ -12,9 +12,9 @@ int64_t blocks_for(int64_t tokens, int64_t block_size) {
   return (tokens + block_size - 1) / block_size;
 }
 
-int64_t kv_blocks(const ModelConfig& c, const EngineOptions& o) {
+int64_t kv_blocks(const KvLayout& kv, const EngineOptions& o) {
   if (o.num_kv_blocks > 0) return o.num_kv_blocks;
-  return std::max<int64_t>(1, o.kv_cache_bytes / KvCache::page_bytes(c, o.block_size));
+  return std::max<int64_t>(1, o.kv_cache_bytes / KvCache::page_bytes(kv, o.block_size));
 }
 
 SchedulerOptions scheduler_options(const EngineOptions& o) {
@@ -38,8 +38,8 @@ Engine::Engine(Model& model, Backend& backend, const EngineOptions& options)
       backend_(backend),
       options_(options),
       max_model_len_(model_len(model.config(), options)),
-      kv_(std::make_unique<KvCache>(backend, model.config(), options.block_size,
-                                    kv_blocks(model.config(), options))),
+      kv_(std::make_unique<KvCache>(backend, model.kv_layout(), options.block_size,
+                                    kv_blocks(model.kv_layout(), options))),
       scheduler_(scheduler_options(options), kv_->num_blocks()),
       sampler_(backend, model.config().vocab_size) {}
 

@@ -18,9 +18,11 @@ namespace sieve {
 
 struct RandomCheckpointOptions {
   std::string dir;  // written (created if needed); existing files are replaced
-  // qwen3_moe | mixtral | olmoe. Empty: the preset's family, or qwen3_moe without a preset.
+  // A family's model_type (models/registry.h). Empty: the preset's family, or the registry's
+  // default family without a preset.
   std::string like;
-  // "" (a tiny demo model of family `like`), "qwen3-30b-a3b", "mixtral-8x7b" or "olmoe-1b-7b".
+  // "" (the tiny demo model of family `like`) or one of random_checkpoint_presets(): the real
+  // models' shapes each family lists, and the families' tiny demos by name.
   std::string preset;
   // Overrides of the preset's shape; unset keeps the preset's value.
   std::optional<int64_t> layers, hidden, heads, kv_heads, head_dim, experts, top_k,
@@ -37,8 +39,13 @@ struct RandomCheckpointOptions {
   std::function<void(uint64_t done_bytes, uint64_t total_bytes)> progress;
 };
 
-// The preset names accepted in RandomCheckpointOptions::preset ("" is not listed).
+// The preset names accepted in RandomCheckpointOptions::preset ("" is not listed): every
+// family's real models, then every family's tiny demo, in the registry's order.
 const std::vector<std::string>& random_checkpoint_presets();
+
+// The model_type of the checkpoint `options` describe (the preset's family, else `like`, else
+// the registry's default), or the error random_checkpoint_config would give.
+Result<std::string> random_checkpoint_model_type(const RandomCheckpointOptions& options);
 
 // The config.json make_random_checkpoint would write, after applying preset and overrides and
 // checking it parses as a model sieve runs. Writes nothing, so huge presets are cheap to test.

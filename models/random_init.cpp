@@ -1,14 +1,9 @@
 #include "models/random_init.h"
 
 #include <cmath>
-#include <string_view>
 
 namespace sieve {
 namespace {
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
 
 // A uniform on [-b, b) has standard deviation b / sqrt(3).
 float bound_for_std(double std) {
@@ -22,28 +17,36 @@ float bound_for_std(double std) {
 // (o_proj, down projections) are shrunk by 1/sqrt(2·layers) so the residual stream stays O(1)
 // over 48 layers; router logits have std ~1 over experts, so different tokens pick different
 // experts without any one dominating; norms are 1 as at initialisation.
-WeightFill random_init(const ExpectedTensor& t, int64_t index, const ModelConfig& c,
-                       const WeightNaming& names, uint64_t seed) {
+WeightFill random_init(const DeclaredTensor& t, int64_t index, const ModelConfig& c,
+                       uint64_t seed) {
   WeightFill fill;
   fill.key = weight_fill_key(seed, static_cast<uint64_t>(index));
-  const std::string& n = t.name;
-  if (t.shape.size() == 1) {  // RMSNorm weights
+  if (t.init == InitRole::kNorm) {
     fill.constant = 1.0f;
     return fill;
   }
   const double in = static_cast<double>(t.shape[1]);
-  if (n == "model.embed_tokens.weight") {
+  if (t.init == InitRole::kEmbedding) {
     // Untied: rows of RMS 1. Tied, the same matrix makes the logits, so size them like lm_head.
     fill.bound = bound_for_std(c.tie_word_embeddings ? 1.0 / std::sqrt(in) : 1.0);
     return fill;
   }
-  const bool residual_out = ends_with(n, "self_attn.o_proj.weight") ||
-                            ends_with(n, "." + names.expert_down + ".weight") ||
-                            ends_with(n, "mlp.down_proj.weight");
-  const double scale =
-      residual_out ? 1.0 / std::sqrt(2.0 * static_cast<double>(c.num_layers)) : 1.0;
+  const double scale = t.init == InitRole::kResidualOut
+                           ? 1.0 / std::sqrt(2.0 * static_cast<double>(c.num_layers))
+                           : 1.0;
   fill.bound = bound_for_std(scale / std::sqrt(in));
   return fill;
+}
+
+std::vector<FilledTensor> random_fills(const TensorList& tensors, const ModelConfig& config,
+                                       uint64_t seed) {
+  std::vector<FilledTensor> out;
+  out.reserve(tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    out.push_back({tensors[i].name, tensors[i].shape,
+                   random_init(tensors[i], static_cast<int64_t>(i), config, seed)});
+  }
+  return out;
 }
 
 }  // namespace sieve

@@ -1,19 +1,25 @@
 // How each tensor of a random-weight model is initialised, shared by `sieve make-checkpoint`
 // (written to safetensors) and --load-format dummy (filled straight on the backend): the same
-// config and seed give the same weights either way.
+// config and seed give the same weights either way. The scale follows the role the tensor's
+// block declared for it.
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
-#include "engine/checkpoint/checkpoint.h"
 #include "engine/checkpoint/model_config.h"
 #include "engine/checkpoint/weight_fill.h"
-#include "models/family.h"
+#include "models/blocks/declared_tensor.h"
+#include "models/blocks/weight_source.h"
 
 namespace sieve {
 
-// The fill of tensor `t`, number `index` in expected_tensors()' order.
-WeightFill random_init(const ExpectedTensor& t, int64_t index, const ModelConfig& config,
-                       const WeightNaming& names, uint64_t seed);
+// The fill of tensor `t`, number `index` in the model's declared order.
+WeightFill random_init(const DeclaredTensor& t, int64_t index, const ModelConfig& config,
+                       uint64_t seed);
+
+// Every tensor of `tensors` (a model's, in declared order) with its fill.
+std::vector<FilledTensor> random_fills(const TensorList& tensors, const ModelConfig& config,
+                                       uint64_t seed);
 
 }  // namespace sieve

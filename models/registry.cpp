@@ -1,10 +1,21 @@
 #include "models/registry.h"
 
-#include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 namespace sieve {
+
+// The families sieve runs, one line each, in the order make-checkpoint lists them (the first is
+// its default). FAMILY(name) is `const Family& name_family()`, defined in
+// models/families/name.cpp; `name` is the family's model_type.
+#define SIEVE_FAMILIES(FAMILY) \
+  FAMILY(qwen3_moe)            \
+  FAMILY(mixtral)              \
+  FAMILY(olmoe)
+
+#define SIEVE_DECLARE_FAMILY(name) const Family& name##_family();
+SIEVE_FAMILIES(SIEVE_DECLARE_FAMILY)
+#undef SIEVE_DECLARE_FAMILY
+
 namespace {
 
 // Families people will ask for that sieve does not run yet; named so the error says "not
@@ -15,7 +26,7 @@ constexpr std::string_view kKnownUnsupported[] = {
 std::string supported_list() {
   std::string s;
   for (const Family* f : supported_families())
-    s += (s.empty() ? "" : ", ") + f->model_type;
+    s += (s.empty() ? "" : ", ") + std::string(f->model_type);
   return s;
 }
 
@@ -36,9 +47,29 @@ Status check_consistency(const ModelConfig& c) {
 }  // namespace
 
 const std::vector<const Family*>& supported_families() {
-  static const std::vector<const Family*> kFamilies = {&qwen3_moe_family(), &mixtral_family(),
-                                                       &olmoe_family()};
+#define SIEVE_LIST_FAMILY(name) &name##_family(),
+  static const std::vector<const Family*> kFamilies = {SIEVE_FAMILIES(SIEVE_LIST_FAMILY)};
+#undef SIEVE_LIST_FAMILY
   return kFamilies;
+}
+
+const Family& default_family() {
+  return *supported_families().front();
+}
+
+std::vector<std::string> supported_model_types() {
+  std::vector<std::string> out;
+  for (const Family* f : supported_families())
+    out.emplace_back(f->model_type);
+  return out;
+}
+
+std::string supported_model_types_text() {
+  const std::vector<std::string> names = supported_model_types();
+  std::string s;
+  for (size_t i = 0; i < names.size(); ++i)
+    s += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  return s;
 }
 
 const Family* find_family(std::string_view model_type) {
@@ -46,6 +77,12 @@ const Family* find_family(std::string_view model_type) {
     if (f->model_type == model_type) return f;
   }
   return nullptr;
+}
+
+const Family& family_of(const ModelConfig& config) {
+  const Family* f = find_family(config.model_type);
+  SIEVE_CHECK_MSG(f != nullptr, "no family for model_type '" << config.model_type << "'");
+  return *f;
 }
 
 Result<ModelConfig> parse_model_config(const nlohmann::json& config) {
@@ -70,67 +107,10 @@ Result<ModelConfig> parse_model_config(const nlohmann::json& config) {
   ConfigReader reader(config);
   ModelConfig c = family->parse(reader);
   if (!reader.status().ok()) return reader.status();
+  c.model_type = family->model_type;
   if (c.architecture.empty()) c.architecture = family->architecture;
   SIEVE_RETURN_IF_ERROR(check_consistency(c));
   return c;
-}
-
-Result<LoadFormat> parse_load_format(std::string_view flag) {
-  if (flag == "auto" || flag == "safetensors") return LoadFormat::kSafetensors;
-  if (flag == "dummy") return LoadFormat::kDummy;
-  return invalid_argument("--load-format must be auto, safetensors or dummy, got '" +
-                          std::string(flag) + "'");
-}
-
-uint64_t ModelDir::weight_bytes(DType dtype) const {
-  return held_weight_bytes(expected_tensors(config, family->naming), dtype);
-}
-
-Result<ModelDir> open_model_dir(const std::string& dir, LoadFormat format) {
-  const bool dummy = format == LoadFormat::kDummy;
-  if (!std::filesystem::is_directory(dir)) {
-    return not_found(dir + (dummy ? ": no such model directory (--load-format dummy needs its "
-                                    "config.json)"
-                                  : ": no such model directory (expected config.json and "
-                                    "*.safetensors)"));
-  }
-  ModelDir out;
-  out.path = dir;
-  nlohmann::json config_json;
-  if (dummy) {
-    SIEVE_ASSIGN_OR_RETURN(config_json, read_model_config(dir));
-  } else {
-    SIEVE_ASSIGN_OR_RETURN(out.checkpoint, Checkpoint::open(dir));
-    config_json = out.checkpoint->config();
-  }
-  auto config = parse_model_config(config_json);
-  if (!config.ok()) {
-    return Status(config.status().code(), dir + "/" + config.status().message());
-  }
-  out.config = std::move(config).value();
-  out.family = find_family(out.config.model_type);
-  if (!dummy) {
-    SIEVE_RETURN_IF_ERROR(
-        out.checkpoint->validate(expected_tensors(out.config, out.family->naming)));
-  }
-  return out;
-}
-
-Result<DType> resolve_weight_dtype(std::string_view flag, const ModelConfig& config) {
-  if (flag == "fp32" || flag == "float32") return DType::kF32;
-  if (flag == "bf16" || flag == "bfloat16") return DType::kBF16;
-  if (flag == "auto") return config.checkpoint_dtype == DType::kF32 ? DType::kF32 : DType::kBF16;
-  return invalid_argument("--dtype must be fp32, bf16 or auto, got '" + std::string(flag) + "'");
-}
-
-Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend, DType weight_dtype,
-                                          const LoadProgress& progress, const ExpertShard* shard) {
-  if (!dir.checkpoint) {
-    return make_dummy_moe_decoder(dir.config, dir.family->naming, backend, weight_dtype,
-                                  /*seed=*/0, progress, shard);
-  }
-  return load_moe_decoder(*dir.checkpoint, dir.config, dir.family->naming, backend, weight_dtype,
-                          progress, shard);
 }
 
 }  // namespace sieve

@@ -1,5 +1,7 @@
 // The model registry: config.json's "model_type" → the family that reads it, and the one way
-// every tool opens a model directory (open → parse → validate → load).
+// every tool opens a model directory (open → parse → validate → load). The list of families is
+// models/registry.cpp; everything that lists families (make-checkpoint's --like, error messages,
+// the tests that run every family) asks here.
 #pragma once
 
 #include <memory>
@@ -12,14 +14,22 @@
 #include "engine/backends/backend.h"
 #include "engine/backends/model.h"
 #include "engine/checkpoint/checkpoint.h"
+#include "engine/experts/expert_placement.h"
+#include "models/blocks/weight_source.h"
 #include "models/family.h"
-#include "models/moe_decoder.h"
 
 namespace sieve {
 
-// The families sieve runs, and the model_types it knows of but does not run yet.
+// The families sieve runs, in the registry's order; the first is make-checkpoint's default.
 const std::vector<const Family*>& supported_families();
+const Family& default_family();
+// Their model_types, in the same order, and as prose ("a, b or c").
+std::vector<std::string> supported_model_types();
+std::string supported_model_types_text();
 const Family* find_family(std::string_view model_type);
+// The family of a config that came from parse_model_config (or names a supported model_type):
+// an invariant, checked.
+const Family& family_of(const ModelConfig& config);
 
 // config.json → ModelConfig through its family, with the checks that span fields
 // (top-k ≤ experts, rotary dims, ...). Unknown and not-yet-supported model types are errors
@@ -50,7 +60,10 @@ Result<ModelDir> open_model_dir(const std::string& dir,
 Result<DType> resolve_weight_dtype(std::string_view flag, const ModelConfig& config);
 
 // Reads the checkpoint, or with a dummy ModelDir makes the weights of a random checkpoint of seed
-// 0 (what `sieve make-checkpoint` writes for this config.json).
+// 0 (what `sieve make-checkpoint` writes for this config.json), onto `backend` as `weight_dtype`
+// (kF32 or kBF16; norms in fp32). With `shard`, only this rank's experts are loaded (expert
+// parallelism); MoE layers then exchange tokens with the other ranks on shard->comm, which must
+// outlive the model.
 Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend, DType weight_dtype,
                                           const LoadProgress& progress = {},
                                           const ExpertShard* shard = nullptr);

@@ -33,6 +33,7 @@ class CudaGraphModel final : public Model {
 
   const ModelConfig& config() const override { return inner_->config(); }
   int64_t weight_bytes() const override { return inner_->weight_bytes(); }
+  KvLayout kv_layout() const override { return inner_->kv_layout(); }
   Tensor forward_logits(const ForwardBatch& batch, KvCache& kv, ForwardTrace* trace) override;
   void forward(const ForwardBatch& batch, KvCache& kv, float* logits, ForwardTrace* trace) override;
 

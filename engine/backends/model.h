@@ -17,6 +17,10 @@ class Model {
   virtual const ModelConfig& config() const = 0;
   // Bytes of weights held on the backend.
   virtual int64_t weight_bytes() const = 0;
+  // What each layer keeps per token in the paged KV cache, as the model's attention blocks
+  // declare it; the KV cache is allocated to it. By default K and V of [kv_heads, head_dim] on
+  // every layer (grouped-query attention).
+  virtual KvLayout kv_layout() const { return default_kv_layout(config()); }
   // Runs one step: writes the new tokens' K/V into `kv` and returns the logits of
   // batch.logit_rows on the backend ([logit_rows.size(), vocab] fp32; valid until the next
   // step, undefined when there are no rows). The step's work may still be running: the

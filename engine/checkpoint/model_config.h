@@ -1,8 +1,11 @@
 // What a decoder-only MoE model is, as read from its config.json by its family's file in
-// models/. Every field that changes the math is here; the shared blocks read nothing else.
+// models/families/. The family turns these fields into its blocks (models/blocks/); which blocks
+// a family uses, and what they weigh (parameters, KV bytes per token), is models/' business, not
+// a field here.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,10 +14,12 @@
 
 namespace sieve {
 
-enum class QkNorm : uint8_t {
-  kNone,
-  kPerHead,         // Qwen3: RMSNorm over each head's head_dim features
-  kWholeProjection  // OLMoE: RMSNorm over the whole q (or k) projection
+// Fields that only one family's blocks read (an attention variant's ranks, a router's group
+// sizes, per-layer attention types): the family's file derives a struct from this, fills it when
+// it parses config.json and reads it back when it builds its blocks. Nothing in engine/ looks
+// inside, so a family with fields of its own adds nothing here.
+struct FamilyFields {
+  virtual ~FamilyFields() = default;
 };
 
 struct RopeConfig {
@@ -43,7 +48,6 @@ struct ModelConfig {
   bool norm_topk_prob = true;      // renormalise the chosen experts' weights to sum to 1
   std::vector<bool> layer_is_moe;  // [num_layers]; false: a dense SwiGLU MLP
   float rms_norm_eps = 1e-6f;
-  QkNorm qk_norm = QkNorm::kNone;
   float clip_qkv = 0.0f;  // > 0: q, k, v clamped to [-clip, clip] after projection
   RopeConfig rope;
   int64_t sliding_window = 0;  // > 0: every layer attends to the last `sliding_window` tokens
@@ -52,24 +56,16 @@ struct ModelConfig {
   DType checkpoint_dtype = DType::kF32;  // config "dtype" / "torch_dtype"
   int64_t bos_token_id = -1;
   std::vector<int64_t> eos_token_ids;
+  std::shared_ptr<const FamilyFields> family_fields;  // null unless the family has its own
 
   int64_t q_size() const { return num_heads * head_dim; }
   int64_t kv_size() const { return num_kv_heads * head_dim; }
   int64_t num_moe_layers() const;
-  // Parameters in the checkpoint, and those one token's forward pass touches.
-  int64_t total_params() const;
-  int64_t active_params() const;
-  // Expert parallelism: the experts of every MoE layer split over ranks by a placement;
-  // attention, norms, routers, embeddings and lm_head are replicated on every rank, and a rank
-  // holds only its own experts' gate/up/down. expert_params() is the gate/up/down of every
-  // expert of every MoE layer; total_params() - expert_params() is what each rank replicates.
-  // (what one rank of an expert-parallel run holds: experts/expert_placement.h params_on_rank)
-  int64_t expert_params() const;
   // Whether the experts split over `size` ranks (--expert-parallel-size): 1 ≤ size ≤ experts,
-  // and a model without MoE layers only on 1 rank. The message names the flag.
+  // and a model without MoE layers only on 1 rank. The message names the flag. (Parameter
+  // counts, what each rank holds and KV bytes per token come from the family's blocks:
+  // models/model_size.h.)
   Status check_expert_parallel_size(int64_t size) const;
-  // Bytes of K and V for one token across all layers, at `kv_dtype`.
-  int64_t kv_bytes_per_token(DType kv_dtype) const;
 };
 
 }  // namespace sieve

@@ -95,15 +95,4 @@ double ExpertParallelStats::load_imbalance() const {
   return static_cast<double>(most) * per_expert.size() / static_cast<double>(total);
 }
 
-int64_t params_on_rank(const ModelConfig& config, const ExpertPlacement& placement, int rank) {
-  SIEVE_CHECK_EQ(placement.num_experts, config.num_experts);
-  SIEVE_CHECK_GE(rank, 0);
-  SIEVE_CHECK_LT(rank, placement.world);
-  const auto held = static_cast<int64_t>(placement.experts_of(rank).size());
-  // Every expert has the same gate/up/down in every MoE layer.
-  const int64_t experts = config.expert_params();
-  const int64_t per_expert = config.num_experts > 0 ? experts / config.num_experts : 0;
-  return config.total_params() - experts + held * per_expert;
-}
-
 }  // namespace sieve

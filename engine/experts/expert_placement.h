@@ -7,8 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "engine/checkpoint/model_config.h"
-
 namespace sieve {
 
 class Communicator;
@@ -28,9 +26,6 @@ struct ExpertPlacement {
   bool holds(int rank, int64_t expert) const { return owner[expert] == rank; }
   std::string describe() const;  // "experts 0-31 on rank 0, 32-63 on rank 1"
 };
-
-// Parameters `rank` holds: everything but the experts (replicated), plus its own experts.
-int64_t params_on_rank(const ModelConfig& config, const ExpertPlacement& placement, int rank);
 
 // What one rank's MoE layers exchanged, per layer, since the start (telemetry: logs, /metrics).
 struct ExpertParallelStats {
@@ -60,7 +55,7 @@ struct ExpertShard {
   Communicator* comm = nullptr;
   ExpertParallelStats* stats = nullptr;
   // Two micro-batches per MoE layer, one's all-to-all overlapping the other's experts
-  // (models/expert_parallel_moe.h). The same on every rank.
+  // (engine/experts/expert_parallel_moe.h). The same on every rank.
   bool overlap = false;
 };
 

@@ -33,7 +33,7 @@ std::string expect_error(const json& config, StatusCode code) {
 }
 
 TEST(ConfigTest, FixtureConfigsParse) {
-  for (const std::string model : {"qwen3_moe", "mixtral", "olmoe"}) {
+  for (const std::string& model : supported_model_types()) {
     SCOPED_TRACE(model);
     auto r = parse_model_config(fixture_config(model));
     ASSERT_TRUE(r.ok()) << r.status().to_string();

@@ -86,8 +86,8 @@ TEST_P(CudaGraphTest, ReplayEqualsEagerLogits) {
   LoadedModel eager = load_fixture_model("models/" + GetParam(), DType::kF32);
   ASSERT_TRUE(eager.model);
   for (int round = 0; round < 3; ++round) {  // the first captures, the others replay
-    KvCache kv_g(*g.m.backend, g.m.model->config(), 16, 16);
-    KvCache kv_e(*eager.backend, eager.model->config(), 16, 16);
+    KvCache kv_g(*g.m.backend, g.m.model->kv_layout(), 16, 16);
+    KvCache kv_e(*eager.backend, eager.model->kv_layout(), 16, 16);
     const std::vector<SeqChunk> prefill = {{{1, 5, 9, 200, 3}, 0, 0, false},
                                            {{7, 7, 42}, 0, 4, false}};
     run_step(*g.m.model, kv_g, prefill);
@@ -142,8 +142,7 @@ TEST_P(CudaGraphTest, SeededDeviceSamplingIgnoresTheBatch) {
   EXPECT_EQ(run(5), alone);
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGraphTest,
-                         ::testing::Values("qwen3_moe", "mixtral", "olmoe"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaGraphTest, ::testing::ValuesIn(supported_model_types()));
 
 }  // namespace
 }  // namespace sieve::testing

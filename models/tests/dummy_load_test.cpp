@@ -37,7 +37,7 @@ std::vector<std::vector<float>> logits_of(const std::string& dir, LoadFormat for
   if (!model.ok()) return {};
   EXPECT_EQ(last_done, total) << "progress reaches its total";
   *weight_bytes = (*model)->weight_bytes();
-  KvCache kv(backend, (*model)->config(), 16, 8);
+  KvCache kv(backend, (*model)->kv_layout(), 16, 8);
   // Two sequences in one step, every logit row: embedding, attention, routing and lm_head all
   // show up in the comparison.
   return testing::run_step(**model, kv,
@@ -45,7 +45,7 @@ std::vector<std::vector<float>> logits_of(const std::string& dir, LoadFormat for
 }
 
 TEST(DummyLoadTest, EqualsTheRandomCheckpointOfTheSameConfig) {
-  for (const std::string like : {"qwen3_moe", "mixtral", "olmoe"}) {
+  for (const std::string& like : supported_model_types()) {
     for (DType dtype : {DType::kF32, DType::kBF16}) {
       SCOPED_TRACE(like + " " + dtype_name(dtype));
       RandomCheckpointOptions o;

@@ -49,8 +49,8 @@ TEST_P(ExpertParallelGpuTest, OneRankThroughNcclMatchesThePlainModel) {
     prefill.push_back({p, 0, block, true});
     block += 8;
   }
-  KvCache kv_plain(*plain.backend, plain.model->config(), 16, 8 * prompts.size());
-  KvCache kv_ep(*backend, (*ep)->config(), 16, 8 * prompts.size());
+  KvCache kv_plain(*plain.backend, plain.model->kv_layout(), 16, 8 * prompts.size());
+  KvCache kv_ep(*backend, (*ep)->kv_layout(), 16, 8 * prompts.size());
   std::vector<std::vector<SeqChunk>> steps = {prefill};
   for (int s = 0; s < 2; ++s) {
     std::vector<SeqChunk> decode;
@@ -88,7 +88,7 @@ TEST_P(ExpertParallelGpuTest, OneRankThroughNcclMatchesThePlainModel) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ExpertParallelGpuTest,
-                         ::testing::Combine(::testing::Values("qwen3_moe", "mixtral", "olmoe"),
+                         ::testing::Combine(::testing::ValuesIn(supported_model_types()),
                                             ::testing::Bool()),
                          [](const auto& info) {
                            return std::get<0>(info.param) +

@@ -80,12 +80,12 @@ TEST_P(ExpertParallelTest, LogitsEqualTheSingleRankModel) {
   };
   std::vector<std::vector<std::vector<std::vector<float>>>> got(world);  // [rank][step][row]
   run_ranks(world, [&](int r) {
-    KvCache kv(*ranks[r].backend, ranks[r].model->config(), 16, 32);
+    KvCache kv(*ranks[r].backend, ranks[r].model->kv_layout(), 16, 32);
     for (int step = 0; step < 4; ++step)
       got[r].push_back(run_step(*ranks[r].model, kv, chunks_of(r, step)));
   });
   for (int r = 0; r < world && r < static_cast<int>(prompts.size()); ++r) {
-    KvCache kv(*single.backend, single.model->config(), 16, 32);
+    KvCache kv(*single.backend, single.model->kv_layout(), 16, 32);
     for (int step = 0; step < 4; ++step) {
       const auto want = run_step(*single.model, kv, chunks_of(r, step));
       ASSERT_EQ(got[r][step].size(), want.size());
@@ -133,7 +133,7 @@ TEST_P(ExpertParallelTest, GreedyTokensAreTheGoldens) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ExpertParallelTest,
-                         ::testing::Combine(::testing::Values("qwen3_moe", "mixtral", "olmoe"),
+                         ::testing::Combine(::testing::ValuesIn(supported_model_types()),
                                             ::testing::Values(1, 2, 3, 4), ::testing::Bool()),
                          [](const auto& info) {
                            return std::get<0>(info.param) + "_ranks" +

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "models/model_size.h"
 #include "models/registry.h"
 #include "tests/support/fixtures.h"
 
@@ -51,7 +52,7 @@ std::string write_random(RandomCheckpointOptions o, const std::string& tag) {
 }
 
 TEST(RandomCheckpointTest, EveryFamilyOpensAndValidates) {
-  for (const std::string like : {"qwen3_moe", "mixtral", "olmoe"}) {
+  for (const std::string& like : supported_model_types()) {
     for (DType dtype : {DType::kF32, DType::kBF16}) {
       SCOPED_TRACE(like + " " + dtype_name(dtype));
       RandomCheckpointOptions o;
@@ -81,7 +82,7 @@ TEST(RandomCheckpointTest, EveryFamilyOpensAndValidates) {
 
 // The keys config.json holds are those transformers wrote for the fixture of the same family.
 TEST(RandomCheckpointTest, ConfigKeysMatchTransformers) {
-  for (const std::string like : {"qwen3_moe", "mixtral", "olmoe"}) {
+  for (const std::string& like : supported_model_types()) {
     SCOPED_TRACE(like);
     RandomCheckpointOptions o;
     o.like = like;
@@ -243,9 +244,10 @@ TEST(RandomCheckpointTest, PresetsHaveTheRealShapes) {
   EXPECT_TRUE(q.norm_topk_prob);
   EXPECT_EQ(qj["dtype"], "bfloat16");
   // 30.5B parameters, 3.3B active: the "30B-A3B" in the name.
-  EXPECT_NEAR(static_cast<double>(q.total_params()), 30.5e9, 0.2e9);
-  // active_params() leaves out the embedding table (a row lookup); Qwen's 3.3B counts it.
-  EXPECT_NEAR(static_cast<double>(q.active_params() + q.vocab_size * q.hidden_size), 3.3e9, 0.1e9);
+  EXPECT_NEAR(static_cast<double>(count_params(q).total), 30.5e9, 0.2e9);
+  // ModelSize::active leaves out the embedding table (a row lookup); Qwen's 3.3B counts it.
+  EXPECT_NEAR(static_cast<double>(count_params(q).active + q.vocab_size * q.hidden_size), 3.3e9,
+              0.1e9);
 
   const auto [mj, m] = config("mixtral-8x7b");
   EXPECT_EQ(mj["architectures"][0], "MixtralForCausalLM");
@@ -259,7 +261,7 @@ TEST(RandomCheckpointTest, PresetsHaveTheRealShapes) {
   EXPECT_EQ(m.top_k, 2);
   EXPECT_EQ(m.moe_intermediate_size, 14336);
   EXPECT_EQ(m.vocab_size, 32000);
-  EXPECT_NEAR(static_cast<double>(m.total_params()), 46.7e9, 0.2e9);
+  EXPECT_NEAR(static_cast<double>(count_params(m).total), 46.7e9, 0.2e9);
 
   const auto [oj, ol] = config("olmoe-1b-7b");
   EXPECT_EQ(oj["architectures"][0], "OlmoeForCausalLM");
@@ -272,7 +274,7 @@ TEST(RandomCheckpointTest, PresetsHaveTheRealShapes) {
   EXPECT_EQ(ol.moe_intermediate_size, 1024);
   EXPECT_EQ(ol.vocab_size, 50304);
   EXPECT_FALSE(ol.norm_topk_prob);
-  EXPECT_NEAR(static_cast<double>(ol.total_params()), 6.9e9, 0.1e9);
+  EXPECT_NEAR(static_cast<double>(count_params(ol).total), 6.9e9, 0.1e9);
 
   // A preset takes overrides like any other shape.
   RandomCheckpointOptions o;

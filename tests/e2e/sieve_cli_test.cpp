@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "models/registry.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/jsonl.h"
 #include "tests/support/subprocess.h"
@@ -256,9 +257,9 @@ TEST(SieveCli, RunReadsFlagsFromAConfigFile) {
 
 // make-checkpoint → inspect → run, for every family, sharded, in both dtypes.
 TEST(SieveCli, MadeCheckpointsInspectAndRun) {
-  for (const char* family : {"qwen3_moe", "mixtral", "olmoe"}) {
+  for (const std::string& family : supported_model_types()) {
     for (const char* dtype : {"bf16", "fp32"}) {
-      SCOPED_TRACE(std::string(family) + " " + dtype);
+      SCOPED_TRACE(family + " " + dtype);
       const std::string dir = make_temp_dir("made");
       Proc made = run_sieve(std::string("make-checkpoint --like ") + family + " --dtype " + dtype +
                             " --seed 3 --max-shard-gb 0.0005 --out " + dir + "/model");

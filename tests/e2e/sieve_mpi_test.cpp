@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "models/registry.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/jsonl.h"
 #include "tests/support/subprocess.h"
@@ -90,7 +91,7 @@ TEST_P(MpiRunTest, RanksGiveTheSingleProcessOutputsAndTheGoldens) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, MpiRunTest, ::testing::Values("qwen3_moe", "mixtral", "olmoe"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, MpiRunTest, ::testing::ValuesIn(supported_model_types()));
 
 TEST(MpiRun, SizeMustMatchTheProcesses) {
   const std::string model = fixture_path("models/qwen3_moe");

@@ -13,6 +13,7 @@
 
 #include "engine/engine.h"
 #include "kernels/cpu/triad.h"
+#include "models/model_size.h"
 #include "tools/bench/engine_timing.h"
 #include "tools/sieve/model_loading.h"
 
@@ -38,7 +39,7 @@ double median(std::vector<double> v) {
 // Weight bytes one batch-1 decode step must read: everything a token touches (attention,
 // router, its top-k experts, norms, lm_head), plus one embedding row.
 double decode_bytes_per_step(const ModelConfig& c, DType weight_dtype) {
-  return static_cast<double>(c.active_params()) * dtype_size(weight_dtype);
+  return static_cast<double>(count_params(c).active) * dtype_size(weight_dtype);
 }
 
 }  // namespace

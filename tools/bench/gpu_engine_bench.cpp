@@ -24,6 +24,7 @@
 #include "engine/engine.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/gemm.h"
+#include "models/model_size.h"
 #include "tools/bench/engine_timing.h"
 #include "tools/sieve/model_loading.h"
 
@@ -114,16 +115,18 @@ StepCost decode_cost(const ModelConfig& c, DType wdt, int64_t batch, int64_t ctx
     weights += c.layer_is_moe[l] ? c.num_experts * h + touched * expert
                                  : 3 * h * static_cast<double>(c.intermediate_size);
   }
-  s.bytes = weights * w + static_cast<double>(batch) * ctx * c.kv_bytes_per_token(DType::kF32);
-  s.flops = 2.0 * static_cast<double>(c.active_params()) * batch +
+  s.bytes =
+      weights * w + static_cast<double>(batch) * ctx * kv_layout(c).bytes_per_token(DType::kF32);
+  s.flops = 2.0 * static_cast<double>(count_params(c).active) * batch +
             4.0 * batch * ctx * c.q_size() * c.num_layers;  // QKᵀ and PV
   return s;
 }
 
 StepCost prefill_cost(const ModelConfig& c, DType wdt, int64_t tokens) {
   StepCost s;
-  s.bytes = static_cast<double>(c.total_params()) * dtype_size(wdt);
-  s.flops = 2.0 * static_cast<double>(c.active_params()) * tokens +
+  const ModelSize size = count_params(c);
+  s.bytes = static_cast<double>(size.total) * dtype_size(wdt);
+  s.flops = 2.0 * static_cast<double>(size.active) * tokens +
             2.0 * static_cast<double>(tokens) * tokens * c.q_size() * c.num_layers;  // causal
   return s;
 }

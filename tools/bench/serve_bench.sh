@@ -16,7 +16,7 @@ trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"' EX
 
 tiny=/tmp/sieve-bench-tiny
 big=/tmp/sieve-bench-qwen3-moe-1gb
-[ -f "$tiny/config.json" ] || "$sieve" make-checkpoint --like qwen3_moe --out "$tiny" 2>/dev/null
+[ -f "$tiny/config.json" ] || "$sieve" make-checkpoint --out "$tiny" 2>/dev/null
 [ -f "$big/config.json" ] || "$sieve" make-checkpoint --like qwen3_moe --layers 8 --hidden 1024 \
   --heads 16 --kv-heads 4 --head-dim 64 --experts 32 --top-k 4 --moe-intermediate 512 \
   --tie-embeddings --tokenizer "$build/models/qwen3-tokenizer" --out "$big" 2>/dev/null

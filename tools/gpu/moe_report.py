@@ -64,12 +64,12 @@ def err_cell(v):
 def print_errors(cases, names):
     """Every variant's ||out - ref|| / ||ref|| (and cuBLAS's), one row per case."""
     print("\nrel. error vs the plain reference on `ref` tokens (NaN: non-finite output; - not run)")
-    print(f"{'shape':7} {'routing':7} {'tokens':>6} {'ref':>4} | "
+    print(f"{'shape':13} {'routing':7} {'tokens':>6} {'ref':>4} | "
           + " ".join(f"{n[:11]:>11}" for n in names + ["cublas"]))
     for c in cases:
         by_name = {v["name"]: v for v in c["ours"]}
         cells = [err_cell(by_name.get(n)) for n in names] + [err_cell(c.get("cublas"))]
-        print(f"{c['shape']:7} {c['routing']:7} {c['tokens']:>6} {c['ref_tokens']:>4} | "
+        print(f"{c['shape']:13} {c['routing']:7} {c['tokens']:>6} {c['ref_tokens']:>4} | "
               + " ".join(f"{x:>11}" for x in cells))
     print()
 
@@ -100,7 +100,7 @@ def main():
     print("us per call (- skipped: predicted too slow; n/a unsupported). GB/s, TFLOP/s and ratios "
           "are of our best variant; ratios are their time / ours (cuBLAS and torch do the two "
           "products only)")
-    head = (f"{'shape':7} {'routing':7} {'tokens':>6} {'hit':>4} | "
+    head = (f"{'shape':13} {'routing':7} {'tokens':>6} {'hit':>4} | "
             + " ".join(f"{n[:11]:>11}" for n in names)
             + f" | {'best':11} {'GB/s':>6} {'copy':>5} {'TFLOP/s':>7} {'dense':>5} | "
               f"{'cublas':>7} {'gmm':>7} {'loop':>7} | {'err':>7} | targets")
@@ -125,7 +125,7 @@ def main():
         missed_all += missed
         if c.get("flag"):
             flags.append(f"{c['shape']} {c['routing']} {c['tokens']}: {c['flag']}")
-        row = (f"{c['shape']:7} {c['routing']:7} {c['tokens']:>6} {c['experts_hit']:>4} | "
+        row = (f"{c['shape']:13} {c['routing']:7} {c['tokens']:>6} {c['experts_hit']:>4} | "
                + " ".join(f"{variant_cell(by_name[n]):>11}" for n in names) + " | ")
         if best:
             row += (f"{c['best'][:11]:11} {best['gbps']:>6.0f} {best['of_copy']:>5.2f} "

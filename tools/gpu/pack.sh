@@ -2,7 +2,7 @@
 # Packs what tools/gpu/check.sh needs on the GPU machine into gpu-pack/ (git-ignored; name it in
 # the device tool's `carry`): the GPU test and benchmark binaries built here (stripped), the
 # Debian shared libraries they use that a bare CUDA image lacks (CUDA's own come from the
-# machine's toolkit), and the fixture models. The GPU machine has nvcc, CMake and ninja but
+# machine's toolkit), and the fixture models of the families sieve runs. The GPU machine has nvcc, CMake and ninja but
 # none of Debian's -dev packages, so building there would mean building gRPC, GoogleTest & co.
 #
 # Usage: tools/gpu/pack.sh [build dir, default build/release]
@@ -33,8 +33,10 @@ done | sort -u | while read -r lib; do
     *) cp -L "$lib" "$pack/lib/" ;;
   esac
 done
-for m in qwen3_moe mixtral olmoe; do
-  cp -r "$fixtures/models/$m" "$pack/fixtures/models/"
+# The fixture of every family sieve runs: one file per family in models/families/, named after
+# its model_type, which is also the fixture's folder.
+for family in "$root"/models/families/*.cpp; do
+  cp -r "$fixtures/models/$(basename "$family" .cpp)" "$pack/fixtures/models/"
 done
 bytes=$(du -sb "$pack" | cut -f1)
 echo "gpu-pack: $((bytes >> 20)) MiB (the device tool carries at most 64 MiB in all)"

@@ -7,12 +7,15 @@
 #include <CLI/CLI.hpp>
 
 #include "engine/experts/expert_placement.h"
+#include "models/model_size.h"
 #include "tools/sieve/progress_bar.h"
 
 namespace sieve {
 
 nlohmann::json describe_model(const ModelDir& dir) {
   const ModelConfig& c = dir.config;
+  const ModelSize size = count_params(c);
+  const KvLayout kv = kv_layout(c);
   std::map<std::string, uint64_t> bytes_by_dtype;
   for (const auto& [name, t] : dir.checkpoint->tensors()) {
     bytes_by_dtype[dtype_name(t.entry->dtype)] += t.entry->end - t.entry->begin;
@@ -33,21 +36,23 @@ nlohmann::json describe_model(const ModelDir& dir) {
       {"vocab_size", c.vocab_size},
       {"max_position_embeddings", c.max_position_embeddings},
       {"tie_word_embeddings", c.tie_word_embeddings},
-      {"params_total", c.total_params()},
-      {"params_active_per_token", c.active_params()},
+      {"params_total", size.total},
+      {"params_active_per_token", size.active},
       {"checkpoint_dtype", dtype_name(c.checkpoint_dtype)},
       {"checkpoint_files", dir.checkpoint->files().size()},
       {"checkpoint_bytes_by_dtype", bytes_by_dtype},
-      {"weight_bytes_fp32", c.total_params() * 4},
-      {"weight_bytes_bf16", c.total_params() * 2},
-      {"kv_bytes_per_token_fp32", c.kv_bytes_per_token(DType::kF32)},
-      {"kv_bytes_per_token_bf16", c.kv_bytes_per_token(DType::kBF16)},
+      {"weight_bytes_fp32", size.total * 4},
+      {"weight_bytes_bf16", size.total * 2},
+      {"kv_bytes_per_token_fp32", kv.bytes_per_token(DType::kF32)},
+      {"kv_bytes_per_token_bf16", kv.bytes_per_token(DType::kBF16)},
   };
   return j;
 }
 
 nlohmann::json describe_expert_parallel(const ModelConfig& c, int size) {
-  const int64_t replicated = c.total_params() - c.expert_params();
+  const ModelSize model_size = count_params(c);
+  const KvLayout kv = kv_layout(c);
+  const int64_t replicated = model_size.replicated();
   nlohmann::json ranks = nlohmann::json::array();
   std::string placement;
   auto add_rank = [&](int r, const std::vector<int64_t>& held, int64_t params) {
@@ -67,14 +72,14 @@ nlohmann::json describe_expert_parallel(const ModelConfig& c, int size) {
         {"weight_bytes_fp32", params * 4},
         {"weight_bytes_checkpoint_dtype",
          params * static_cast<int64_t>(dtype_size(c.checkpoint_dtype))},
-        {"kv_bytes_per_token_bf16", c.kv_bytes_per_token(DType::kBF16)},
-        {"kv_bytes_per_token_fp32", c.kv_bytes_per_token(DType::kF32)},
+        {"kv_bytes_per_token_bf16", kv.bytes_per_token(DType::kBF16)},
+        {"kv_bytes_per_token_fp32", kv.bytes_per_token(DType::kF32)},
     });
   };
   if (c.num_experts == 0) {
     // No experts at all (check_expert_parallel_size allows only size 1): one rank, everything.
     placement = "no experts: everything on rank 0";
-    add_rank(0, {}, c.total_params());
+    add_rank(0, {}, model_size.total);
   } else {
     const ExpertPlacement p = ExpertPlacement::contiguous(c.num_experts, size);
     placement = p.describe();

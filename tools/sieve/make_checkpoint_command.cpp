@@ -12,6 +12,7 @@
 
 #include "engine/text/tokenizer/tokenizer.h"
 #include "models/random_checkpoint.h"
+#include "models/registry.h"
 #include "tools/sieve/progress_bar.h"
 
 namespace sieve {
@@ -132,17 +133,19 @@ void run(Opts& o) {
     throw CLI::RuntimeError(1);
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // The checkpoint was written, so its options resolve to a family.
+  const Result<std::string> type = random_checkpoint_model_type(ck);
+  const std::string family = type.ok() ? *type : ck.like;
   if (ck.config_only) {
     spdlog::info("wrote the config.json of a {} model{} to {}; run it with --load-format dummy",
-                 ck.like.empty() ? "qwen3_moe" : ck.like,
-                 ck.preset.empty() ? "" : " (preset " + ck.preset + ")", ck.dir);
+                 family, ck.preset.empty() ? "" : " (preset " + ck.preset + ")", ck.dir);
     return;
   }
   spdlog::info(
       "wrote a random-weight {} checkpoint{} to {} in {:.1f} s (seed {}); see it with: "
       "sieve inspect --model {}",
-      ck.like.empty() ? "qwen3_moe" : ck.like,
-      ck.preset.empty() ? "" : " (preset " + ck.preset + ")", ck.dir, secs, ck.seed, ck.dir);
+      family, ck.preset.empty() ? "" : " (preset " + ck.preset + ")", ck.dir, secs, ck.seed,
+      ck.dir);
 }
 
 }  // namespace
@@ -161,8 +164,9 @@ void add_make_checkpoint_command(CLI::App& app) {
   cmd->add_option("--out", o->ck.dir, "Directory to write (created; existing files replaced)")
       ->required();
   cmd->add_option("--like", o->ck.like,
-                  "Family: qwen3_moe, mixtral or olmoe (default: the preset's, else qwen3_moe)")
-      ->check(CLI::IsMember({"qwen3_moe", "mixtral", "olmoe"}));
+                  "Family: " + supported_model_types_text() + " (default: the preset's, else " +
+                      std::string(default_family().model_type) + ")")
+      ->check(CLI::IsMember(supported_model_types()));
   cmd->add_option("--preset", o->ck.preset,
                   "A real model's shapes: " + presets + " (default: a tiny demo model)");
   for (const ShapeFlag& f : kShapeFlags) {

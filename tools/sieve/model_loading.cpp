@@ -53,7 +53,7 @@ Status finish_cuda_load(LoadedModel& m, const EngineFlags& flags, bool expert_pa
   const EngineOptions o = flags.engine_options();
   {
     const ForwardBatch b = profile_batch(o);
-    KvCache kv(be, m.model->config(), o.block_size, b.max_blocks_per_seq);
+    KvCache kv(be, m.model->kv_layout(), o.block_size, b.max_blocks_per_seq);
     std::vector<float> logits(b.logit_rows.size() * m.model->config().vocab_size);
     m.model->forward(b, kv, logits.data(), nullptr);
     be.reserve_for_capture();  // the arena now holds the largest step
@@ -65,7 +65,7 @@ Status finish_cuda_load(LoadedModel& m, const EngineFlags& flags, bool expert_pa
   const int64_t used = static_cast<int64_t>(total_bytes - free_bytes);
   const int64_t budget = static_cast<int64_t>(flags.gpu_memory_utilization * total_bytes);
   m.kv_cache_bytes = budget - used - kReserve;
-  const int64_t page = KvCache::page_bytes(m.model->config(), o.block_size);
+  const int64_t page = KvCache::page_bytes(m.model->kv_layout(), o.block_size);
   if (m.kv_cache_bytes < page) {
     return resource_exhausted(
         "not enough GPU memory for the KV cache: " + format_bytes(used) + " in use after " +

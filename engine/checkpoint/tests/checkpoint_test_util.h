@@ -14,15 +14,22 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/checkpoint/checkpoint.h"
+#include "models/registry.h"
 #include "tests/support/fixtures.h"
 
 namespace sieve::testing {
 
-// The fixture checkpoints these tests open: fp32 and their bf16 copies.
+// The fixture checkpoints these tests open: every supported family's (the fixture folder is
+// named after its model_type), fp32 and then the bf16 copies.
 inline const std::vector<std::string>& fixture_models() {
-  static const std::vector<std::string> kModels = {"models/qwen3_moe",    "models/mixtral",
-                                                   "models/olmoe",        "models/qwen3_moe/bf16",
-                                                   "models/mixtral/bf16", "models/olmoe/bf16"};
+  static const std::vector<std::string> kModels = [] {
+    std::vector<std::string> models;
+    for (const std::string& family : supported_model_types())
+      models.push_back("models/" + family);
+    for (const std::string& family : supported_model_types())
+      models.push_back("models/" + family + "/bf16");
+    return models;
+  }();
   return kModels;
 }
 

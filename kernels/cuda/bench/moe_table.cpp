@@ -40,9 +40,13 @@ int parse_options(int argc, char** argv, Options* opt) {
   CLI::App app{
       "sieve-moe-table: issue 6's MoE expert-block table (moe_experts per variant, "
       "cuBLAS grouped GEMM, copy and dense-GEMM ceilings, correctness)"};
-  std::string shapes = "qwen3,gptoss,mixtral", tokens, routings = "uniform,zipf";
+  std::string shapes, known, tokens, routings = "uniform,zipf";
+  for (const ModelShape& s : kModelShapes) {
+    shapes += (shapes.empty() ? "" : ",") + std::string(s.key);
+    known += (known.empty() ? "" : ", ") + std::string(s.key);
+  }
   app.add_option("--out", opt->out_dir, "write DIR/moe_table.json");
-  app.add_option("--shapes", shapes, "comma list of qwen3, gptoss, mixtral");
+  app.add_option("--shapes", shapes, "comma list of " + known);
   app.add_option("--tokens", tokens, "comma list of token counts (default 1,4,...,16384)");
   app.add_option("--routing", routings, "comma list of uniform, zipf");
   app.add_option("--iters", opt->iters, "timed samples per figure, the median reported")
@@ -60,8 +64,7 @@ int parse_options(int argc, char** argv, Options* opt) {
   for (const std::string& s : split(shapes)) {
     const ModelShape* shape = find_shape(s);
     if (shape == nullptr) {
-      std::fprintf(stderr, "sieve-moe-table: unknown shape '%s' (qwen3, gptoss, mixtral)\n",
-                   s.c_str());
+      std::fprintf(stderr, "sieve-moe-table: unknown shape '%s' (%s)\n", s.c_str(), known.c_str());
       return 2;
     }
     opt->shapes.push_back(shape);

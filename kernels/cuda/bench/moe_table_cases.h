@@ -1,4 +1,4 @@
-// The cases of sieve-moe-table: issue 6's three model shapes and the two routings, drawn on the
+// The cases of sieve-moe-table: three real models' expert shapes and two routings, drawn on the
 // host from a seed so a case is the same on every run (and the JSON's counts say what it was).
 #pragma once
 
@@ -9,14 +9,14 @@
 namespace sieve::cuda::moe_table {
 
 struct ModelShape {
-  const char* key;    // the --shapes name
+  const char* key;    // the --shapes name: the model's, not a config.json model_type
   const char* model;  // what it stands for
   int64_t experts, top_k, hidden, inter;
 };
 inline constexpr ModelShape kModelShapes[] = {
-    {"qwen3", "Qwen3-30B-A3B", 128, 8, 2048, 768},
-    {"gptoss", "gpt-oss-120b-like bf16", 128, 4, 2880, 2880},
-    {"mixtral", "Mixtral-8x7B", 8, 2, 4096, 14336},
+    {"qwen3-30b-a3b", "Qwen3-30B-A3B", 128, 8, 2048, 768},
+    {"gpt-oss-120b", "gpt-oss-120b-like bf16", 128, 4, 2880, 2880},
+    {"mixtral-8x7b", "Mixtral-8x7B", 8, 2, 4096, 14336},
 };
 const ModelShape* find_shape(std::string_view key);  // nullptr when unknown
 

@@ -61,7 +61,7 @@ TEST(MoeTableRouting, ValidForEveryShapeAndRouting) {
 }
 
 TEST(MoeTableRouting, SameSeedSameDraw) {
-  const ModelShape& s = *find_shape("qwen3");
+  const ModelShape& s = *find_shape("qwen3-30b-a3b");
   const RoutingSet a = make_routing(s, 256, Routing::kZipf, 3);
   const RoutingSet b = make_routing(s, 256, Routing::kZipf, 3);
   const RoutingSet c = make_routing(s, 256, Routing::kZipf, 4);
@@ -71,7 +71,7 @@ TEST(MoeTableRouting, SameSeedSameDraw) {
 }
 
 TEST(MoeTableRouting, ZipfIsBimodalUniformIsNot) {
-  const ModelShape& s = *find_shape("qwen3");  // 128 experts, top-8
+  const ModelShape& s = *find_shape("qwen3-30b-a3b");  // 128 experts, top-8
   const RoutingSet zipf = make_routing(s, 4096, Routing::kZipf, 11);
   const RoutingSet uniform = make_routing(s, 4096, Routing::kUniform, 11);
   // The 8 hottest of 128 experts: 1/16 of the load when uniform, far more under Zipf.
@@ -87,7 +87,7 @@ TEST(MoeTableRouting, ZipfIsBimodalUniformIsNot) {
 }
 
 TEST(MoeTableRouting, ShiftRelabelsExpertsKeepingGroupSizes) {
-  const ModelShape& s = *find_shape("mixtral");
+  const ModelShape& s = *find_shape("mixtral-8x7b");
   const RoutingSet r = make_routing(s, 100, Routing::kZipf, 5);
   const auto ids = shift_experts(r.ids, 3, s.experts);
   const auto counts = shift_counts(r.counts, 3);

@@ -17,9 +17,11 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 
 #include "engine/backends/backend.h"
 #include "engine/experts/expert_placement.h"
+#include "engine/experts/moe_executor.h"
 
 namespace sieve {
 
@@ -28,5 +30,23 @@ namespace sieve {
 // it has none. A failed exchange (a lost rank) aborts with the communicator's message.
 void expert_parallel_moe(Backend& be, const ExpertShard& shard, const MoeArgs& m, int64_t layer,
                          int64_t num_layers);
+
+// The MoE executor of one rank of an expert-parallel model: it holds the shard's experts and
+// runs every layer through expert_parallel_moe. Made by make_moe_executor (moe_executor.h),
+// which checks the shard first.
+class ExpertParallelMoeExecutor final : public MoeExecutor {
+ public:
+  ExpertParallelMoeExecutor(Backend& backend, ExpertShard shard, int64_t num_layers)
+      : be_(backend), shard_(std::move(shard)), num_layers_(num_layers) {}
+  bool holds(int64_t expert) const override { return shard_.placement.holds(shard_.rank, expert); }
+  void run(const MoeArgs& m, int64_t layer) override {
+    expert_parallel_moe(be_, shard_, m, layer, num_layers_);
+  }
+
+ private:
+  Backend& be_;
+  ExpertShard shard_;
+  int64_t num_layers_;
+};
 
 }  // namespace sieve

@@ -1,15 +1,20 @@
+// Parameter counts from a family's declared blocks, and what each rank of an expert-parallel
+// run holds.
 #include "engine/checkpoint/model_config.h"
 
 #include <gtest/gtest.h>
 
 #include "engine/experts/expert_placement.h"
+#include "models/model_size.h"
 
 namespace sieve {
 namespace {
 
-// Qwen1.5-MoE-A2.7B's shape scaled down: 60 experts, one dense layer among the MoE ones.
+// Qwen1.5-MoE-A2.7B's shape scaled down: 60 experts, one dense layer among the MoE ones, built
+// from Qwen3-MoE's blocks (per-head q/k norms).
 ModelConfig small_moe(int64_t num_experts) {
   ModelConfig c;
+  c.model_type = "qwen3_moe";
   c.vocab_size = 1000;
   c.hidden_size = 64;
   c.num_layers = 4;
@@ -21,20 +26,19 @@ ModelConfig small_moe(int64_t num_experts) {
   c.num_experts = num_experts;
   c.top_k = 4;
   c.layer_is_moe = {true, false, true, true};
-  c.qk_norm = QkNorm::kPerHead;
   return c;
 }
 
 TEST(ModelConfig, ExpertParamsAreTheGateUpDownOfEveryExpert) {
   const ModelConfig c = small_moe(60);
-  EXPECT_EQ(c.expert_params(), 3 * 60 * 3 * 64 * 32);
+  EXPECT_EQ(count_params(c).experts, 3 * 60 * 3 * 64 * 32);
 }
 
 TEST(ModelConfig, ParamsOnRankSplitTheExpertsAndReplicateTheRest) {
   for (int64_t experts : {16, 60}) {
     const ModelConfig c = small_moe(experts);
-    const int64_t replicated = c.total_params() - c.expert_params();
-    const int64_t per_expert = c.expert_params() / experts;
+    const int64_t replicated = count_params(c).total - count_params(c).experts;
+    const int64_t per_expert = count_params(c).experts / experts;
     for (int world : {1, 2, 3, 8, 16}) {
       const ExpertPlacement p = ExpertPlacement::contiguous(experts, world);
       int64_t expert_sum = 0;
@@ -45,21 +49,21 @@ TEST(ModelConfig, ParamsOnRankSplitTheExpertsAndReplicateTheRest) {
         EXPECT_EQ(on_rank - held * per_expert, replicated) << experts << "/" << world << " " << r;
         expert_sum += on_rank - replicated;
       }
-      EXPECT_EQ(expert_sum, c.expert_params()) << experts << "/" << world;
+      EXPECT_EQ(expert_sum, count_params(c).experts) << experts << "/" << world;
     }
   }
 }
 
 TEST(ModelConfig, OneRankHoldsTheWholeModel) {
   const ModelConfig c = small_moe(60);
-  EXPECT_EQ(params_on_rank(c, ExpertPlacement::contiguous(60, 1), 0), c.total_params());
+  EXPECT_EQ(params_on_rank(c, ExpertPlacement::contiguous(60, 1), 0), count_params(c).total);
 }
 
 TEST(ModelConfig, UnevenSplitGivesTheFirstRanksOneMoreExpert) {
   // 60 experts over 8 ranks: ranks 0-3 hold 8, ranks 4-7 hold 7.
   const ModelConfig c = small_moe(60);
   const ExpertPlacement p = ExpertPlacement::contiguous(60, 8);
-  const int64_t replicated = c.total_params() - c.expert_params();
+  const int64_t replicated = count_params(c).total - count_params(c).experts;
   const int64_t per_expert = 3 * 3 * 64 * 32;  // 3 MoE layers × gate/up/down
   for (int r = 0; r < 8; ++r) {
     EXPECT_EQ(params_on_rank(c, p, r), replicated + (r < 4 ? 8 : 7) * per_expert) << r;

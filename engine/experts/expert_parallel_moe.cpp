@@ -1,4 +1,4 @@
-#include "models/expert_parallel_moe.h"
+#include "engine/experts/expert_parallel_moe.h"
 
 #include <chrono>
 #include <memory>

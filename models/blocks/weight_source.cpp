@@ -1,0 +1,133 @@
+#include "models/blocks/weight_source.h"
+
+namespace sieve {
+namespace {
+
+uint64_t total_held_bytes(const std::vector<FilledTensor>& tensors, DType weight_dtype) {
+  uint64_t total = 0;
+  for (const FilledTensor& t : tensors)
+    total += held_bytes(t.shape, weight_dtype);
+  return total;
+}
+
+}  // namespace
+
+uint64_t held_bytes(const std::vector<int64_t>& shape, DType weight_dtype) {
+  uint64_t n = 1;
+  for (int64_t d : shape)
+    n *= static_cast<uint64_t>(d);
+  return n * (shape.size() == 1 ? sizeof(float) : dtype_size(weight_dtype));
+}
+
+std::shared_ptr<Matrix> WeightSource::matrix_from_table(const Tensor& table) {
+  return held(be_.make_matrix(table.raw(), table.dtype(), table.dim(0), table.dim(1), dtype_));
+}
+
+Result<Tensor> CheckpointSource::vector(const std::string& name) {
+  SIEVE_ASSIGN_OR_RETURN(const CheckpointTensor* t, lookup(name));
+  std::vector<float> host(t->entry->numel());
+  SIEVE_RETURN_IF_ERROR(ckpt_.read(name, DType::kF32, host.data()));
+  advance_past(t);
+  return held(be_.upload(host.data(), DType::kF32, t->entry->shape, DType::kF32));
+}
+
+Result<Tensor> CheckpointSource::table(const std::string& name) {
+  SIEVE_ASSIGN_OR_RETURN(const CheckpointTensor* t, lookup(name));
+  std::vector<uint8_t> host(t->entry->numel() * dtype_size(dtype_));
+  SIEVE_RETURN_IF_ERROR(ckpt_.read(name, dtype_, host.data()));
+  advance_past(t);
+  return held(be_.upload(host.data(), dtype_, t->entry->shape, dtype_));
+}
+
+Result<std::shared_ptr<Matrix>> CheckpointSource::matrix(std::initializer_list<std::string> names) {
+  int64_t n = 0, k = -1;
+  std::vector<const CheckpointTensor*> parts;
+  for (const std::string& name : names) {
+    SIEVE_ASSIGN_OR_RETURN(const CheckpointTensor* t, lookup(name));
+    parts.push_back(t);
+    n += t->entry->shape[0];
+    k = t->entry->shape[1];
+  }
+  if (parts.size() == 1) {
+    // Packed straight from the mapped file: no intermediate copy.
+    const CheckpointTensor* t = parts[0];
+    auto m = be_.make_matrix(t->file->data(*t->entry), t->entry->dtype, n, k, dtype_);
+    advance_past(t);
+    return held(std::move(m));
+  }
+  const size_t elem = dtype_size(dtype_);
+  host_.resize(static_cast<size_t>(n * k) * elem);
+  size_t offset = 0;
+  auto name_it = names.begin();
+  for (const CheckpointTensor* t : parts) {
+    SIEVE_RETURN_IF_ERROR(ckpt_.read(*name_it++, dtype_, host_.data() + offset));
+    offset += static_cast<size_t>(t->entry->numel()) * elem;
+    advance_past(t);
+  }
+  return held(be_.make_matrix(host_.data(), dtype_, n, k, dtype_));
+}
+
+Status CheckpointSource::skip(std::initializer_list<std::string> names) {
+  for (const std::string& name : names) {
+    SIEVE_ASSIGN_OR_RETURN(const CheckpointTensor* t, lookup(name));
+    advance_past(t);
+  }
+  return Status::Ok();
+}
+
+Result<const CheckpointTensor*> CheckpointSource::lookup(const std::string& name) {
+  const CheckpointTensor* t = ckpt_.find(name);
+  if (!t) return not_found(ckpt_.dir() + ": tensor '" + name + "' is missing");
+  return t;
+}
+
+FilledSource::FilledSource(const std::vector<FilledTensor>& tensors, Backend& be,
+                           DType weight_dtype, const LoadProgress& progress)
+    : WeightSource(be, weight_dtype, progress, total_held_bytes(tensors, weight_dtype)) {
+  for (const FilledTensor& t : tensors)
+    entries_.emplace(t.name, Entry{t.shape, t.fill});
+}
+
+Result<Tensor> FilledSource::vector(const std::string& name) {
+  SIEVE_ASSIGN_OR_RETURN(const Entry* e, lookup(name));
+  Tensor t = be_.make_filled(e->shape, e->fill, DType::kF32);
+  advance(t.nbytes());
+  return held(std::move(t));
+}
+
+Result<Tensor> FilledSource::table(const std::string& name) {
+  SIEVE_ASSIGN_OR_RETURN(const Entry* e, lookup(name));
+  Tensor t = be_.make_filled(e->shape, e->fill, dtype_);
+  advance(t.nbytes());
+  return held(std::move(t));
+}
+
+Result<std::shared_ptr<Matrix>> FilledSource::matrix(std::initializer_list<std::string> names) {
+  std::vector<RowBlockFill> blocks;
+  int64_t n = 0, k = 0;
+  for (const std::string& name : names) {
+    SIEVE_ASSIGN_OR_RETURN(const Entry* e, lookup(name));
+    blocks.push_back({e->shape[0], e->fill});
+    n += e->shape[0];
+    k = e->shape[1];
+  }
+  auto m = be_.make_filled_matrix(n, k, blocks, dtype_);
+  advance(static_cast<uint64_t>(n * k) * dtype_size(dtype_));
+  return held(std::move(m));
+}
+
+Status FilledSource::skip(std::initializer_list<std::string> names) {
+  for (const std::string& name : names) {
+    SIEVE_ASSIGN_OR_RETURN(const Entry* e, lookup(name));
+    advance(static_cast<uint64_t>(e->shape[0] * e->shape[1]) * dtype_size(dtype_));
+  }
+  return Status::Ok();
+}
+
+Result<const FilledSource::Entry*> FilledSource::lookup(const std::string& name) {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) return internal_error("dummy weights: no tensor '" + name + "'");
+  return &it->second;
+}
+
+}  // namespace sieve

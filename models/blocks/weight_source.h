@@ -1,0 +1,124 @@
+// Where a model's weights come from while it loads: a checkpoint (CheckpointSource), or fills
+// made on the backend for --load-format dummy (FilledSource). Blocks ask for their tensors by
+// name and do not know which; the source keeps the bookkeeping both share: bytes held by the
+// model and load progress.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/backends/backend.h"
+#include "engine/checkpoint/checkpoint.h"
+#include "engine/checkpoint/weight_fill.h"
+
+namespace sieve {
+
+struct LoadProgress {
+  std::function<void(uint64_t done_bytes, uint64_t total_bytes)> on_progress;
+};
+
+// Bytes a tensor of `shape` takes held as a model holds it: matrices and tables at
+// `weight_dtype`, vectors (norms) in fp32.
+uint64_t held_bytes(const std::vector<int64_t>& shape, DType weight_dtype);
+
+class WeightSource {
+ public:
+  virtual ~WeightSource() = default;
+
+  // A norm weight or other small vector, in fp32.
+  virtual Result<Tensor> vector(const std::string& name) = 0;
+  // The embedding table, stored at the weight dtype.
+  virtual Result<Tensor> table(const std::string& name) = 0;
+  // One matrix, or several stacked along the output dimension (gate then up).
+  virtual Result<std::shared_ptr<Matrix>> matrix(std::initializer_list<std::string> names) = 0;
+  // Tensors another process holds: not read, only counted as done.
+  virtual Status skip(std::initializer_list<std::string> names) = 0;
+
+  // The lm_head of a model with tied embeddings: the embedding table again, as a matrix.
+  std::shared_ptr<Matrix> matrix_from_table(const Tensor& table);
+
+  // Bytes of weights handed out so far (what the model holds on the backend).
+  int64_t held_weight_bytes() const { return held_; }
+
+ protected:
+  WeightSource(Backend& be, DType weight_dtype, const LoadProgress& progress, uint64_t total_bytes)
+      : be_(be), dtype_(weight_dtype), progress_(progress), total_(total_bytes) {}
+
+  Tensor held(Tensor t) {
+    held_ += static_cast<int64_t>(t.nbytes());
+    return t;
+  }
+  std::shared_ptr<Matrix> held(std::shared_ptr<Matrix> m) {
+    held_ += static_cast<int64_t>(m->bytes());
+    return m;
+  }
+  void advance(uint64_t bytes) {
+    done_ += bytes;
+    if (progress_.on_progress) progress_.on_progress(done_, total_);
+  }
+
+  Backend& be_;
+  DType dtype_;
+
+ private:
+  const LoadProgress& progress_;
+  uint64_t done_ = 0, total_ = 0;
+  int64_t held_ = 0;
+};
+
+// Reads tensors from a checkpoint already validated against the model's declared tensors into
+// host buffers and hands them to the backend; progress counts the checkpoint's bytes.
+class CheckpointSource final : public WeightSource {
+ public:
+  CheckpointSource(const Checkpoint& ckpt, Backend& be, DType weight_dtype,
+                   const LoadProgress& progress)
+      : WeightSource(be, weight_dtype, progress, ckpt.total_bytes()), ckpt_(ckpt) {}
+
+  Result<Tensor> vector(const std::string& name) override;
+  Result<Tensor> table(const std::string& name) override;
+  Result<std::shared_ptr<Matrix>> matrix(std::initializer_list<std::string> names) override;
+  Status skip(std::initializer_list<std::string> names) override;
+
+ private:
+  Result<const CheckpointTensor*> lookup(const std::string& name);
+  void advance_past(const CheckpointTensor* t) { advance(t->entry->end - t->entry->begin); }
+
+  const Checkpoint& ckpt_;
+  std::vector<uint8_t> host_;
+};
+
+// A tensor made on the backend from its fill, for --load-format dummy.
+struct FilledTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  WeightFill fill;
+};
+
+// --load-format dummy: every tensor made on the backend from its fill (models/random_init.h);
+// progress counts the bytes the model will hold.
+class FilledSource final : public WeightSource {
+ public:
+  FilledSource(const std::vector<FilledTensor>& tensors, Backend& be, DType weight_dtype,
+               const LoadProgress& progress);
+
+  Result<Tensor> vector(const std::string& name) override;
+  Result<Tensor> table(const std::string& name) override;
+  Result<std::shared_ptr<Matrix>> matrix(std::initializer_list<std::string> names) override;
+  Status skip(std::initializer_list<std::string> names) override;
+
+ private:
+  struct Entry {
+    std::vector<int64_t> shape;
+    WeightFill fill;
+  };
+  Result<const Entry*> lookup(const std::string& name);
+
+  std::unordered_map<std::string, Entry> entries_;
+};
+
+}  // namespace sieve

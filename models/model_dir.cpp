@@ -1,0 +1,86 @@
+// Opening a model directory and loading it: the registry's ModelDir, load_model and the flags
+// they read (models/registry.h).
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "models/model_size.h"
+#include "models/random_init.h"
+#include "models/registry.h"
+
+namespace sieve {
+namespace {
+
+Status check_weight_dtype(DType weight_dtype) {
+  if (weight_dtype != DType::kF32 && weight_dtype != DType::kBF16) {
+    return invalid_argument(std::string("weights can be held as fp32 or bf16, not ") +
+                            dtype_name(weight_dtype));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<LoadFormat> parse_load_format(std::string_view flag) {
+  if (flag == "auto" || flag == "safetensors") return LoadFormat::kSafetensors;
+  if (flag == "dummy") return LoadFormat::kDummy;
+  return invalid_argument("--load-format must be auto, safetensors or dummy, got '" +
+                          std::string(flag) + "'");
+}
+
+uint64_t ModelDir::weight_bytes(DType dtype) const {
+  return held_weight_bytes(declared_tensors(config), dtype);
+}
+
+Result<ModelDir> open_model_dir(const std::string& dir, LoadFormat format) {
+  const bool dummy = format == LoadFormat::kDummy;
+  if (!std::filesystem::is_directory(dir)) {
+    return not_found(dir + (dummy ? ": no such model directory (--load-format dummy needs its "
+                                    "config.json)"
+                                  : ": no such model directory (expected config.json and "
+                                    "*.safetensors)"));
+  }
+  ModelDir out;
+  out.path = dir;
+  nlohmann::json config_json;
+  if (dummy) {
+    SIEVE_ASSIGN_OR_RETURN(config_json, read_model_config(dir));
+  } else {
+    SIEVE_ASSIGN_OR_RETURN(out.checkpoint, Checkpoint::open(dir));
+    config_json = out.checkpoint->config();
+  }
+  auto config = parse_model_config(config_json);
+  if (!config.ok()) {
+    return Status(config.status().code(), dir + "/" + config.status().message());
+  }
+  out.config = std::move(config).value();
+  out.family = &family_of(out.config);
+  if (!dummy) SIEVE_RETURN_IF_ERROR(out.checkpoint->validate(expected_tensors(out.config)));
+  return out;
+}
+
+Result<DType> resolve_weight_dtype(std::string_view flag, const ModelConfig& config) {
+  if (flag == "fp32" || flag == "float32") return DType::kF32;
+  if (flag == "bf16" || flag == "bfloat16") return DType::kBF16;
+  if (flag == "auto") return config.checkpoint_dtype == DType::kF32 ? DType::kF32 : DType::kBF16;
+  return invalid_argument("--dtype must be fp32, bf16 or auto, got '" + std::string(flag) + "'");
+}
+
+Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend, DType weight_dtype,
+                                          const LoadProgress& progress, const ExpertShard* shard) {
+  const ModelConfig& c = dir.config;
+  SIEVE_RETURN_IF_ERROR(check_weight_dtype(weight_dtype));
+  SIEVE_ASSIGN_OR_RETURN(std::unique_ptr<MoeExecutor> moe,
+                         make_moe_executor(backend, shard, c.num_experts, c.num_layers));
+  std::vector<DecoderLayer> layers = dir.family->recipe(c);
+  if (dir.checkpoint) {
+    CheckpointSource src(*dir.checkpoint, backend, weight_dtype, progress);
+    return load_decoder(c, std::move(layers), src, std::move(moe), backend);
+  }
+  // --load-format dummy: the weights of the seed-0 random checkpoint, made on the backend.
+  FilledSource src(random_fills(declare_decoder(c, layers), c, /*seed=*/0), backend, weight_dtype,
+                   progress);
+  return load_decoder(c, std::move(layers), src, std::move(moe), backend);
+}
+
+}  // namespace sieve
