@@ -19,6 +19,8 @@ if [ -z "${SIEVE_FIXTURES:-}" ] && [ ! -d ../shared/fixtures ]; then
   fi
 fi
 bash tools/check_format.sh
+# Layering, no circle between rooms, file and folder sizes, family names only in their files.
+python3 tools/check_house.py
 # The end-to-end suites drive the server with real clients from npm (tests/e2e/node).
 (cd tests/e2e/node && npm ci --no-audit --no-fund --loglevel=error)
 cmake --preset release

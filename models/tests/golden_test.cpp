@@ -46,7 +46,7 @@ void PrintTo(const Case& c, std::ostream* os) {
 std::vector<std::string> fixture_families() {
   std::vector<std::string> names;
   for (const Family* f : supported_families())
-    names.push_back(f->model_type);
+    names.push_back(std::string(f->model_type));
   return names;
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Packs what tools/gpu/check.sh needs on the GPU machine into gpu-pack/ (git-ignored; name it in
-# the device tool's `carry`): the GPU test and benchmark binaries built here (stripped), the
+# Packs what tools/gpu/check.sh needs on the GPU machine into gpu-pack/ (git-ignored; it travels
+# to the GPU machine beside the checkout): the GPU test and benchmark binaries built here (stripped), the
 # Debian shared libraries they use that a bare CUDA image lacks (CUDA's own come from the
 # machine's toolkit), and the fixture models of the families sieve runs. The GPU machine has nvcc, CMake and ninja but
 # none of Debian's -dev packages, so building there would mean building gRPC, GoogleTest & co.
@@ -39,8 +39,8 @@ for family in "$root"/models/families/*.cpp; do
   cp -r "$fixtures/models/$(basename "$family" .cpp)" "$pack/fixtures/models/"
 done
 bytes=$(du -sb "$pack" | cut -f1)
-echo "gpu-pack: $((bytes >> 20)) MiB (the device tool carries at most 64 MiB in all)"
+echo "gpu-pack: $((bytes >> 20)) MiB (at most 64 MiB travels to the GPU machine)"
 if [ "$bytes" -gt $((64 << 20)) ]; then
-  echo "gpu-pack is over 64 MiB: the device tool would not carry it (strip more, or leave a binary out)"
+  echo "gpu-pack is over 64 MiB: it would not travel to the GPU machine (strip more, or leave a binary out)"
   exit 1
 fi

@@ -1,4 +1,4 @@
-// main() of sieve-moe-table: issue 6's MoE table in one run (see kernels/README.md, "MoE
+// main() of sieve-moe-table: the MoE expert-block table in one run (see kernels/README.md, "MoE
 // table"). Flags → Options (validated before any device work), then the two ceilings, then every
 // (shape, tokens, routing) case, one shape's weights at a time; a compact table last and every
 // figure, with each case's per-expert row counts, in DIR/moe_table.json for tools/gpu/moe_torch.py.
@@ -38,7 +38,7 @@ std::vector<std::string> split(const std::string& list) {
 // Fills `opt` from the command line; returns an exit code when the run should stop there.
 int parse_options(int argc, char** argv, Options* opt) {
   CLI::App app{
-      "sieve-moe-table: issue 6's MoE expert-block table (moe_experts per variant, "
+      "sieve-moe-table: the MoE expert-block table (moe_experts per variant, "
       "cuBLAS grouped GEMM, copy and dense-GEMM ceilings, correctness)"};
   std::string shapes, known, tokens, routings = "uniform,zipf";
   for (const ModelShape& s : kModelShapes) {

@@ -1,4 +1,4 @@
-// sieve-moe-table (issue 6): the MoE expert block, moe_experts, timed per expert-product variant
+// sieve-moe-table: the MoE expert block, moe_experts, timed per expert-product variant
 // at three model shapes, token counts and two routings, next to the device's copy bandwidth, a
 // large dense bf16 GEMM and cuBLAS's grouped GEMM, each variant checked against a plain
 // reference. The types every file of the tool shares; main() lives in moe_table.cpp.
