@@ -107,6 +107,18 @@ void Metrics::step(const EngineSnapshot& snap) {
   if (snap.last_step_batch > 0) batch_size_.observe(static_cast<double>(snap.last_step_batch));
 }
 
+Metrics::Totals Metrics::totals() const {
+  std::lock_guard lock(mu_);
+  Totals t;
+  t.ttft_sum = ttft_.sum();
+  t.ttft_count = ttft_.count();
+  t.tpot_sum = tpot_.sum();
+  t.tpot_count = tpot_.count();
+  for (const auto& [reason, n] : finished_)
+    t.finished += n;
+  return t;
+}
+
 std::string Metrics::render() const {
   std::lock_guard lock(mu_);
   std::string out;

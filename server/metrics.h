@@ -20,6 +20,8 @@ class Histogram {
   void observe(double v);
   // "<name>_bucket{le=...} n" ... "<name>_sum", "<name>_count".
   void render(std::string& out, const std::string& name, const std::string& help) const;
+  double sum() const { return sum_; }
+  uint64_t count() const { return count_; }
 
  private:
   std::vector<double> bounds_;
@@ -40,6 +42,13 @@ class Metrics {
   void step(const EngineSnapshot& snap);
 
   std::string render() const;
+
+  // Running totals the live dashboard turns into rates and recent means.
+  struct Totals {
+    double ttft_sum = 0, tpot_sum = 0;
+    uint64_t ttft_count = 0, tpot_count = 0, finished = 0;
+  };
+  Totals totals() const;
 
  private:
   // Per rank and MoE layer (EngineSnapshot::ranks); nothing in a single process.

@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "server/dashboard_page.h"
 #include "server/openai_protocol.h"
 
 namespace sieve::server {
@@ -352,6 +353,16 @@ void OpenAiFrontend::handle(http::Request req, std::shared_ptr<http::Responder> 
   if (path == "/metrics") {
     if (!method_is("GET")) return;
     res->send(200, "text/plain; version=0.0.4", metrics_.render());
+    return;
+  }
+  if (options_.dashboard && (path == "/dashboard" || path == "/dashboard/")) {
+    if (!method_is("GET")) return;
+    res->send(200, "text/html; charset=utf-8", std::string(dashboard_page()));
+    return;
+  }
+  if (options_.dashboard && path == "/dashboard/data") {
+    if (!method_is("GET")) return;
+    res->send(200, "application/json", options_.dashboard->data());
     return;
   }
   const bool api = path.rfind("/v1/", 0) == 0;

@@ -16,6 +16,7 @@
 
 #include "engine/serving_loop.h"
 #include "engine/text/prompt_encoder.h"
+#include "server/dashboard.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/openai_protocol.h"
@@ -27,6 +28,8 @@ struct FrontendOptions {
   std::string api_key;     // required as "Authorization: Bearer <key>" on /v1/*; empty: none
   int64_t max_model_len = 0;
   std::string no_tokenizer_reason;  // why text prompts are refused, when encoder is null
+  // GET /dashboard and /dashboard/data (the live page); null: no such routes.
+  const Dashboard* dashboard = nullptr;
 };
 
 class OpenAiFrontend {

@@ -14,6 +14,8 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   nodejs
   python3
+  # The live dashboard's browser test drives Debian's headless Chromium (playwright-core).
+  chromium fonts-dejavu-core
 )
 
 missing=()

@@ -115,13 +115,25 @@ int serve(const Opts& o) {
     loop_ptr = std::make_unique<EngineLoop>(engine, o.max_queued);
   }
   ServingLoop& loop = *loop_ptr;
-  loop.on_step = [&metrics](const EngineSnapshot& s) { metrics.step(s); };
+  server::DashboardOptions dash;
+  dash.model_name = name;
+  dash.num_layers = config.num_layers;
+  dash.num_experts = config.num_experts;
+  for (int64_t l = 0; l < config.num_layers; ++l) {
+    if (config.layer_is_moe[l]) dash.moe_layers.push_back(l);
+  }
+  server::Dashboard dashboard(dash, metrics);
+  loop.on_step = [&metrics, &dashboard](const EngineSnapshot& s) {
+    metrics.step(s);
+    dashboard.step(s);
+  };
 
   server::FrontendOptions fo;
   fo.model_name = name;
   fo.api_key = o.api_key;
   fo.max_model_len = engine.max_model_len();
   fo.no_tokenizer_reason = no_tokenizer;
+  fo.dashboard = &dashboard;
   server::OpenAiFrontend frontend(loop, encoder ? &*encoder : nullptr, metrics, fo);
 
   http::ServerOptions so;
@@ -183,7 +195,8 @@ void add_serve_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "serve",
       "Serve a model over an OpenAI-compatible HTTP API (/v1/completions, "
-      "/v1/chat/completions, /v1/models, /tokenize, /detokenize, /health, /metrics). Without "
+      "/v1/chat/completions, /v1/models, /tokenize, /detokenize, /health, /metrics, and a live "
+      "page at /dashboard). Without "
       "--model it serves the built-in default: a tiny random-weight Qwen3-MoE with the real "
       "Qwen3 tokenizer (its text is gibberish).");
   cmd->add_option("--model", o->model,
