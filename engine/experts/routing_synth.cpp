@@ -77,6 +77,23 @@ std::vector<double> inclusion_probabilities(std::span<const double> shares, int6
   }
 }
 
+// The real models whose counts the routing statistics file holds: how a source spec starts
+// (the model's name and a colon) and the prefix of the file's entries for it (the file spells
+// Mixtral "mistral").
+struct RecordedModel {
+  std::string_view spec_start;
+  std::string_view entries;
+};
+constexpr RecordedModel kRecordedModels[] = {{"olmoe:", "olmoe/expert_counts/"},
+                                             {"mixtral:", "mistral/expert_counts/"}};
+
+const RecordedModel* find_recorded(std::string_view name) {
+  for (const RecordedModel& m : kRecordedModels) {
+    if (m.spec_start.substr(0, m.spec_start.size() - 1) == name) return &m;
+  }
+  return nullptr;
+}
+
 Status bad_source(std::string_view spec) {
   return invalid_argument("routing source '" + std::string(spec) +
                           "': expected zipf:S (S > 0), olmoe:LAYER[:DOMAIN] or "
@@ -124,7 +141,7 @@ Result<RoutingSource> parse_routing_source(std::string_view spec) {
     }
     return r;
   }
-  if (kind != "olmoe" && kind != "mixtral") return bad_source(spec);
+  if (!find_recorded(kind)) return bad_source(spec);
   r.model = std::string(kind);
   const auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), r.layer);
   if (ec != std::errc() || end != arg.data() + arg.size() || r.layer < 0) return bad_source(spec);
@@ -152,9 +169,9 @@ Result<RecordedCounts> read_recorded_counts(const std::string& path, const Routi
   }
   const json file = json::parse(in, nullptr, /*allow_exceptions=*/false);
   if (!file.is_object()) return invalid_argument(path + ": not a JSON object");
-  // The file spells Mixtral's entries "mistral".
-  const std::string prefix =
-      (source.model == "mixtral" ? std::string("mistral") : source.model) + "/expert_counts/";
+  const RecordedModel* model = find_recorded(source.model);
+  SIEVE_CHECK(model != nullptr);  // parse_routing_source took only these
+  const std::string prefix(model->entries);
   const std::string layer = std::to_string(source.layer);
   RecordedCounts out;
   std::string domains, layers;

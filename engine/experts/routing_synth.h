@@ -35,7 +35,7 @@ SkewStats skew_stats(std::span<const int64_t> counts);
 struct RoutingSource {
   std::string spec;    // as written
   double zipf_s = 0;   // > 0: a Zipf law
-  std::string model;   // "olmoe" or "mixtral": recorded counts
+  std::string model;   // olmoe or mixtral: recorded counts
   int64_t layer = -1;  // the recorded layer
   std::string domain;  // "": every domain of the model summed
 
@@ -53,7 +53,7 @@ struct RecordedCounts {
 };
 // The counts `source` names, from the routing statistics file (the OLMoE project's
 // olmoe_mixtral_counts.json: {"<model>/expert_counts/<domain>": {"top_k", "n_experts",
-// "layers": {"<L>": {"counts": [...]}}}}, where Mixtral is spelled "mistral"). Errors name the
+// "layers": {"<L>": {"counts": [...]}}}}, where Mixtral is spelled mistral). Errors name the
 // file and list the layers and domains it has.
 Result<RecordedCounts> read_recorded_counts(const std::string& path, const RoutingSource& source);
 
