@@ -41,7 +41,9 @@ Engine::Engine(Model& model, Backend& backend, const EngineOptions& options)
       kv_(std::make_unique<KvCache>(backend, model.kv_layout(), options.block_size,
                                     kv_blocks(model.kv_layout(), options))),
       scheduler_(scheduler_options(options), kv_->num_blocks()),
-      sampler_(backend, model.config().vocab_size) {}
+      sampler_(backend, model.config().vocab_size) {
+  if (options_.on_routing) routing_ = routing_trace_header(model.config(), "");
+}
 
 Engine::~Engine() = default;
 
@@ -136,7 +138,7 @@ void Engine::step() {
   stats_.prompt_tokens += batch.prompt_tokens;
   Tensor logits = forward(batch);
   const SampledTokens sampled = sampler_.sample(plan, batch, logits);
-  count_routed_tokens();
+  count_routed_tokens(batch.forward.num_tokens());
   ++stats_.steps;
   std::vector<Sequence*> finished;
   update(plan, batch, sampled, finished);
@@ -153,10 +155,16 @@ void Engine::idle_step() {
   idle.query_start = {0};
   model_.forward_logits(idle, *kv_, nullptr);
   backend_.end_step();
+  if (options_.on_routing) {
+    RoutingStep none;
+    none.counts.assign(routing_.moe_layers.size(), std::vector<int32_t>(routing_.num_experts, 0));
+    options_.on_routing(none);
+  }
 }
 
 Tensor Engine::forward(const StepBatch& batch) {
-  const bool count = options_.count_expert_tokens && model_.config().num_experts > 0;
+  const bool count =
+      (options_.count_expert_tokens || options_.on_routing) && model_.config().num_experts > 0;
   return model_.forward_logits(batch.forward, *kv_, count ? &trace_ : nullptr);
 }
 
@@ -238,9 +246,11 @@ bool Engine::accept_token(Sequence& s, int32_t token, const float* logits) {
   return false;
 }
 
-void Engine::count_routed_tokens() {
+void Engine::count_routed_tokens(int64_t tokens) {
   const ModelConfig& c = model_.config();
-  if (!options_.count_expert_tokens || c.num_experts == 0) return;
+  if (c.num_experts == 0) return;
+  if (options_.on_routing) options_.on_routing(count_routing(trace_, routing_, tokens));
+  if (!options_.count_expert_tokens) return;
   expert_tokens_.resize(c.num_layers * c.num_experts);
   for (size_t l = 0; l < trace_.router_ids.size(); ++l) {
     for (int32_t e : trace_.router_ids[l]) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -22,6 +23,7 @@
 #include "engine/backends/backend.h"
 #include "engine/backends/kv_cache.h"
 #include "engine/backends/model.h"
+#include "engine/experts/routing_trace.h"
 #include "engine/request.h"
 #include "engine/scheduler.h"
 #include "engine/step_sampler.h"
@@ -43,6 +45,11 @@ struct EngineOptions {
   std::shared_ptr<const Tokenizer> tokenizer;
   // Count the router's choices per layer and expert (expert_token_counts()).
   bool count_expert_tokens = false;
+  // Called on the engine's thread after the forward phase of every step that runs the model,
+  // with that step's per-expert token counts of each MoE layer (--record-routing). Lockstep idle
+  // steps report zero tokens, so that a recorder may run a collective in it. When set, the
+  // router's choices are read back every step (on CUDA such steps run eagerly, not as graphs).
+  std::function<void(const RoutingStep&)> on_routing;
   // Expert parallelism: every rank's model takes part in every MoE layer's all-to-all, so a
   // step with nothing scheduled still runs the model, on an empty batch.
   bool lockstep = false;
@@ -105,7 +112,7 @@ class Engine {
   // `logits`: s's row on the host (for logprobs), or null when sampled on the backend.
   bool accept_token(Sequence& s, int32_t token, const float* logits);
   void finish(Sequence& s, const char* reason);
-  void count_routed_tokens();
+  void count_routed_tokens(int64_t tokens);
   void publish_counts();
 
   Model& model_;
@@ -120,6 +127,7 @@ class Engine {
   int64_t last_step_batch_ = 0;
   std::vector<int64_t> expert_tokens_;
   ForwardTrace trace_;
+  RoutingTraceHeader routing_;  // on_routing: the MoE layers it reports
 };
 
 }  // namespace sieve

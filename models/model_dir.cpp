@@ -54,6 +54,9 @@ Result<ModelDir> open_model_dir(const std::string& dir, LoadFormat format) {
     return Status(config.status().code(), dir + "/" + config.status().message());
   }
   out.config = std::move(config).value();
+  auto skew = read_router_skew(config_json);
+  if (!skew.ok()) return Status(skew.status().code(), dir + "/" + skew.status().message());
+  out.router_skew = *skew;
   out.family = &family_of(out.config);
   if (!dummy) SIEVE_RETURN_IF_ERROR(out.checkpoint->validate(expected_tensors(out.config)));
   return out;
@@ -78,8 +81,8 @@ Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend,
     return load_decoder(c, std::move(layers), src, std::move(moe), backend);
   }
   // --load-format dummy: the weights of the seed-0 random checkpoint, made on the backend.
-  FilledSource src(random_fills(declare_decoder(c, layers), c, /*seed=*/0), backend, weight_dtype,
-                   progress);
+  FilledSource src(random_fills(declare_decoder(c, layers), c, RandomWeights{0, dir.router_skew}),
+                   backend, weight_dtype, progress);
   return load_decoder(c, std::move(layers), src, std::move(moe), backend);
 }
 

@@ -18,7 +18,8 @@ Status make_random_checkpoint(const RandomCheckpointOptions& o) {
   SIEVE_ASSIGN_OR_RETURN(nlohmann::json config, random_checkpoint_config(o));
   SIEVE_ASSIGN_OR_RETURN(ModelConfig model, parse_model_config(config));
   if (o.config_only) return write_model_config(o.dir, config);
-  const std::vector<FilledTensor> tensors = random_fills(declared_tensors(model), model, o.seed);
+  const std::vector<FilledTensor> tensors =
+      random_fills(declared_tensors(model), model, RandomWeights{o.seed, o.router_skew});
 
   std::vector<SafetensorsWriteEntry> entries;
   for (const FilledTensor& t : tensors)
@@ -26,10 +27,20 @@ Status make_random_checkpoint(const RandomCheckpointOptions& o) {
 
   HostFiller filler(o.threads);
   auto fill = [&](size_t index, void* dst) {
+    const FilledTensor& t = tensors[index];
     int64_t n = 1;
-    for (int64_t d : entries[index].shape)
+    for (int64_t d : t.shape)
       n *= d;
-    filler.fill(tensors[index].fill, n, o.dtype, dst);
+    if (t.row_blocks.empty()) {
+      filler.fill(t.fill, n, o.dtype, dst);
+      return;
+    }
+    const int64_t row = n / t.shape[0];
+    auto* at = static_cast<uint8_t*>(dst);
+    for (const RowBlockFill& b : t.row_blocks) {
+      filler.fill(b.fill, b.rows * row, o.dtype, at);
+      at += static_cast<size_t>(b.rows * row) * dtype_size(o.dtype);
+    }
   };
   CheckpointWriteOptions write;
   write.max_shard_bytes = o.max_shard_bytes;

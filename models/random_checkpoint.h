@@ -13,6 +13,7 @@
 
 #include "engine/base/dtype.h"
 #include "engine/base/status.h"
+#include "models/router_skew.h"
 
 namespace sieve {
 
@@ -32,6 +33,8 @@ struct RandomCheckpointOptions {
   std::optional<int64_t> bos_token_id, eos_token_id, pad_token_id;
   DType dtype = DType::kBF16;  // kF32 or kBF16
   uint64_t seed = 0;
+  // Synthetic routing skew of the routers' weights, written into config.json (router_skew.h).
+  RouterSkew router_skew;
   uint64_t max_shard_bytes = 5'000'000'000;  // transformers' default max_shard_size "5GB"
   int threads = 0;                           // <= 0: one per core
   // Write config.json alone: for --load-format dummy, which makes the seed-0 weights itself.

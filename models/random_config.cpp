@@ -125,6 +125,7 @@ Result<nlohmann::json> random_checkpoint_config(const RandomCheckpointOptions& o
   }
   SIEVE_ASSIGN_OR_RETURN(Resolved r, resolve(o));
   json j = r.family->write_config(*r.family, r.preset, o.dtype);
+  write_router_skew(o.router_skew, j);
   // The loader's own checks (positive sizes, top_k <= experts, heads vs kv heads, ...) decide
   // what is valid, so a generated checkpoint always opens.
   auto parsed = parse_model_config(j);

@@ -39,12 +39,17 @@ WeightFill random_init(const DeclaredTensor& t, int64_t index, const ModelConfig
 }
 
 std::vector<FilledTensor> random_fills(const TensorList& tensors, const ModelConfig& config,
-                                       uint64_t seed) {
+                                       const RandomWeights& weights) {
   std::vector<FilledTensor> out;
   out.reserve(tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
-    out.push_back({tensors[i].name, tensors[i].shape,
-                   random_init(tensors[i], static_cast<int64_t>(i), config, seed)});
+    const DeclaredTensor& t = tensors[i];
+    FilledTensor f{
+        t.name, t.shape, random_init(t, static_cast<int64_t>(i), config, weights.seed), {}};
+    if (t.init == InitRole::kRouter && weights.router_skew.enabled()) {
+      f.row_blocks = skewed_router_rows(f.fill, t.shape[0], weights.router_skew);
+    }
+    out.push_back(std::move(f));
   }
   return out;
 }

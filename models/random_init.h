@@ -11,6 +11,7 @@
 #include "engine/checkpoint/weight_fill.h"
 #include "models/blocks/declared_tensor.h"
 #include "models/blocks/weight_source.h"
+#include "models/router_skew.h"
 
 namespace sieve {
 
@@ -18,8 +19,15 @@ namespace sieve {
 WeightFill random_init(const DeclaredTensor& t, int64_t index, const ModelConfig& config,
                        uint64_t seed);
 
-// Every tensor of `tensors` (a model's, in declared order) with its fill.
+// What a random-weight model's weights are made from.
+struct RandomWeights {
+  uint64_t seed = 0;
+  RouterSkew router_skew;  // none: routers filled like any projection
+};
+
+// Every tensor of `tensors` (a model's, in declared order) with its fill; routers' rows filled
+// one by one when `weights` has a router skew.
 std::vector<FilledTensor> random_fills(const TensorList& tensors, const ModelConfig& config,
-                                       uint64_t seed);
+                                       const RandomWeights& weights);
 
 }  // namespace sieve

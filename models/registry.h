@@ -17,6 +17,7 @@
 #include "engine/experts/expert_placement.h"
 #include "models/blocks/weight_source.h"
 #include "models/family.h"
+#include "models/router_skew.h"
 
 namespace sieve {
 
@@ -50,6 +51,9 @@ struct ModelDir {
   std::unique_ptr<Checkpoint> checkpoint;
   ModelConfig config;
   const Family* family = nullptr;
+  // config.json's synthetic routing skew: the router weights a dummy load makes (a checkpoint's
+  // weights already have it).
+  RouterSkew router_skew;
   // Bytes the weights take at `dtype` (norms in fp32), whichever way they are loaded.
   uint64_t weight_bytes(DType dtype) const;
 };

@@ -68,6 +68,37 @@ Status RoutingTraceWriter::write(const RoutingStep& step) {
   return Status::Ok();
 }
 
+RoutingTraceHeader routing_trace_header(const ModelConfig& config, std::string source) {
+  RoutingTraceHeader h;
+  h.source = std::move(source);
+  h.model_type = config.model_type;
+  h.num_layers = config.num_layers;
+  h.num_experts = config.num_experts;
+  h.top_k = config.top_k;
+  for (int64_t l = 0; l < static_cast<int64_t>(config.layer_is_moe.size()); ++l) {
+    if (config.layer_is_moe[l]) h.moe_layers.push_back(l);
+  }
+  return h;
+}
+
+RoutingStep count_routing(const ForwardTrace& trace, const RoutingTraceHeader& header,
+                          int64_t tokens) {
+  RoutingStep step;
+  step.tokens = tokens;
+  step.counts.assign(header.moe_layers.size(), std::vector<int32_t>(header.num_experts, 0));
+  for (size_t i = 0; i < header.moe_layers.size(); ++i) {
+    const size_t layer = static_cast<size_t>(header.moe_layers[i]);
+    SIEVE_CHECK_LT(layer, trace.router_ids.size());
+    const std::vector<int32_t>& ids = trace.router_ids[layer];
+    SIEVE_CHECK_EQ(static_cast<int64_t>(ids.size()), tokens * header.top_k);
+    for (int32_t e : ids) {
+      SIEVE_CHECK(e >= 0 && e < header.num_experts);
+      ++step.counts[i][e];
+    }
+  }
+  return step;
+}
+
 Result<RoutingTrace> read_routing_trace(const std::string& path) {
   std::ifstream in(path);
   if (!in) return not_found(path + ": no such routing trace");

@@ -19,7 +19,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/backends/forward_batch.h"
 #include "engine/base/status.h"
+#include "engine/checkpoint/model_config.h"
 
 namespace sieve {
 
@@ -55,6 +57,14 @@ class RoutingTraceWriter {
   int64_t num_moe_layers_ = 0, num_experts_ = 0;
   int64_t steps_ = 0;
 };
+
+// The header of a trace of `config`'s MoE layers (every layer whose config says it is one).
+RoutingTraceHeader routing_trace_header(const ModelConfig& config, std::string source);
+
+// One step's counts from the router's choices: trace.router_ids[layer] ([tokens × top_k] expert
+// ids, as the model records them) for each of header.moe_layers.
+RoutingStep count_routing(const ForwardTrace& trace, const RoutingTraceHeader& header,
+                          int64_t tokens);
 
 // Reads and checks a whole trace: the header's format and version, every step's layer count,
 // expert ids in range and ascending, counts positive and summing to tokens × top_k. Errors name

@@ -17,6 +17,8 @@ enum class InitRole : uint8_t {
   kLinear,       // a projection that keeps its input's RMS
   kResidualOut,  // a projection whose output joins the residual stream (o_proj, down): shrunk
                  // with depth so the stream stays O(1)
+  kRouter,       // a router's gate [experts, hidden]: filled as kLinear, unless a synthetic
+                 // routing skew scales its rows per expert (models/router_skew.h)
 };
 
 // How much of the tensor one token's forward pass reads.

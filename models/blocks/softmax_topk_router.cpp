@@ -3,7 +3,7 @@
 namespace sieve {
 
 void SoftmaxTopkRouter::declare(TensorList& out) const {
-  out.push_back({o_.weight, {o_.num_experts, o_.hidden}});
+  out.push_back({o_.weight, {o_.num_experts, o_.hidden}, InitRole::kRouter});
 }
 
 Status SoftmaxTopkRouter::load(const LoadContext& ctx) {

@@ -85,11 +85,12 @@ FilledSource::FilledSource(const std::vector<FilledTensor>& tensors, Backend& be
                            DType weight_dtype, const LoadProgress& progress)
     : WeightSource(be, weight_dtype, progress, total_held_bytes(tensors, weight_dtype)) {
   for (const FilledTensor& t : tensors)
-    entries_.emplace(t.name, Entry{t.shape, t.fill});
+    entries_.emplace(t.name, Entry{t.shape, t.fill, t.row_blocks});
 }
 
 Result<Tensor> FilledSource::vector(const std::string& name) {
   SIEVE_ASSIGN_OR_RETURN(const Entry* e, lookup(name));
+  SIEVE_CHECK(e->row_blocks.empty());  // row blocks are for matrices
   Tensor t = be_.make_filled(e->shape, e->fill, DType::kF32);
   advance(t.nbytes());
   return held(std::move(t));
@@ -97,6 +98,7 @@ Result<Tensor> FilledSource::vector(const std::string& name) {
 
 Result<Tensor> FilledSource::table(const std::string& name) {
   SIEVE_ASSIGN_OR_RETURN(const Entry* e, lookup(name));
+  SIEVE_CHECK(e->row_blocks.empty());  // row blocks are for matrices
   Tensor t = be_.make_filled(e->shape, e->fill, dtype_);
   advance(t.nbytes());
   return held(std::move(t));
@@ -107,7 +109,11 @@ Result<std::shared_ptr<Matrix>> FilledSource::matrix(std::initializer_list<std::
   int64_t n = 0, k = 0;
   for (const std::string& name : names) {
     SIEVE_ASSIGN_OR_RETURN(const Entry* e, lookup(name));
-    blocks.push_back({e->shape[0], e->fill});
+    if (e->row_blocks.empty()) {
+      blocks.push_back({e->shape[0], e->fill});
+    } else {
+      blocks.insert(blocks.end(), e->row_blocks.begin(), e->row_blocks.end());
+    }
     n += e->shape[0];
     k = e->shape[1];
   }

@@ -97,6 +97,9 @@ struct FilledTensor {
   std::string name;
   std::vector<int64_t> shape;
   WeightFill fill;
+  // Non-empty: a matrix filled block of rows by block of rows instead (a skewed router's rows,
+  // models/router_skew.h), element indices counted from each block's first element.
+  std::vector<RowBlockFill> row_blocks;
 };
 
 // --load-format dummy: every tensor made on the backend from its fill (models/random_init.h);
@@ -115,6 +118,7 @@ class FilledSource final : public WeightSource {
   struct Entry {
     std::vector<int64_t> shape;
     WeightFill fill;
+    std::vector<RowBlockFill> row_blocks;
   };
   Result<const Entry*> lookup(const std::string& name);
 

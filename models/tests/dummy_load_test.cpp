@@ -70,6 +70,32 @@ TEST(DummyLoadTest, EqualsTheRandomCheckpointOfTheSameConfig) {
   }
 }
 
+// With a router skew, config.json alone still gives the checkpoint's weights: the skew travels
+// in it. And the skew changes the model (its routing), so the comparison is not vacuous.
+TEST(DummyLoadTest, RouterSkewTravelsInTheConfig) {
+  for (const std::string& like : supported_model_types()) {
+    SCOPED_TRACE(like);
+    RandomCheckpointOptions o;
+    o.like = like;
+    o.dtype = DType::kF32;
+    o.router_skew = *parse_router_skew("zipf:1.2");
+    o.dir = testing::make_temp_dir("dummy-skew-" + like);
+    ASSERT_TRUE(make_random_checkpoint(o).ok());
+    int64_t bytes = 0;
+    const auto from_ckpt = logits_of(o.dir, LoadFormat::kSafetensors, DType::kF32, &bytes);
+    const std::string config_only = testing::make_temp_dir("dummy-skew-cfg-" + like);
+    fs::copy_file(o.dir + "/config.json", config_only + "/config.json",
+                  fs::copy_options::overwrite_existing);
+    const auto dummy = logits_of(config_only, LoadFormat::kDummy, DType::kF32, &bytes);
+    ASSERT_EQ(from_ckpt.size(), 8u);
+    EXPECT_EQ(dummy, from_ckpt);
+    o.router_skew = RouterSkew{};
+    o.dir = testing::make_temp_dir("dummy-noskew-" + like);
+    ASSERT_TRUE(make_random_checkpoint(o).ok());
+    EXPECT_NE(logits_of(o.dir, LoadFormat::kSafetensors, DType::kF32, &bytes), from_ckpt);
+  }
+}
+
 TEST(DummyLoadTest, WeightBytesPredictedBeforeLoading) {
   RandomCheckpointOptions o;
   o.like = "mixtral";

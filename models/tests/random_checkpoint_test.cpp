@@ -349,5 +349,67 @@ TEST(RandomCheckpointTest, WeightScalesKeepActivationsOrderOne) {
   }
 }
 
+// --router-skew zipf:S: config.json records it, each layer's router rows are scaled by r^-S
+// in some order of its own, and every other tensor is the unskewed checkpoint's.
+TEST(RandomCheckpointTest, RouterSkewScalesRouterRowsOnly) {
+  RandomCheckpointOptions o;
+  o.like = "olmoe";
+  o.dtype = DType::kF32;
+  o.hidden = 512;
+  o.experts = 32;
+  o.top_k = 4;
+  const std::string plain = write_random(o, "rand-noskew");
+  o.router_skew = *parse_router_skew("zipf:1.5");
+  const std::string skewed = write_random(o, "rand-skew");
+  EXPECT_EQ(read_json(skewed + "/config.json")[kRouterSkewKey], "zipf:1.5");
+  EXPECT_FALSE(read_json(plain + "/config.json").contains(kRouterSkewKey));
+  auto a = open_model_dir(plain);
+  auto b = open_model_dir(skewed);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(b->router_skew.zipf_s, 1.5);
+  EXPECT_FALSE(a->router_skew.enabled());
+  auto load = [](const Checkpoint& ck, const std::string& name) {
+    std::vector<float> v(static_cast<size_t>(ck.find(name)->entry->numel()));
+    EXPECT_TRUE(ck.read(name, DType::kF32, v.data()).ok());
+    return v;
+  };
+  std::vector<std::vector<int>> hot_order;
+  for (const auto& [name, t] : a->checkpoint->tensors()) {
+    const auto want = load(*a->checkpoint, name), got = load(*b->checkpoint, name);
+    if (name.find("mlp.gate.weight") == std::string::npos) {
+      EXPECT_EQ(got, want) << name;
+      continue;
+    }
+    // Row RMS over 512 elements is within a few percent of bound/sqrt(3) × r^-1.5.
+    std::vector<std::pair<double, int>> rms;
+    double plain_rms = 0;
+    for (int e = 0; e < 32; ++e) {
+      double s = 0, p = 0;
+      for (int i = 0; i < 512; ++i) {
+        s += double(got[e * 512 + i]) * got[e * 512 + i];
+        p += double(want[e * 512 + i]) * want[e * 512 + i];
+      }
+      rms.push_back({std::sqrt(s / 512), e});
+      plain_rms += std::sqrt(p / 512) / 32;
+    }
+    std::sort(rms.rbegin(), rms.rend());
+    std::vector<int> order;
+    for (int r = 0; r < 32; ++r) {
+      EXPECT_NEAR(rms[r].first / plain_rms, std::pow(r + 1.0, -1.5), 0.1 * std::pow(r + 1.0, -1.5))
+          << name << " rank " << r;
+      order.push_back(rms[r].second);
+    }
+    hot_order.push_back(order);
+  }
+  ASSERT_EQ(hot_order.size(), 4u);  // olmoe's tiny demo: every layer MoE
+  EXPECT_NE(hot_order[0], hot_order[1]) << "each layer has its own hot experts";
+  EXPECT_FALSE(parse_router_skew("zipf:-1").ok());
+  EXPECT_FALSE(parse_router_skew("olmoe:7").ok());
+  nlohmann::json bad = {{kRouterSkewKey, 1.2}};
+  auto r = read_router_skew(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find(kRouterSkewKey), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sieve

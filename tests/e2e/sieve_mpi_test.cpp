@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "engine/experts/routing_trace.h"
 #include "models/registry.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/jsonl.h"
@@ -104,6 +105,49 @@ TEST(MpiRun, SizeMustMatchTheProcesses) {
                                             "--expert-parallel-size 2");
   EXPECT_NE(alone.code, 0);
   EXPECT_NE(alone.err.find("mpirun -np N"), std::string::npos) << alone.err;
+}
+
+// --record-routing under mpirun: the ranks sum their counts every step and rank 0 writes one
+// trace. Each rank runs other sequences, so the steps differ from one process's, but over the
+// whole run every expert saw exactly the tokens it sees in one process (without prefix caching,
+// which one process uses more: the input's prompts come in pairs, and a pair is split between
+// the ranks).
+TEST(MpiRun, RecordedRoutingIsSummedOverTheRanks) {
+  const std::string model = fixture_path("models/qwen3_moe");
+  const json golden = json::parse(slurp(model + "/golden.json"));
+  const std::string dir = make_temp_dir("mpi-routing");
+  const std::string in = write_input(dir, golden);
+  const std::string common =
+      " run --model " + model + " --input " + in + " --threads 1 --no-enable-prefix-caching";
+  Proc single = run_binary(SIEVE_BINARY, common + " --output " + dir + "/single.jsonl" +
+                                             " --record-routing " + dir + "/single-trace.jsonl");
+  ASSERT_EQ(single.code, 0) << single.err;
+  Proc ranks =
+      run_binary(kMpirun + " -np 2", std::string(SIEVE_BINARY) + common + " --output " + dir +
+                                         "/ranks.jsonl --expert-parallel-size 2" +
+                                         " --record-routing " + dir + "/ranks-trace.jsonl");
+  ASSERT_EQ(ranks.code, 0) << ranks.err;
+  auto one = read_routing_trace(dir + "/single-trace.jsonl");
+  auto two = read_routing_trace(dir + "/ranks-trace.jsonl");
+  ASSERT_TRUE(one.ok()) << one.status().message();
+  ASSERT_TRUE(two.ok()) << two.status().message();
+  EXPECT_NE(two->header.source.find("2 ranks summed"), std::string::npos) << two->header.source;
+  auto totals = [](const RoutingTrace& t) {
+    std::vector<int64_t> sum(t.header.moe_layers.size() * t.header.num_experts + 1, 0);
+    for (const RoutingStep& s : t.steps) {
+      sum.back() += s.tokens;
+      for (size_t l = 0; l < s.counts.size(); ++l) {
+        for (int64_t e = 0; e < t.header.num_experts; ++e)
+          sum[l * t.header.num_experts + e] += s.counts[l][e];
+      }
+    }
+    return sum;
+  };
+  EXPECT_EQ(totals(*two), totals(*one));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir),
+                          std::filesystem::directory_iterator()),
+            5)  // in, two outputs, two traces: no file per rank
+      << "files in " << dir;
 }
 
 // pids of the processes whose parent is `parent`.

@@ -63,6 +63,18 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
                   "to benchmark real shapes with nothing on disk")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "safetensors", "dummy"}));
+  cmd->add_option("--router-skew", f.router_skew,
+                  "With --load-format dummy: make the routers' random weights skewed, zipf:S "
+                  "(synthetic: the expert of rank r in each layer has its router row scaled by "
+                  "r^-S, so a few experts are hot and a long tail cold, as in trained MoE "
+                  "models; the README lists what each S gives), or none. Default: what "
+                  "config.json's sieve_router_skew says (sieve make-checkpoint --router-skew)");
+  cmd->add_option("--record-routing", f.record_routing,
+                  "Write the router's choices to FILE, a routing trace (JSON Lines: a header, "
+                  "then for every step that runs the model each MoE layer's per-expert token "
+                  "counts) for `sieve bench trace --stats` and placement replays. Under mpirun "
+                  "the ranks sum their counts every step and rank 0 writes the file. On CUDA, "
+                  "recorded steps run eagerly (no CUDA graphs)");
   cmd->add_option("--threads", f.threads, "CPU threads for compute (0 = one per core)")
       ->capture_default_str();
   cmd->add_option("--max-num-seqs", f.max_num_seqs, "Sequences running at once")

@@ -1,5 +1,6 @@
-// The flags of every command that runs the engine (`sieve run`, `sieve serve`): how the model is
-// held, the scheduler's budgets, the KV cache.
+// The flags of every command that runs the engine (`sieve run`, `sieve serve`, `sieve bench
+// throughput`): how the model is held, the scheduler's budgets, the KV cache, and recording the
+// router's choices.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +33,8 @@ struct EngineFlags {
   int64_t max_model_len = 0;
   bool enable_prefix_caching = true;
   uint64_t seed = 0;
+  std::string record_routing;  // a routing trace file to write; empty: none
+  std::string router_skew;     // --load-format dummy: "zipf:S" or "none"; empty: config.json's
 
   EngineOptions engine_options() const;
 };

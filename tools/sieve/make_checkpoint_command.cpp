@@ -23,6 +23,7 @@ struct Opts {
   std::string dtype = "bf16";
   double max_shard_gb = 5.0;
   std::string tokenizer;  // a directory with tokenizer.json (+ tokenizer_config.json)
+  std::string router_skew = "none";
 };
 
 // The files a tokenizer directory contributes to a model directory.
@@ -109,6 +110,12 @@ void run(Opts& o) {
     throw CLI::RuntimeError(1);
   }
   ck.max_shard_bytes = static_cast<uint64_t>(o.max_shard_gb * 1e9);
+  if (auto skew = parse_router_skew(o.router_skew); skew.ok()) {
+    ck.router_skew = *skew;
+  } else {
+    spdlog::error("--router-skew: {}", skew.status().message());
+    throw CLI::RuntimeError(1);
+  }
   if (!o.tokenizer.empty()) {
     if (Status s = adopt_tokenizer(o); !s.ok()) {
       spdlog::error("{}", s.message());
@@ -142,10 +149,10 @@ void run(Opts& o) {
     return;
   }
   spdlog::info(
-      "wrote a random-weight {} checkpoint{} to {} in {:.1f} s (seed {}); see it with: "
+      "wrote a random-weight {} checkpoint{} to {} in {:.1f} s (seed {}{}); see it with: "
       "sieve inspect --model {}",
       family, ck.preset.empty() ? "" : " (preset " + ck.preset + ")", ck.dir, secs, ck.seed,
-      ck.dir);
+      ck.router_skew.enabled() ? ", router skew " + ck.router_skew.text() : "", ck.dir);
 }
 
 }  // namespace
@@ -192,6 +199,14 @@ void add_make_checkpoint_command(CLI::App& app) {
                   "vocabulary is sized to the tokenizer (unless --vocab is larger) and "
                   "bos/eos/pad token ids come from tokenizer_config.json")
       ->check(CLI::ExistingDirectory);
+  cmd->add_option("--router-skew", o->router_skew,
+                  "Synthetic routing skew: zipf:S scales the router row of each MoE layer's "
+                  "expert of rank r by r^-S (ranks shuffled per layer), so a few experts are hot "
+                  "and a long tail cold, as in trained MoE models (random routers are nearly "
+                  "uniform; the README lists the top-8 share, Gini and max/mean each S gives). "
+                  "Written into config.json as sieve_router_skew, so --load-format dummy makes "
+                  "the same weights")
+      ->capture_default_str();
   cmd->add_option("--threads", o->ck.threads, "Threads generating weights (0 = one per core)")
       ->capture_default_str();
   cmd->add_flag("--config-only", o->ck.config_only,

@@ -1,6 +1,7 @@
 #include "tools/sieve/model_loading.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 
 #include <spdlog/spdlog.h>
@@ -102,12 +103,61 @@ Status finish_cuda_load(LoadedModel& m, const EngineFlags& flags, bool expert_pa
 
 #endif  // SIEVE_HAVE_CUDA
 
+// --router-skew (dummy loads only) over config.json's, and --record-routing's trace opened.
+Status apply_routing_flags(LoadedModel& m, const std::string& model_dir, const EngineFlags& flags,
+                           LoadFormat format, Distributed* dist) {
+  if (!flags.router_skew.empty()) {
+    if (format != LoadFormat::kDummy) {
+      return invalid_argument(
+          "--router-skew makes the random router weights of --load-format dummy; a checkpoint's "
+          "router weights are read as they are (write a skewed one with `sieve make-checkpoint "
+          "--router-skew zipf:S`)");
+    }
+    SIEVE_ASSIGN_OR_RETURN(m.dir.router_skew, parse_router_skew(flags.router_skew));
+  }
+  if (flags.record_routing.empty()) return Status::Ok();
+  const ModelConfig& c = m.dir.config;
+  if (c.num_experts == 0 || c.num_moe_layers() == 0) {
+    return invalid_argument("--record-routing: " + model_dir + " has no MoE layers to record");
+  }
+  std::string how = c.model_type;
+  if (format == LoadFormat::kDummy) how += ", dummy weights";
+  if (m.dir.router_skew.enabled()) how += ", router skew " + m.dir.router_skew.text();
+  if (dist) how += ", " + std::to_string(dist->world()) + " ranks summed";
+  const RoutingTraceHeader header =
+      routing_trace_header(c, "recorded by sieve from " + model_dir + " (" + how + ")");
+  auto recorder =
+      RoutingRecorder::open(flags.record_routing, header, dist ? &dist->comm() : nullptr);
+  if (!recorder.ok()) return invalid_argument("--record-routing: " + recorder.status().message());
+  m.routing = std::move(recorder).value();
+  return Status::Ok();
+}
+
 }  // namespace
 
 EngineOptions LoadedModel::engine_options(const EngineFlags& flags) const {
   EngineOptions o = flags.engine_options();
   if (kv_cache_bytes > 0) o.kv_cache_bytes = kv_cache_bytes;
+  if (routing) {
+    o.on_routing = [recorder = routing.get()](const RoutingStep& step) {
+      const Status s = recorder->record(step);
+      if (s.ok()) return;
+      spdlog::error("{}", s.message());
+      if (s.code() == StatusCode::kUnavailable) {
+        // A rank is lost: no step can go on without it.
+        spdlog::error("the ranks' routing counts could not be summed; exiting");
+        spdlog::default_logger()->flush();
+        std::_Exit(1);
+      }
+    };
+  }
   return o;
+}
+
+void LoadedModel::log_routing_recorded() const {
+  if (routing && routing->steps_written() > 0) {
+    spdlog::info("routing trace: {} steps in {}", routing->steps_written(), routing->path());
+  }
 }
 
 Result<LoadedModel> load_engine_model(const std::string& model_dir, const EngineFlags& flags,
@@ -117,6 +167,7 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
   if (dist) SIEVE_RETURN_IF_ERROR(dist->use_backend(backend));
   SIEVE_ASSIGN_OR_RETURN(const LoadFormat format, parse_load_format(flags.load_format));
   SIEVE_ASSIGN_OR_RETURN(m.dir, open_model_dir(model_dir, format));
+  SIEVE_RETURN_IF_ERROR(apply_routing_flags(m, model_dir, flags, format, dist));
   std::optional<ExpertShard> shard;
   if (dist) {
     SIEVE_ASSIGN_OR_RETURN(shard, dist->shard(m.dir.config, flags.expert_parallel_overlap));
@@ -143,15 +194,19 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
   bar.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const ModelConfig& c = m.dir.config;
+  std::string weights = m.dir.checkpoint ? "" : " (dummy weights: config.json only)";
+  if (m.dir.router_skew.enabled()) {
+    weights += " with router skew " + m.dir.router_skew.text() + " (synthetic)";
+  }
   const std::string where = m.cpu() ? "CPU backend (" + std::string(m.cpu()->isa()) + ", " +
                                           std::to_string(m.cpu()->threads()) + " threads)"
                                     : m.backend->name();
   spdlog::info(
       "loaded {} ({}, {} layers, {} experts top-{}) from {}{} as {} in {:.1f} s: {} of "
       "weights{}, {}",
-      c.architecture, c.model_type, c.num_layers, c.num_experts, c.top_k, model_dir,
-      m.dir.checkpoint ? "" : " (dummy weights: config.json only)", dtype_name(m.weight_dtype),
-      secs, format_bytes(m.model->weight_bytes()), dist ? " on rank 0" : "", where);
+      c.architecture, c.model_type, c.num_layers, c.num_experts, c.top_k, model_dir, weights,
+      dtype_name(m.weight_dtype), secs, format_bytes(m.model->weight_bytes()),
+      dist ? " on rank 0" : "", where);
 #if defined(SIEVE_HAVE_CUDA)
   if (!m.cpu()) SIEVE_RETURN_IF_ERROR(finish_cuda_load(m, flags, shard.has_value()));
 #endif

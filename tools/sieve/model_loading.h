@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/backends/cpu_backend.h"
+#include "engine/experts/routing_recorder.h"
 #include "models/registry.h"
 #include "tools/sieve/distributed.h"
 #include "tools/sieve/engine_flags.h"
@@ -20,16 +21,22 @@ struct LoadedModel {
   // Memory the KV cache may take: --kv-cache-gib on the CPU; on a GPU what
   // --gpu-memory-utilization leaves after weights and the largest step's activations.
   int64_t kv_cache_bytes = 0;
+  // --record-routing: the trace being written (opened before the weights loaded).
+  std::unique_ptr<RoutingRecorder> routing;
 
   // The CPU backend, or null on another backend.
   CpuBackend* cpu() const { return dynamic_cast<CpuBackend*>(backend.get()); }
-  // The flags' engine options with the KV cache sized for this backend.
+  // The flags' engine options with the KV cache sized for this backend, and with --record-routing
+  // the engine's routing going to the trace.
   EngineOptions engine_options(const EngineFlags& flags) const;
+  // With --record-routing, one log line: how many steps went to which file.
+  void log_routing_recorded() const;
 };
 
-// --model and the engine flags (--backend, --dtype, --threads, --load-format,
-// --gpu-memory-utilization, --enforce-eager) → a loaded model, or the error to print. With
-// `dist` (a multi-rank run), only this rank's experts are loaded.
+// --model and the engine flags (--backend, --dtype, --threads, --load-format, --router-skew,
+// --record-routing, --gpu-memory-utilization, --enforce-eager) → a loaded model, or the error to
+// print. Flags that cannot apply (a bad trace path, --router-skew on a checkpoint) fail before
+// the weights load. With `dist` (a multi-rank run), only this rank's experts are loaded.
 Result<LoadedModel> load_engine_model(const std::string& model_dir, const EngineFlags& flags,
                                       Distributed* dist = nullptr);
 

@@ -185,6 +185,7 @@ int serve(const Opts& o) {
   const EngineStats st = loop.snapshot().stats;
   spdlog::info("stopped: {} prompt tokens, {} generated tokens, {} steps", st.prompt_tokens,
                st.generated_tokens, st.steps);
+  loaded->log_routing_recorded();
   return 0;
 }
 

@@ -72,5 +72,22 @@ TEST(RoutingTrace, MalformedFilesNameTheLine) {
   EXPECT_FALSE(read_routing_trace(temp_path("missing.jsonl")).ok());
 }
 
+TEST(RoutingTrace, HeaderAndCountsFromTheModel) {
+  ModelConfig c;
+  c.model_type = "qwen3_moe";
+  c.num_layers = 3;
+  c.num_experts = 4;
+  c.top_k = 2;
+  c.layer_is_moe = {false, true, true};
+  const RoutingTraceHeader h = routing_trace_header(c, "here");
+  EXPECT_EQ(h.source, "here");
+  EXPECT_EQ(h.moe_layers, (std::vector<int64_t>{1, 2}));
+  ForwardTrace trace;
+  trace.router_ids = {{}, {3, 0, 3, 1, 2, 3}, {0, 1, 1, 0, 0, 2}};
+  const RoutingStep step = count_routing(trace, h, 3);
+  EXPECT_EQ(step.tokens, 3);
+  EXPECT_EQ(step.counts, (std::vector<std::vector<int32_t>>{{1, 1, 1, 3}, {3, 2, 1, 0}}));
+}
+
 }  // namespace
 }  // namespace sieve

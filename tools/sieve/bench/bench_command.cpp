@@ -27,6 +27,7 @@
 #include "tools/sieve/bench/stats.h"
 #include "tools/sieve/bench/svg_chart.h"
 #include "tools/sieve/bench/throughput_command.h"
+#include "tools/sieve/bench/trace_command.h"
 #include "tools/sieve/bench/workload.h"
 
 namespace sieve {
@@ -337,8 +338,8 @@ void run_compare(const std::string& a_path, const std::string& b_path) {
 void add_bench_command(CLI::App& app) {
   CLI::App* bench = app.add_subcommand(
       "bench",
-      "Benchmark a running server (serve), the engine in-process (throughput), or compare two "
-      "result files (compare)");
+      "Benchmark a running server (serve), the engine in-process (throughput), write or "
+      "describe routing traces (trace), or compare two result files (compare)");
   bench->require_subcommand(1);
 
   auto o = std::make_shared<ServeOpts>();
@@ -417,6 +418,7 @@ void add_bench_command(CLI::App& app) {
   serve->callback([o]() { run_serve(*o); });
 
   add_bench_throughput_command(bench);
+  add_bench_trace_command(bench);
 
   auto files = std::make_shared<std::vector<std::string>>();
   CLI::App* compare = bench->add_subcommand(

@@ -1,4 +1,5 @@
-// `sieve bench`: load tests of a running server (`bench serve`, OpenAI-compatible HTTP) and
+// `sieve bench`: load tests of a running server (`bench serve`, OpenAI-compatible HTTP), the
+// engine's offline throughput (`bench throughput`), routing traces (`bench trace`) and
 // side-by-side ratios of two result files (`bench compare`).
 #pragma once
 

@@ -88,6 +88,7 @@ void run_throughput(const ThroughputOpts& o) {
   }
   bar.finish();
   const double secs = std::max(elapsed(), 1e-9);
+  loaded->log_routing_recorded();
 
   nlohmann::ordered_json j;
   j["tool"] = "sieve bench throughput";

@@ -222,6 +222,7 @@ int run_batch(const RunOptions& o) {
   }
   flush_ready();
   bar.finish();
+  loaded->log_routing_recorded();
   if (!*out) {
     spdlog::error("writing --output {} failed", o.output);
     return 1;
