@@ -1,5 +1,6 @@
-// `sieve bench`: load tests of a running server (`bench serve`, OpenAI-compatible HTTP) and
-// side-by-side ratios of two result files (`bench compare`).
+// `sieve bench`: load tests of a running server (`bench serve`, OpenAI-compatible HTTP), the
+// engine's offline throughput (`bench throughput`), expert-placement policies replayed on a
+// routing trace (`bench placement`) and side-by-side ratios of two result files (`bench compare`).
 #pragma once
 
 namespace CLI {
