@@ -2,7 +2,7 @@
 // predict times measured independently (other weights, other token counts) within a factor of
 // 2.5 either way — the band a shared two-core machine allows, whose memory bandwidth drifts by
 // half within seconds; a wrong unit or a fit on the wrong regime is off by far more. Shapes that
-// cannot be measured are errors.
+// cannot be measured are errors. These tests time things: ctest runs them alone (RUN_SERIAL).
 #include "engine/experts/cost_measurement.h"
 
 #include <gtest/gtest.h>
@@ -71,14 +71,14 @@ class ExpertLoad {
   Tensor x_, ids_, weights_, out_;
 };
 
-TEST(CostMeasurement, FittedRatesPredictMeasuredExpertTimes) {
-  CpuBackend be(2);
-  const ExpertShape shape{.hidden = 512, .intermediate = 256, .weight_dtype = DType::kBF16};
-  auto rates = measure_expert_rates(be, shape, {.repeats = 5, .max_seconds = 5.0, .seed = 1});
-  ASSERT_TRUE(rates.ok()) << rates.status().message();
-  EXPECT_TRUE(positive_finite(rates->flops_per_s));
-  EXPECT_TRUE(positive_finite(rates->weight_bytes_per_s));
-  EXPECT_TRUE(rates->per_expert_s >= 0 && std::isfinite(rates->per_expert_s));
+// One attempt: measure, then time the cases independently; the failures, if any, as text.
+std::string measure_and_predict(CpuBackend& be, const ExpertShape& shape, uint64_t seed) {
+  auto rates = measure_expert_rates(be, shape, {.repeats = 5, .max_seconds = 5.0, .seed = seed});
+  if (!rates.ok()) return "measurement failed: " + rates.status().message();
+  if (!positive_finite(rates->flops_per_s) || !positive_finite(rates->weight_bytes_per_s) ||
+      !(rates->per_expert_s >= 0 && std::isfinite(rates->per_expert_s))) {
+    return "rates not positive and finite";
+  }
   PlacementCostModel cm;
   cm.host = *rates;
 
@@ -98,17 +98,31 @@ TEST(CostMeasurement, FittedRatesPredictMeasuredExpertTimes) {
   for (int round = 0; round < 5; ++round)
     for (size_t k = 0; k < cases.size(); ++k)
       times[k].push_back(loads[k].seconds());
+  std::string failures;
   for (size_t k = 0; k < cases.size(); ++k) {
     const double measured = median(times[k]);
     const double predicted =
         static_cast<double>(cases[k].experts) * cm.expert_seconds(cm.host, shape, cases[k].tokens);
-    EXPECT_LT(measured / predicted, kBand)
-        << cases[k].experts << " experts x " << cases[k].tokens << " tokens: measured " << measured
-        << " s, predicted " << predicted << " s";
-    EXPECT_GT(measured / predicted, 1 / kBand)
-        << cases[k].experts << " experts x " << cases[k].tokens << " tokens: measured " << measured
-        << " s, predicted " << predicted << " s";
+    const double ratio = measured / predicted;
+    if (!(ratio < kBand && ratio > 1 / kBand)) {
+      failures += std::to_string(cases[k].experts) + " experts x " +
+                  std::to_string(cases[k].tokens) + " tokens: measured " +
+                  std::to_string(measured) + " s, predicted " + std::to_string(predicted) +
+                  " s (ratio " + std::to_string(ratio) + "); ";
+    }
   }
+  return failures;
+}
+
+TEST(CostMeasurement, FittedRatesPredictMeasuredExpertTimes) {
+  CpuBackend be(2);
+  const ExpertShape shape{.hidden = 512, .intermediate = 256, .weight_dtype = DType::kBF16};
+  // Two attempts: a burst of load from another process between the fit and the check is the
+  // machine's doing, not the fit's; a fit that is wrong misses both times.
+  const std::string first = measure_and_predict(be, shape, 1);
+  if (first.empty()) return;
+  const std::string second = measure_and_predict(be, shape, 2);
+  EXPECT_TRUE(second.empty()) << "first attempt: " << first << "\nsecond attempt: " << second;
 }
 
 TEST(CostMeasurement, Fp32ExpertsMeasureToo) {
