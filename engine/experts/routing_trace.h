@@ -5,7 +5,7 @@
 //
 // The file is JSON Lines. Line 1, the header:
 //   {"format": "sieve-routing-trace", "version": 1, "source": "<how it was made>",
-//    "model_type": "qwen3_moe", "num_layers": 48, "num_experts": 128, "top_k": 8,
+//    "model_type": "<config.json model_type>", "num_layers": 48, "num_experts": 128, "top_k": 8,
 //    "moe_layers": [0, 1, ...]}
 // then one line per step that ran the model:
 //   {"tokens": 37, "layers": [[e, n, e, n, ...], ...]}
