@@ -107,7 +107,10 @@ void PlacementPlanner::plan(std::span<const int32_t> counts, std::span<const uin
       const double now = s.layer();
       bool moved = false;
       if (s.host_side() >= s.device()) {
-        while (hot < order_.size() && out.tier[order_[hot]] != ExpertTier::kHost)
+        // Only experts that are not resident travel: a resident one on the host side is there
+        // because moving it off the device shortened the layer.
+        while (hot < order_.size() &&
+               (out.tier[order_[hot]] != ExpertTier::kHost || resident[order_[hot]] != 0))
           ++hot;
         if (hot < order_.size()) {
           const int32_t e = order_[hot];
@@ -170,6 +173,7 @@ ResidencyTracker::ResidencyTracker(int64_t num_moe_layers, int64_t num_experts, 
       resident_(num_moe_layers * num_experts, 0) {}
 
 void ResidencyTracker::observe(int64_t moe_layer, std::span<const int32_t> counts) {
+  SIEVE_CHECK(moe_layer >= 0 && moe_layer < layers_);
   SIEVE_CHECK_EQ(static_cast<int64_t>(counts.size()), experts_);
   double* f = freq_.data() + moe_layer * experts_;
   for (int64_t e = 0; e < experts_; ++e)
@@ -185,6 +189,7 @@ int64_t ResidencyTracker::num_resident() const {
 }
 
 void ResidencyTracker::admit(int64_t moe_layer, int64_t expert) {
+  SIEVE_CHECK(moe_layer >= 0 && moe_layer < layers_ && expert >= 0 && expert < experts_);
   const int64_t at = moe_layer * experts_ + expert;
   if (resident_[at] || slots_ == 0) return;
   if (num_resident() >= slots_) {
@@ -229,7 +234,12 @@ std::vector<ResidencyTracker::Swap> ResidencyTracker::next_swaps(int64_t max_swa
     s.admit = want % experts_;
     if (resident_count >= slots_) {
       if (next_unwanted >= unwanted.size()) break;
-      const int64_t out = unwanted[next_unwanted++];
+      const int64_t out = unwanted[next_unwanted];
+      // A copy pays only for an expert strictly more frequent than the one it replaces: a tie
+      // (the top-slots cut falls between equals) would move weights back and forth for nothing.
+      // Later candidates are no more frequent and later victims no less, so stop here.
+      if (freq_[want] <= freq_[out]) break;
+      ++next_unwanted;
       // A swap changes one layer's residency; an eviction in another layer is its own swap.
       if (out / experts_ != s.moe_layer) {
         resident_[out] = 0;

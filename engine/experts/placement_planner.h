@@ -61,7 +61,9 @@ class ResidencyTracker {
     int64_t moe_layer = 0, evict = -1, admit = -1;  // -1: none
   };
   // Up to `max_swaps` changes that move residency toward the most frequent experts, applied to
-  // resident() when returned.
+  // resident() when returned. An expert replaces a resident one only when it is strictly more
+  // frequent, so ties never cost a copy. An eviction in another layer than the admission it
+  // makes room for is its own entry (admit = -1).
   std::vector<Swap> next_swaps(int64_t max_swaps);
 
   // A fixed set (static-hot's profile, or everything for the device policy): replaces the

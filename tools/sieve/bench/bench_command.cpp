@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tools/sieve/bench/http_client.h"
+#include "tools/sieve/bench/placement_command.h"
 #include "tools/sieve/bench/report.h"
 #include "tools/sieve/bench/runner.h"
 #include "tools/sieve/bench/stats.h"
@@ -338,8 +339,9 @@ void run_compare(const std::string& a_path, const std::string& b_path) {
 void add_bench_command(CLI::App& app) {
   CLI::App* bench = app.add_subcommand(
       "bench",
-      "Benchmark a running server (serve), the engine in-process (throughput), write or "
-      "describe routing traces (trace), or compare two result files (compare)");
+      "Benchmark a running server (serve), the engine in-process (throughput), expert-placement "
+      "policies on a routing trace (placement), write or describe routing traces (trace), or "
+      "compare two result files (compare)");
   bench->require_subcommand(1);
 
   auto o = std::make_shared<ServeOpts>();
@@ -419,6 +421,7 @@ void add_bench_command(CLI::App& app) {
 
   add_bench_throughput_command(bench);
   add_bench_trace_command(bench);
+  add_bench_placement_command(bench);
 
   auto files = std::make_shared<std::vector<std::string>>();
   CLI::App* compare = bench->add_subcommand(

@@ -1,5 +1,6 @@
 // `sieve bench`: load tests of a running server (`bench serve`, OpenAI-compatible HTTP), the
-// engine's offline throughput (`bench throughput`), routing traces (`bench trace`) and
+// engine's offline throughput (`bench throughput`), expert-placement policies replayed on a
+// routing trace (`bench placement`), routing traces written or described (`bench trace`) and
 // side-by-side ratios of two result files (`bench compare`).
 #pragma once
 

@@ -16,6 +16,12 @@ std::string num(double v) {
   return buf;
 }
 
+std::string num2(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", v);
+  return buf;
+}
+
 std::string escape(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -130,6 +136,84 @@ std::string sweep_chart_svg(const std::vector<RunReport>& runs, const std::strin
   out += "<text x=\"8\" y=\"14\" fill=\"#555\">" + escape(title) + "</text>\n";
   out += panel(0, "time to first token", xs, {ttft[0], ttft[1], ttft[2]});
   out += panel(kPanelW, "time per output token", xs, {tpot[0], tpot[1], tpot[2]});
+  out += "</svg>\n";
+  return out;
+}
+
+std::string bar_chart_svg(const BarChart& chart) {
+  constexpr double kBarW = 44, kGap = 40, kLeft = 70, kPlotH = 300, kBottom = 76;
+  const double kTop = 50 + 16 * static_cast<double>(chart.subtitle.size());
+  const size_t nseries = std::max<size_t>(1, chart.series.size());
+  const double group_w = static_cast<double>(nseries) * kBarW + kGap;
+  const double plot_w = std::max(760.0, static_cast<double>(chart.groups.size()) * group_w + kGap);
+  const double width = kLeft + plot_w + 30, height = kTop + kPlotH + kBottom;
+  double ymax = chart.reference;
+  for (const BarGroup& g : chart.groups)
+    for (double v : g.values)
+      if (std::isfinite(v)) ymax = std::max(ymax, v);
+  ymax = nice_max(ymax * 1.1);
+  auto py = [&](double y) { return kTop + kPlotH - y / ymax * kPlotH; };
+
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  out += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(width) + "\" height=\"" +
+         num(height) + "\" viewBox=\"0 0 " + num(width) + " " + num(height) +
+         "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+  out += "<title>" + escape(chart.title) + "</title>\n";
+  out += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  out += "<text x=\"" + num(width / 2) +
+         "\" y=\"24\" text-anchor=\"middle\" font-weight=\"bold\" " + "font-size=\"15\">" +
+         escape(chart.title) + "</text>\n";
+  for (size_t i = 0; i < chart.subtitle.size(); ++i) {
+    out += "<text x=\"" + num(width / 2) + "\" y=\"" + num(44 + 16 * static_cast<double>(i)) +
+           "\" text-anchor=\"middle\" fill=\"#555\">" + escape(chart.subtitle[i]) + "</text>\n";
+  }
+  for (int i = 0; i <= 5; ++i) {
+    const double fy = ymax * i / 5;
+    out += "<line x1=\"" + num(kLeft) + "\" y1=\"" + num(py(fy)) + "\" x2=\"" +
+           num(kLeft + plot_w) + "\" y2=\"" + num(py(fy)) + "\" stroke=\"#e5e5e5\"/>\n";
+    out += "<text x=\"" + num(kLeft - 6) + "\" y=\"" + num(py(fy) + 4) + "\" text-anchor=\"end\">" +
+           num(fy) + "×</text>\n";
+  }
+  out += "<text transform=\"translate(18," + num(kTop + kPlotH / 2) +
+         ") rotate(-90)\" text-anchor=\"middle\">" + escape(chart.y_label) + "</text>\n";
+  for (size_t g = 0; g < chart.groups.size(); ++g) {
+    const BarGroup& grp = chart.groups[g];
+    // Each group centred in an equal share of the width.
+    const double slot = plot_w / static_cast<double>(chart.groups.size());
+    const double x0 =
+        kLeft + slot * (static_cast<double>(g) + 0.5) - static_cast<double>(nseries) * kBarW / 2;
+    const double mid = x0 + static_cast<double>(nseries) * kBarW / 2;
+    out += "<text x=\"" + num(mid) + "\" y=\"" + num(kTop + kPlotH + 20) +
+           "\" text-anchor=\"middle\" font-weight=\"bold\">" + escape(grp.label) + "</text>\n";
+    out += "<text x=\"" + num(mid) + "\" y=\"" + num(kTop + kPlotH + 35) +
+           "\" text-anchor=\"middle\" fill=\"#555\">" + escape(grp.caption) + "</text>\n";
+    if (!grp.note.empty()) {
+      out += "<text x=\"" + num(mid) + "\" y=\"" + num(py(ymax / 2)) +
+             "\" text-anchor=\"middle\" fill=\"#888\">" + escape(grp.note) + "</text>\n";
+      continue;
+    }
+    for (size_t k = 0; k < grp.values.size() && k < nseries; ++k) {
+      const double v = grp.values[k];
+      if (!(v > 0) || !std::isfinite(v)) continue;
+      const double x = x0 + static_cast<double>(k) * kBarW;
+      out += "<rect x=\"" + num(x + 2) + "\" y=\"" + num(py(v)) + "\" width=\"" + num(kBarW - 4) +
+             "\" height=\"" + num(py(0) - py(v)) + "\" fill=\"" + kColors[k % 3] + "\"/>\n";
+      out += "<text x=\"" + num(x + kBarW / 2) + "\" y=\"" + num(py(v) - 4) +
+             "\" text-anchor=\"middle\" font-size=\"11\">" + num2(v) + "×</text>\n";
+    }
+  }
+  out += "<line x1=\"" + num(kLeft) + "\" y1=\"" + num(py(chart.reference)) + "\" x2=\"" +
+         num(kLeft + plot_w) + "\" y2=\"" + num(py(chart.reference)) +
+         "\" stroke=\"#333\" stroke-dasharray=\"6,4\"/>\n";
+  out += "<rect x=\"" + num(kLeft) + "\" y=\"" + num(kTop) + "\" width=\"" + num(plot_w) +
+         "\" height=\"" + num(kPlotH) + "\" fill=\"none\" stroke=\"#333\"/>\n";
+  for (size_t k = 0; k < chart.series.size(); ++k) {
+    const double x = kLeft + 10 + static_cast<double>(k) * 150;
+    out += "<rect x=\"" + num(x) + "\" y=\"" + num(kTop + kPlotH + 52) +
+           "\" width=\"12\" height=\"12\" fill=\"" + kColors[k % 3] + "\"/>\n";
+    out += "<text x=\"" + num(x + 16) + "\" y=\"" + num(kTop + kPlotH + 62) + "\">" +
+           escape(chart.series[k]) + "</text>\n";
+  }
   out += "</svg>\n";
   return out;
 }
