@@ -1,11 +1,12 @@
 // The flags of every command that runs the engine (`sieve run`, `sieve serve`): how the model is
-// held, the scheduler's budgets, the KV cache.
+// held, where its experts run, the scheduler's budgets, the KV cache.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "engine/engine.h"
+#include "tools/sieve/placement/placement_flags.h"
 
 namespace CLI {
 class App;
@@ -32,6 +33,7 @@ struct EngineFlags {
   int64_t max_model_len = 0;
   bool enable_prefix_caching = true;
   uint64_t seed = 0;
+  PlacementFlags placement;  // --expert-placement and its flags
 
   EngineOptions engine_options() const;
 };

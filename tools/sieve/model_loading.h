@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/backends/cpu_backend.h"
+#include "engine/experts/hybrid_moe_executor.h"
 #include "models/registry.h"
 #include "tools/sieve/distributed.h"
 #include "tools/sieve/engine_flags.h"
@@ -14,6 +15,10 @@ namespace sieve {
 
 struct LoadedModel {
   std::unique_ptr<Backend> backend;
+  // --expert-placement: the host tier's CPU backend (declared before the model, which uses it
+  // until it is gone) and the executor, which the model owns.
+  std::unique_ptr<CpuBackend> host_tier;
+  HybridMoeExecutor* hybrid = nullptr;
   ModelDir dir;
   std::unique_ptr<Model> model;  // on CUDA: decode steps replayed as CUDA graphs
   DType weight_dtype = DType::kF32;
@@ -28,8 +33,9 @@ struct LoadedModel {
 };
 
 // --model and the engine flags (--backend, --dtype, --threads, --load-format,
-// --gpu-memory-utilization, --enforce-eager) → a loaded model, or the error to print. With
-// `dist` (a multi-rank run), only this rank's experts are loaded.
+// --gpu-memory-utilization, --enforce-eager, --expert-placement and its flags) → a loaded model,
+// or the error to print; every flag is checked before any weight loads. With `dist` (a
+// multi-rank run), only this rank's experts are loaded.
 Result<LoadedModel> load_engine_model(const std::string& model_dir, const EngineFlags& flags,
                                       Distributed* dist = nullptr);
 

@@ -22,6 +22,7 @@
 #include "tools/sieve/distributed.h"
 #include "tools/sieve/engine_flags.h"
 #include "tools/sieve/model_loading.h"
+#include "tools/sieve/placement/placement_setup.h"
 
 namespace sieve {
 namespace {
@@ -112,7 +113,8 @@ int serve(const Opts& o) {
     dlo.expert_parallel = &dist->stats();
     loop_ptr = std::make_unique<DistributedLoop>(engine, dist->comm(), dlo);
   } else {
-    loop_ptr = std::make_unique<EngineLoop>(engine, o.max_queued);
+    loop_ptr = std::make_unique<EngineLoop>(engine, o.max_queued,
+                                            loaded->hybrid ? &loaded->hybrid->stats() : nullptr);
   }
   ServingLoop& loop = *loop_ptr;
   loop.on_step = [&metrics](const EngineSnapshot& s) { metrics.step(s); };
@@ -173,6 +175,7 @@ int serve(const Opts& o) {
   const EngineStats st = loop.snapshot().stats;
   spdlog::info("stopped: {} prompt tokens, {} generated tokens, {} steps", st.prompt_tokens,
                st.generated_tokens, st.steps);
+  if (loaded->hybrid) spdlog::info("{}", summarize_placement(loaded->hybrid->stats()));
   return 0;
 }
 
