@@ -21,8 +21,10 @@ struct HybridMoeStats {
     int64_t activation_bytes = 0;  // host experts' rows down and results up
     // Residency changes: background copies installed (and their bytes), device copies freed.
     int64_t swaps_in = 0, swap_bytes = 0, evictions = 0;
-    double planner_seconds = 0;         // in PlacementPlanner::plan
-    double predicted_seconds = 0;       // the cost model's time of the layer, summed over steps
+    double planner_seconds = 0;  // in PlacementPlanner::plan
+    // The cost model's time of the layer, summed over steps: the planner's plan, before uploads
+    // beyond the budget's slots are moved to the host.
+    double predicted_seconds = 0;
     double actual_seconds = 0;          // the layer's MoE, measured, summed over steps
     std::vector<ExpertTier> last_tier;  // [experts] where each expert ran in the last step
     std::vector<uint8_t> resident;      // [experts] 1 where a device copy is held now

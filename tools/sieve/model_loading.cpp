@@ -68,7 +68,7 @@ Status finish_cuda_load(LoadedModel& m, const EngineFlags& flags, bool expert_pa
   const int64_t budget = static_cast<int64_t>(flags.gpu_memory_utilization * total_bytes);
   // Uploads and swaps fill the device expert budget later: keep what is not used yet.
   const int64_t experts_later =
-      m.hybrid ? m.hybrid->options().device_slots * m.hybrid->options().shape.weight_bytes() -
+      m.hybrid ? m.hybrid->stats().device_slots * m.hybrid->options().shape.weight_bytes() -
                      m.hybrid->resident_bytes()
                : 0;
   m.kv_cache_bytes = budget - used - kReserve - experts_later;
@@ -77,10 +77,14 @@ Status finish_cuda_load(LoadedModel& m, const EngineFlags& flags, bool expert_pa
     return resource_exhausted(
         "not enough GPU memory for the KV cache: " + format_bytes(used) + " in use after " +
         "loading (weights " + format_bytes(m.model->weight_bytes()) + ", activations " +
-        format_bytes(static_cast<int64_t>(be.scratch_peak())) + ") of a budget of " +
-        format_bytes(budget) + " (--gpu-memory-utilization " +
+        format_bytes(static_cast<int64_t>(be.scratch_peak())) + ")" +
+        (m.hybrid ? ", " + format_bytes(experts_later) +
+                        " kept for the experts --device-expert-memory may still make resident"
+                  : std::string()) +
+        " of a budget of " + format_bytes(budget) + " (--gpu-memory-utilization " +
         std::to_string(flags.gpu_memory_utilization) +
-        "): raise --gpu-memory-utilization, lower --max-num-batched-tokens, or use --dtype bf16");
+        "): raise --gpu-memory-utilization, lower --max-num-batched-tokens" +
+        (m.hybrid ? " or --device-expert-memory" : "") + ", or use --dtype bf16");
   }
   spdlog::info("GPU memory: {} total, {} in use after loading, KV cache gets {} ({} pages)",
                format_bytes(static_cast<int64_t>(total_bytes)), format_bytes(used),
