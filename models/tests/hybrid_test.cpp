@@ -267,6 +267,9 @@ TEST(HybridTest, Bf16AndDummyWeightsEqualTheSingleExecutorModel) {
       ASSERT_TRUE(hybrid.model);
       KvCache kv_plain(*plain_backend, (*plain)->kv_layout(), 16, 8);
       KvCache kv_hybrid(*hybrid.device, hybrid.model->kv_layout(), 16, 8);
+      // On CUDA the host tier's bf16 products round activations to bf16 (the CPU's BF16 dot
+      // products) where the GPU's do not: the golden tests' bound for bf16 compute, 0.1.
+      const float tolerance = !dummy && testing_cuda() ? 0.1f : kTolerance;
       std::vector<int32_t> prompt = {1, 5, 9, 13, 17, 21, 25, 29};
       for (int s = 0; s < 6; ++s) {
         const std::vector<SeqChunk> step = {
@@ -275,7 +278,7 @@ TEST(HybridTest, Bf16AndDummyWeightsEqualTheSingleExecutorModel) {
         const auto got = run_step(*hybrid.model, kv_hybrid, step);
         ASSERT_EQ(got.size(), want.size());
         for (size_t r = 0; r < want.size(); ++r)
-          EXPECT_LE(max_abs_diff(got[r], want[r]), kTolerance) << "step " << s << " row " << r;
+          EXPECT_LE(max_abs_diff(got[r], want[r]), tolerance) << "step " << s << " row " << r;
         hybrid.executor->finish_swaps();
       }
     }
