@@ -136,6 +136,12 @@ Status HybridMoeExecutor::adopt_experts(int64_t layer, std::shared_ptr<const Exp
   return Status::Ok();
 }
 
+int64_t HybridMoeExecutor::max_device_bytes() const {
+  const int64_t in_flight =
+      o_.policy == PlacementPolicy::kSieve && residency_.slots() > 0 ? o_.max_swaps_in_flight : 0;
+  return (residency_.slots() + in_flight) * o_.shape.weight_bytes();
+}
+
 void HybridMoeExecutor::begin_step() {
   ++stats_.steps;
   stats_.step_predicted_seconds = 0;

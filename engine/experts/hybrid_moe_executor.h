@@ -88,6 +88,10 @@ class HybridMoeExecutor final : public MoeExecutor {
   // Device copies held now, and their bytes.
   int64_t num_resident() const { return tiers_.num_on_device(); }
   int64_t resident_bytes() const { return num_resident() * o_.shape.weight_bytes(); }
+  // The most device memory the expert copies can take: the budget's slots and, for sieve, the
+  // background copies in flight (one the residency stopped wanting holds its memory until it
+  // lands and is freed).
+  int64_t max_device_bytes() const;
   const HybridMoeOptions& options() const { return o_; }
 
  private:

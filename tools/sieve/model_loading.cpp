@@ -68,9 +68,7 @@ Status finish_cuda_load(LoadedModel& m, const EngineFlags& flags, bool expert_pa
   const int64_t budget = static_cast<int64_t>(flags.gpu_memory_utilization * total_bytes);
   // Uploads and swaps fill the device expert budget later: keep what is not used yet.
   const int64_t experts_later =
-      m.hybrid ? m.hybrid->stats().device_slots * m.hybrid->options().shape.weight_bytes() -
-                     m.hybrid->resident_bytes()
-               : 0;
+      m.hybrid ? m.hybrid->max_device_bytes() - m.hybrid->resident_bytes() : 0;
   m.kv_cache_bytes = budget - used - kReserve - experts_later;
   const int64_t page = KvCache::page_bytes(m.model->kv_layout(), o.block_size);
   if (m.kv_cache_bytes < page) {

@@ -176,6 +176,20 @@ TEST(HybridMoeExecutor, OptionsThatCannotWorkAreRefused) {
   no(dense, "needs a model with MoE layers");
 }
 
+TEST(HybridMoeExecutor, DeviceMemoryBoundCoversTheBudgetAndCopiesInFlight) {
+  CpuBackend device(1), host(1);
+  const int64_t expert = 3 * kHidden * kInter * 4;
+  auto sieve = HybridMoeExecutor::create(device, host, options(PlacementPolicy::kSieve, 5));
+  ASSERT_TRUE(sieve.ok());
+  EXPECT_EQ((*sieve)->max_device_bytes(), (5 + 4) * expert);
+  auto hosted = HybridMoeExecutor::create(device, host, options(PlacementPolicy::kHost, 5));
+  ASSERT_TRUE(hosted.ok());
+  EXPECT_EQ((*hosted)->max_device_bytes(), 0);  // host keeps nothing on the device
+  auto all = HybridMoeExecutor::create(device, host, options(PlacementPolicy::kDevice, 16));
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ((*all)->max_device_bytes(), 16 * expert);
+}
+
 // Random layers through the executor and through the CPU backend's own MoE op with every
 // expert: the same bits. The hot experts move halfway, so the sieve policy's residency follows.
 class HybridRunTest : public ::testing::TestWithParam<std::tuple<PlacementPolicy, int64_t>> {};
