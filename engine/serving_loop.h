@@ -12,7 +12,7 @@
 
 #include "engine/engine.h"
 #include "engine/experts/expert_placement.h"
-#include "engine/experts/hybrid_stats.h"
+#include "engine/experts/hybrid/hybrid_stats.h"
 
 namespace sieve {
 

@@ -8,8 +8,8 @@
 // agree within the CUDA golden tests' tolerance.
 #include <gtest/gtest.h>
 
-#include "engine/experts/hybrid_moe_executor.h"
-#include "engine/experts/static_hot_profile.h"
+#include "engine/experts/hybrid/hybrid_moe_executor.h"
+#include "engine/experts/hybrid/static_hot_profile.h"
 #include "models/tests/model_test_util.h"
 #include "tests/support/fixtures.h"
 

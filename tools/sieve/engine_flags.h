@@ -1,5 +1,5 @@
 // The flags of every command that runs the engine (`sieve run`, `sieve serve`): how the model is
-// held, where its experts run, the scheduler's budgets, the KV cache.
+// held, the scheduler's budgets, the KV cache.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +24,7 @@ struct EngineFlags {
   std::string moe_tuning_cache;
   int expert_parallel_size = 1;
   bool expert_parallel_overlap = false;
+  PlacementFlags placement;  // --expert-placement and its flags: experts on the device and host
   double distributed_timeout_s = 60;
   int threads = 0;
   int64_t max_num_seqs = 64;
@@ -33,7 +34,6 @@ struct EngineFlags {
   int64_t max_model_len = 0;
   bool enable_prefix_caching = true;
   uint64_t seed = 0;
-  PlacementFlags placement;  // --expert-placement and its flags
 
   EngineOptions engine_options() const;
 };

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/backends/backend_factory.h"
+#include "engine/experts/hybrid/hybrid_moe_executor.h"
 #include "tools/sieve/placement/placement_setup.h"
 #include "tools/sieve/progress_bar.h"
 
@@ -190,6 +191,9 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
       c.architecture, c.model_type, c.num_layers, c.num_experts, c.top_k, model_dir,
       m.dir.checkpoint ? "" : " (dummy weights: config.json only)", dtype_name(m.weight_dtype),
       secs, format_bytes(m.model->weight_bytes()), dist ? " on rank 0" : "", where);
+#if defined(SIEVE_HAVE_CUDA)
+  if (!m.cpu()) SIEVE_RETURN_IF_ERROR(finish_cuda_load(m, flags, shard.has_value()));
+#endif
   if (m.hybrid) {
     const HybridMoeOptions& o = m.hybrid->options();
     const int64_t all = c.num_moe_layers() * c.num_experts;
@@ -197,9 +201,6 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
                  all, format_bytes(all * o.shape.weight_bytes()), m.hybrid->num_resident(),
                  format_bytes(m.hybrid->resident_bytes()));
   }
-#if defined(SIEVE_HAVE_CUDA)
-  if (!m.cpu()) SIEVE_RETURN_IF_ERROR(finish_cuda_load(m, flags, shard.has_value()));
-#endif
   return m;
 }
 

@@ -6,17 +6,19 @@
 #include <string>
 
 #include "engine/backends/cpu_backend.h"
-#include "engine/experts/hybrid_moe_executor.h"
 #include "models/registry.h"
 #include "tools/sieve/distributed.h"
 #include "tools/sieve/engine_flags.h"
 
 namespace sieve {
 
+class HybridMoeExecutor;
+
 struct LoadedModel {
   std::unique_ptr<Backend> backend;
-  // --expert-placement: the host tier's CPU backend (declared before the model, which uses it
-  // until it is gone) and the executor, which the model owns.
+  // --expert-placement (its flags checked with the others, before any weight loads): the host
+  // tier's CPU backend (declared before the model, which uses it until it is gone) and the
+  // executor (engine/experts/hybrid/hybrid_moe_executor.h), which the model owns.
   std::unique_ptr<CpuBackend> host_tier;
   HybridMoeExecutor* hybrid = nullptr;
   ModelDir dir;
@@ -33,9 +35,8 @@ struct LoadedModel {
 };
 
 // --model and the engine flags (--backend, --dtype, --threads, --load-format,
-// --gpu-memory-utilization, --enforce-eager, --expert-placement and its flags) → a loaded model,
-// or the error to print; every flag is checked before any weight loads. With `dist` (a
-// multi-rank run), only this rank's experts are loaded.
+// --gpu-memory-utilization, --enforce-eager) → a loaded model, or the error to print. With
+// `dist` (a multi-rank run), only this rank's experts are loaded.
 Result<LoadedModel> load_engine_model(const std::string& model_dir, const EngineFlags& flags,
                                       Distributed* dist = nullptr);
 

@@ -172,10 +172,10 @@ int serve(const Opts& o) {
   while (http.responses_in_progress() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   http.stop();
+  if (loaded->hybrid) spdlog::info("{}", summarize_placement(loaded->hybrid->stats()));
   const EngineStats st = loop.snapshot().stats;
   spdlog::info("stopped: {} prompt tokens, {} generated tokens, {} steps", st.prompt_tokens,
                st.generated_tokens, st.steps);
-  if (loaded->hybrid) spdlog::info("{}", summarize_placement(loaded->hybrid->stats()));
   return 0;
 }
 

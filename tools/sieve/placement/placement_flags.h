@@ -1,7 +1,7 @@
 // --expert-placement and the flags that go with it (sieve run, sieve serve, sieve bench
 // throughput): split every MoE layer's routed experts, every step, between the device and the
-// host CPU (engine/experts/hybrid_moe_executor.h). Without --expert-placement the model runs as
-// before: every expert on the model's backend.
+// host CPU (engine/experts/hybrid/hybrid_moe_executor.h). Without --expert-placement the model runs
+// as before: every expert on the model's backend.
 #pragma once
 
 #include <string>

@@ -8,8 +8,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/experts/hybrid/static_hot_profile.h"
 #include "engine/experts/routing_trace.h"
-#include "engine/experts/static_hot_profile.h"
 
 // The start-up measurement of the cost model's constants (the host tier's expert rates, the
 // device tier's, the link's) lives in engine/experts/cost_measurement.h. Where this build has it

@@ -10,7 +10,7 @@
 #include "engine/backends/cpu_backend.h"
 #include "engine/base/status.h"
 #include "engine/checkpoint/model_config.h"
-#include "engine/experts/hybrid_moe_executor.h"
+#include "engine/experts/hybrid/hybrid_moe_executor.h"
 #include "tools/sieve/placement/placement_flags.h"
 
 namespace sieve {

@@ -36,13 +36,13 @@
 #include "engine/backends/backend.h"
 #include "engine/base/status.h"
 #include "engine/checkpoint/model_config.h"
-#include "engine/experts/hybrid_stats.h"
+#include "engine/experts/hybrid/hybrid_stats.h"
+#include "engine/experts/hybrid/serial_worker.h"
+#include "engine/experts/hybrid/tiered_experts.h"
 #include "engine/experts/moe_executor.h"
 #include "engine/experts/placement_cost_model.h"
 #include "engine/experts/placement_plan.h"
 #include "engine/experts/placement_planner.h"
-#include "engine/experts/serial_worker.h"
-#include "engine/experts/tiered_experts.h"
 
 namespace sieve {
 

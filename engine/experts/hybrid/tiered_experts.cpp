@@ -1,4 +1,4 @@
-#include "engine/experts/tiered_experts.h"
+#include "engine/experts/hybrid/tiered_experts.h"
 
 namespace sieve {
 

@@ -1,4 +1,4 @@
-#include "engine/experts/hybrid_moe_executor.h"
+#include "engine/experts/hybrid/hybrid_moe_executor.h"
 
 #include <algorithm>
 #include <cstdio>

@@ -1,4 +1,4 @@
-#include "engine/experts/static_hot_profile.h"
+#include "engine/experts/hybrid/static_hot_profile.h"
 
 #include <algorithm>
 #include <numeric>

@@ -10,10 +10,10 @@
 #include <random>
 
 #include "engine/backends/cpu_backend.h"
-#include "engine/experts/hybrid_moe_executor.h"
-#include "engine/experts/serial_worker.h"
-#include "engine/experts/static_hot_profile.h"
-#include "engine/experts/tiered_experts.h"
+#include "engine/experts/hybrid/hybrid_moe_executor.h"
+#include "engine/experts/hybrid/serial_worker.h"
+#include "engine/experts/hybrid/static_hot_profile.h"
+#include "engine/experts/hybrid/tiered_experts.h"
 
 namespace sieve {
 namespace {

@@ -15,7 +15,7 @@
 #include "engine/backends/backend.h"
 #include "engine/base/status.h"
 #include "engine/experts/expert_source.h"
-#include "engine/experts/serial_worker.h"
+#include "engine/experts/hybrid/serial_worker.h"
 
 namespace sieve {
 

@@ -1,4 +1,4 @@
-#include "engine/experts/serial_worker.h"
+#include "engine/experts/hybrid/serial_worker.h"
 
 namespace sieve {
 
