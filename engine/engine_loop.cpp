@@ -4,10 +4,11 @@
 
 namespace sieve {
 
-EngineLoop::EngineLoop(Engine& engine, int64_t max_queued)
-    : engine_(engine), max_queued_(max_queued) {
+EngineLoop::EngineLoop(Engine& engine, int64_t max_queued, const HybridMoeStats* placement)
+    : engine_(engine), max_queued_(max_queued), placement_(placement) {
   snapshot_.kv_blocks_total = engine.num_kv_blocks();
   snapshot_.kv_blocks_free = engine.num_free_kv_blocks();
+  if (placement_) snapshot_.placement = *placement_;  // the loop thread has not started
   thread_ = std::thread([this] { run(); });
 }
 
@@ -122,6 +123,7 @@ void EngineLoop::run() {
     snap.last_step_seconds = secs;
     snap.last_step_batch = engine_.last_step_batch();
     snap.expert_tokens = engine_.expert_token_counts();
+    if (placement_) snap.placement = *placement_;
     {
       std::lock_guard lock(mu_);
       snapshot_ = snap;

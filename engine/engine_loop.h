@@ -28,8 +28,10 @@ namespace sieve {
 class EngineLoop final : public ServingLoop {
  public:
   // `max_queued` bounds requests submitted but not yet finished; more are refused with
-  // kResourceExhausted (the HTTP front end answers 429).
-  EngineLoop(Engine& engine, int64_t max_queued = 4096);
+  // kResourceExhausted (the HTTP front end answers 429). `placement`, when the model runs the
+  // hybrid MoE executor, is its counters: copied into the snapshot after every step, on the loop
+  // thread that writes them.
+  EngineLoop(Engine& engine, int64_t max_queued = 4096, const HybridMoeStats* placement = nullptr);
   ~EngineLoop();  // stop(0): aborts what is still running
 
   Result<uint64_t> submit(GenerationRequest request, RequestSink sink) override;
@@ -48,6 +50,7 @@ class EngineLoop final : public ServingLoop {
 
   Engine& engine_;
   const int64_t max_queued_;
+  const HybridMoeStats* placement_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::deque<Pending> pending_;

@@ -12,6 +12,7 @@
 
 #include "engine/engine.h"
 #include "engine/experts/expert_placement.h"
+#include "engine/experts/hybrid/hybrid_stats.h"
 
 namespace sieve {
 
@@ -26,6 +27,8 @@ struct EngineSnapshot {
   std::vector<int64_t> expert_tokens;  // Engine::expert_token_counts()
   // [rank]: each rank's expert-parallel counters (cumulative); empty in a single process.
   std::vector<ExpertParallelStats> ranks;
+  // The hybrid MoE executor's counters and residency (--expert-placement); no layers without it.
+  HybridMoeStats placement;
 };
 
 class ServingLoop {

@@ -75,6 +75,14 @@ Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend,
   SIEVE_RETURN_IF_ERROR(check_weight_dtype(weight_dtype));
   SIEVE_ASSIGN_OR_RETURN(std::unique_ptr<MoeExecutor> moe,
                          make_moe_executor(backend, shard, c.num_experts, c.num_layers));
+  return load_model(dir, backend, weight_dtype, std::move(moe), progress);
+}
+
+Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend, DType weight_dtype,
+                                          std::unique_ptr<MoeExecutor> moe,
+                                          const LoadProgress& progress) {
+  const ModelConfig& c = dir.config;
+  SIEVE_RETURN_IF_ERROR(check_weight_dtype(weight_dtype));
   std::vector<DecoderLayer> layers = dir.family->recipe(c);
   if (dir.checkpoint) {
     CheckpointSource src(*dir.checkpoint, backend, weight_dtype, progress);

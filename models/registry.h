@@ -71,5 +71,11 @@ Result<DType> resolve_weight_dtype(std::string_view flag, const ModelConfig& con
 Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend, DType weight_dtype,
                                           const LoadProgress& progress = {},
                                           const ExpertShard* shard = nullptr);
+// The same with the MoE executor given, which the model then owns: the hybrid executor
+// (engine/experts/hybrid/hybrid_moe_executor.h) decides where the routed experts live, and makes
+// its copies of them from what each MoE layer hands it while loading (MoeExecutor::adopt_experts).
+Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend, DType weight_dtype,
+                                          std::unique_ptr<MoeExecutor> moe,
+                                          const LoadProgress& progress = {});
 
 }  // namespace sieve

@@ -188,6 +188,7 @@ std::string Metrics::render() const {
     }
   }
   render_expert_parallel(out, m);
+  render_placement(out, m);
   return out;
 }
 
@@ -225,6 +226,75 @@ void Metrics::render_expert_parallel(std::string& out, const std::string& m) con
                  [&](const Layer& l) {
                    return l.expert_rows_total() > 0 ? one(l.load_imbalance()) : Series{};
                  });
+}
+
+void Metrics::render_placement(std::string& out, const std::string& m) const {
+  const HybridMoeStats& p = last_.placement;
+  if (!p.enabled()) return;  // no hybrid executor
+  using Series = std::vector<std::pair<std::string, double>>;
+  using Layer = HybridMoeStats::Layer;
+  // One family with a series per MoE layer (labels model_name, layer, then the extra ones).
+  auto per_layer = [&](const std::string& name, const std::string& type, const std::string& help,
+                       const auto& value) {
+    header(out, name, type, help);
+    for (size_t l = 0; l < p.layers.size(); ++l) {
+      if (!p.layers[l].is_moe()) continue;
+      const std::string labels = m + ",layer=\"" + std::to_string(l) + "\"";
+      for (const auto& [extra, v] : value(p.layers[l]))
+        line(out, name, labels + extra, v);
+    }
+  };
+  auto one = [](auto v) { return Series{{"", static_cast<double>(v)}}; };
+  auto tiers = [](auto device, auto upload, auto host) {
+    return Series{{",tier=\"device\"", static_cast<double>(device)},
+                  {",tier=\"upload\"", static_cast<double>(upload)},
+                  {",tier=\"host\"", static_cast<double>(host)}};
+  };
+  header(out, "sieve_placement_device_slots", "gauge",
+         "Experts (of any MoE layer) the device budget holds, by placement policy.");
+  line(out, "sieve_placement_device_slots", m + ",policy=\"" + p.policy + "\"",
+       static_cast<double>(p.device_slots));
+  per_layer("sieve_placement_rows_total", "counter",
+            "Rows ((token, expert) choices) each tier computed, per MoE layer: device (resident), "
+            "upload (copied to the device for the step), host.",
+            [&](const Layer& l) { return tiers(l.device_rows, l.upload_rows, l.host_rows); });
+  per_layer(
+      "sieve_placement_experts_total", "counter",
+      "Expert runs per tier and MoE layer (an expert run on the upload tier is one upload).",
+      [&](const Layer& l) { return tiers(l.device_experts, l.upload_experts, l.host_experts); });
+  per_layer("sieve_placement_upload_bytes_total", "counter",
+            "Expert weight bytes the planner's uploads copied to the device, per MoE layer.",
+            [&](const Layer& l) { return one(l.upload_bytes); });
+  per_layer("sieve_placement_activation_bytes_total", "counter",
+            "Bytes of the host experts' rows sent down and results sent up, per MoE layer.",
+            [&](const Layer& l) { return one(l.activation_bytes); });
+  per_layer("sieve_placement_swaps_total", "counter",
+            "Experts made resident by background swaps, per MoE layer.",
+            [&](const Layer& l) { return one(l.swaps_in); });
+  per_layer("sieve_placement_swap_bytes_total", "counter",
+            "Expert weight bytes background swaps copied to the device, per MoE layer.",
+            [&](const Layer& l) { return one(l.swap_bytes); });
+  per_layer("sieve_placement_evictions_total", "counter",
+            "Device copies of experts freed to make room, per MoE layer.",
+            [&](const Layer& l) { return one(l.evictions); });
+  per_layer("sieve_placement_planner_seconds_total", "counter",
+            "Time spent planning, per MoE layer.",
+            [&](const Layer& l) { return one(l.planner_seconds); });
+  per_layer("sieve_placement_moe_seconds_total", "counter",
+            "MoE time per layer: the cost model's prediction and the measured time.",
+            [&](const Layer& l) {
+              return Series{{",kind=\"predicted\"", l.predicted_seconds},
+                            {",kind=\"actual\"", l.actual_seconds}};
+            });
+  per_layer("sieve_placement_resident_experts", "gauge",
+            "Experts with a device copy now, per MoE layer.",
+            [&](const Layer& l) { return one(l.num_resident()); });
+  header(out, "sieve_placement_step_moe_seconds", "gauge",
+         "The last step's MoE layers together: the cost model's prediction and the measured "
+         "time.");
+  line(out, "sieve_placement_step_moe_seconds", m + ",kind=\"predicted\"",
+       p.step_predicted_seconds);
+  line(out, "sieve_placement_step_moe_seconds", m + ",kind=\"actual\"", p.step_actual_seconds);
 }
 
 }  // namespace sieve::server

@@ -53,6 +53,8 @@ class Metrics {
  private:
   // Per rank and MoE layer (EngineSnapshot::ranks); nothing in a single process.
   void render_expert_parallel(std::string& out, const std::string& m) const;
+  // Per MoE layer and tier (EngineSnapshot::placement); nothing without --expert-placement.
+  void render_placement(std::string& out, const std::string& m) const;
 
   mutable std::mutex mu_;
   std::string model_;

@@ -138,6 +138,15 @@ class Backend {
   // A weight matrix from host memory `src` [n, k] of `src_dtype`, stored as `dtype`.
   virtual std::shared_ptr<Matrix> make_matrix(const void* src, DType src_dtype, int64_t n,
                                               int64_t k, DType dtype) = 0;
+  // make_matrix for a thread other than the one running steps (background expert swaps): the
+  // copy must not wait for, or make wait, the work of a step. Returns once the matrix is ready
+  // for any op. The CUDA backend copies on a stream of its own; the default is make_matrix,
+  // right for a backend whose make_matrix touches nothing a step uses (the CPU backend packs
+  // into fresh memory).
+  virtual std::shared_ptr<Matrix> make_matrix_in_background(const void* src, DType src_dtype,
+                                                            int64_t n, int64_t k, DType dtype) {
+    return make_matrix(src, src_dtype, n, k, dtype);
+  }
   // A tensor from host memory of `src_dtype`, stored as `dtype` (norm weights: kF32;
   // embedding tables: the weight dtype).
   virtual Tensor upload(const void* src, DType src_dtype, std::vector<int64_t> shape,

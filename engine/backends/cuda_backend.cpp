@@ -116,6 +116,7 @@ CudaBackend::~CudaBackend() {
   if (sample_host_) cudaFreeHost(sample_host_);
   if (sample_device_) cudaFree(sample_device_);
   cudaStreamDestroy(as_stream(stream_));
+  if (copy_stream_) cudaStreamDestroy(as_stream(copy_stream_));
 }
 
 std::string CudaBackend::name() const {
@@ -169,6 +170,33 @@ std::shared_ptr<Matrix> CudaBackend::make_matrix(const void* src, DType src_dtyp
     const auto host = convert_on_host(src, src_dtype, n * k, dtype);
     SIEVE_CUDA_CHECK(cudaMemcpy(m->data(), host.data(), host.size(), cudaMemcpyHostToDevice));
   }
+  return m;
+}
+
+std::shared_ptr<Matrix> CudaBackend::make_matrix_in_background(const void* src, DType src_dtype,
+                                                               int64_t n, int64_t k, DType dtype) {
+  weight_type(dtype);                        // checks the dtype
+  SIEVE_CUDA_CHECK(cudaSetDevice(device_));  // this thread may not have used the device yet
+  cudaStream_t copy = nullptr;
+  {
+    std::lock_guard lock(copy_mu_);
+    if (!copy_stream_) {
+      SIEVE_CUDA_CHECK(cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking));
+      copy_stream_ = copy;
+    }
+    copy = as_stream(copy_stream_);
+  }
+  auto m = std::make_shared<CudaMatrix>(n, k, dtype);
+  allocated_bytes_ += static_cast<int64_t>(m->bytes());
+  std::vector<uint8_t> converted;
+  if (src_dtype != dtype) {
+    converted = convert_on_host(src, src_dtype, n * k, dtype);
+    src = converted.data();
+  }
+  // Neither stream waits for the other: the matrix is new, and nothing reads it until this
+  // returns.
+  SIEVE_CUDA_CHECK(cudaMemcpyAsync(m->data(), src, m->bytes(), cudaMemcpyHostToDevice, copy));
+  SIEVE_CUDA_CHECK(cudaStreamSynchronize(copy));
   return m;
 }
 
@@ -524,20 +552,24 @@ void CudaBackend::router_topk(const Tensor& logits, int64_t k, bool renormalize,
   cuda::router_topk(p, as_stream(stream_));
 }
 
-// A device array of the experts' weight pointers, made once per layer and kept.
+// A device array of the experts' weight pointers, made once per layer and kept; made again when
+// the vector's experts change (the hybrid executor's device tier gains and loses experts).
 const void* CudaBackend::expert_pointers(const std::vector<std::shared_ptr<Matrix>>& m) {
-  auto it = expert_ptrs_.find(&m);
-  if (it == expert_ptrs_.end()) {
+  std::vector<const void*> host;
+  host.reserve(m.size());
+  for (const auto& e : m)
+    host.push_back(cuda_matrix(*e).data());
+  ExpertTable& table = expert_ptrs_[&m];
+  if (!table.device || table.host != host) {
     SIEVE_CHECK_MSG(!capturing_, "expert tables must exist before a CUDA graph is captured");
-    std::vector<const void*> host;
-    for (const auto& e : m)
-      host.push_back(cuda_matrix(*e).data());
-    auto buf = device_buffer(host.size() * sizeof(void*));
-    SIEVE_CUDA_CHECK(
-        cudaMemcpy(buf.get(), host.data(), host.size() * sizeof(void*), cudaMemcpyHostToDevice));
-    it = expert_ptrs_.emplace(&m, std::move(buf)).first;
+    // The old array may still be read by work in flight on the stream.
+    if (table.device) synchronize();
+    table.device = device_buffer(host.size() * sizeof(void*));
+    SIEVE_CUDA_CHECK(cudaMemcpy(table.device.get(), host.data(), host.size() * sizeof(void*),
+                                cudaMemcpyHostToDevice));
+    table.host = std::move(host);
   }
-  return it->second.get();
+  return table.device.get();
 }
 
 void CudaBackend::moe_experts(const MoeArgs& args) {

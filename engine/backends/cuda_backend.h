@@ -9,9 +9,11 @@
 // buffer that end_step() copies out after the only synchronisation of the step.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -53,6 +55,9 @@ class CudaBackend final : public Backend {
   Tensor scratch(std::vector<int64_t> shape, DType dtype) override;
   std::shared_ptr<Matrix> make_matrix(const void* src, DType src_dtype, int64_t n, int64_t k,
                                       DType dtype) override;
+  // On a copy stream of its own (made on first use), from any thread.
+  std::shared_ptr<Matrix> make_matrix_in_background(const void* src, DType src_dtype, int64_t n,
+                                                    int64_t k, DType dtype) override;
   Tensor upload(const void* src, DType src_dtype, std::vector<int64_t> shape, DType dtype) override;
   std::shared_ptr<Matrix> make_filled_matrix(int64_t n, int64_t k,
                                              std::span<const RowBlockFill> blocks,
@@ -154,14 +159,23 @@ class CudaBackend final : public Backend {
   std::optional<std::pair<int64_t, int64_t>> bounds_;
   bool capturing_ = false;
   uint64_t generation_ = 0;
-  int64_t allocated_bytes_ = 0;
+  std::atomic<int64_t> allocated_bytes_{0};  // background copies add to it from their thread
+  // Background weight copies (make_matrix_in_background): their stream, made on first use.
+  std::mutex copy_mu_;
+  void* copy_stream_ = nullptr;  // cudaStream_t
   // Sampling inputs (row parameters, penalty token lists) and the sampled ids: pinned, with a
   // device copy of the inputs.
   char* sample_host_ = nullptr;
   char* sample_device_ = nullptr;
   size_t sample_bytes_ = 0;
-  std::map<const void*, std::shared_ptr<void>> expert_ptrs_;  // ExpertWeights vector → array
-  std::map<const void*, std::shared_ptr<void>> inv_freq_;     // RopeConfig → device copy
+  // ExpertWeights vector → the device array of its pointers, and the pointers it was made
+  // from: a vector whose experts change (the hybrid executor's device tier) gets a new array.
+  struct ExpertTable {
+    std::vector<const void*> host;
+    std::shared_ptr<void> device;
+  };
+  std::map<const void*, ExpertTable> expert_ptrs_;
+  std::map<const void*, std::shared_ptr<void>> inv_freq_;  // RopeConfig → device copy
 };
 
 }  // namespace sieve

@@ -4,7 +4,8 @@
 //   - LocalMoeExecutor: every expert in this process (Backend::moe_experts);
 //   - ExpertParallelMoeExecutor (expert_parallel_moe.h): experts spread over ranks, each choice
 //     sent to its expert's owner and back;
-// an executor that splits each layer's experts between a device and the host is another.
+//   - HybridMoeExecutor (hybrid_moe_executor.h): each layer's experts split, every step, between
+//     the device and the host CPU.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include "engine/backends/backend.h"
 #include "engine/base/status.h"
 #include "engine/experts/expert_placement.h"
+#include "engine/experts/expert_source.h"
 
 namespace sieve {
 
@@ -22,6 +24,13 @@ class MoeExecutor {
   // Whether this process holds routed expert `expert` (of every MoE layer). A model loads exactly
   // these, in ascending order, and its MoeArgs::experts lists them in that order.
   virtual bool holds(int64_t expert) const = 0;
+  // Called once for each MoE layer while the model loads, after the layer has loaded the experts
+  // holds() names: where all of the layer's experts come from. An executor that keeps experts of
+  // its own (holding none through the model) makes them from `source` now and later; the others
+  // ignore it.
+  virtual Status adopt_experts(int64_t layer, std::shared_ptr<const ExpertSource> source) {
+    return Status::Ok();
+  }
   // m.out = Σ_j m.topk_weights[t, j] · expert_{m.topk_ids[t, j]}(m.x[t]) for MoE layer `layer`
   // (MoeArgs semantics; ids number all experts, m.experts holds this process's). The combine is
   // per token in router order whatever the executor, so every executor gives the same bits.

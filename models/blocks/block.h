@@ -32,7 +32,10 @@ struct LayerCall {
 // What a block's load uses.
 struct LoadContext {
   WeightSource& weights;
-  const MoeExecutor& moe;  // which routed experts this process holds
+  // Which routed experts this process loads itself (holds), and where all of them come from
+  // (adopt_experts: an executor that decides where experts live makes its own copies).
+  MoeExecutor& moe;
+  int64_t layer = 0;  // the layer being loaded
 };
 
 class Block {

@@ -50,9 +50,9 @@ class Decoder final : public Model {
 };
 
 Status Decoder::load(WeightSource& src) {
-  const LoadContext ctx{src, *moe_};
   SIEVE_ASSIGN_OR_RETURN(embed_, src.table(kEmbedding));
   for (int64_t l = 0; l < static_cast<int64_t>(layers_.size()); ++l) {
+    const LoadContext ctx{src, *moe_, l};
     Tensor in, post;
     SIEVE_ASSIGN_OR_RETURN(in, src.vector(input_norm(l)));
     SIEVE_ASSIGN_OR_RETURN(post, src.vector(post_attention_norm(l)));

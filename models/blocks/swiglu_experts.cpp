@@ -28,7 +28,13 @@ Status SwigluExperts::load(const LoadContext& ctx) {
     experts_.gate_up.push_back(std::move(gate_up));
     experts_.down.push_back(std::move(down));
   }
-  return Status::Ok();
+  LayerExpertNames layer;
+  layer.hidden = o_.hidden;
+  layer.intermediate = o_.intermediate;
+  for (int64_t e = 0; e < o_.num_experts; ++e)
+    layer.names.push_back({{name(e, o_.gate), name(e, o_.up)}, name(e, o_.down)});
+  SIEVE_ASSIGN_OR_RETURN(auto source, src.experts(layer));
+  return ctx.moe.adopt_experts(ctx.layer, std::move(source));
 }
 
 void SwigluExperts::forward(const LayerCall& call, const Tensor& x, const Routing& routing,

@@ -1,6 +1,7 @@
 // Routed SwiGLU experts, each its own gate/up/down tensors (expert e: down(silu(gate x) · up x)),
 // run through the layer's MoeExecutor. A process loads only the experts its executor holds; the
-// tensors of the others are skipped.
+// tensors of the others are skipped. The executor is also told where every expert comes from
+// (adopt_experts), for one that keeps its own copies (the hybrid executor: host and device).
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,7 @@
 #include "models/blocks/weight_source.h"
 
+#include "models/blocks/expert_sources.h"
+
 namespace sieve {
 namespace {
 
@@ -75,6 +77,29 @@ Status CheckpointSource::skip(std::initializer_list<std::string> names) {
   return Status::Ok();
 }
 
+Result<std::shared_ptr<const ExpertSource>> CheckpointSource::experts(
+    const LayerExpertNames& layer) {
+  // The mapped tensors with the files that own them, so the source outlives the checkpoint.
+  auto mapped = [&](const std::string& name) -> Result<MappedTensor> {
+    SIEVE_ASSIGN_OR_RETURN(const CheckpointTensor* t, lookup(name));
+    for (const auto& f : ckpt_.files()) {
+      if (f.get() == t->file) return MappedTensor{f, t->entry};
+    }
+    return internal_error(ckpt_.dir() + ": tensor '" + name + "' is in no file of the checkpoint");
+  };
+  std::vector<MappedExpert> experts;
+  for (const ExpertTensorNames& e : layer.names) {
+    MappedExpert x;
+    for (const std::string& name : e.gate_up) {
+      SIEVE_ASSIGN_OR_RETURN(MappedTensor t, mapped(name));
+      x.gate_up.push_back(std::move(t));
+    }
+    SIEVE_ASSIGN_OR_RETURN(x.down, mapped(e.down));
+    experts.push_back(std::move(x));
+  }
+  return mapped_experts(std::move(experts), layer.hidden, layer.intermediate, dtype_);
+}
+
 Result<const CheckpointTensor*> CheckpointSource::lookup(const std::string& name) {
   const CheckpointTensor* t = ckpt_.find(name);
   if (!t) return not_found(ckpt_.dir() + ": tensor '" + name + "' is missing");
@@ -128,6 +153,21 @@ Status FilledSource::skip(std::initializer_list<std::string> names) {
     advance(static_cast<uint64_t>(e->shape[0] * e->shape[1]) * dtype_size(dtype_));
   }
   return Status::Ok();
+}
+
+Result<std::shared_ptr<const ExpertSource>> FilledSource::experts(const LayerExpertNames& layer) {
+  std::vector<FilledExpert> experts;
+  for (const ExpertTensorNames& e : layer.names) {
+    FilledExpert x;
+    for (const std::string& name : e.gate_up) {
+      SIEVE_ASSIGN_OR_RETURN(const Entry* t, lookup(name));
+      x.gate_up.push_back({t->shape[0], t->fill});
+    }
+    SIEVE_ASSIGN_OR_RETURN(const Entry* down, lookup(e.down));
+    x.down = down->fill;
+    experts.push_back(std::move(x));
+  }
+  return filled_experts(std::move(experts), layer.hidden, layer.intermediate, dtype_);
 }
 
 Result<const FilledSource::Entry*> FilledSource::lookup(const std::string& name) {

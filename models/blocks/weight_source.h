@@ -15,6 +15,7 @@
 #include "engine/backends/backend.h"
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/checkpoint/weight_fill.h"
+#include "engine/experts/expert_source.h"
 
 namespace sieve {
 
@@ -25,6 +26,20 @@ struct LoadProgress {
 // Bytes a tensor of `shape` takes held as a model holds it: matrices and tables at
 // `weight_dtype`, vectors (norms) in fp32.
 uint64_t held_bytes(const std::vector<int64_t>& shape, DType weight_dtype);
+
+// One routed expert's tensors: gate_up stacked from `gate_up` along the output dimension (gate
+// rows, then up rows), and `down`.
+struct ExpertTensorNames {
+  std::vector<std::string> gate_up;
+  std::string down;
+};
+
+// The routed experts of one MoE layer: names[e] are expert e's tensors, of `hidden` and
+// `intermediate` features.
+struct LayerExpertNames {
+  std::vector<ExpertTensorNames> names;
+  int64_t hidden = 0, intermediate = 0;
+};
 
 class WeightSource {
  public:
@@ -38,6 +53,10 @@ class WeightSource {
   virtual Result<std::shared_ptr<Matrix>> matrix(std::initializer_list<std::string> names) = 0;
   // Tensors another process holds: not read, only counted as done.
   virtual Status skip(std::initializer_list<std::string> names) = 0;
+  // A layer's experts as an ExpertSource that makes any of them, on any backend, while the model
+  // loads and after (engine/experts/expert_source.h); it keeps what it reads alive (the mapped
+  // files, the fills), not this WeightSource. Reads nothing and counts nothing as loaded.
+  virtual Result<std::shared_ptr<const ExpertSource>> experts(const LayerExpertNames& layer) = 0;
 
   // The lm_head of a model with tied embeddings: the embedding table again, as a matrix.
   std::shared_ptr<Matrix> matrix_from_table(const Tensor& table);
@@ -83,6 +102,7 @@ class CheckpointSource final : public WeightSource {
   Result<Tensor> table(const std::string& name) override;
   Result<std::shared_ptr<Matrix>> matrix(std::initializer_list<std::string> names) override;
   Status skip(std::initializer_list<std::string> names) override;
+  Result<std::shared_ptr<const ExpertSource>> experts(const LayerExpertNames& layer) override;
 
  private:
   Result<const CheckpointTensor*> lookup(const std::string& name);
@@ -113,6 +133,7 @@ class FilledSource final : public WeightSource {
   Result<Tensor> table(const std::string& name) override;
   Result<std::shared_ptr<Matrix>> matrix(std::initializer_list<std::string> names) override;
   Status skip(std::initializer_list<std::string> names) override;
+  Result<std::shared_ptr<const ExpertSource>> experts(const LayerExpertNames& layer) override;
 
  private:
   struct Entry {

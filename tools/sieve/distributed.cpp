@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/distributed/mpi_communicator.h"
+#include "tools/sieve/placement/placement_setup.h"
 #if defined(SIEVE_HAVE_CUDA)
 #include "engine/distributed/nccl_communicator.h"
 #endif
@@ -17,6 +18,8 @@ Distributed::~Distributed() {
 }
 
 Result<std::unique_ptr<Distributed>> Distributed::start(const EngineFlags& flags) {
+  // A placement that cannot go with ranks says so before any rank starts.
+  SIEVE_RETURN_IF_ERROR(check_placement_flags(flags.placement, flags.expert_parallel_size));
   const bool under_mpi = launched_under_mpi();
   if (!under_mpi && flags.expert_parallel_size <= 1) return std::unique_ptr<Distributed>();
   std::unique_ptr<Distributed> d(new Distributed());

@@ -57,6 +57,7 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
                   "an error (a rank died or hangs)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  add_placement_flags(cmd, f.placement);
   cmd->add_option("--load-format", f.load_format,
                   "auto/safetensors: read the checkpoint; dummy: only config.json, random "
                   "weights made in memory (the weights `sieve make-checkpoint` writes for it), "

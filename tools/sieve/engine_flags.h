@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/engine.h"
+#include "tools/sieve/placement/placement_flags.h"
 
 namespace CLI {
 class App;
@@ -24,6 +25,7 @@ struct EngineFlags {
   std::string moe_tuning_cache;
   int expert_parallel_size = 1;
   bool expert_parallel_overlap = false;
+  PlacementFlags placement;  // --expert-placement and its flags: experts on the device and host
   double distributed_timeout_s = 60;
   int threads = 0;
   int64_t max_num_seqs = 64;

@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/backends/backend_factory.h"
+#include "engine/experts/hybrid/hybrid_moe_executor.h"
+#include "tools/sieve/placement/placement_setup.h"
 #include "tools/sieve/progress_bar.h"
 
 #if defined(SIEVE_HAVE_CUDA)
@@ -48,7 +50,8 @@ ForwardBatch profile_batch(const EngineOptions& o) {
 }
 
 // Loads on the GPU, measures the largest step, and sizes the KV cache from what
-// --gpu-memory-utilization leaves.
+// --gpu-memory-utilization leaves (and, with --expert-placement, what the resident experts may
+// still grow to).
 Status finish_cuda_load(LoadedModel& m, const EngineFlags& flags, bool expert_parallel) {
   auto& be = static_cast<CudaBackend&>(*m.backend);
   const EngineOptions o = flags.engine_options();
@@ -65,26 +68,36 @@ Status finish_cuda_load(LoadedModel& m, const EngineFlags& flags, bool expert_pa
   constexpr int64_t kReserve = int64_t{512} << 20;
   const int64_t used = static_cast<int64_t>(total_bytes - free_bytes);
   const int64_t budget = static_cast<int64_t>(flags.gpu_memory_utilization * total_bytes);
-  m.kv_cache_bytes = budget - used - kReserve;
+  // Uploads and swaps fill the device expert budget later: keep what is not used yet.
+  const int64_t experts_later =
+      m.hybrid ? m.hybrid->max_device_bytes() - m.hybrid->resident_bytes() : 0;
+  m.kv_cache_bytes = budget - used - kReserve - experts_later;
   const int64_t page = KvCache::page_bytes(m.model->kv_layout(), o.block_size);
   if (m.kv_cache_bytes < page) {
     return resource_exhausted(
         "not enough GPU memory for the KV cache: " + format_bytes(used) + " in use after " +
         "loading (weights " + format_bytes(m.model->weight_bytes()) + ", activations " +
-        format_bytes(static_cast<int64_t>(be.scratch_peak())) + ") of a budget of " +
-        format_bytes(budget) + " (--gpu-memory-utilization " +
+        format_bytes(static_cast<int64_t>(be.scratch_peak())) + ")" +
+        (m.hybrid ? ", " + format_bytes(experts_later) +
+                        " kept for the experts --device-expert-memory may still make resident"
+                  : std::string()) +
+        " of a budget of " + format_bytes(budget) + " (--gpu-memory-utilization " +
         std::to_string(flags.gpu_memory_utilization) +
-        "): raise --gpu-memory-utilization, lower --max-num-batched-tokens, or use --dtype bf16");
+        "): raise --gpu-memory-utilization, lower --max-num-batched-tokens" +
+        (m.hybrid ? " or --device-expert-memory" : "") + ", or use --dtype bf16");
   }
   spdlog::info("GPU memory: {} total, {} in use after loading, KV cache gets {} ({} pages)",
                format_bytes(static_cast<int64_t>(total_bytes)), format_bytes(used),
                format_bytes(m.kv_cache_bytes), m.kv_cache_bytes / page);
-  // An expert-parallel step plans its all-to-all on the host from the router's choices, so it
-  // cannot be captured.
+  // An expert-parallel step plans its all-to-all on the host from the router's choices, and a
+  // hybrid one its placement, so neither can be captured.
   if (expert_parallel && !flags.enforce_eager) {
     spdlog::info("expert parallelism: steps run eagerly (no CUDA graphs)");
   }
-  if (!flags.enforce_eager && !expert_parallel) {
+  if (m.hybrid && !flags.enforce_eager) {
+    spdlog::info("expert placement: steps run eagerly (no CUDA graphs)");
+  }
+  if (!flags.enforce_eager && !expert_parallel && !m.hybrid) {
     CudaGraphOptions g;
     g.block_size = o.block_size;
     g.max_model_len = o.max_model_len > 0 ? o.max_model_len
@@ -163,6 +176,7 @@ void LoadedModel::log_routing_recorded() const {
 Result<LoadedModel> load_engine_model(const std::string& model_dir, const EngineFlags& flags,
                                       Distributed* dist) {
   LoadedModel m;
+  SIEVE_RETURN_IF_ERROR(check_placement_flags(flags.placement, flags.expert_parallel_size));
   SIEVE_ASSIGN_OR_RETURN(const std::string backend, resolve_backend(flags.backend));
   if (dist) SIEVE_RETURN_IF_ERROR(dist->use_backend(backend));
   SIEVE_ASSIGN_OR_RETURN(const LoadFormat format, parse_load_format(flags.load_format));
@@ -173,12 +187,32 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
     SIEVE_ASSIGN_OR_RETURN(shard, dist->shard(m.dir.config, flags.expert_parallel_overlap));
   }
   SIEVE_ASSIGN_OR_RETURN(m.weight_dtype, resolve_weight_dtype(flags.dtype, m.dir.config));
+  std::optional<PlacementSetup> placement;
+  if (flags.placement.enabled()) {
+    SIEVE_ASSIGN_OR_RETURN(placement, prepare_placement(flags.placement, m.dir.config,
+                                                        m.weight_dtype, backend, flags.threads));
+  }
   BackendChoice choice;
   choice.name = backend;
-  choice.threads = flags.threads;
+  choice.threads = placement ? placement->device_threads : flags.threads;
   choice.moe_autotune = flags.moe_autotune;
   choice.moe_tuning_cache = flags.moe_tuning_cache;
   SIEVE_ASSIGN_OR_RETURN(m.backend, make_backend(choice));
+  std::unique_ptr<MoeExecutor> hybrid;
+  if (placement) {
+    // Where the experts go: the host tier beside the model's backend, the cost model the
+    // planner decides with (read, or measured now), then the executor.
+    m.host_tier = std::make_unique<CpuBackend>(placement->host_threads);
+    SIEVE_ASSIGN_OR_RETURN(
+        placement->options.cost,
+        startup_cost_model(flags.placement, *m.backend, *m.host_tier, placement->options.shape));
+    spdlog::info("{}", placement->options.cost.describe());
+    spdlog::info("{}", describe_placement(*placement, *m.backend));
+    SIEVE_ASSIGN_OR_RETURN(auto executor,
+                           HybridMoeExecutor::create(*m.backend, *m.host_tier, placement->options));
+    m.hybrid = executor.get();
+    hybrid = std::move(executor);
+  }
   const auto t0 = std::chrono::steady_clock::now();
   const uint64_t total =
       m.dir.checkpoint ? m.dir.checkpoint->total_bytes() : m.dir.weight_bytes(m.weight_dtype);
@@ -189,8 +223,13 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
   progress.on_progress = [&bar](uint64_t done, uint64_t) {
     bar.update(static_cast<int64_t>(done));
   };
-  SIEVE_ASSIGN_OR_RETURN(
-      m.model, load_model(m.dir, *m.backend, m.weight_dtype, progress, shard ? &*shard : nullptr));
+  if (hybrid) {
+    SIEVE_ASSIGN_OR_RETURN(
+        m.model, load_model(m.dir, *m.backend, m.weight_dtype, std::move(hybrid), progress));
+  } else {
+    SIEVE_ASSIGN_OR_RETURN(m.model, load_model(m.dir, *m.backend, m.weight_dtype, progress,
+                                               shard ? &*shard : nullptr));
+  }
   bar.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const ModelConfig& c = m.dir.config;
@@ -210,6 +249,13 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
 #if defined(SIEVE_HAVE_CUDA)
   if (!m.cpu()) SIEVE_RETURN_IF_ERROR(finish_cuda_load(m, flags, shard.has_value()));
 #endif
+  if (m.hybrid) {
+    const HybridMoeOptions& o = m.hybrid->options();
+    const int64_t all = c.num_moe_layers() * c.num_experts;
+    spdlog::info("routed experts: all {} on the host tier ({}), {} resident on the device ({})",
+                 all, format_bytes(all * o.shape.weight_bytes()), m.hybrid->num_resident(),
+                 format_bytes(m.hybrid->resident_bytes()));
+  }
   return m;
 }
 

@@ -13,8 +13,15 @@
 
 namespace sieve {
 
+class HybridMoeExecutor;
+
 struct LoadedModel {
   std::unique_ptr<Backend> backend;
+  // --expert-placement (its flags checked with the others, before any weight loads): the host
+  // tier's CPU backend (declared before the model, which uses it until it is gone) and the
+  // executor (engine/experts/hybrid/hybrid_moe_executor.h), which the model owns.
+  std::unique_ptr<CpuBackend> host_tier;
+  HybridMoeExecutor* hybrid = nullptr;
   ModelDir dir;
   std::unique_ptr<Model> model;  // on CUDA: decode steps replayed as CUDA graphs
   DType weight_dtype = DType::kF32;

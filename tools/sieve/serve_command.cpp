@@ -22,6 +22,7 @@
 #include "tools/sieve/distributed.h"
 #include "tools/sieve/engine_flags.h"
 #include "tools/sieve/model_loading.h"
+#include "tools/sieve/placement/placement_setup.h"
 
 namespace sieve {
 namespace {
@@ -112,7 +113,8 @@ int serve(const Opts& o) {
     dlo.expert_parallel = &dist->stats();
     loop_ptr = std::make_unique<DistributedLoop>(engine, dist->comm(), dlo);
   } else {
-    loop_ptr = std::make_unique<EngineLoop>(engine, o.max_queued);
+    loop_ptr = std::make_unique<EngineLoop>(engine, o.max_queued,
+                                            loaded->hybrid ? &loaded->hybrid->stats() : nullptr);
   }
   ServingLoop& loop = *loop_ptr;
   server::DashboardOptions dash;
@@ -182,6 +184,7 @@ int serve(const Opts& o) {
   while (http.responses_in_progress() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   http.stop();
+  if (loaded->hybrid) spdlog::info("{}", summarize_placement(loaded->hybrid->stats()));
   const EngineStats st = loop.snapshot().stats;
   spdlog::info("stopped: {} prompt tokens, {} generated tokens, {} steps", st.prompt_tokens,
                st.generated_tokens, st.steps);

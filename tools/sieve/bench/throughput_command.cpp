@@ -14,6 +14,7 @@
 #include "tools/sieve/bench/workload.h"
 #include "tools/sieve/engine_flags.h"
 #include "tools/sieve/model_loading.h"
+#include "tools/sieve/placement/placement_setup.h"
 #include "tools/sieve/progress_bar.h"
 
 namespace sieve {
@@ -116,6 +117,11 @@ void run_throughput(const ThroughputOpts& o) {
               static_cast<double>(output_tokens) / secs);
   std::printf("total tokens/s      %.1f\n",
               static_cast<double>(prompt_tokens + output_tokens) / secs);
+  if (loaded->hybrid) {
+    const std::string placement = summarize_placement(loaded->hybrid->stats());
+    std::printf("%s\n", placement.c_str());
+    j["expert_placement"] = placement;
+  }
   std::fflush(stdout);
   if (!o.output_json.empty()) {
     std::ofstream out(o.output_json);

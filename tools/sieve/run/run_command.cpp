@@ -13,6 +13,7 @@
 #include "tools/sieve/distributed.h"
 #include "tools/sieve/jsonl_io.h"
 #include "tools/sieve/model_loading.h"
+#include "tools/sieve/placement/placement_setup.h"
 #include "tools/sieve/progress_bar.h"
 #include "tools/sieve/run/jsonl_requests.h"
 
@@ -234,6 +235,7 @@ int run_batch(const RunOptions& o) {
       "generated tokens ({:.1f} tok/s), {} steps; results in {}",
       total, errors, secs, st.prompt_tokens, st.prompt_tokens / secs, st.generated_tokens,
       st.generated_tokens / secs, st.steps, o.output);
+  if (loaded->hybrid) spdlog::info("{}", summarize_placement(loaded->hybrid->stats()));
   return 0;
 }
 

@@ -1,0 +1,150 @@
+#include "models/blocks/expert_sources.h"
+
+#include "engine/backends/host_convert.h"
+
+namespace sieve {
+namespace {
+
+// What both sources share: the shapes and the dtype the model holds.
+class LayerSource : public ExpertSource {
+ public:
+  LayerSource(int64_t num_experts, int64_t hidden, int64_t intermediate, DType dtype)
+      : num_experts_(num_experts), hidden_(hidden), inter_(intermediate), dtype_(dtype) {}
+  int64_t num_experts() const override { return num_experts_; }
+  int64_t hidden() const override { return hidden_; }
+  int64_t intermediate() const override { return inter_; }
+  DType weight_dtype() const override { return dtype_; }
+
+ protected:
+  Status check(int64_t expert) const {
+    if (expert < 0 || expert >= num_experts_) {
+      return invalid_argument("expert " + std::to_string(expert) + " of a layer of " +
+                              std::to_string(num_experts_));
+    }
+    return Status::Ok();
+  }
+  size_t bytes(int64_t rows, int64_t cols) const {
+    return static_cast<size_t>(rows * cols) * dtype_size(dtype_);
+  }
+
+  int64_t num_experts_, hidden_, inter_;
+  DType dtype_;
+};
+
+class MappedExperts final : public LayerSource {
+ public:
+  MappedExperts(std::vector<MappedExpert> experts, int64_t hidden, int64_t inter, DType dtype)
+      : LayerSource(static_cast<int64_t>(experts.size()), hidden, inter, dtype),
+        experts_(std::move(experts)) {}
+
+  // As the checkpoint loader makes them: a single tensor packed straight from the mapping, a
+  // stacked one converted into a staging buffer first.
+  Result<ExpertMatrices> make(Backend& be, int64_t expert) const override {
+    SIEVE_RETURN_IF_ERROR(check(expert));
+    const MappedExpert& x = experts_[expert];
+    ExpertMatrices m;
+    if (x.gate_up.size() == 1) {
+      m.gate_up = be.make_matrix(data(x.gate_up[0]), x.gate_up[0].entry->dtype, rows(x.gate_up),
+                                 hidden_, dtype_);
+    } else {
+      std::vector<uint8_t> staging;
+      stack(x.gate_up, staging);
+      m.gate_up = be.make_matrix(staging.data(), dtype_, rows(x.gate_up), hidden_, dtype_);
+    }
+    m.down = be.make_matrix(data(x.down), x.down.entry->dtype, hidden_, inter_, dtype_);
+    return m;
+  }
+
+  Status read(int64_t expert, ExpertHostWeights& out) const override {
+    SIEVE_RETURN_IF_ERROR(check(expert));
+    const MappedExpert& x = experts_[expert];
+    stack(x.gate_up, out.gate_up);
+    stack({x.down}, out.down);
+    return Status::Ok();
+  }
+
+ private:
+  static const void* data(const MappedTensor& t) { return t.file->data(*t.entry); }
+  static int64_t rows(const std::vector<MappedTensor>& parts) {
+    int64_t n = 0;
+    for (const MappedTensor& t : parts)
+      n += t.entry->shape[0];
+    return n;
+  }
+  // The parts converted to the weight dtype, one after another (the same rounding as the
+  // checkpoint's own reads and the backends' packing).
+  void stack(const std::vector<MappedTensor>& parts, std::vector<uint8_t>& out) const {
+    size_t total = 0;
+    for (const MappedTensor& t : parts)
+      total += static_cast<size_t>(t.entry->numel()) * dtype_size(dtype_);
+    out.resize(total);
+    size_t offset = 0;
+    for (const MappedTensor& t : parts) {
+      host_convert(data(t), t.entry->dtype, out.data() + offset, dtype_, t.entry->numel());
+      offset += static_cast<size_t>(t.entry->numel()) * dtype_size(dtype_);
+    }
+  }
+
+  std::vector<MappedExpert> experts_;
+};
+
+class FilledExperts final : public LayerSource {
+ public:
+  FilledExperts(std::vector<FilledExpert> experts, int64_t hidden, int64_t inter, DType dtype)
+      : LayerSource(static_cast<int64_t>(experts.size()), hidden, inter, dtype),
+        experts_(std::move(experts)) {}
+
+  // As --load-format dummy makes them: filled on the backend.
+  Result<ExpertMatrices> make(Backend& be, int64_t expert) const override {
+    SIEVE_RETURN_IF_ERROR(check(expert));
+    const FilledExpert& x = experts_[expert];
+    ExpertMatrices m;
+    m.gate_up = be.make_filled_matrix(rows(x.gate_up), hidden_, x.gate_up, dtype_);
+    const RowBlockFill down[] = {{hidden_, x.down}};
+    m.down = be.make_filled_matrix(hidden_, inter_, down, dtype_);
+    return m;
+  }
+
+  // The fill is a pure function of the element index, so the host computes the same values a
+  // backend fills.
+  Status read(int64_t expert, ExpertHostWeights& out) const override {
+    SIEVE_RETURN_IF_ERROR(check(expert));
+    const FilledExpert& x = experts_[expert];
+    out.gate_up.resize(bytes(rows(x.gate_up), hidden_));
+    int64_t row = 0;
+    for (const RowBlockFill& b : x.gate_up) {
+      fill_host_range(b.fill, 0, b.rows * hidden_, dtype_,
+                      out.gate_up.data() + bytes(row, hidden_));
+      row += b.rows;
+    }
+    out.down.resize(bytes(hidden_, inter_));
+    fill_host_range(x.down, 0, hidden_ * inter_, dtype_, out.down.data());
+    return Status::Ok();
+  }
+
+ private:
+  static int64_t rows(const std::vector<RowBlockFill>& blocks) {
+    int64_t n = 0;
+    for (const RowBlockFill& b : blocks)
+      n += b.rows;
+    return n;
+  }
+
+  std::vector<FilledExpert> experts_;
+};
+
+}  // namespace
+
+std::shared_ptr<const ExpertSource> mapped_experts(std::vector<MappedExpert> experts,
+                                                   int64_t hidden, int64_t intermediate,
+                                                   DType weight_dtype) {
+  return std::make_shared<MappedExperts>(std::move(experts), hidden, intermediate, weight_dtype);
+}
+
+std::shared_ptr<const ExpertSource> filled_experts(std::vector<FilledExpert> experts,
+                                                   int64_t hidden, int64_t intermediate,
+                                                   DType weight_dtype) {
+  return std::make_shared<FilledExperts>(std::move(experts), hidden, intermediate, weight_dtype);
+}
+
+}  // namespace sieve

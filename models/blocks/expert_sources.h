@@ -1,0 +1,43 @@
+// The ExpertSources a loading model hands its MoE executor (engine/experts/expert_source.h): a
+// layer's routed experts read from the memory-mapped checkpoint, or made from the fills of
+// --load-format dummy, each time the executor asks. A device copy made after loading (an upload)
+// therefore costs no host copy of the model: the mapping is the checkpoint's pages, a fill is a
+// formula, and only a stacked gate_up passes through a one-expert staging buffer.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/backends/backend.h"
+#include "engine/checkpoint/safetensors.h"
+#include "engine/checkpoint/weight_fill.h"
+#include "engine/experts/expert_source.h"
+
+namespace sieve {
+
+// One tensor inside a mapped safetensors file; the pointer keeps the mapping alive.
+struct MappedTensor {
+  std::shared_ptr<const SafetensorsFile> file;
+  const SafetensorsEntry* entry = nullptr;
+};
+
+struct MappedExpert {
+  std::vector<MappedTensor> gate_up;  // stacked in order along the output dimension
+  MappedTensor down;
+};
+
+struct FilledExpert {
+  std::vector<RowBlockFill> gate_up;  // row blocks in order
+  WeightFill down;
+};
+
+// Experts held as `weight_dtype` (kF32 or kBF16), `hidden` and `intermediate` features each.
+std::shared_ptr<const ExpertSource> mapped_experts(std::vector<MappedExpert> experts,
+                                                   int64_t hidden, int64_t intermediate,
+                                                   DType weight_dtype);
+std::shared_ptr<const ExpertSource> filled_experts(std::vector<FilledExpert> experts,
+                                                   int64_t hidden, int64_t intermediate,
+                                                   DType weight_dtype);
+
+}  // namespace sieve
