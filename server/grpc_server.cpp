@@ -309,7 +309,14 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
       if (state->reactor) state->reactor->push(std::move(msg), false);
     };
     const std::vector<int32_t> prompt = g.prompt_token_ids;
-    sink.on_finish = [this, state, first, arrival, prompt](RequestOutput&& out) {
+    sink.on_finish = [this, state, first, arrival, prompt, rid](RequestOutput&& out) {
+      {
+        // No longer running as soon as it ends: an Abort that follows the completion (which the
+        // client may see before the call's OnDone runs) finds nothing.
+        std::lock_guard lock(ids_mu);
+        auto it = running.find(rid);
+        if (it != running.end() && it->second == out.request_id) running.erase(it);
+      }
       const double e2e =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - arrival).count();
       metrics.request_finished(out.finish_reason, *first, e2e,

@@ -8,18 +8,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/experts/cost_measurement.h"
 #include "engine/experts/hybrid/static_hot_profile.h"
 #include "engine/experts/routing_trace.h"
 
 // The start-up measurement of the cost model's constants (the host tier's expert rates, the
 // device tier's, the link's) lives in engine/experts/cost_measurement.h. Where this build has it
 // not, a cost model comes only from --placement-cost-model's file.
-#if __has_include("engine/experts/cost_measurement.h")
-#include "engine/experts/cost_measurement.h"
-#define SIEVE_HAVE_COST_MEASUREMENT 1
-#else
-#define SIEVE_HAVE_COST_MEASUREMENT 0
-#endif
 
 namespace sieve {
 namespace {
@@ -39,7 +34,6 @@ std::string percent(int64_t part, int64_t whole) {
 
 Result<PlacementCostModel> measure_cost_model(Backend& device, Backend& host,
                                               const ExpertShape& shape) {
-#if SIEVE_HAVE_COST_MEASUREMENT
   PlacementCostModel c;
   SIEVE_ASSIGN_OR_RETURN(c.host, measure_expert_rates(host, shape));
   c.host_source = "measured: " + host.name();
@@ -52,12 +46,6 @@ Result<PlacementCostModel> measure_cost_model(Backend& device, Backend& host,
   c.transfer_s = link.transfer_s;
   c.link_source = "measured: host memory and " + device.name();
   return c;
-#else
-  return unimplemented(
-      "this build cannot measure the placement cost model at start-up: pass "
-      "--placement-cost-model FILE naming a saved cost model (JSON with device, host and link "
-      "rates)");
-#endif
 }
 
 }  // namespace
