@@ -112,6 +112,32 @@ std::string Dashboard::data() const {
   out["kv"] = {{"total", last_.kv_blocks_total},
                {"free", last_.kv_blocks_free},
                {"cached", last_.kv_blocks_cached}};
+  // With --expert-placement: where each expert ran in the last step (0 idle, 1 device, 2 host,
+  // 3 uploaded; ExpertTier's order) and which are resident on the device now.
+  const HybridMoeStats& p = last_.placement;
+  if (p.enabled()) {
+    json tier = json::array(), resident = json::array();
+    for (int64_t layer : o_.moe_layers) {
+      const HybridMoeStats::Layer* l =
+          layer < static_cast<int64_t>(p.layers.size()) ? &p.layers[layer] : nullptr;
+      json t = json::array(), r = json::array();
+      for (int64_t e = 0; e < E; ++e) {
+        const bool has_tier = l && e < static_cast<int64_t>(l->last_tier.size());
+        t.push_back(has_tier ? static_cast<int>(l->last_tier[e]) : 0);
+        r.push_back(l && e < static_cast<int64_t>(l->resident.size()) ? l->resident[e] : 0);
+      }
+      tier.push_back(std::move(t));
+      resident.push_back(std::move(r));
+    }
+    out["placement"] = {{"policy", p.policy},
+                        {"device_slots", p.device_slots},
+                        {"step_predicted_ms", p.step_predicted_seconds * 1e3},
+                        {"step_actual_ms", p.step_actual_seconds * 1e3},
+                        {"tier", std::move(tier)},
+                        {"resident", std::move(resident)}};
+  } else {
+    out["placement"] = nullptr;
+  }
   out["stats"] = {{"steps", last_.stats.steps},
                   {"generated_tokens", last_.stats.generated_tokens},
                   {"prompt_tokens", last_.stats.prompt_tokens},

@@ -74,6 +74,7 @@ constexpr std::string_view kPage = R"html(<!doctype html>
         <div class="legend"><span>fewer</span><canvas id="ramp" width="160" height="10"></canvas>
           <span>more tokens</span><span id="heat-max"></span></div></div>
       <div id="tiers-box" style="display:none"><canvas id="tiers"></canvas>
+        <div class="legend" id="placement-line"></div>
         <div class="legend">
           <span><i class="swatch" style="background:#7aa2ff"></i>device</span>
           <span><i class="swatch" style="background:#ffb454"></i>host</span>
@@ -165,6 +166,11 @@ function render(d) {
   const p = d.placement;
   if (p && p.tier && p.tier.length === rows) {
     $("tiers-box").style.display = "";
+    let tiered = 0;
+    for (const row of p.tier) for (const t of row) if (t > 0) tiered++;
+    document.body.dataset.tiered = String(tiered);
+    $("placement-line").textContent = `placement ${p.policy}: ${p.device_slots} experts fit the device; ` +
+      `last step's MoE ${fmt(p.step_actual_ms, " ms", 2)} measured, ${fmt(p.step_predicted_ms, " ms", 2)} predicted`;
     drawGrid($("tiers"), rows, cols, cell, (g, r, c, x, y) => {
       g.fillStyle = TIER_COLORS[p.tier[r][c]] || TIER_COLORS[0];
       g.fillRect(x, y, cell - 1, cell - 1);

@@ -80,6 +80,44 @@ describe('GET /dashboard', () => {
     console.log(`# dashboard screenshot: ${shot}`);
     assert.deepEqual(external, []);
     assert.deepEqual(errors, []);
+    assert.equal(data.placement, null);  // no --expert-placement
+    await page.close();
+  });
+});
+
+describe('GET /dashboard with --expert-placement sieve', () => {
+  let server;
+  let browser;
+  before(async () => {
+    // The default model's experts are 48 KiB each: 0.0004 GB holds 8 of its 32.
+    server = await startServer(['--served-model-name', 'tiny', '--expert-placement', 'sieve',
+      '--device-expert-memory', '0.0004']);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu',
+      '--no-first-run', '--disable-background-networking', '--disable-component-update'] });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('draws which tier each expert ran on and which are resident', async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${server.url}/dashboard`);
+    const c = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'none', maxRetries: 0 });
+    await Promise.all([0, 1, 2, 3].map((i) => c.completions.create({
+      model: 'tiny', prompt: `Placement request ${i}`, max_tokens: 8 })));
+    await page.waitForFunction(() => Number(document.body.dataset.tiered || 0) > 0,
+      null, { timeout: 15000 });
+    const data = (await raw(`${server.url}/dashboard/data`, { method: 'GET' })).json;
+    assert.equal(data.placement.policy, 'sieve');
+    assert.equal(data.placement.tier.length, data.moe_layers.length);
+    const resident = data.placement.resident.flat().filter((r) => r).length;
+    assert.ok(resident <= data.placement.device_slots, `${resident} resident`);
+    const dir = process.env.SIEVE_TEST_ARTIFACTS || fs.mkdtempSync(path.join(os.tmpdir(), 'sieve-dashboard-'));
+    fs.mkdirSync(dir, { recursive: true });
+    const shot = path.join(dir, 'dashboard-placement.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`# dashboard screenshot: ${shot}`);
     await page.close();
   });
 });
