@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: install packages, build, check formatting, run
 # every CPU test (unit, golden-logit and end-to-end). GPU tests carry the ctest label "gpu" and
-# run only where a GPU is present (tools/gpu/check.sh runs them there). This is what .ci/run
+# run only where a GPU is present (tools/gpu/run.sh runs them there). This is what .ci/run
 # calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -581,6 +581,11 @@ void CudaBackend::moe_experts(const MoeArgs& args) {
   p.gate_up = static_cast<const void* const*>(expert_pointers(ex.gate_up));
   p.down = static_cast<const void* const*>(expert_pointers(ex.down));
   p.w_type = weight_type(ex.gate_up[0]->dtype());
+  // Every expert-product kernel rounds the activations to bf16 where the others do (and where
+  // linear() and the CPU's bf16 products do): the kernel chosen for a row count changes only
+  // the order of fp32 sums, which is what bounds how much a sequence's logits move with the
+  // batch (engine/README.md, invariants).
+  p.bf16_activations = true;
   p.out = args.out->data<float>();
   p.tokens = args.x->dim(0);
   p.top_k = args.topk_ids->dim(1);

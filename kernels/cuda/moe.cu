@@ -114,6 +114,12 @@ __global__ void __launch_bounds__(kAlignThreads)
 // 2. permute: one CTA per sorted row.
 constexpr int kRowThreads = 256;
 
+// The value a bf16 operand holds for v (round to nearest even), as fp32.
+__device__ __forceinline__ float bf16_value(float v) {
+  return __bfloat162float(__float2bfloat16_rn(v));
+}
+
+template <bool kRoundToBf16>
 __global__ void __launch_bounds__(kRowThreads)
     moe_permute_kernel(const float* __restrict__ x,              // [tokens, hidden]
                        const int32_t* __restrict__ sorted_rows,  // [rows]
@@ -124,7 +130,7 @@ __global__ void __launch_bounds__(kRowThreads)
   const float* src = x + t * hidden;
   float* dst = x_sorted + i * hidden;
   for (int h = threadIdx.x; h < hidden; h += kRowThreads)
-    dst[h] = src[h];
+    dst[h] = kRoundToBf16 ? bf16_value(src[h]) : src[h];
 }
 
 // The same gather rounding to bf16, 8 elements (two float4 loads, one 16-byte store) per thread.
@@ -149,6 +155,7 @@ __global__ void __launch_bounds__(kRowThreads)
 // ---------------------------------------------------------------------------------------------
 // (3. the expert products: moe_cuda_core_gemm.cu, moe_tensor_gemm.cu, moe_wgmma_gemm.cu.)
 // 4. silu · mul, one thread per output element.
+template <bool kRoundToBf16>
 __global__ void __launch_bounds__(kRowThreads)
     silu_mul_kernel(const float* __restrict__ gate_up,  // [rows, 2 * inter]
                     float* __restrict__ act,            // [rows, inter]
@@ -158,7 +165,8 @@ __global__ void __launch_bounds__(kRowThreads)
   const int64_t r = idx / inter, i = idx % inter;
   const float g = gate_up[r * 2 * inter + i];
   const float u = gate_up[r * 2 * inter + inter + i];
-  act[idx] = silu_times(g, u);
+  const float a = silu_times(g, u);
+  act[idx] = kRoundToBf16 ? bf16_value(a) : a;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -306,7 +314,8 @@ void moe_permute(const MoePermuteParams& p, cudaStream_t stream) {
         p.x, p.sorted_rows, static_cast<__nv_bfloat16*>(p.x_sorted_bf16), static_cast<int>(p.top_k),
         static_cast<int>(p.hidden));
   } else {
-    moe_permute_kernel<<<static_cast<unsigned>(rows), kRowThreads, 0, stream>>>(
+    auto kernel = p.round_to_bf16 ? moe_permute_kernel<true> : moe_permute_kernel<false>;
+    kernel<<<static_cast<unsigned>(rows), kRowThreads, 0, stream>>>(
         p.x, p.sorted_rows, p.x_sorted, static_cast<int>(p.top_k), static_cast<int>(p.hidden));
   }
   SIEVE_CUDA_CHECK_LAUNCH();
@@ -361,17 +370,32 @@ MoeGemmVariant moe_choose_gemm(int64_t rows, int64_t num_experts, int64_t hidden
   return MoeGemmVariant::kGrouped;
 }
 
-void moe_silu_mul(const float* gate_up, float* act, int64_t rows, int64_t inter,
-                  cudaStream_t stream) {
+namespace {
+
+template <bool kRoundToBf16>
+void launch_silu_mul(const float* gate_up, float* act, int64_t rows, int64_t inter,
+                     cudaStream_t stream) {
   SIEVE_CUDA_REQUIRE(rows >= 0 && inter >= 1 && fits_int(inter), "moe_silu_mul: sizes");
   const int64_t total = rows * inter;
   if (total == 0) return;
   SIEVE_CUDA_REQUIRE(gate_up && act, "moe_silu_mul: null pointer");
   const int64_t blocks = (total + kRowThreads - 1) / kRowThreads;
   SIEVE_CUDA_REQUIRE(fits_int(blocks), "moe_silu_mul: too many elements");
-  silu_mul_kernel<<<static_cast<unsigned>(blocks), kRowThreads, 0, stream>>>(
+  silu_mul_kernel<kRoundToBf16><<<static_cast<unsigned>(blocks), kRowThreads, 0, stream>>>(
       gate_up, act, rows, static_cast<int>(inter));
   SIEVE_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void moe_silu_mul(const float* gate_up, float* act, int64_t rows, int64_t inter,
+                  cudaStream_t stream) {
+  launch_silu_mul<false>(gate_up, act, rows, inter, stream);
+}
+
+void moe_silu_mul_bf16(const float* gate_up, float* act, int64_t rows, int64_t inter,
+                       cudaStream_t stream) {
+  launch_silu_mul<true>(gate_up, act, rows, inter, stream);
 }
 
 void moe_unpermute(const MoeUnpermuteParams& p, cudaStream_t stream) {
@@ -445,10 +469,12 @@ void moe_experts(const MoeParams& p, cudaStream_t stream) {
   MoePermuteParams pe;
   pe.x = p.x;
   pe.sorted_rows = ws.sorted_rows;
+  const bool round_activations = p.bf16_activations && p.w_type == WeightType::kBF16;
   if (tensor) {
     pe.x_sorted_bf16 = ws.x_bf16;
   } else {
     pe.x_sorted = ws.x_sorted;
+    pe.round_to_bf16 = round_activations;
   }
   pe.tokens = p.tokens;
   pe.top_k = p.top_k;
@@ -509,7 +535,11 @@ void moe_experts(const MoeParams& p, cudaStream_t stream) {
   g.k = p.hidden;
   gemm(g);
 
-  moe_silu_mul(ws.gate_up, ws.act, rows, p.inter, stream);
+  if (round_activations) {
+    moe_silu_mul_bf16(ws.gate_up, ws.act, rows, p.inter, stream);
+  } else {
+    moe_silu_mul(ws.gate_up, ws.act, rows, p.inter, stream);
+  }
 
   g.a = ws.act;
   g.w = p.down;

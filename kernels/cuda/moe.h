@@ -36,6 +36,9 @@ struct MoePermuteParams {
   const float* x = nullptr;              // [tokens, hidden]
   const int32_t* sorted_rows = nullptr;  // [tokens * top_k]
   float* x_sorted = nullptr;             // [tokens * top_k, hidden]
+  // x_sorted holds the rows rounded to bf16 (nearest even), widened back to fp32: the values the
+  // tensor-core path's bf16 rows hold, for the CUDA-core products.
+  bool round_to_bf16 = false;
   // Instead of x_sorted: the rows rounded to bf16 (nearest even), for the tensor-core path.
   // Needs hidden % 8 == 0 and 16-byte aligned x and x_sorted_bf16.
   void* x_sorted_bf16 = nullptr;
@@ -113,6 +116,10 @@ MoeGemmVariant moe_choose_gemm(int64_t rows, int64_t num_experts, int64_t hidden
 // gate_up: [rows, 2 * inter] (gate | up); act: [rows, inter].
 void moe_silu_mul(const float* gate_up, float* act, int64_t rows, int64_t inter,
                   cudaStream_t stream);
+// The same, each act value rounded to bf16 (nearest even) and kept as fp32: what the tensor-core
+// path's fused epilogue writes.
+void moe_silu_mul_bf16(const float* gate_up, float* act, int64_t rows, int64_t inter,
+                       cudaStream_t stream);
 
 // --- 5. unpermute and combine: out[t] = Σ_{j ascending} topk_weights[t, j] ·
 // y_sorted[inverse[t * top_k + j]].
@@ -139,6 +146,12 @@ struct MoeParams {
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
   MoeGemmVariant gemm = MoeGemmVariant::kAuto;  // tests and benchmarks pin one
+  // With bf16 weights: the CUDA-core products (grouped, skinny) also take their activations
+  // rounded to bf16 — x before gate_up, act before down — where the tensor-core path rounds
+  // them, so every variant multiplies the same values and they differ only in the order of
+  // their fp32 sums (the dense GEMMs and the CPU's bf16 products round at the same points).
+  // Off, those two keep fp32 activations. No effect on fp32 weights.
+  bool bf16_activations = false;
 };
 size_t moe_workspace_bytes(int64_t tokens, int64_t top_k, int64_t num_experts, int64_t hidden,
                            int64_t inter);

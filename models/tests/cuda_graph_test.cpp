@@ -49,11 +49,15 @@ TEST_P(CudaGraphTest, ReplayedDecodesGiveTheGoldenTokens) {
   const nlohmann::json golden = read_json(fixture_path("models/" + GetParam() + "/golden.json"));
   const auto prompts = golden["prompts"].get<std::vector<std::vector<int32_t>>>();
   const auto together = greedy(*g.m.model, *g.m.backend, prompts);
+  GreedyComparer compare(*g.m.model, *g.m.backend, batch_variation_bound(DType::kF32));
   for (size_t i = 0; i < prompts.size(); ++i) {
     EXPECT_EQ(together[i], golden["greedy"][i]["new_tokens"].get<std::vector<int32_t>>())
         << "prompt " << i;
+    // Alone, its decodes replay the batch-1 graph instead of the batch-3 one: the same tokens
+    // but where the batch moves the logits across a near tie (the CUDA backend's promise).
     const auto alone = greedy(*g.m.model, *g.m.backend, {prompts[i]});
-    EXPECT_EQ(alone[0], together[i]) << "prompt " << i;
+    compare.expect_same(prompts[i], together[i], alone[0],
+                        "prompt " + std::to_string(i) + " decoded with the others");
   }
   EXPECT_GT(g.graphs->captures(), 0);
   EXPECT_GT(g.graphs->replays(), 10);
@@ -79,7 +83,9 @@ TEST_P(CudaGraphTest, AutotunedMoeKernelsKeepTheGoldenTokens) {
   EXPECT_GT(g.graphs->replays(), 0);
 }
 
-// One decode step of two sequences: the graph's logits equal the eager step's.
+// One decode step of two sequences, a batch size that is a bucket: the replay computes the very
+// step the eager run computes (the same rows, so the same kernels; the graph's looser length
+// bounds change no arithmetic), and its logits equal the eager step's bit for bit.
 TEST_P(CudaGraphTest, ReplayEqualsEagerLogits) {
   Graphed g = load_graphed(GetParam());
   ASSERT_TRUE(g.m.model);
@@ -97,15 +103,43 @@ TEST_P(CudaGraphTest, ReplayEqualsEagerLogits) {
     const auto b = run_step(*eager.model, kv_e, decode);
     ASSERT_EQ(a.size(), 2u);
     for (size_t r = 0; r < a.size(); ++r)
-      EXPECT_LE(max_abs_diff(a[r], b[r]), 1e-4f) << "round " << round << " row " << r;
+      EXPECT_EQ(a[r], b[r]) << "round " << round << " row " << r;
   }
   EXPECT_EQ(g.graphs->captures(), 1);
   EXPECT_EQ(g.graphs->replays(), 3);
 }
 
+// Three sequences replay the batch-4 graph with a padding row: more rows than the eager step,
+// so other GEMM algorithms and attention partitions may run, and the logits stay within the
+// backend's batch-variation bound of the eager step's instead.
+TEST_P(CudaGraphTest, PaddedReplayStaysWithinTheBatchBound) {
+  Graphed g = load_graphed(GetParam());
+  ASSERT_TRUE(g.m.model);
+  LoadedModel eager = load_fixture_model("models/" + GetParam(), DType::kF32);
+  ASSERT_TRUE(eager.model);
+  KvCache kv_g(*g.m.backend, g.m.model->kv_layout(), 16, 16);
+  KvCache kv_e(*eager.backend, eager.model->kv_layout(), 16, 16);
+  const std::vector<SeqChunk> prefill = {
+      {{1, 5, 9, 200, 3}, 0, 0, false}, {{7, 7, 42}, 0, 4, false}, {{2, 4, 6, 8}, 0, 8, false}};
+  run_step(*g.m.model, kv_g, prefill);
+  run_step(*eager.model, kv_e, prefill);
+  const std::vector<SeqChunk> decode = {
+      {{11}, 5, 0, false}, {{13}, 3, 4, false}, {{17}, 4, 8, false}};
+  const auto a = run_step(*g.m.model, kv_g, decode);
+  const auto b = run_step(*eager.model, kv_e, decode);
+  ASSERT_EQ(a.size(), 3u);
+  for (size_t r = 0; r < a.size(); ++r)
+    EXPECT_LE(max_abs_diff(a[r], b[r]), batch_variation_bound(DType::kF32)) << "row " << r;
+  EXPECT_EQ(g.graphs->replays(), 1);
+}
+
 // Sampling on the device: a seeded request draws the same tokens alone, twice, and in a batch
 // with other requests (its Philox stream depends on its seed and its token count only), with
-// penalties and top-k/top-p/min-p on.
+// penalties and top-k/top-p/min-p on. Alone and twice is the backend's determinism. In a batch
+// its logits may move within the batch-variation bound, which changes a draw only when the
+// draw falls that close to the edge between two tokens' shares — about 1e-3 of a share at the
+// bound, far less at the fp32 rounding the batch really causes — so a difference here is worth
+// looking into, unlike a greedy flip at a near tie.
 TEST_P(CudaGraphTest, SeededDeviceSamplingIgnoresTheBatch) {
   Graphed g = load_graphed(GetParam());
   ASSERT_TRUE(g.m.model);

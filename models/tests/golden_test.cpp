@@ -99,15 +99,77 @@ class GoldenFixture : public ::testing::TestWithParam<Case> {
     return alone;
   }
 
+  // The backend's batch-invariance promise for this case's weights (model_test_util.h).
+  float bound() const { return batch_variation_bound(GetParam().weight_dtype()); }
+
+  // `got` against `want` for prompt i: equal tokens, or (CUDA) parted only at a near tie.
+  void expect_same_greedy(size_t i, const std::vector<int32_t>& got,
+                          const std::vector<int32_t>& want, const std::string& what) {
+    GreedyComparer(*m_.model, *m_.backend, bound())
+        .expect_same(prompts_[i], got, want, "prompt " + std::to_string(i) + " " + what);
+  }
+
   // Batch invariance: the prompts decoded together (and prefilled in small chunks that mix
-  // with other sequences' decodes) give exactly the tokens each gives alone.
+  // with other sequences' decodes) give the tokens each gives alone — exactly on the CPU; on
+  // CUDA, whose logits may move within bound(), parting only where alone was a near tie.
   void expect_batch_invariance() {
     auto together = greedy(prompts_, 3, 2048);
     auto chunked = greedy(prompts_, 3, 7);
     for (size_t i = 0; i < prompts_.size(); ++i) {
       auto alone = greedy({prompts_[i]}, 1, 2048);
-      EXPECT_EQ(together[i], alone[0]) << "prompt " << i;
-      EXPECT_EQ(chunked[i], alone[0]) << "prompt " << i;
+      expect_same_greedy(i, together[i], alone[0], "decoded together");
+      expect_same_greedy(i, chunked[i], alone[0], "prefilled in chunks of 7");
+    }
+  }
+
+  // Determinism: the same step twice (all prompts, every position's logits, fresh caches)
+  // gives the same bits, on every backend.
+  void expect_same_step_same_bits() {
+    std::vector<SeqChunk> step;
+    for (size_t i = 0; i < prompts_.size(); ++i)
+      step.push_back({prompts_[i], 0, static_cast<int64_t>(8 * i), true});
+    auto kv1 = fresh_kv();
+    const auto first = run_step(*m_.model, *kv1, step);
+    auto kv2 = fresh_kv();
+    const auto second = run_step(*m_.model, *kv2, step);
+    ASSERT_EQ(first.size(), second.size());
+    for (size_t r = 0; r < first.size(); ++r)
+      EXPECT_EQ(first[r], second[r]) << "row " << r;
+  }
+
+  // The logits themselves: every prompt prefilled in one step with the others, then one decode
+  // step of all of them, against each prompt alone in the same two steps: bit for bit on the
+  // CPU, within bound() on CUDA.
+  void expect_batched_logits_within_bound() {
+    std::vector<SeqChunk> prefill, decode;
+    for (size_t i = 0; i < prompts_.size(); ++i) {
+      const int64_t first_block = static_cast<int64_t>(8 * i);
+      prefill.push_back({prompts_[i], 0, first_block, true});
+      decode.push_back(
+          {{static_cast<int32_t>(7 + i)}, static_cast<int64_t>(prompts_[i].size()), first_block});
+    }
+    auto kv = fresh_kv();
+    const auto together = run_step(*m_.model, *kv, prefill);
+    const auto together_decode = run_step(*m_.model, *kv, decode);
+    size_t row = 0;
+    for (size_t i = 0; i < prompts_.size(); ++i) {
+      auto kv_alone = fresh_kv();
+      const auto alone = run_step(*m_.model, *kv_alone, {prefill[i]});
+      const auto alone_decode = run_step(*m_.model, *kv_alone, {decode[i]});
+      for (size_t p = 0; p < alone.size(); ++p, ++row)
+        expect_within_bound(together[row], alone[p],
+                            "prompt " + std::to_string(i) + " position " + std::to_string(p));
+      expect_within_bound(together_decode[i], alone_decode[0],
+                          "prompt " + std::to_string(i) + " decode step");
+    }
+  }
+
+  void expect_within_bound(const std::vector<float>& got, const std::vector<float>& want,
+                           const std::string& what) {
+    if (bound() == 0.0f) {
+      EXPECT_EQ(got, want) << what;
+    } else {
+      EXPECT_LE(max_abs_diff(got, want), bound()) << what;
     }
   }
 
@@ -124,8 +186,8 @@ class GoldenFixture : public ::testing::TestWithParam<Case> {
     const auto again = greedy_on(engine, prompts_);
     EXPECT_GT(engine.stats().prefix_hit_tokens, hits_before);
     for (size_t i = 0; i < prompts_.size(); ++i) {
-      EXPECT_EQ(first[i], want[i]) << "prompt " << i;
-      EXPECT_EQ(again[i], want[i]) << "prompt " << i << " from the prefix cache";
+      expect_same_greedy(i, first[i], want[i], "first run");
+      expect_same_greedy(i, again[i], want[i], "from the prefix cache");
     }
     // The longest prompt's first half, then the whole of it: the second reuses the first's
     // pages (and its greedy tokens are still `want`'s).
@@ -135,7 +197,7 @@ class GoldenFixture : public ::testing::TestWithParam<Case> {
     greedy_on(fresh, {half});
     const auto whole = greedy_on(fresh, {longest});
     EXPECT_GE(fresh.stats().prefix_hit_tokens, static_cast<int64_t>(half.size()) - 4);
-    EXPECT_EQ(whole[0], want.back());
+    expect_same_greedy(prompts_.size() - 1, whole[0], want.back(), "after its first half");
   }
 
   // Preemption by recompute: a KV cache too small for all three sequences at once forces the
@@ -151,15 +213,15 @@ class GoldenFixture : public ::testing::TestWithParam<Case> {
       const auto got = greedy_on(engine, prompts_);
       EXPECT_GT(engine.stats().preemptions, 0) << "caching " << caching;
       for (size_t i = 0; i < prompts_.size(); ++i) {
-        EXPECT_EQ(got[i], want[i]) << "prompt " << i << ", caching " << caching;
+        expect_same_greedy(i, got[i], want[i], caching ? "preempted, caching" : "preempted");
       }
       EXPECT_EQ(engine.num_free_kv_blocks(), engine.num_kv_blocks());
     }
   }
 
-  // Chunked prefill: the longest prompt fed in two steps gives the logits of one step, bit for
-  // bit, at every position of the second chunk.
-  void expect_chunked_prefill_bit_identical() {
+  // Chunked prefill: the longest prompt fed in two steps gives the logits of one step at every
+  // position of the second chunk: bit for bit on the CPU, within bound() on CUDA.
+  void expect_chunked_prefill_matches() {
     const auto& prompt = prompts_.back();
     const int64_t split = static_cast<int64_t>(prompt.size()) / 2 + 3;
     std::vector<int32_t> head(prompt.begin(), prompt.begin() + split);
@@ -171,7 +233,7 @@ class GoldenFixture : public ::testing::TestWithParam<Case> {
     auto second = run_step(*m_.model, *kv2, {{tail, split, 0, true}});
     ASSERT_EQ(second.size(), tail.size());
     for (size_t i = 0; i < tail.size(); ++i) {
-      EXPECT_EQ(second[i], whole[split + i]) << "position " << split + i;
+      expect_within_bound(second[i], whole[split + i], "position " + std::to_string(split + i));
     }
   }
 
@@ -244,7 +306,15 @@ TEST_P(GoldenTest, PreemptedSequencesRecomputeToTheGoldenTokens) {
 }
 
 TEST_P(GoldenTest, ChunkedPrefillGivesSameLogits) {
-  expect_chunked_prefill_bit_identical();
+  expect_chunked_prefill_matches();
+}
+
+TEST_P(GoldenTest, SameStepTwiceGivesTheSameBits) {
+  expect_same_step_same_bits();
+}
+
+TEST_P(GoldenTest, LogitsInABatchStayWithinTheBoundOfAlone) {
+  expect_batched_logits_within_bound();
 }
 
 std::vector<Case> all_cases() {
@@ -385,8 +455,8 @@ TEST_P(GoldenBf16ComputeTest, GreedyTokensOfEachPromptAlone) {
   }
 }
 
-// Batch invariance is the engine's own consistency and holds bit for bit in bf16 as in fp32:
-// the reference is each prompt alone in bf16 mode.
+// Batch invariance is the engine's own consistency and holds in bf16 as in fp32 (bit for bit on
+// the CPU, within the bf16 bound on CUDA): the reference is each prompt alone in bf16 mode.
 TEST_P(GoldenBf16ComputeTest, GreedyTokensInOneBatchMatchAlone) {
   expect_batch_invariance();
 }
@@ -403,9 +473,18 @@ TEST_P(GoldenBf16ComputeTest, PreemptedSequencesRecomputeToTheTokensOfEachPrompt
   expect_preemption_gives(alone_tokens());
 }
 
-// Chunked prefill against one-step prefill of the same prompt, both in bf16 mode, bit for bit.
+// Chunked prefill against one-step prefill of the same prompt, both in bf16 mode: bit for bit
+// on the CPU, within the bf16 bound on CUDA.
 TEST_P(GoldenBf16ComputeTest, ChunkedPrefillGivesSameLogits) {
-  expect_chunked_prefill_bit_identical();
+  expect_chunked_prefill_matches();
+}
+
+TEST_P(GoldenBf16ComputeTest, SameStepTwiceGivesTheSameBits) {
+  expect_same_step_same_bits();
+}
+
+TEST_P(GoldenBf16ComputeTest, LogitsInABatchStayWithinTheBoundOfAlone) {
+  expect_batched_logits_within_bound();
 }
 
 std::vector<Case> bf16_cases() {

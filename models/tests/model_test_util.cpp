@@ -1,6 +1,8 @@
 #include "models/tests/model_test_util.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 
 #include "tests/support/fixtures.h"
@@ -115,6 +117,54 @@ float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
     if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
   }
   return m;
+}
+
+float batch_variation_bound(DType weights) {
+  if (!testing_cuda()) return 0.0f;
+  return weights == DType::kBF16 ? 1e-2f : 1e-3f;
+}
+
+float top2_margin(const std::vector<float>& logits) {
+  float first = -INFINITY, second = -INFINITY;
+  for (float v : logits) {
+    if (v > first) {
+      second = first;
+      first = v;
+    } else if (v > second) {
+      second = v;
+    }
+  }
+  return first - second;
+}
+
+std::vector<float> GreedyComparer::logits_before(const std::vector<int32_t>& prompt,
+                                                 const std::vector<int32_t>& want, size_t step) {
+  std::vector<int32_t> tokens = prompt;
+  tokens.insert(tokens.end(), want.begin(), want.begin() + static_cast<std::ptrdiff_t>(step));
+  const int64_t block_size = 16;
+  KvCache kv(backend_, model_.kv_layout(), block_size,
+             static_cast<int64_t>(tokens.size()) / block_size + 1);
+  return run_step(model_, kv, {{tokens, 0, 0, false}})[0];
+}
+
+void GreedyComparer::expect_same(const std::vector<int32_t>& prompt,
+                                 const std::vector<int32_t>& got, const std::vector<int32_t>& want,
+                                 const std::string& what) {
+  if (bound_ == 0.0f || got == want) {
+    EXPECT_EQ(got, want) << what;
+    return;
+  }
+  ASSERT_EQ(got.size(), want.size()) << what;
+  size_t step = 0;
+  while (got[step] == want[step])
+    ++step;
+  const float margin = top2_margin(logits_before(prompt, want, step));
+  std::printf(
+      "%s: parts from the reference at step %zu (%d instead of %d), where the "
+      "reference's top-2 margin is %.5f (allowed below %.5f)\n",
+      what.c_str(), step, got[step], want[step], margin, 4 * bound_);
+  EXPECT_LT(margin, 4 * bound_) << what << ": greedy tokens part at step " << step
+                                << " although the reference's top-2 margin there is " << margin;
 }
 
 }  // namespace sieve::testing

@@ -54,4 +54,37 @@ std::vector<std::vector<int32_t>> greedy_on(Engine& engine,
 
 float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b);
 
+// How far a sequence's logits may move with what else is in its step and how its prompt was
+// chunked, by the backend's promise (engine/README.md, invariants): 0 on the CPU backend (bit
+// for bit); on the CUDA backend, which picks kernels per shape and so sums in other orders,
+// 1e-3 with fp32 weights and 1e-2 with bf16 ones (a different fp32 sum can move a value across
+// a bf16 rounding boundary, one bf16 ulp, 2^-8 relative).
+float batch_variation_bound(DType weights);
+
+// Largest minus second-largest of `logits`: how close greedy decoding was to another token.
+float top2_margin(const std::vector<float>& logits);
+
+// Greedy continuations of one prompt on one model, held to the backend's promise: `got` (from
+// some batch or chunking) must equal `want` (the reference, e.g. the prompt alone), except that
+// with a bound > 0 they may part at a step where the reference's top-2 margin is within
+// 4 × bound: 2 × for two logit rows each within the bound of the sequence's own, 2 × because the
+// margin is measured here in yet another chunking (one step over the prompt and want's tokens
+// so far). Past that step the continuations are different texts and are not compared.
+class GreedyComparer {
+ public:
+  GreedyComparer(Model& model, Backend& backend, float bound)
+      : model_(model), backend_(backend), bound_(bound) {}
+  void expect_same(const std::vector<int32_t>& prompt, const std::vector<int32_t>& got,
+                   const std::vector<int32_t>& want, const std::string& what);
+
+ private:
+  // Logits after prompt + want[0, step): the ones greedy decoding chose want[step] from.
+  std::vector<float> logits_before(const std::vector<int32_t>& prompt,
+                                   const std::vector<int32_t>& want, size_t step);
+
+  Model& model_;
+  Backend& backend_;
+  float bound_;
+};
+
 }  // namespace sieve::testing

@@ -9,6 +9,7 @@
 //
 //   sieve make-checkpoint --preset qwen3-30b-a3b --config-only --out /tmp/q30b
 //   sieve-gpu-bench --model /tmp/q30b
+// Without a CUDA device it measures nothing and exits 77; with one that cannot be used, 1.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -23,6 +24,7 @@
 
 #include "engine/engine.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device.h"
 #include "kernels/cuda/gemm.h"
 #include "models/model_size.h"
 #include "tools/bench/engine_timing.h"
@@ -193,6 +195,9 @@ int main(int argc, char** argv) {
   app.add_option("--prefill-tokens", prefill_len, "Prompt length of the prefill test")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (const cuda::DeviceInfo& dev = cuda::device_info(); !dev.available) {
+    return cuda::exit_without_device(dev, "sieve-gpu-bench");
+  }
 
   const std::vector<int64_t> sizes = parse_list(batches);
   flags.max_num_seqs = *std::max_element(sizes.begin(), sizes.end());

@@ -6,7 +6,8 @@
 # Usage: tools/gpu/moe_table.sh [binary dir, default gpu-pack/bin] [sieve-moe-table flags...]
 # Everything goes to $OUT (or /tmp/sieve-moe-table): moe_table.json, moe_torch.json,
 # moe_report.txt and the logs. Exit status: sieve-moe-table's (77: no device; 1: a variant out of
-# the bf16 error band), else moe_torch.py's failure (3: no torch), else 0.
+# the bf16 error band, or a device that cannot be used), else moe_torch.py's failure (3: no
+# torch), else 0; a failure ends with one line "moe_table.sh: FAILED: why".
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 bin="${1:-$root/gpu-pack/bin}"
@@ -20,7 +21,7 @@ export LD_LIBRARY_PATH="$root/gpu-pack/lib:/usr/local/cuda/lib64:${LD_LIBRARY_PA
 rc=${PIPESTATUS[0]}
 [ "$rc" -eq 77 ] && exit 77
 if [ ! -f "$out/moe_table.json" ]; then
-  echo "moe_table.sh: sieve-moe-table wrote no moe_table.json (rc $rc)"
+  echo "moe_table.sh: FAILED: sieve-moe-table wrote no moe_table.json (rc $rc)"
   [ "$rc" -eq 0 ] && rc=2
   exit "$rc"
 fi
@@ -32,5 +33,13 @@ torch_rc=${PIPESTATUS[0]}
 echo
 python3 "$root/tools/gpu/moe_report.py" --table "$out/moe_table.json" --torch "$out/moe_torch.json" \
   | tee "$out/moe_report.txt"
-[ "$rc" -ne 0 ] && exit "$rc"
+if [ "$rc" -ne 0 ]; then
+  echo "moe_table.sh: FAILED: sieve-moe-table exited $rc ($(grep -c '^FLAG' "$out/moe_report.txt")" \
+    "cases flagged: a variant's error above the bf16 band or not finite)"
+  exit "$rc"
+fi
+if [ "$torch_rc" -ne 0 ]; then
+  echo "moe_table.sh: FAILED: moe_torch.py exited $torch_rc:" \
+    "$(grep -v '^[[:space:]]*$' "$out/moe_torch.log" | tail -1)"
+fi
 exit "$torch_rc"

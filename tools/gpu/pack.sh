@@ -1,25 +1,51 @@
 #!/usr/bin/env bash
-# Packs what tools/gpu/check.sh needs on the GPU machine into gpu-pack/ (git-ignored; it travels
-# to the GPU machine beside the checkout): the GPU test and benchmark binaries built here (stripped), the
-# Debian shared libraries they use that a bare CUDA image lacks (CUDA's own come from the
-# machine's toolkit), and the fixture models of the families sieve runs. The GPU machine has nvcc, CMake and ninja but
-# none of Debian's -dev packages, so building there would mean building gRPC, GoogleTest & co.
+# Packs what tools/gpu/run.sh needs on the GPU machine into gpu-pack/ (git-ignored; it travels
+# to the GPU machine beside the checkout): the GPU test and benchmark binaries built here
+# (stripped), the Debian shared libraries they use that a bare CUDA machine lacks (CUDA's own —
+# cudart, cuBLAS, NCCL — come from the machine's toolkit or its PyTorch), the fixture models of
+# the families sieve runs, and the config.json of the real shapes the benchmarks and the
+# transformers floor build (random weights are made on the device). The GPU machine has nvcc,
+# CMake and ninja but none of Debian's -dev packages and no network, so building there would
+# mean building gRPC, GoogleTest & co.
 #
-# Usage: tools/gpu/pack.sh [build dir, default build/release]
+# Usage: tools/gpu/pack.sh [--build DIR] [--out DIR] [--no-build]
+#   --build DIR  the build tree (default build/release); --no-build: take its binaries as they
+#   are (they must exist); --out DIR: pack there instead of gpu-pack/ (tests).
+# Fails when the pack and the tracked checkout together exceed the 64 MiB that travel to the GPU
+# machine.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-build="${1:-$root/build/release}"
-fixtures="${SIEVE_FIXTURES:-$root/../shared/fixtures}"
+build="$root/build/release"
 pack="$root/gpu-pack"
-bins=(bin/kernels_cuda_tests bin/models_golden_gpu_tests bin/nccl_communicator_tests
-      bin/models_expert_parallel_gpu_tests kernels/sieve-cuda-kernel-bench kernels/sieve-moe-table
-      bin/sieve-gpu-bench bin/sieve)
+do_build=yes
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build) build=$2; shift 2 ;;
+    --out) pack=$2; shift 2 ;;
+    --no-build) do_build=no; shift ;;
+    *) echo "pack.sh: unknown argument '$1' (see the comment at the top)"; exit 2 ;;
+  esac
+done
+build=$(realpath -m "$build")
+pack=$(realpath -m "$pack")
+fixtures="${SIEVE_FIXTURES:-$root/../shared/fixtures}"
+# What run.sh runs; sieve only writes the configs here and stays behind.
+bins=(bin/kernels_cuda_tests bin/models_golden_gpu_tests bin/models_hybrid_gpu_tests
+  bin/nccl_communicator_tests bin/models_expert_parallel_gpu_tests
+  kernels/sieve-cuda-kernel-bench kernels/sieve-moe-table bin/sieve-gpu-bench)
 
-cmake --build "$build" --target kernels_cuda_tests models_golden_gpu_tests \
-  nccl_communicator_tests models_expert_parallel_gpu_tests sieve-cuda-kernel-bench \
-  sieve-moe-table sieve-gpu-bench sieve default_model
+if [ "$do_build" = yes ]; then
+  targets=()
+  for b in "${bins[@]}"; do targets+=("$(basename "$b")"); done
+  cmake --build "$build" --target "${targets[@]}" sieve
+fi
+for b in "${bins[@]}" bin/sieve; do
+  [ -x "$build/$b" ] || { echo "pack.sh: $build/$b is not built"; exit 1; }
+done
+[ -d "$fixtures/models" ] || { echo "pack.sh: no fixtures at $fixtures (set SIEVE_FIXTURES)"; exit 1; }
+
 rm -rf "$pack"
-mkdir -p "$pack/bin" "$pack/lib" "$pack/fixtures/models"
+mkdir -p "$pack/bin" "$pack/lib" "$pack/fixtures/models" "$pack/models"
 for b in "${bins[@]}"; do
   strip -o "$pack/bin/$(basename "$b")" "$build/$b"
 done
@@ -28,8 +54,8 @@ for b in "$pack"/bin/*; do
   ldd "$b" | awk '$3 ~ /^\// {print $3}'
 done | sort -u | while read -r lib; do
   case "$(basename "$lib")" in
-    libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*|libstdc++*|libgcc_s*) ;;
-    libcuda*|libcublas*|libnccl*|libcurand*) ;;
+    libc.so* | libm.so* | libdl.so* | libpthread.so* | librt.so* | ld-linux* | libstdc++* | libgcc_s*) ;;
+    libcuda.so* | libcudart* | libcublas* | libnccl* | libcurand*) ;;
     *) cp -L "$lib" "$pack/lib/" ;;
   esac
 done
@@ -38,9 +64,28 @@ done
 for family in "$root"/models/families/*.cpp; do
   cp -r "$fixtures/models/$(basename "$family" .cpp)" "$pack/fixtures/models/"
 done
+# Real shapes, config only. Mixtral-8x7B in bf16 (93 GB) does not fit an 80 GB card: its real
+# layer shapes, 8 of its 32 layers.
+"$build/bin/sieve" make-checkpoint --preset qwen3-30b-a3b --config-only \
+  --out "$pack/models/qwen3-30b-a3b" >/dev/null
+"$build/bin/sieve" make-checkpoint --preset mixtral-8x7b --layers 8 --config-only \
+  --out "$pack/models/mixtral-8x7b-8l" >/dev/null
+
+commit=$(git -C "$root" rev-parse --short HEAD)
+git -C "$root" diff --quiet HEAD -- 2>/dev/null || commit="$commit+uncommitted changes"
 bytes=$(du -sb "$pack" | cut -f1)
-echo "gpu-pack: $((bytes >> 20)) MiB (at most 64 MiB travels to the GPU machine)"
-if [ "$bytes" -gt $((64 << 20)) ]; then
-  echo "gpu-pack is over 64 MiB: it would not travel to the GPU machine (strip more, or leave a binary out)"
+# What travels beside the pack: the tracked files (one deleted but not yet committed counts 0).
+tracked=$(cd "$root" && { git ls-files -z | xargs -0 stat -c %s 2>/dev/null || true; } |
+  awk '{s += $1} END {print s + 0}')
+echo "built $(date -u +%Y-%m-%dT%H:%MZ) from $commit; $((bytes >> 20)) MiB" >"$pack/PACK_INFO"
+du -b "$pack"/bin/* "$pack"/lib/* | sed "s|$pack/||" >>"$pack/PACK_INFO"
+echo "gpu-pack: $((bytes >> 20)) MiB in $pack ($(ls "$pack/bin" | wc -l) binaries," \
+  "$(ls "$pack/lib" | wc -l) libraries, $(ls "$pack/fixtures/models" | wc -l) fixture models);" \
+  "the tracked checkout $((tracked >> 20)) MiB"
+limit=$((64 << 20))
+if [ $((bytes + tracked)) -gt "$limit" ]; then
+  echo "pack.sh: gpu-pack and the checkout come to $(((bytes + tracked) >> 20)) MiB, over the 64 MiB" \
+    "that travel to the GPU machine: strip more, or leave a binary out"
   exit 1
 fi
+echo "gpu-pack: fits ($(((limit - bytes - tracked) >> 20)) MiB to spare); carry gpu-pack with each call"

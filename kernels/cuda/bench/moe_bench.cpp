@@ -116,6 +116,7 @@ void BM_moe_experts_qwen3_30b_a3b(benchmark::State& state) {
   p.gate_up = w.gate_up_ptrs;
   p.down = w.down_ptrs;
   p.w_type = WeightType::kBF16;
+  p.bf16_activations = true;  // as the CUDA backend runs every variant
   p.out = d_out;
   p.tokens = tokens;
   p.top_k = kTopK;

@@ -2,7 +2,7 @@
 // table"). Flags → Options (validated before any device work), then the two ceilings, then every
 // (shape, tokens, routing) case, one shape's weights at a time; a compact table last and every
 // figure, with each case's per-expert row counts, in DIR/moe_table.json for tools/gpu/moe_torch.py.
-// Without a CUDA device it says so and exits 77.
+// Without a CUDA device it says so and exits 77; with one that cannot be used, 1.
 #include <cuda_runtime_api.h>
 #include <CLI/CLI.hpp>
 
@@ -139,10 +139,7 @@ int main(int argc, char** argv) {
   Options opt;
   if (const int rc = parse_options(argc, argv, &opt); rc >= 0) return rc;
   const sieve::cuda::DeviceInfo& dev = sieve::cuda::device_info();
-  if (!dev.available) {
-    std::fprintf(stderr, "sieve-moe-table: nothing measured: %s\n", dev.why_not.c_str());
-    return 77;
-  }
+  if (!dev.available) return sieve::cuda::exit_without_device(dev, "sieve-moe-table");
   if (!opt.out_dir.empty()) std::filesystem::create_directories(opt.out_dir);
 
   const Ceilings ceil = measure_ceilings(dev, opt.iters);

@@ -135,6 +135,7 @@ CaseResult run_case(const Options& opt, const Ceilings& ceil, const ExpertWeight
     p.gate_up = w.gate_up_ptrs.data();
     p.down = w.down_ptrs.data();
     p.w_type = WeightType::kBF16;
+    p.bf16_activations = true;  // as the CUDA backend runs every variant
     p.out = b.out.data();
     p.tokens = tokens;
     p.top_k = s.top_k;

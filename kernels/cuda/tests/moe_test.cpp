@@ -458,6 +458,7 @@ struct Problem {
   bool skewed;
   WeightType wt;
   MoeGemmVariant gemm = MoeGemmVariant::kAuto;
+  bool bf16_activations = false;  // MoeParams::bf16_activations, as the CUDA backend sets it
 };
 
 struct PipelineRun {
@@ -500,6 +501,7 @@ PipelineRun run_pipeline(const Problem& pr, uint32_t seed, std::vector<std::vect
   p.workspace = ws.data();
   p.workspace_bytes = ws_bytes;
   p.gemm = pr.gemm;
+  p.bf16_activations = pr.bf16_activations;
 
   PipelineRun r;
   for (int i = 0; i < runs; ++i) {
@@ -635,6 +637,42 @@ TEST(MoeExperts, TensorCoreWithinTheBf16Band) {
       run_pipeline({256, 8, 128, 2048, 768, false, WeightType::kBF16, MoeGemmVariant::kTensorCore},
                    13, nullptr));
   expect_bf16_band(run_pipeline({512, 8, 128, 2048, 768, true, WeightType::kBF16}, 14, nullptr));
+}
+
+// bf16_activations (what the CUDA backend runs): the CUDA-core variants round x and act to bf16
+// where the tensor-core ones do, so every variant multiplies the same values and they differ
+// only in the order of their fp32 sums — and in the rare act value that this moves across a
+// bf16 rounding boundary (one ulp, ~5e-3 relative, on ~2e-4 of them; one such flip moves its
+// token's output ~4e-4, so the comparison is over at least 16 tokens, where it is ~1e-4).
+// Rounding x and act in some variants and not others would put them ~2e-3 apart (bf16's
+// rounding error).
+TEST(MoeExperts, Bf16ActivationsMakeEveryVariantComputeTheSameProducts) {
+  uint32_t seed = 900;
+  for (int64_t tokens : {16, 64, 300}) {
+    for (bool skewed : {false, true}) {
+      std::vector<float> grouped;  // kMoeGemmVariants starts with it
+      for (MoeGemmVariant v : kMoeGemmVariants) {
+        SCOPED_TRACE(testing::Message() << moe_gemm_variant_name(v) << " tokens " << tokens
+                                        << (skewed ? " skewed" : " uniform"));
+        // The same seed for every variant: the same routing, weights and activations.
+        const PipelineRun r = run_pipeline(
+            {tokens, 4, 16, 72, 40, skewed, WeightType::kBF16, v, true}, seed, nullptr);
+        expect_bf16_band(r);
+        if (grouped.empty()) {
+          grouped = r.got;
+          continue;
+        }
+        double diff = 0, ref = 0;
+        for (size_t i = 0; i < grouped.size(); ++i) {
+          const double d = static_cast<double>(r.got[i]) - grouped[i];
+          diff += d * d;
+          ref += static_cast<double>(grouped[i]) * grouped[i];
+        }
+        EXPECT_LT(std::sqrt(diff / ref), 5e-4) << "relative L2 distance to grouped's output";
+      }
+      ++seed;
+    }
+  }
 }
 
 TEST(MoeExperts, DeterministicRunToRun) {
