@@ -58,6 +58,8 @@ float read_elem(const void* src, ElemType t, int64_t i) {
       return bf16_to_f32(static_cast<const uint16_t*>(src)[i]);
     case ElemType::kF16:
       return f16_to_f32(static_cast<const uint16_t*>(src)[i]);
+    default:
+      break;  // quantized types are never a plain source
   }
   return 0.f;
 }
@@ -278,6 +280,26 @@ void matmul(const MatmulArgs& args, ThreadPool* pool) {
 
 void matmul_many(std::span<const MatmulArgs> products, ThreadPool* pool) {
   internal::matmul_many_with_isa(products, pool, internal::active_isa());
+}
+
+const char* elem_type_name(ElemType t) {
+  switch (t) {
+    case ElemType::kF32:
+      return "f32";
+    case ElemType::kBF16:
+      return "bf16";
+    case ElemType::kF16:
+      return "f16";
+    case ElemType::kI8:
+      return "int8";
+    case ElemType::kI4:
+      return "int4";
+    case ElemType::kFP8:
+      return "fp8";
+    case ElemType::kMXFP4:
+      return "mxfp4";
+  }
+  return "?";
 }
 
 const char* cpu_isa_name() {
