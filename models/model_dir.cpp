@@ -11,7 +11,16 @@
 namespace sieve {
 namespace {
 
-Status check_weight_dtype(DType weight_dtype) {
+Status check_weight_format(const WeightFormat& format, const Backend& backend) {
+  for (QuantFormat q : {format.experts, format.dense}) {
+    if (!backend.holds(q)) {
+      return invalid_argument(std::string("--quantization ") + quant_format_name(q) +
+                              ": the " + backend.name() +
+                              " backend holds no quantized weights yet; run it on --backend cpu, "
+                              "or without --quantization");
+    }
+  }
+  const DType weight_dtype = format.dtype;
   if (weight_dtype != DType::kF32 && weight_dtype != DType::kBF16) {
     return invalid_argument(std::string("weights can be held as fp32 or bf16, not ") +
                             dtype_name(weight_dtype));
@@ -69,28 +78,30 @@ Result<DType> resolve_weight_dtype(std::string_view flag, const ModelConfig& con
   return invalid_argument("--dtype must be fp32, bf16 or auto, got '" + std::string(flag) + "'");
 }
 
-Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend, DType weight_dtype,
+Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend,
+                                          WeightFormat weight_format,
                                           const LoadProgress& progress, const ExpertShard* shard) {
   const ModelConfig& c = dir.config;
-  SIEVE_RETURN_IF_ERROR(check_weight_dtype(weight_dtype));
+  SIEVE_RETURN_IF_ERROR(check_weight_format(weight_format, backend));
   SIEVE_ASSIGN_OR_RETURN(std::unique_ptr<MoeExecutor> moe,
                          make_moe_executor(backend, shard, c.num_experts, c.num_layers));
-  return load_model(dir, backend, weight_dtype, std::move(moe), progress);
+  return load_model(dir, backend, weight_format, std::move(moe), progress);
 }
 
-Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend, DType weight_dtype,
+Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend,
+                                          WeightFormat weight_format,
                                           std::unique_ptr<MoeExecutor> moe,
                                           const LoadProgress& progress) {
   const ModelConfig& c = dir.config;
-  SIEVE_RETURN_IF_ERROR(check_weight_dtype(weight_dtype));
+  SIEVE_RETURN_IF_ERROR(check_weight_format(weight_format, backend));
   std::vector<DecoderLayer> layers = dir.family->recipe(c);
   if (dir.checkpoint) {
-    CheckpointSource src(*dir.checkpoint, backend, weight_dtype, progress);
+    CheckpointSource src(*dir.checkpoint, backend, weight_format, progress);
     return load_decoder(c, std::move(layers), src, std::move(moe), backend);
   }
   // --load-format dummy: the weights of the seed-0 random checkpoint, made on the backend.
   FilledSource src(random_fills(declare_decoder(c, layers), c, RandomWeights{0, dir.router_skew}),
-                   backend, weight_dtype, progress);
+                   backend, weight_format, progress);
   return load_decoder(c, std::move(layers), src, std::move(moe), backend);
 }
 

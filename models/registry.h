@@ -64,17 +64,20 @@ Result<ModelDir> open_model_dir(const std::string& dir,
 Result<DType> resolve_weight_dtype(std::string_view flag, const ModelConfig& config);
 
 // Reads the checkpoint, or with a dummy ModelDir makes the weights of a random checkpoint of seed
-// 0 (what `sieve make-checkpoint` writes for this config.json), onto `backend` as `weight_dtype`
-// (kF32 or kBF16; norms in fp32). With `shard`, only this rank's experts are loaded (expert
+// 0 (what `sieve make-checkpoint` writes for this config.json), onto `backend` as
+// `weight_format` says (its dtype kF32 or kBF16, norms in fp32; experts and dense projections
+// quantized if it asks, which the backend must hold()). With `shard`, only this rank's experts are loaded (expert
 // parallelism); MoE layers then exchange tokens with the other ranks on shard->comm, which must
 // outlive the model.
-Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend, DType weight_dtype,
+Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend,
+                                          WeightFormat weight_format,
                                           const LoadProgress& progress = {},
                                           const ExpertShard* shard = nullptr);
 // The same with the MoE executor given, which the model then owns: the hybrid executor
 // (engine/experts/hybrid/hybrid_moe_executor.h) decides where the routed experts live, and makes
 // its copies of them from what each MoE layer hands it while loading (MoeExecutor::adopt_experts).
-Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend, DType weight_dtype,
+Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend,
+                                          WeightFormat weight_format,
                                           std::unique_ptr<MoeExecutor> moe,
                                           const LoadProgress& progress = {});
 

@@ -15,6 +15,7 @@
 
 #include "engine/backends/forward_batch.h"
 #include "engine/base/dtype.h"
+#include "engine/base/quant_format.h"
 #include "engine/base/tensor.h"
 #include "engine/checkpoint/model_config.h"
 #include "engine/checkpoint/weight_fill.h"
@@ -28,13 +29,18 @@ class Matrix {
   virtual ~Matrix() = default;
   int64_t n() const { return n_; }
   int64_t k() const { return k_; }
+  // What the model computes in; for a quantized matrix, quant() says how the weights are held.
   DType dtype() const { return dtype_; }
+  QuantFormat quant() const { return quant_; }
+  MatrixFormat format() const { return {dtype_, quant_}; }
   virtual size_t bytes() const = 0;
 
  protected:
-  Matrix(int64_t n, int64_t k, DType dtype) : n_(n), k_(k), dtype_(dtype) {}
+  Matrix(int64_t n, int64_t k, MatrixFormat format)
+      : n_(n), k_(k), dtype_(format.dtype), quant_(format.quant) {}
   int64_t n_, k_;
   DType dtype_;
+  QuantFormat quant_;
 };
 
 // The experts of one MoE layer.
@@ -135,17 +141,21 @@ class Backend {
   // A step's activations: valid until the next begin_step(), contents undefined. Cheap (the
   // CUDA backend bumps a pointer in one arena, so a replayed graph finds the same addresses).
   virtual Tensor scratch(std::vector<int64_t> shape, DType dtype) = 0;
-  // A weight matrix from host memory `src` [n, k] of `src_dtype`, stored as `dtype`.
+  // Whether this backend can hold matrices quantized to `q` (kNone: always).
+  virtual bool holds(QuantFormat q) const { return q == QuantFormat::kNone; }
+  // A weight matrix from host memory `src` [n, k] of `src_dtype`, stored as `format` says:
+  // at its dtype, or quantized (quantize on load; only formats this backend holds()).
   virtual std::shared_ptr<Matrix> make_matrix(const void* src, DType src_dtype, int64_t n,
-                                              int64_t k, DType dtype) = 0;
+                                              int64_t k, MatrixFormat format) = 0;
   // make_matrix for a thread other than the one running steps (background expert swaps): the
   // copy must not wait for, or make wait, the work of a step. Returns once the matrix is ready
   // for any op. The CUDA backend copies on a stream of its own; the default is make_matrix,
   // right for a backend whose make_matrix touches nothing a step uses (the CPU backend packs
   // into fresh memory).
   virtual std::shared_ptr<Matrix> make_matrix_in_background(const void* src, DType src_dtype,
-                                                            int64_t n, int64_t k, DType dtype) {
-    return make_matrix(src, src_dtype, n, k, dtype);
+                                                            int64_t n, int64_t k,
+                                                            MatrixFormat format) {
+    return make_matrix(src, src_dtype, n, k, format);
   }
   // A tensor from host memory of `src_dtype`, stored as `dtype` (norm weights: kF32;
   // embedding tables: the weight dtype).
@@ -156,7 +166,7 @@ class Backend {
   // with nothing read from disk. `blocks` cover the n rows in order.
   virtual std::shared_ptr<Matrix> make_filled_matrix(int64_t n, int64_t k,
                                                      std::span<const RowBlockFill> blocks,
-                                                     DType dtype) = 0;
+                                                     MatrixFormat format) = 0;
   virtual Tensor make_filled(std::vector<int64_t> shape, const WeightFill& fill, DType dtype) = 0;
   virtual void fill_zero(Tensor& t) = 0;
   // Copies an fp32 tensor's rows [begin, end) to host memory; `dst` is written by end_step()

@@ -15,8 +15,8 @@ namespace {
 
 class CpuMatrix final : public Matrix {
  public:
-  CpuMatrix(kernels::PackedMatrix packed, DType dtype)
-      : Matrix(packed.n, packed.k, dtype), packed_(std::move(packed)) {}
+  CpuMatrix(kernels::PackedMatrix packed, MatrixFormat format)
+      : Matrix(packed.n, packed.k, format), packed_(std::move(packed)) {}
   size_t bytes() const override { return packed_.bytes; }
   const kernels::PackedMatrix& packed() const { return packed_; }
 
@@ -35,6 +35,23 @@ kernels::ElemType elem_type(DType dt) {
     default:
       SIEVE_CHECK_MSG(false, "no kernel element type for " << dtype_name(dt));
   }
+  return kernels::ElemType::kF32;
+}
+
+kernels::ElemType elem_type(QuantFormat q) {
+  switch (q) {
+    case QuantFormat::kInt8:
+      return kernels::ElemType::kI8;
+    case QuantFormat::kInt4:
+      return kernels::ElemType::kI4;
+    case QuantFormat::kFp8:
+      return kernels::ElemType::kFP8;
+    case QuantFormat::kMxfp4:
+      return kernels::ElemType::kMXFP4;
+    case QuantFormat::kNone:
+      break;
+  }
+  SIEVE_CHECK_MSG(false, "no kernel element type for quantization " << quant_format_name(q));
   return kernels::ElemType::kF32;
 }
 
@@ -90,10 +107,19 @@ Tensor CpuBackend::alloc(std::vector<int64_t> shape, DType dtype) {
   return Tensor::wrap(p, std::move(shape), dtype, std::move(block));
 }
 
+bool CpuBackend::holds(QuantFormat) const {
+  return true;
+}
+
 std::shared_ptr<Matrix> CpuBackend::make_matrix(const void* src, DType src_dtype, int64_t n,
-                                                int64_t k, DType dtype) {
+                                                int64_t k, MatrixFormat format) {
+  if (format.quantized()) {
+    return std::make_shared<CpuMatrix>(
+        kernels::quantize_matrix(src, elem_type(src_dtype), n, k, elem_type(format.quant)),
+        format);
+  }
   return std::make_shared<CpuMatrix>(
-      kernels::pack_matrix(src, elem_type(src_dtype), n, k, elem_type(dtype)), dtype);
+      kernels::pack_matrix(src, elem_type(src_dtype), n, k, elem_type(format.dtype)), format);
 }
 
 Tensor CpuBackend::upload(const void* src, DType src_dtype, std::vector<int64_t> shape,
@@ -117,7 +143,8 @@ void fill_host(const WeightFill& fill, int64_t n, DType dtype, void* dst,
 
 std::shared_ptr<Matrix> CpuBackend::make_filled_matrix(int64_t n, int64_t k,
                                                        std::span<const RowBlockFill> blocks,
-                                                       DType dtype) {
+                                                       MatrixFormat format) {
+  const DType dtype = format.dtype;
   std::vector<uint8_t> host(static_cast<size_t>(n * k) * dtype_size(dtype));
   int64_t row = 0;
   for (const RowBlockFill& b : blocks) {
@@ -126,7 +153,7 @@ std::shared_ptr<Matrix> CpuBackend::make_filled_matrix(int64_t n, int64_t k,
     row += b.rows;
   }
   SIEVE_CHECK_EQ(row, n);
-  return make_matrix(host.data(), dtype, n, k, dtype);
+  return make_matrix(host.data(), dtype, n, k, format);
 }
 
 Tensor CpuBackend::make_filled(std::vector<int64_t> shape, const WeightFill& fill, DType dtype) {

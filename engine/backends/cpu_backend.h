@@ -22,12 +22,14 @@ class CpuBackend final : public Backend {
   Tensor scratch(std::vector<int64_t> shape, DType dtype) override { return alloc(shape, dtype); }
   const StepInputs& begin_step(const ForwardBatch& batch) override;
   void end_step() override {}
+  // Every quantized format: the kernels keep them quantized and dequantize in registers.
+  bool holds(QuantFormat q) const override;
   std::shared_ptr<Matrix> make_matrix(const void* src, DType src_dtype, int64_t n, int64_t k,
-                                      DType dtype) override;
+                                      MatrixFormat format) override;
   Tensor upload(const void* src, DType src_dtype, std::vector<int64_t> shape, DType dtype) override;
   std::shared_ptr<Matrix> make_filled_matrix(int64_t n, int64_t k,
                                              std::span<const RowBlockFill> blocks,
-                                             DType dtype) override;
+                                             MatrixFormat format) override;
   Tensor make_filled(std::vector<int64_t> shape, const WeightFill& fill, DType dtype) override;
   void fill_zero(Tensor& t) override;
   void copy_rows_to_host(const Tensor& src, int64_t begin, int64_t end, float* dst) override;

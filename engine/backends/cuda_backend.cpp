@@ -157,7 +157,9 @@ Tensor CudaBackend::scratch(std::vector<int64_t> shape, DType dtype) {
 }
 
 std::shared_ptr<Matrix> CudaBackend::make_matrix(const void* src, DType src_dtype, int64_t n,
-                                                 int64_t k, DType dtype) {
+                                                 int64_t k, MatrixFormat format) {
+  SIEVE_CHECK_MSG(!format.quantized(), "the CUDA backend holds no quantized weights (holds())");
+  const DType dtype = format.dtype;
   weight_type(dtype);  // checks the dtype
   auto m = std::make_shared<CudaMatrix>(n, k, dtype);
   allocated_bytes_ += static_cast<int64_t>(m->bytes());
@@ -174,7 +176,10 @@ std::shared_ptr<Matrix> CudaBackend::make_matrix(const void* src, DType src_dtyp
 }
 
 std::shared_ptr<Matrix> CudaBackend::make_matrix_in_background(const void* src, DType src_dtype,
-                                                               int64_t n, int64_t k, DType dtype) {
+                                                               int64_t n, int64_t k,
+                                                               MatrixFormat format) {
+  SIEVE_CHECK_MSG(!format.quantized(), "the CUDA backend holds no quantized weights (holds())");
+  const DType dtype = format.dtype;
   weight_type(dtype);                        // checks the dtype
   SIEVE_CUDA_CHECK(cudaSetDevice(device_));  // this thread may not have used the device yet
   cudaStream_t copy = nullptr;
@@ -214,7 +219,9 @@ Tensor CudaBackend::upload(const void* src, DType src_dtype, std::vector<int64_t
 
 std::shared_ptr<Matrix> CudaBackend::make_filled_matrix(int64_t n, int64_t k,
                                                         std::span<const RowBlockFill> blocks,
-                                                        DType dtype) {
+                                                        MatrixFormat format) {
+  SIEVE_CHECK_MSG(!format.quantized(), "the CUDA backend holds no quantized weights (holds())");
+  const DType dtype = format.dtype;
   auto m = std::make_shared<CudaMatrix>(n, k, dtype);
   allocated_bytes_ += static_cast<int64_t>(m->bytes());
   int64_t row = 0;

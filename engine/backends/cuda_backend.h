@@ -54,14 +54,14 @@ class CudaBackend final : public Backend {
   Tensor alloc(std::vector<int64_t> shape, DType dtype) override;
   Tensor scratch(std::vector<int64_t> shape, DType dtype) override;
   std::shared_ptr<Matrix> make_matrix(const void* src, DType src_dtype, int64_t n, int64_t k,
-                                      DType dtype) override;
+                                      MatrixFormat format) override;
   // On a copy stream of its own (made on first use), from any thread.
   std::shared_ptr<Matrix> make_matrix_in_background(const void* src, DType src_dtype, int64_t n,
-                                                    int64_t k, DType dtype) override;
+                                                    int64_t k, MatrixFormat format) override;
   Tensor upload(const void* src, DType src_dtype, std::vector<int64_t> shape, DType dtype) override;
   std::shared_ptr<Matrix> make_filled_matrix(int64_t n, int64_t k,
                                              std::span<const RowBlockFill> blocks,
-                                             DType dtype) override;
+                                             MatrixFormat format) override;
   Tensor make_filled(std::vector<int64_t> shape, const WeightFill& fill, DType dtype) override;
   void fill_zero(Tensor& t) override;
   void copy_rows_to_host(const Tensor& src, int64_t begin, int64_t end, float* dst) override;

@@ -34,8 +34,11 @@ class ExpertSource {
   virtual int64_t num_experts() const = 0;
   virtual int64_t hidden() const = 0;
   virtual int64_t intermediate() const = 0;
-  // The dtype the model holds weights in (what make() and read() produce).
+  // The dtype the model holds weights in (what read() produces).
   virtual DType weight_dtype() const = 0;
+  // How make() holds them: at weight_dtype(), or quantized; a copy made from read()'s arrays
+  // passes this to make_matrix so that it holds the same.
+  virtual MatrixFormat matrix_format() const = 0;
   // Expert `expert` made on `be`, the way the model's loader makes weights on it (packed from
   // the mapped file, or filled on the backend). Called from the thread that runs steps.
   virtual Result<ExpertMatrices> make(Backend& be, int64_t expert) const = 0;

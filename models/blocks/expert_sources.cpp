@@ -5,15 +5,20 @@
 namespace sieve {
 namespace {
 
-// What both sources share: the shapes and the dtype the model holds.
+// What both sources share: the shapes and how the model holds the weights.
 class LayerSource : public ExpertSource {
  public:
-  LayerSource(int64_t num_experts, int64_t hidden, int64_t intermediate, DType dtype)
-      : num_experts_(num_experts), hidden_(hidden), inter_(intermediate), dtype_(dtype) {}
+  LayerSource(int64_t num_experts, int64_t hidden, int64_t intermediate, MatrixFormat format)
+      : num_experts_(num_experts),
+        hidden_(hidden),
+        inter_(intermediate),
+        dtype_(format.dtype),
+        format_(format) {}
   int64_t num_experts() const override { return num_experts_; }
   int64_t hidden() const override { return hidden_; }
   int64_t intermediate() const override { return inter_; }
   DType weight_dtype() const override { return dtype_; }
+  MatrixFormat matrix_format() const override { return format_; }
 
  protected:
   Status check(int64_t expert) const {
@@ -29,12 +34,14 @@ class LayerSource : public ExpertSource {
 
   int64_t num_experts_, hidden_, inter_;
   DType dtype_;
+  MatrixFormat format_;
 };
 
 class MappedExperts final : public LayerSource {
  public:
-  MappedExperts(std::vector<MappedExpert> experts, int64_t hidden, int64_t inter, DType dtype)
-      : LayerSource(static_cast<int64_t>(experts.size()), hidden, inter, dtype),
+  MappedExperts(std::vector<MappedExpert> experts, int64_t hidden, int64_t inter,
+                MatrixFormat format)
+      : LayerSource(static_cast<int64_t>(experts.size()), hidden, inter, format),
         experts_(std::move(experts)) {}
 
   // As the checkpoint loader makes them: a single tensor packed straight from the mapping, a
@@ -45,13 +52,13 @@ class MappedExperts final : public LayerSource {
     ExpertMatrices m;
     if (x.gate_up.size() == 1) {
       m.gate_up = be.make_matrix(data(x.gate_up[0]), x.gate_up[0].entry->dtype, rows(x.gate_up),
-                                 hidden_, dtype_);
+                                 hidden_, format_);
     } else {
       std::vector<uint8_t> staging;
       stack(x.gate_up, staging);
-      m.gate_up = be.make_matrix(staging.data(), dtype_, rows(x.gate_up), hidden_, dtype_);
+      m.gate_up = be.make_matrix(staging.data(), dtype_, rows(x.gate_up), hidden_, format_);
     }
-    m.down = be.make_matrix(data(x.down), x.down.entry->dtype, hidden_, inter_, dtype_);
+    m.down = be.make_matrix(data(x.down), x.down.entry->dtype, hidden_, inter_, format_);
     return m;
   }
 
@@ -90,8 +97,9 @@ class MappedExperts final : public LayerSource {
 
 class FilledExperts final : public LayerSource {
  public:
-  FilledExperts(std::vector<FilledExpert> experts, int64_t hidden, int64_t inter, DType dtype)
-      : LayerSource(static_cast<int64_t>(experts.size()), hidden, inter, dtype),
+  FilledExperts(std::vector<FilledExpert> experts, int64_t hidden, int64_t inter,
+                MatrixFormat format)
+      : LayerSource(static_cast<int64_t>(experts.size()), hidden, inter, format),
         experts_(std::move(experts)) {}
 
   // As --load-format dummy makes them: filled on the backend.
@@ -99,9 +107,9 @@ class FilledExperts final : public LayerSource {
     SIEVE_RETURN_IF_ERROR(check(expert));
     const FilledExpert& x = experts_[expert];
     ExpertMatrices m;
-    m.gate_up = be.make_filled_matrix(rows(x.gate_up), hidden_, x.gate_up, dtype_);
+    m.gate_up = be.make_filled_matrix(rows(x.gate_up), hidden_, x.gate_up, format_);
     const RowBlockFill down[] = {{hidden_, x.down}};
-    m.down = be.make_filled_matrix(hidden_, inter_, down, dtype_);
+    m.down = be.make_filled_matrix(hidden_, inter_, down, format_);
     return m;
   }
 
@@ -137,14 +145,14 @@ class FilledExperts final : public LayerSource {
 
 std::shared_ptr<const ExpertSource> mapped_experts(std::vector<MappedExpert> experts,
                                                    int64_t hidden, int64_t intermediate,
-                                                   DType weight_dtype) {
-  return std::make_shared<MappedExperts>(std::move(experts), hidden, intermediate, weight_dtype);
+                                                   MatrixFormat format) {
+  return std::make_shared<MappedExperts>(std::move(experts), hidden, intermediate, format);
 }
 
 std::shared_ptr<const ExpertSource> filled_experts(std::vector<FilledExpert> experts,
                                                    int64_t hidden, int64_t intermediate,
-                                                   DType weight_dtype) {
-  return std::make_shared<FilledExperts>(std::move(experts), hidden, intermediate, weight_dtype);
+                                                   MatrixFormat format) {
+  return std::make_shared<FilledExperts>(std::move(experts), hidden, intermediate, format);
 }
 
 }  // namespace sieve

@@ -32,12 +32,13 @@ struct FilledExpert {
   WeightFill down;
 };
 
-// Experts held as `weight_dtype` (kF32 or kBF16), `hidden` and `intermediate` features each.
+// Experts held as `format` (its dtype kF32 or kBF16, perhaps quantized), `hidden` and
+// `intermediate` features each.
 std::shared_ptr<const ExpertSource> mapped_experts(std::vector<MappedExpert> experts,
                                                    int64_t hidden, int64_t intermediate,
-                                                   DType weight_dtype);
+                                                   MatrixFormat format);
 std::shared_ptr<const ExpertSource> filled_experts(std::vector<FilledExpert> experts,
                                                    int64_t hidden, int64_t intermediate,
-                                                   DType weight_dtype);
+                                                   MatrixFormat format);
 
 }  // namespace sieve

@@ -7,7 +7,7 @@ void SoftmaxTopkRouter::declare(TensorList& out) const {
 }
 
 Status SoftmaxTopkRouter::load(const LoadContext& ctx) {
-  SIEVE_ASSIGN_OR_RETURN(gate_, ctx.weights.matrix({o_.weight}));
+  SIEVE_ASSIGN_OR_RETURN(gate_, ctx.weights.matrix({o_.weight}, MatrixRole::kRouter));
   return Status::Ok();
 }
 

@@ -22,7 +22,8 @@ uint64_t held_bytes(const std::vector<int64_t>& shape, DType weight_dtype) {
 }
 
 std::shared_ptr<Matrix> WeightSource::matrix_from_table(const Tensor& table) {
-  return held(be_.make_matrix(table.raw(), table.dtype(), table.dim(0), table.dim(1), dtype_));
+  return held(be_.make_matrix(table.raw(), table.dtype(), table.dim(0), table.dim(1),
+                              format_of(MatrixRole::kDense)));
 }
 
 Result<Tensor> CheckpointSource::vector(const std::string& name) {
@@ -41,7 +42,9 @@ Result<Tensor> CheckpointSource::table(const std::string& name) {
   return held(be_.upload(host.data(), dtype_, t->entry->shape, dtype_));
 }
 
-Result<std::shared_ptr<Matrix>> CheckpointSource::matrix(std::initializer_list<std::string> names) {
+Result<std::shared_ptr<Matrix>> CheckpointSource::matrix(std::initializer_list<std::string> names,
+                                                         MatrixRole role) {
+  const MatrixFormat format = format_of(role);
   int64_t n = 0, k = -1;
   std::vector<const CheckpointTensor*> parts;
   for (const std::string& name : names) {
@@ -53,7 +56,7 @@ Result<std::shared_ptr<Matrix>> CheckpointSource::matrix(std::initializer_list<s
   if (parts.size() == 1) {
     // Packed straight from the mapped file: no intermediate copy.
     const CheckpointTensor* t = parts[0];
-    auto m = be_.make_matrix(t->file->data(*t->entry), t->entry->dtype, n, k, dtype_);
+    auto m = be_.make_matrix(t->file->data(*t->entry), t->entry->dtype, n, k, format);
     advance_past(t);
     return held(std::move(m));
   }
@@ -66,7 +69,7 @@ Result<std::shared_ptr<Matrix>> CheckpointSource::matrix(std::initializer_list<s
     offset += static_cast<size_t>(t->entry->numel()) * elem;
     advance_past(t);
   }
-  return held(be_.make_matrix(host_.data(), dtype_, n, k, dtype_));
+  return held(be_.make_matrix(host_.data(), dtype_, n, k, format));
 }
 
 Status CheckpointSource::skip(std::initializer_list<std::string> names) {
@@ -97,7 +100,8 @@ Result<std::shared_ptr<const ExpertSource>> CheckpointSource::experts(
     SIEVE_ASSIGN_OR_RETURN(x.down, mapped(e.down));
     experts.push_back(std::move(x));
   }
-  return mapped_experts(std::move(experts), layer.hidden, layer.intermediate, dtype_);
+  return mapped_experts(std::move(experts), layer.hidden, layer.intermediate,
+                        format_of(MatrixRole::kRoutedExpert));
 }
 
 Result<const CheckpointTensor*> CheckpointSource::lookup(const std::string& name) {
@@ -107,8 +111,8 @@ Result<const CheckpointTensor*> CheckpointSource::lookup(const std::string& name
 }
 
 FilledSource::FilledSource(const std::vector<FilledTensor>& tensors, Backend& be,
-                           DType weight_dtype, const LoadProgress& progress)
-    : WeightSource(be, weight_dtype, progress, total_held_bytes(tensors, weight_dtype)) {
+                           WeightFormat format, const LoadProgress& progress)
+    : WeightSource(be, format, progress, total_held_bytes(tensors, format.dtype)) {
   for (const FilledTensor& t : tensors)
     entries_.emplace(t.name, Entry{t.shape, t.fill, t.row_blocks});
 }
@@ -129,7 +133,8 @@ Result<Tensor> FilledSource::table(const std::string& name) {
   return held(std::move(t));
 }
 
-Result<std::shared_ptr<Matrix>> FilledSource::matrix(std::initializer_list<std::string> names) {
+Result<std::shared_ptr<Matrix>> FilledSource::matrix(std::initializer_list<std::string> names,
+                                                     MatrixRole role) {
   std::vector<RowBlockFill> blocks;
   int64_t n = 0, k = 0;
   for (const std::string& name : names) {
@@ -142,7 +147,7 @@ Result<std::shared_ptr<Matrix>> FilledSource::matrix(std::initializer_list<std::
     n += e->shape[0];
     k = e->shape[1];
   }
-  auto m = be_.make_filled_matrix(n, k, blocks, dtype_);
+  auto m = be_.make_filled_matrix(n, k, blocks, format_of(role));
   advance(static_cast<uint64_t>(n * k) * dtype_size(dtype_));
   return held(std::move(m));
 }
@@ -167,7 +172,8 @@ Result<std::shared_ptr<const ExpertSource>> FilledSource::experts(const LayerExp
     x.down = down->fill;
     experts.push_back(std::move(x));
   }
-  return filled_experts(std::move(experts), layer.hidden, layer.intermediate, dtype_);
+  return filled_experts(std::move(experts), layer.hidden, layer.intermediate,
+                        format_of(MatrixRole::kRoutedExpert));
 }
 
 Result<const FilledSource::Entry*> FilledSource::lookup(const std::string& name) {

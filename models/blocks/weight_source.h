@@ -41,6 +41,11 @@ struct LayerExpertNames {
   int64_t hidden = 0, intermediate = 0;
 };
 
+// What a matrix is for, which decides whether --quantization applies to it: routed experts
+// and dense projections each as the WeightFormat says, routers never (their logits pick the
+// experts, and they are a sliver of the bytes).
+enum class MatrixRole : uint8_t { kDense, kRoutedExpert, kRouter };
+
 class WeightSource {
  public:
   virtual ~WeightSource() = default;
@@ -50,7 +55,8 @@ class WeightSource {
   // The embedding table, stored at the weight dtype.
   virtual Result<Tensor> table(const std::string& name) = 0;
   // One matrix, or several stacked along the output dimension (gate then up).
-  virtual Result<std::shared_ptr<Matrix>> matrix(std::initializer_list<std::string> names) = 0;
+  virtual Result<std::shared_ptr<Matrix>> matrix(std::initializer_list<std::string> names,
+                                                 MatrixRole role = MatrixRole::kDense) = 0;
   // Tensors another process holds: not read, only counted as done.
   virtual Status skip(std::initializer_list<std::string> names) = 0;
   // A layer's experts as an ExpertSource that makes any of them, on any backend, while the model
@@ -58,15 +64,29 @@ class WeightSource {
   // files, the fills), not this WeightSource. Reads nothing and counts nothing as loaded.
   virtual Result<std::shared_ptr<const ExpertSource>> experts(const LayerExpertNames& layer) = 0;
 
-  // The lm_head of a model with tied embeddings: the embedding table again, as a matrix.
+  // The lm_head of a model with tied embeddings: the embedding table again, as a matrix (a
+  // dense projection).
   std::shared_ptr<Matrix> matrix_from_table(const Tensor& table);
 
   // Bytes of weights handed out so far (what the model holds on the backend).
   int64_t held_weight_bytes() const { return held_; }
 
  protected:
-  WeightSource(Backend& be, DType weight_dtype, const LoadProgress& progress, uint64_t total_bytes)
-      : be_(be), dtype_(weight_dtype), progress_(progress), total_(total_bytes) {}
+  WeightSource(Backend& be, WeightFormat format, const LoadProgress& progress,
+               uint64_t total_bytes)
+      : be_(be), dtype_(format.dtype), format_(format), progress_(progress), total_(total_bytes) {}
+
+  MatrixFormat format_of(MatrixRole role) const {
+    switch (role) {
+      case MatrixRole::kDense:
+        return format_.dense_matrix();
+      case MatrixRole::kRoutedExpert:
+        return format_.expert_matrix();
+      case MatrixRole::kRouter:
+        break;
+    }
+    return dtype_;
+  }
 
   Tensor held(Tensor t) {
     held_ += static_cast<int64_t>(t.nbytes());
@@ -83,6 +103,7 @@ class WeightSource {
 
   Backend& be_;
   DType dtype_;
+  WeightFormat format_;
 
  private:
   const LoadProgress& progress_;
@@ -94,13 +115,14 @@ class WeightSource {
 // host buffers and hands them to the backend; progress counts the checkpoint's bytes.
 class CheckpointSource final : public WeightSource {
  public:
-  CheckpointSource(const Checkpoint& ckpt, Backend& be, DType weight_dtype,
+  CheckpointSource(const Checkpoint& ckpt, Backend& be, WeightFormat format,
                    const LoadProgress& progress)
-      : WeightSource(be, weight_dtype, progress, ckpt.total_bytes()), ckpt_(ckpt) {}
+      : WeightSource(be, format, progress, ckpt.total_bytes()), ckpt_(ckpt) {}
 
   Result<Tensor> vector(const std::string& name) override;
   Result<Tensor> table(const std::string& name) override;
-  Result<std::shared_ptr<Matrix>> matrix(std::initializer_list<std::string> names) override;
+  Result<std::shared_ptr<Matrix>> matrix(std::initializer_list<std::string> names,
+                                         MatrixRole role) override;
   Status skip(std::initializer_list<std::string> names) override;
   Result<std::shared_ptr<const ExpertSource>> experts(const LayerExpertNames& layer) override;
 
@@ -126,12 +148,13 @@ struct FilledTensor {
 // progress counts the bytes the model will hold.
 class FilledSource final : public WeightSource {
  public:
-  FilledSource(const std::vector<FilledTensor>& tensors, Backend& be, DType weight_dtype,
+  FilledSource(const std::vector<FilledTensor>& tensors, Backend& be, WeightFormat format,
                const LoadProgress& progress);
 
   Result<Tensor> vector(const std::string& name) override;
   Result<Tensor> table(const std::string& name) override;
-  Result<std::shared_ptr<Matrix>> matrix(std::initializer_list<std::string> names) override;
+  Result<std::shared_ptr<Matrix>> matrix(std::initializer_list<std::string> names,
+                                         MatrixRole role) override;
   Status skip(std::initializer_list<std::string> names) override;
   Result<std::shared_ptr<const ExpertSource>> experts(const LayerExpertNames& layer) override;
 

@@ -20,6 +20,18 @@ void add_engine_flags(CLI::App* cmd, EngineFlags& f) {
   cmd->add_option("--dtype", f.dtype,
                   "Weight dtype: fp32, bf16, or auto (the checkpoint's; f16 loads as bf16)")
       ->capture_default_str();
+  cmd->add_option("--quantization,-q", f.quantization,
+                  "Quantize the routed experts' weights as they load and keep them quantized: "
+                  "int8 (per output row), int4 (groups of 32 with a scale each), fp8 (E4M3 with "
+                  "a scale per 128 inputs of a row) or mxfp4 (E2M1, groups of 32 with a "
+                  "power-of-two scale), or none. Decode streams the weights once per step, so "
+                  "fewer bytes per weight is faster. CPU backend")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "int8", "int4", "fp8", "mxfp4"}));
+  cmd->add_flag("--quantize-dense", f.quantize_dense,
+                "With --quantization: quantize the dense projections too (attention q/k/v/o, "
+                "dense and shared-expert MLPs, and the lm_head); routers, norms and the "
+                "embedding table stay unquantized");
   cmd->add_option("--backend", f.backend,
                   "Where the model runs: cuda (needs a GPU and a CUDA build), cpu, or auto (cuda "
                   "when a GPU is present, else cpu)")

@@ -17,6 +17,8 @@ namespace sieve {
 
 struct EngineFlags {
   std::string dtype = "auto";
+  std::string quantization = "none";  // --quantization: the routed experts' format on load
+  bool quantize_dense = false;        // also the dense projections and the lm_head
   std::string load_format = "auto";
   std::string backend = "auto";
   double gpu_memory_utilization = 0.9;

@@ -146,6 +146,24 @@ Status apply_routing_flags(LoadedModel& m, const std::string& model_dir, const E
   return Status::Ok();
 }
 
+// --quantization and --quantize-dense, checked before anything loads.
+Result<WeightFormat> resolve_weight_format(const EngineFlags& flags, DType weight_dtype) {
+  WeightFormat f(weight_dtype);
+  SIEVE_ASSIGN_OR_RETURN(f.experts, parse_quant_format(flags.quantization));
+  if (flags.quantize_dense) {
+    if (f.experts == QuantFormat::kNone) {
+      return invalid_argument("--quantize-dense needs --quantization int8|int4|fp8|mxfp4");
+    }
+    f.dense = f.experts;
+  }
+  if (f.quantized() && flags.placement.enabled()) {
+    return invalid_argument(
+        "--quantization with --expert-placement is not supported yet: the placement's cost "
+        "model and device memory are sized for unquantized experts; drop one of them");
+  }
+  return f;
+}
+
 }  // namespace
 
 EngineOptions LoadedModel::engine_options(const EngineFlags& flags) const {
@@ -187,6 +205,7 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
     SIEVE_ASSIGN_OR_RETURN(shard, dist->shard(m.dir.config, flags.expert_parallel_overlap));
   }
   SIEVE_ASSIGN_OR_RETURN(m.weight_dtype, resolve_weight_dtype(flags.dtype, m.dir.config));
+  SIEVE_ASSIGN_OR_RETURN(m.weight_format, resolve_weight_format(flags, m.weight_dtype));
   std::optional<PlacementSetup> placement;
   if (flags.placement.enabled()) {
     SIEVE_ASSIGN_OR_RETURN(placement, prepare_placement(flags.placement, m.dir.config,
@@ -225,9 +244,9 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
   };
   if (hybrid) {
     SIEVE_ASSIGN_OR_RETURN(
-        m.model, load_model(m.dir, *m.backend, m.weight_dtype, std::move(hybrid), progress));
+        m.model, load_model(m.dir, *m.backend, m.weight_format, std::move(hybrid), progress));
   } else {
-    SIEVE_ASSIGN_OR_RETURN(m.model, load_model(m.dir, *m.backend, m.weight_dtype, progress,
+    SIEVE_ASSIGN_OR_RETURN(m.model, load_model(m.dir, *m.backend, m.weight_format, progress,
                                                shard ? &*shard : nullptr));
   }
   bar.finish();
@@ -244,7 +263,7 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
       "loaded {} ({}, {} layers, {} experts top-{}) from {}{} as {} in {:.1f} s: {} of "
       "weights{}, {}",
       c.architecture, c.model_type, c.num_layers, c.num_experts, c.top_k, model_dir, weights,
-      dtype_name(m.weight_dtype), secs, format_bytes(m.model->weight_bytes()),
+      m.weight_format.describe(), secs, format_bytes(m.model->weight_bytes()),
       dist ? " on rank 0" : "", where);
 #if defined(SIEVE_HAVE_CUDA)
   if (!m.cpu()) SIEVE_RETURN_IF_ERROR(finish_cuda_load(m, flags, shard.has_value()));

@@ -25,6 +25,7 @@ struct LoadedModel {
   ModelDir dir;
   std::unique_ptr<Model> model;  // on CUDA: decode steps replayed as CUDA graphs
   DType weight_dtype = DType::kF32;
+  WeightFormat weight_format;  // weight_dtype, and --quantization
   // Memory the KV cache may take: --kv-cache-gib on the CPU; on a GPU what
   // --gpu-memory-utilization leaves after weights and the largest step's activations.
   int64_t kv_cache_bytes = 0;

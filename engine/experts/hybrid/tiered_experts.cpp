@@ -93,10 +93,11 @@ void TieredExperts::start_copy(int64_t layer, int64_t expert) {
     Copy c{layer, expert, source->read(expert, staging_), {}};
     if (c.status.ok()) {
       const DType dt = source->weight_dtype();
+      const MatrixFormat f = source->matrix_format();
       const int64_t H = source->hidden(), I = source->intermediate();
       c.matrices.gate_up =
-          device_be_.make_matrix_in_background(staging_.gate_up.data(), dt, 2 * I, H, dt);
-      c.matrices.down = device_be_.make_matrix_in_background(staging_.down.data(), dt, H, I, dt);
+          device_be_.make_matrix_in_background(staging_.gate_up.data(), dt, 2 * I, H, f);
+      c.matrices.down = device_be_.make_matrix_in_background(staging_.down.data(), dt, H, I, f);
     }
     std::lock_guard lock(landed_mu_);
     landed_.push_back(std::move(c));

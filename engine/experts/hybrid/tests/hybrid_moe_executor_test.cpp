@@ -29,6 +29,7 @@ class FormulaSource final : public ExpertSource {
   int64_t hidden() const override { return kHidden; }
   int64_t intermediate() const override { return kInter; }
   DType weight_dtype() const override { return DType::kF32; }
+  MatrixFormat matrix_format() const override { return DType::kF32; }
   Result<ExpertMatrices> make(Backend& be, int64_t expert) const override {
     ExpertHostWeights w;
     host_copy(expert, w);
