@@ -14,8 +14,8 @@ namespace {
 Status check_weight_format(const WeightFormat& format, const Backend& backend) {
   for (QuantFormat q : {format.experts, format.dense}) {
     if (!backend.holds(q)) {
-      return invalid_argument(std::string("--quantization ") + quant_format_name(q) +
-                              ": the " + backend.name() +
+      return invalid_argument(std::string("--quantization ") + quant_format_name(q) + ": the " +
+                              backend.name() +
                               " backend holds no quantized weights yet; run it on --backend cpu, "
                               "or without --quantization");
     }
@@ -79,8 +79,8 @@ Result<DType> resolve_weight_dtype(std::string_view flag, const ModelConfig& con
 }
 
 Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend,
-                                          WeightFormat weight_format,
-                                          const LoadProgress& progress, const ExpertShard* shard) {
+                                          WeightFormat weight_format, const LoadProgress& progress,
+                                          const ExpertShard* shard) {
   const ModelConfig& c = dir.config;
   SIEVE_RETURN_IF_ERROR(check_weight_format(weight_format, backend));
   SIEVE_ASSIGN_OR_RETURN(std::unique_ptr<MoeExecutor> moe,

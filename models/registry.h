@@ -66,9 +66,9 @@ Result<DType> resolve_weight_dtype(std::string_view flag, const ModelConfig& con
 // Reads the checkpoint, or with a dummy ModelDir makes the weights of a random checkpoint of seed
 // 0 (what `sieve make-checkpoint` writes for this config.json), onto `backend` as
 // `weight_format` says (its dtype kF32 or kBF16, norms in fp32; experts and dense projections
-// quantized if it asks, which the backend must hold()). With `shard`, only this rank's experts are loaded (expert
-// parallelism); MoE layers then exchange tokens with the other ranks on shard->comm, which must
-// outlive the model.
+// quantized if it asks, which the backend must hold()). With `shard`, only this rank's experts are
+// loaded (expert parallelism); MoE layers then exchange tokens with the other ranks on shard->comm,
+// which must outlive the model.
 Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend,
                                           WeightFormat weight_format,
                                           const LoadProgress& progress = {},

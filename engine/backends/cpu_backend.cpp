@@ -115,8 +115,7 @@ std::shared_ptr<Matrix> CpuBackend::make_matrix(const void* src, DType src_dtype
                                                 int64_t k, MatrixFormat format) {
   if (format.quantized()) {
     return std::make_shared<CpuMatrix>(
-        kernels::quantize_matrix(src, elem_type(src_dtype), n, k, elem_type(format.quant)),
-        format);
+        kernels::quantize_matrix(src, elem_type(src_dtype), n, k, elem_type(format.quant)), format);
   }
   return std::make_shared<CpuMatrix>(
       kernels::pack_matrix(src, elem_type(src_dtype), n, k, elem_type(format.dtype)), format);

@@ -24,8 +24,7 @@ Status SwigluExperts::load(const LoadContext& ctx) {
       continue;
     }
     const MatrixRole routed = MatrixRole::kRoutedExpert;
-    SIEVE_ASSIGN_OR_RETURN(auto gate_up,
-                           src.matrix({name(e, o_.gate), name(e, o_.up)}, routed));
+    SIEVE_ASSIGN_OR_RETURN(auto gate_up, src.matrix({name(e, o_.gate), name(e, o_.up)}, routed));
     SIEVE_ASSIGN_OR_RETURN(auto down, src.matrix({name(e, o_.down)}, routed));
     experts_.gate_up.push_back(std::move(gate_up));
     experts_.down.push_back(std::move(down));

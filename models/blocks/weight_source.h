@@ -72,8 +72,7 @@ class WeightSource {
   int64_t held_weight_bytes() const { return held_; }
 
  protected:
-  WeightSource(Backend& be, WeightFormat format, const LoadProgress& progress,
-               uint64_t total_bytes)
+  WeightSource(Backend& be, WeightFormat format, const LoadProgress& progress, uint64_t total_bytes)
       : be_(be), dtype_(format.dtype), format_(format), progress_(progress), total_(total_bytes) {}
 
   MatrixFormat format_of(MatrixRole role) const {

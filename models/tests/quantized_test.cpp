@@ -65,8 +65,7 @@ bool quantized_by(const DeclaredTensor& t, Scope scope) {
   if (t.use == ParamUse::kRoutedExpert) return true;
   if (scope == Scope::kExperts) return false;
   if (t.use == ParamUse::kTableRowAndHead) return true;
-  return t.shape.size() == 2 &&
-         (t.init == InitRole::kLinear || t.init == InitRole::kResidualOut);
+  return t.shape.size() == 2 && (t.init == InitRole::kLinear || t.init == InitRole::kResidualOut);
 }
 
 // Writes the fixture's checkpoint with every tensor the case quantizes rounded to the format's
@@ -79,8 +78,8 @@ std::string write_grid_checkpoint(const QuantCase& c) {
   for (const DeclaredTensor& t : tensors)
     entries.push_back({t.name, DType::kF32, t.shape});
   const std::string out = make_temp_dir("quantized_" + c.name());
-  const Status s = write_checkpoint(
-      out, dir->checkpoint->config(), entries, [&](size_t i, void* dst) {
+  const Status s =
+      write_checkpoint(out, dir->checkpoint->config(), entries, [&](size_t i, void* dst) {
         const DeclaredTensor& t = tensors[i];
         float* f = static_cast<float*>(dst);
         EXPECT_TRUE(dir->checkpoint->read(t.name, DType::kF32, f).ok()) << t.name;
