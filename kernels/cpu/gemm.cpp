@@ -13,6 +13,7 @@
 
 #include "kernels/cpu/gemm_internal.h"
 #include "kernels/cpu/numeric.h"
+#include "kernels/cpu/quant/quant_internal.h"
 #include "kernels/cpu/weight_arena.h"
 
 namespace sieve::kernels {
@@ -177,6 +178,22 @@ void matmul_many_with_isa(std::span<const MatmulArgs> products, ThreadPool* pool
     }
   }
   if (scratch.size() < xb_total) scratch.resize(xb_total);
+  // Quantized weights: their own tasks (kernels in quant/), integer formats with activation
+  // rows quantized once per product.
+  thread_local std::vector<uint64_t> quant_scratch;
+  std::vector<QuantTask> qtasks(products.size());
+  size_t q_total = 0;
+  for (const MatmulArgs& a : products)
+    if (is_quantized(a.w->type)) q_total += (quant_scratch_bytes(a) + 63) / 64 * 64;
+  if (quant_scratch.size() * 8 < q_total + 64) quant_scratch.resize((q_total + 64) / 8 + 1);
+  char* q_next =
+      reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(quant_scratch.data()) + 63) / 64 * 64);
+  for (size_t i = 0; i < products.size(); ++i) {
+    const MatmulArgs& a = products[i];
+    if (!is_quantized(a.w->type)) continue;
+    qtasks[i] = make_quant_task(a, q_next);
+    q_next += (quant_scratch_bytes(a) + 63) / 64 * 64;
+  }
   size_t off = 0;
   for (auto& t : tasks) {
     if (!t.bf16 || t.m <= 0) continue;
@@ -199,6 +216,18 @@ void matmul_many_with_isa(std::span<const MatmulArgs> products, ThreadPool* pool
     }
   }
 
+  for (size_t i = 0; i < products.size(); ++i) {
+    const QuantTask& q = qtasks[i];
+    if (!is_quantized(products[i].w->type) || q.m <= 0 || q.type == ElemType::kFP8) continue;
+    if (threads > 1 && q.m * q.k >= (1 << 16)) {
+      pool->parallel_for(
+          q.m, 8, [&](int64_t r0, int64_t r1) { quantize_activations(q, q.x, q.ldx, r0, r1); });
+    } else {
+      quantize_activations(q, q.x, q.ldx, 0, q.m);
+    }
+  }
+  const QuantPanelFn quant_fn = quant_panels_for(isa);
+
   PanelFn f32_fn = gemm_panels_scalar, bf16_fn = gemm_panels_scalar;
   if (isa == Isa::kAvx2) f32_fn = bf16_fn = gemm_panels_avx2;
   if (isa == Isa::kAvx512) {
@@ -208,6 +237,10 @@ void matmul_many_with_isa(std::span<const MatmulArgs> products, ThreadPool* pool
 
   const std::vector<Item> items = split_work(products, threads);
   auto run_item = [&](const Item& it) {
+    if (is_quantized(products[it.product].w->type)) {
+      quant_fn(quant_task_rows(qtasks[it.product], it.r0, it.r1), it.p0, it.p1);
+      return;
+    }
     PanelTask t = tasks[it.product];
     t.x = t.x ? t.x + it.r0 * t.ldx : nullptr;
     t.xb = t.xb ? t.xb + it.r0 * t.ldxb : nullptr;
@@ -263,6 +296,7 @@ PackedMatrix pack_matrix(const void* src, ElemType src_type, int64_t n, int64_t 
 
 float packed_at(const PackedMatrix& w, int64_t row, int64_t col) {
   using namespace internal;
+  if (is_quantized(w.type)) return quant_packed_at(w, row, col);
   const bool bf16 = w.type == ElemType::kBF16;
   const int64_t pe = panel_elems(w.k, bf16);
   const int64_t p = row / kPanelWidth, c = row % kPanelWidth;
