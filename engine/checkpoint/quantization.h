@@ -32,9 +32,9 @@ inline constexpr int64_t kMxfp4Group = 32;
 inline constexpr int64_t kMxfp4GroupBytes = kMxfp4Group / 2;
 
 // The companions of a quantized parameter, by its name.
-std::string fp8_scale_name(std::string_view param);      // param + "_scale_inv"
-std::string mxfp4_blocks_name(std::string_view param);   // param + "_blocks"
-std::string mxfp4_scales_name(std::string_view param);   // param + "_scales"
+std::string fp8_scale_name(std::string_view param);     // param + "_scale_inv"
+std::string mxfp4_blocks_name(std::string_view param);  // param + "_blocks"
+std::string mxfp4_scales_name(std::string_view param);  // param + "_scales"
 
 struct QuantizationConfig {
   QuantMethod method = QuantMethod::kNone;

@@ -113,8 +113,7 @@ bool Checkpoint::check_quantized(const ExpectedTensor& want,
     if (t->entry->shape != want.shape) {
       problems.push_back(invalid_argument(t->file->path() + ": tensor " + quoted(want.name) +
                                           " has shape " + format_shape(t->entry->shape) +
-                                          " but config.json implies " +
-                                          format_shape(want.shape)));
+                                          " but config.json implies " + format_shape(want.shape)));
       return true;
     }
     if (Status s = check_fp8(*this, want.name, want.shape); !s.ok()) problems.push_back(s);

@@ -84,8 +84,8 @@ Result<std::shared_ptr<const ExpertSource>> CheckpointSource::experts(
   auto mapped = [&](const std::string& name) -> Result<MappedTensor> {
     MappedTensor out;
     SIEVE_ASSIGN_OR_RETURN(out.stored, ckpt_.stored_matrix(name));
-    for (const std::string& part : {name, fp8_scale_name(name), mxfp4_blocks_name(name),
-                                    mxfp4_scales_name(name)}) {
+    for (const std::string& part :
+         {name, fp8_scale_name(name), mxfp4_blocks_name(name), mxfp4_scales_name(name)}) {
       const CheckpointTensor* t = ckpt_.find(part);
       if (!t) continue;
       for (const auto& f : ckpt_.files()) {
@@ -93,7 +93,8 @@ Result<std::shared_ptr<const ExpertSource>> CheckpointSource::experts(
       }
     }
     if (out.files.empty()) {
-      return internal_error(ckpt_.dir() + ": tensor '" + name + "' is in no file of the checkpoint");
+      return internal_error(ckpt_.dir() + ": tensor '" + name +
+                            "' is in no file of the checkpoint");
     }
     return out;
   };
