@@ -160,8 +160,9 @@ Status convert_checkpoint(const ConvertCheckpointOptions& o) {
   if (o.dir.empty()) return invalid_argument("convert checkpoint: no output directory given");
   std::error_code ec;
   if (std::filesystem::equivalent(o.from, o.dir, ec)) {
-    return invalid_argument(o.dir + ": is the checkpoint being converted; write to another "
-                                    "directory");
+    return invalid_argument(o.dir +
+                            ": is the checkpoint being converted; write to another "
+                            "directory");
   }
   SIEVE_ASSIGN_OR_RETURN(ModelDir src, open_model_dir(o.from));
   const TensorList tensors = declared_tensors(src.config);
@@ -174,7 +175,8 @@ Status convert_checkpoint(const ConvertCheckpointOptions& o) {
   w.tensors = &tensors;
   w.dtype = o.dtype;
   w.quant = o.quant;
-  if (w.quant.method == QuantMethod::kMxfp4) w.quant.modules_to_not_convert = modules_left_plain(tensors);
+  if (w.quant.method == QuantMethod::kMxfp4)
+    w.quant.modules_to_not_convert = modules_left_plain(tensors);
   const Checkpoint& ck = *src.checkpoint;
   w.source = [&](size_t i, float* out) { return ck.read(tensors[i].name, DType::kF32, out); };
   w.write.max_shard_bytes = o.max_shard_bytes;

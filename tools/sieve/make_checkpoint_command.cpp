@@ -46,11 +46,12 @@ Result<QuantizationConfig> parse_quantization_flags(const Opts& o) {
   q.method = QuantMethod::kFp8;
   long long rows = 0, cols = 0;
   char x = 0, extra = 0;
-  if (std::sscanf(o.fp8_block.c_str(), "%lld%c%lld%c", &rows, &x, &cols, &extra) != 3 ||
-      x != 'x' || rows <= 0 || cols <= 0) {
-    return invalid_argument("--fp8-block must be ROWSxCOLUMNS with positive sizes (e.g. "
-                            "128x128), got '" +
-                            o.fp8_block + "'");
+  if (std::sscanf(o.fp8_block.c_str(), "%lld%c%lld%c", &rows, &x, &cols, &extra) != 3 || x != 'x' ||
+      rows <= 0 || cols <= 0) {
+    return invalid_argument(
+        "--fp8-block must be ROWSxCOLUMNS with positive sizes (e.g. "
+        "128x128), got '" +
+        o.fp8_block + "'");
   }
   q.block_n = rows;
   q.block_k = cols;
@@ -183,8 +184,9 @@ void run(Opts& o) {
     // silently ignored.
     if (!ck.preset.empty() || !ck.like.empty() || !o.tokenizer.empty() || ck.config_only ||
         o.router_skew != "none") {
-      spdlog::error("--from takes its model from the checkpoint: drop --preset, --like, "
-                    "--tokenizer, --router-skew and --config-only");
+      spdlog::error(
+          "--from takes its model from the checkpoint: drop --preset, --like, "
+          "--tokenizer, --router-skew and --config-only");
       throw CLI::RuntimeError(1);
     }
     run_convert(o, *quant);
