@@ -181,14 +181,18 @@ Status dequantize(const StoredMatrix& m, DType dst, void* out) {
       float lut[256];
       for (int c = 0; c < 256; ++c)
         lut[c] = e4m3_to_f32(static_cast<uint8_t>(c));
+      if (m.scale_dtype != DType::kF32 && m.scale_dtype != DType::kBF16 &&
+          m.scale_dtype != DType::kF16) {
+        return unimplemented(m.name + ": fp8 scales of dtype " +
+                             std::string(dtype_name(m.scale_dtype)) + " (F32, BF16 or F16)");
+      }
       for (int64_t c = 0; c < count; ++c) {
         const uint8_t* v = m.values + c * n * k;
-        const uint8_t* s = m.scales + c * sn * sk * 4;
         for (int64_t i = 0; i < n; ++i) {
-          const uint8_t* srow = s + (i / m.block_n) * sk * 4;
+          const int64_t srow = (c * sn + i / m.block_n) * sk;
           for (int64_t j = 0; j < k; ++j) {
-            const float w = lut[v[i * k + j]] * load_f32(srow + (j / m.block_k) * 4);
-            store(out, dst, (c * n + i) * k + j, w);
+            const float scale = plain_at(m.scales, m.scale_dtype, srow + j / m.block_k);
+            store(out, dst, (c * n + i) * k + j, lut[v[i * k + j]] * scale);
           }
         }
       }

@@ -105,7 +105,7 @@ std::string QuantizationConfig::describe() const {
       return "none";
     case QuantMethod::kFp8:
       return "fp8 e4m3, " + std::to_string(block_n) + "x" + std::to_string(block_k) +
-             " blocks with fp32 scales";
+             " blocks (one scale_inv each)";
     case QuantMethod::kMxfp4:
       return "mxfp4 (E2M1 in groups of 32 with E8M0 scales)";
   }

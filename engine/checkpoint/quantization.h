@@ -1,7 +1,8 @@
 // Quantized checkpoint storage as releases ship it, named by config.json's
 // "quantization_config":
 //  - fp8 (DeepSeek-V3/R1, Qwen3-*-FP8): a quantized `X.weight` [..., n, k] is stored as
-//    F8_E4M3 beside `X.weight_scale_inv` (F32, [..., ceil(n / b0), ceil(k / b1)]), with
+//    F8_E4M3 beside `X.weight_scale_inv` (F32, or BF16/F16 in some Qwen3 releases;
+//    [..., ceil(n / b0), ceil(k / b1)]), with
 //    w[i][j] = fp8[i][j] · scale_inv[i / b0][j / b1] and [b0, b1] = "weight_block_size";
 //    blocks at the bottom and right edges may be partial.
 //  - mxfp4 (gpt-oss): a quantized parameter `P` [..., n, k] is stored as `P_blocks` (U8,
@@ -44,7 +45,8 @@ struct QuantizationConfig {
   std::vector<std::string> modules_to_not_convert;
 
   bool quantized() const { return method != QuantMethod::kNone; }
-  // "fp8 e4m3, 128x128 blocks", "mxfp4 (E2M1 in groups of 32, E8M0 scales)", "none".
+  // "fp8 e4m3, 128x128 blocks (one scale_inv each)", "mxfp4 (E2M1 in groups of 32 with E8M0
+  // scales)", "none".
   std::string describe() const;
 };
 
@@ -76,10 +78,13 @@ struct StoredMatrix {
   DType dtype = DType::kF32;
   const uint8_t* values = nullptr;
   uint64_t value_bytes = 0;
-  // kFp8Block: fp32 scale_inv [..., ceil(n / block_n), ceil(k / block_k)].
+  // kFp8Block: scale_inv [..., ceil(n / block_n), ceil(k / block_k)] of `scale_dtype`.
   // kMxfp4: E8M0 bytes [..., n, k / 32]. kPlain: none.
   const uint8_t* scales = nullptr;
   uint64_t scale_bytes = 0;
+  // kFp8Block: F32 as DeepSeek-V3 ships it, or BF16/F16 as some Qwen3 FP8 releases do (widening
+  // to fp32 is exact). kMxfp4: kU8.
+  DType scale_dtype = DType::kF32;
   // Elements per scale: kFp8Block the release's block; kMxfp4 1 × 32; kPlain 0 × 0.
   int64_t block_n = 0, block_k = 0;
 

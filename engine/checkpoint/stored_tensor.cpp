@@ -1,5 +1,7 @@
 // Parameters stored quantized (quantization.h): validate()'s checks of them and
 // Checkpoint::stored_matrix, which hands a loader the mapped bytes without converting them.
+#include <algorithm>
+#include <initializer_list>
 #include <string>
 
 #include "engine/base/tensor.h"
@@ -12,19 +14,23 @@ std::string quoted(std::string_view name) {
   return "'" + std::string(name) + "'";
 }
 
-// The companion `c` of parameter `param` must exist with `dtype` and `shape`; `why` says what
-// fixes the shape ("weight_block_size [128, 128]").
+// The companion `c` of parameter `param` must exist with one of `dtypes` and `shape`; `why`
+// says what fixes the shape ("weight_block_size [128, 128]").
 Status check_companion(const Checkpoint& ck, std::string_view param, const std::string& c,
-                       DType dtype, const std::vector<int64_t>& shape, const std::string& why) {
+                       std::initializer_list<DType> dtypes, const std::vector<int64_t>& shape,
+                       const std::string& why) {
   const CheckpointTensor* t = ck.find(c);
   if (!t) {
     return not_found(ck.dir() + ": tensor " + quoted(param) + " is stored quantized but " +
                      quoted(c) + " is missing (" + why + ")");
   }
-  if (t->entry->dtype != dtype) {
+  if (std::find(dtypes.begin(), dtypes.end(), t->entry->dtype) == dtypes.end()) {
+    std::string allowed;
+    for (DType d : dtypes)
+      allowed += (allowed.empty() ? "" : " or ") + std::string(dtype_name(d));
     return invalid_argument(t->file->path() + ": tensor " + quoted(c) + " has dtype " +
                             dtype_name(t->entry->dtype) + "; " + quoted(param) + " needs " +
-                            dtype_name(dtype) + " (" + why + ")");
+                            allowed + " (" + why + ")");
   }
   if (t->entry->shape != shape) {
     return invalid_argument(t->file->path() + ": tensor " + quoted(c) + " has shape " +
@@ -59,7 +65,7 @@ Status check_fp8(const Checkpoint& ck, std::string_view name, const std::vector<
                             " is F8_E4M3 but has shape " + format_shape(shape) +
                             "; block-scaled fp8 needs a matrix [..., n, k]");
   }
-  return check_companion(ck, name, fp8_scale_name(name), DType::kF32,
+  return check_companion(ck, name, fp8_scale_name(name), {DType::kF32, DType::kBF16, DType::kF16},
                          fp8_scale_shape(shape, q.block_n, q.block_k), fp8_why(q, shape));
 }
 
@@ -83,8 +89,8 @@ Status check_mxfp4(const Checkpoint& ck, std::string_view name, const std::vecto
                             "(last dim) are a multiple of 32");
   }
   SIEVE_RETURN_IF_ERROR(
-      check_companion(ck, name, blocks, DType::kU8, mxfp4_blocks_shape(shape), kMxfp4Why));
-  return check_companion(ck, name, mxfp4_scales_name(name), DType::kU8, mxfp4_scales_shape(shape),
+      check_companion(ck, name, blocks, {DType::kU8}, mxfp4_blocks_shape(shape), kMxfp4Why));
+  return check_companion(ck, name, mxfp4_scales_name(name), {DType::kU8}, mxfp4_scales_shape(shape),
                          kMxfp4Why);
 }
 
@@ -155,6 +161,7 @@ Result<StoredMatrix> Checkpoint::stored_matrix(std::string_view name) const {
     m.value_bytes = t->entry->end - t->entry->begin;
     m.scales = s->file->data(*s->entry);
     m.scale_bytes = s->entry->end - s->entry->begin;
+    m.scale_dtype = s->entry->dtype;
     m.block_n = quant_.block_n;
     m.block_k = quant_.block_k;
     return m;
@@ -173,6 +180,7 @@ Result<StoredMatrix> Checkpoint::stored_matrix(std::string_view name) const {
   m.value_bytes = b->entry->end - b->entry->begin;
   m.scales = s->file->data(*s->entry);
   m.scale_bytes = s->entry->end - s->entry->begin;
+  m.scale_dtype = DType::kU8;
   m.block_n = 1;
   m.block_k = kMxfp4Group;
   return m;

@@ -46,14 +46,18 @@ nlohmann::json describe_storage(const ModelDir& dir) {
     int64_t tensors = 0;
     uint64_t value_bytes = 0, scale_bytes = 0;
   };
-  std::map<std::tuple<std::string, std::string, std::string>, Row> rows;
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, Row> rows;
   std::vector<std::string> order;
   for (const DeclaredTensor& t : declared_tensors(dir.config)) {
     auto m = dir.checkpoint->stored_matrix(t.name);
     if (!m.ok()) continue;  // validation already passed; nothing to count
     const std::string group = tensor_group(t);
     if (std::find(order.begin(), order.end(), group) == order.end()) order.push_back(group);
-    Row& r = rows[{group, stored_format_name(m->format), dtype_name(m->dtype)}];
+    const std::string scale_dtype = m->format == StoredFormat::kPlain ? ""
+                                    : m->format == StoredFormat::kMxfp4
+                                        ? "E8M0"
+                                        : dtype_name(m->scale_dtype);
+    Row& r = rows[{group, stored_format_name(m->format), dtype_name(m->dtype), scale_dtype}];
     ++r.tensors;
     r.value_bytes += m->value_bytes;
     r.scale_bytes += m->scale_bytes;
@@ -65,6 +69,7 @@ nlohmann::json describe_storage(const ModelDir& dir) {
       out.push_back({{"group", group},
                      {"format", std::get<1>(key)},
                      {"value_dtype", std::get<2>(key)},
+                     {"scale_dtype", std::get<3>(key)},
                      {"tensors", r.tensors},
                      {"value_bytes", r.value_bytes},
                      {"scale_bytes", r.scale_bytes}});

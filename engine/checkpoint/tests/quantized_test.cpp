@@ -261,6 +261,43 @@ TEST(QuantRoundTripTest, Fp8ExactForRepresentableValues) {
   EXPECT_EQ(got, w);
 }
 
+// Some Qwen3 FP8 releases ship scale_inv in BF16 (or F16): read and widened exactly.
+TEST(QuantRoundTripTest, Fp8WithHalfPrecisionScales) {
+  for (DType scale_dtype : {DType::kBF16, DType::kF16}) {
+    SCOPED_TRACE(dtype_name(scale_dtype));
+    const std::string dir = testing::make_temp_dir("q-bf16scale");
+    const json config = {
+        {"quantization_config", {{"quant_method", "fp8"}, {"weight_block_size", {2, 4}}}}};
+    // One scale per 2×4 block: 0.5, 0.75, 3, 0.125 (exact in both formats).
+    const uint16_t bf16[] = {0x3F00, 0x3F40, 0x4040, 0x3E00};
+    const uint16_t f16[] = {0x3800, 0x3A00, 0x4200, 0x3000};
+    const float scale[] = {0.5f, 0.75f, 3.0f, 0.125f};
+    std::vector<uint8_t> codes(4 * 8);
+    for (size_t i = 0; i < codes.size(); ++i)
+      codes[i] = static_cast<uint8_t>((i * 37) % 0x7E | (i % 3 == 0 ? 0x80 : 0));
+    ASSERT_TRUE(
+        write_checkpoint(dir, config,
+                         {{"w", DType::kF8E4M3, {4, 8}}, {"w_scale_inv", scale_dtype, {2, 2}}},
+                         [&](size_t i, void* dst) {
+                           if (i == 0)
+                             std::memcpy(dst, codes.data(), codes.size());
+                           else
+                             std::memcpy(dst, scale_dtype == DType::kBF16 ? bf16 : f16, 8);
+                         })
+            .ok());
+    auto ck = Checkpoint::open(dir);
+    ASSERT_TRUE(ck.ok());
+    ASSERT_TRUE((*ck)->validate({{"w", {4, 8}}}).ok());
+    EXPECT_EQ((*ck)->stored_matrix("w")->scale_dtype, scale_dtype);
+    std::vector<float> got(32);
+    ASSERT_TRUE((*ck)->read("w", DType::kF32, got.data()).ok());
+    for (int64_t i = 0; i < 4; ++i)
+      for (int64_t j = 0; j < 8; ++j)
+        EXPECT_EQ(got[i * 8 + j], e4m3_to_f32(codes[i * 8 + j]) * scale[(i / 2) * 2 + j / 4])
+            << i << "," << j;
+  }
+}
+
 TEST(QuantRoundTripTest, Mxfp4WithinRoundingAndExactForRepresentable) {
   QuantizationConfig q;
   q.method = QuantMethod::kMxfp4;
