@@ -13,6 +13,7 @@
 
 #include "engine/base/dtype.h"
 #include "engine/base/status.h"
+#include "engine/checkpoint/quantization.h"
 #include "models/router_skew.h"
 
 namespace sieve {
@@ -32,6 +33,9 @@ struct RandomCheckpointOptions {
   // Special token ids written to config.json (e.g. those of a tokenizer shipped beside it).
   std::optional<int64_t> bos_token_id, eos_token_id, pad_token_id;
   DType dtype = DType::kBF16;  // kF32 or kBF16
+  // Quantized storage of the projections (models/quantized_checkpoint.h); the other tensors are
+  // stored as `dtype`. The weights quantized are those of the same seed unquantized.
+  QuantizationConfig quantization;
   uint64_t seed = 0;
   // Synthetic routing skew of the routers' weights, written into config.json (router_skew.h).
   RouterSkew router_skew;

@@ -16,6 +16,8 @@ size_t dtype_size(DType dt) {
       return 8;
     case DType::kU8:
       return 1;
+    case DType::kF8E4M3:
+      return 1;
   }
   return 0;
 }
@@ -34,6 +36,8 @@ const char* dtype_name(DType dt) {
       return "I64";
     case DType::kU8:
       return "U8";
+    case DType::kF8E4M3:
+      return "F8_E4M3";
   }
   return "?";
 }
@@ -45,6 +49,7 @@ std::optional<DType> dtype_from_safetensors(std::string_view name) {
   if (name == "I32") return DType::kI32;
   if (name == "I64") return DType::kI64;
   if (name == "U8") return DType::kU8;
+  if (name == "F8_E4M3") return DType::kF8E4M3;
   return std::nullopt;
 }
 

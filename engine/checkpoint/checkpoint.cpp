@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/checkpoint/quant_codec.h"
 #include "kernels/cpu/numeric.h"
 
 namespace sieve {
@@ -144,6 +145,9 @@ Result<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string& dir) {
   ck->dir_ = dir;
 
   SIEVE_ASSIGN_OR_RETURN(json config, read_model_config(dir));
+  auto quant = parse_quantization_config(config);
+  if (!quant.ok()) return Status(quant.status().code(), dir + "/" + quant.status().message());
+  ck->quant_ = *quant;
   ck->config_ = std::make_unique<json>(std::move(config));
 
   // A tensor found in two files is ambiguous; refuse it rather than pick one.
@@ -222,6 +226,7 @@ Status Checkpoint::validate(const std::vector<ExpectedTensor>& expected) const {
   std::set<std::string, std::less<>> wanted;
   for (const auto& want : expected) {
     if (!wanted.insert(want.name).second) continue;
+    if (check_quantized(want, wanted, problems)) continue;
     const CheckpointTensor* t = find(want.name);
     if (!t) {
       problems.push_back(not_found(dir_ + ": tensor '" + want.name +
@@ -256,7 +261,14 @@ Status Checkpoint::validate(const std::vector<ExpectedTensor>& expected) const {
 
 Status Checkpoint::read(std::string_view name, DType dst, void* out) const {
   const CheckpointTensor* t = find(name);
-  if (!t) return not_found(dir_ + ": no tensor '" + std::string(name) + "'");
+  if (!t || t->entry->dtype == DType::kF8E4M3) {
+    // Absent as itself: perhaps an mxfp4 parameter (name_blocks + name_scales); F8: with scales.
+    if (!t && !find(mxfp4_blocks_name(name))) {
+      return not_found(dir_ + ": no tensor '" + std::string(name) + "'");
+    }
+    SIEVE_ASSIGN_OR_RETURN(StoredMatrix m, stored_matrix(name));
+    return dequantize(m, dst, out);
+  }
   if (dst != DType::kF32 && dst != DType::kBF16) {
     return invalid_argument(dir_ + ": tensor '" + std::string(name) + "' cannot be read as " +
                             dtype_name(dst) + " (only F32 or BF16)");

@@ -32,9 +32,9 @@ constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 
 // Dtype names in the safetensors spec that sieve cannot hold. Such a file is valid but
 // unsupported (kUnimplemented); any other unknown name means a corrupt header (kDataLoss).
-constexpr const char* kSpecOnlyDtypes[] = {"BOOL",    "I8",      "I16",     "U16",     "U32",
-                                           "U64",     "F64",     "F8_E4M3", "F8_E5M2", "F8_E8M0",
-                                           "F6_E2M3", "F6_E3M2", "F4",      "C64"};
+constexpr const char* kSpecOnlyDtypes[] = {"BOOL",    "I8",  "I16",     "U16",     "U32",
+                                           "U64",     "F64", "F8_E5M2", "F8_E8M0", "F6_E2M3",
+                                           "F6_E3M2", "F4",  "C64"};
 
 std::string errno_text(int err) {
   return std::strerror(err);
@@ -64,8 +64,9 @@ Status parse_entry(const std::string& where, const std::string& name, const Orde
   if (!dtype) {
     for (const char* spec : kSpecOnlyDtypes) {
       if (dt_name == spec) {
-        return unimplemented(where + " has dtype '" + dt_name +
-                             "', which sieve does not support (F32, BF16, F16, I32, I64, U8)");
+        return unimplemented(
+            where + " has dtype '" + dt_name +
+            "', which sieve does not support (F32, BF16, F16, I32, I64, U8, F8_E4M3)");
       }
     }
     return data_loss(where + " has unknown dtype '" + dt_name + "'");

@@ -1,6 +1,7 @@
 #include "models/blocks/expert_sources.h"
 
 #include "engine/backends/host_convert.h"
+#include "engine/checkpoint/quant_codec.h"
 
 namespace sieve {
 namespace {
@@ -44,52 +45,63 @@ class MappedExperts final : public LayerSource {
       : LayerSource(static_cast<int64_t>(experts.size()), hidden, inter, format),
         experts_(std::move(experts)) {}
 
-  // As the checkpoint loader makes them: a single tensor packed straight from the mapping, a
-  // stacked one converted into a staging buffer first.
+  // As the checkpoint loader makes them: a single plain tensor packed straight from the mapping;
+  // a stacked or quantized one converted (dequantized) into a staging buffer first.
   Result<ExpertMatrices> make(Backend& be, int64_t expert) const override {
     SIEVE_RETURN_IF_ERROR(check(expert));
     const MappedExpert& x = experts_[expert];
     ExpertMatrices m;
-    if (x.gate_up.size() == 1) {
-      m.gate_up = be.make_matrix(data(x.gate_up[0]), x.gate_up[0].entry->dtype, rows(x.gate_up),
-                                 hidden_, format_);
+    std::vector<uint8_t> staging;
+    if (x.gate_up.size() == 1 && plain(x.gate_up[0])) {
+      const StoredMatrix& g = x.gate_up[0].stored;
+      m.gate_up = be.make_matrix(g.values, g.dtype, rows(x.gate_up), hidden_, format_);
     } else {
-      std::vector<uint8_t> staging;
-      stack(x.gate_up, staging);
+      SIEVE_RETURN_IF_ERROR(stack(x.gate_up, staging));
       m.gate_up = be.make_matrix(staging.data(), dtype_, rows(x.gate_up), hidden_, format_);
     }
-    m.down = be.make_matrix(data(x.down), x.down.entry->dtype, hidden_, inter_, format_);
+    if (plain(x.down)) {
+      m.down = be.make_matrix(x.down.stored.values, x.down.stored.dtype, hidden_, inter_, format_);
+    } else {
+      SIEVE_RETURN_IF_ERROR(stack({x.down}, staging));
+      m.down = be.make_matrix(staging.data(), dtype_, hidden_, inter_, format_);
+    }
     return m;
   }
 
   Status read(int64_t expert, ExpertHostWeights& out) const override {
     SIEVE_RETURN_IF_ERROR(check(expert));
     const MappedExpert& x = experts_[expert];
-    stack(x.gate_up, out.gate_up);
-    stack({x.down}, out.down);
-    return Status::Ok();
+    SIEVE_RETURN_IF_ERROR(stack(x.gate_up, out.gate_up));
+    return stack({x.down}, out.down);
   }
 
  private:
-  static const void* data(const MappedTensor& t) { return t.file->data(*t.entry); }
+  static bool plain(const MappedTensor& t) { return t.stored.format == StoredFormat::kPlain; }
   static int64_t rows(const std::vector<MappedTensor>& parts) {
     int64_t n = 0;
     for (const MappedTensor& t : parts)
-      n += t.entry->shape[0];
+      n += t.stored.rows();
     return n;
   }
   // The parts converted to the weight dtype, one after another (the same rounding as the
-  // checkpoint's own reads and the backends' packing).
-  void stack(const std::vector<MappedTensor>& parts, std::vector<uint8_t>& out) const {
+  // checkpoint's own reads and the backends' packing; quantized parts dequantized as
+  // Checkpoint::read does).
+  Status stack(const std::vector<MappedTensor>& parts, std::vector<uint8_t>& out) const {
     size_t total = 0;
     for (const MappedTensor& t : parts)
-      total += static_cast<size_t>(t.entry->numel()) * dtype_size(dtype_);
+      total += static_cast<size_t>(t.stored.numel()) * dtype_size(dtype_);
     out.resize(total);
     size_t offset = 0;
     for (const MappedTensor& t : parts) {
-      host_convert(data(t), t.entry->dtype, out.data() + offset, dtype_, t.entry->numel());
-      offset += static_cast<size_t>(t.entry->numel()) * dtype_size(dtype_);
+      if (plain(t)) {
+        host_convert(t.stored.values, t.stored.dtype, out.data() + offset, dtype_,
+                     t.stored.numel());
+      } else {
+        SIEVE_RETURN_IF_ERROR(dequantize(t.stored, dtype_, out.data() + offset));
+      }
+      offset += static_cast<size_t>(t.stored.numel()) * dtype_size(dtype_);
     }
+    return Status::Ok();
   }
 
   std::vector<MappedExpert> experts_;

@@ -10,16 +10,18 @@
 #include <vector>
 
 #include "engine/backends/backend.h"
+#include "engine/checkpoint/quantization.h"
 #include "engine/checkpoint/safetensors.h"
 #include "engine/checkpoint/weight_fill.h"
 #include "engine/experts/expert_source.h"
 
 namespace sieve {
 
-// One tensor inside a mapped safetensors file; the pointer keeps the mapping alive.
+// One matrix as the mapped checkpoint stores it (plain, or quantized with its scales); `files`
+// keep the mappings its pointers point into alive.
 struct MappedTensor {
-  std::shared_ptr<const SafetensorsFile> file;
-  const SafetensorsEntry* entry = nullptr;
+  std::vector<std::shared_ptr<const SafetensorsFile>> files;
+  StoredMatrix stored;
 };
 
 struct MappedExpert {

@@ -46,49 +46,60 @@ Result<std::shared_ptr<Matrix>> CheckpointSource::matrix(std::initializer_list<s
                                                          MatrixRole role) {
   const MatrixFormat format = format_of(role);
   int64_t n = 0, k = -1;
-  std::vector<const CheckpointTensor*> parts;
+  std::vector<StoredMatrix> parts;
   for (const std::string& name : names) {
-    SIEVE_ASSIGN_OR_RETURN(const CheckpointTensor* t, lookup(name));
-    parts.push_back(t);
-    n += t->entry->shape[0];
-    k = t->entry->shape[1];
+    SIEVE_ASSIGN_OR_RETURN(StoredMatrix m, ckpt_.stored_matrix(name));
+    n += m.rows();
+    k = m.cols();
+    parts.push_back(std::move(m));
   }
-  if (parts.size() == 1) {
+  if (parts.size() == 1 && parts[0].format == StoredFormat::kPlain) {
     // Packed straight from the mapped file: no intermediate copy.
-    const CheckpointTensor* t = parts[0];
-    auto m = be_.make_matrix(t->file->data(*t->entry), t->entry->dtype, n, k, format);
-    advance_past(t);
-    return held(std::move(m));
+    const StoredMatrix& m = parts[0];
+    auto packed = be_.make_matrix(m.values, m.dtype, n, k, format);
+    advance(m.value_bytes);
+    return held(std::move(packed));
   }
+  // Stacked, or quantized: converted (dequantized) into one host buffer, then packed.
   const size_t elem = dtype_size(dtype_);
   host_.resize(static_cast<size_t>(n * k) * elem);
   size_t offset = 0;
-  auto name_it = names.begin();
-  for (const CheckpointTensor* t : parts) {
-    SIEVE_RETURN_IF_ERROR(ckpt_.read(*name_it++, dtype_, host_.data() + offset));
-    offset += static_cast<size_t>(t->entry->numel()) * elem;
-    advance_past(t);
+  for (const StoredMatrix& m : parts) {
+    SIEVE_RETURN_IF_ERROR(ckpt_.read(m.name, dtype_, host_.data() + offset));
+    offset += static_cast<size_t>(m.numel()) * elem;
+    advance(m.value_bytes + m.scale_bytes);
   }
   return held(be_.make_matrix(host_.data(), dtype_, n, k, format));
 }
 
 Status CheckpointSource::skip(std::initializer_list<std::string> names) {
   for (const std::string& name : names) {
-    SIEVE_ASSIGN_OR_RETURN(const CheckpointTensor* t, lookup(name));
-    advance_past(t);
+    SIEVE_ASSIGN_OR_RETURN(StoredMatrix m, ckpt_.stored_matrix(name));
+    advance(m.value_bytes + m.scale_bytes);
   }
   return Status::Ok();
 }
 
 Result<std::shared_ptr<const ExpertSource>> CheckpointSource::experts(
     const LayerExpertNames& layer) {
-  // The mapped tensors with the files that own them, so the source outlives the checkpoint.
+  // The stored matrices with the files that own their bytes (values and, quantized, scales), so
+  // the source outlives the checkpoint.
   auto mapped = [&](const std::string& name) -> Result<MappedTensor> {
-    SIEVE_ASSIGN_OR_RETURN(const CheckpointTensor* t, lookup(name));
-    for (const auto& f : ckpt_.files()) {
-      if (f.get() == t->file) return MappedTensor{f, t->entry};
+    MappedTensor out;
+    SIEVE_ASSIGN_OR_RETURN(out.stored, ckpt_.stored_matrix(name));
+    for (const std::string& part :
+         {name, fp8_scale_name(name), mxfp4_blocks_name(name), mxfp4_scales_name(name)}) {
+      const CheckpointTensor* t = ckpt_.find(part);
+      if (!t) continue;
+      for (const auto& f : ckpt_.files()) {
+        if (f.get() == t->file) out.files.push_back(f);
+      }
     }
-    return internal_error(ckpt_.dir() + ": tensor '" + name + "' is in no file of the checkpoint");
+    if (out.files.empty()) {
+      return internal_error(ckpt_.dir() + ": tensor '" + name +
+                            "' is in no file of the checkpoint");
+    }
+    return out;
   };
   std::vector<MappedExpert> experts;
   for (const ExpertTensorNames& e : layer.names) {

@@ -283,6 +283,70 @@ TEST(SieveCli, MadeCheckpointsInspectAndRun) {
   }
 }
 
+// Quantized checkpoints through the binary: make-checkpoint --quantization writes them,
+// inspect describes their storage, run loads them (dequantized), and --from writes the
+// dequantized copy, which runs to the same tokens.
+TEST(SieveCli, QuantizedCheckpointsInspectRunAndDequantize) {
+  for (const char* method : {"fp8", "mxfp4"}) {
+    SCOPED_TRACE(method);
+    const std::string dir = make_temp_dir("quant");
+    Proc made = run_sieve(std::string("make-checkpoint --like mixtral --dtype fp32 --seed 2 ") +
+                          "--quantization " + method + " --fp8-block 48x40 --out " + dir + "/q");
+    ASSERT_EQ(made.code, 0) << made.err;
+    Proc info = run_sieve("inspect --json --model " + dir + "/q");
+    ASSERT_EQ(info.code, 0) << info.err;
+    const json j = json::parse(info.out);
+    EXPECT_EQ(j["quantization"]["method"], method);
+    bool experts_quantized = false, embeddings_plain = false;
+    for (const auto& row : j["storage"]) {
+      if (row["group"] == "routed experts") {
+        experts_quantized = row["format"] == (std::string(method) == "fp8" ? "fp8-block" : "mxfp4");
+        EXPECT_GT(row["scale_bytes"].get<int64_t>(), 0);
+      }
+      if (row["group"] == "embeddings") embeddings_plain = row["format"] == "plain";
+    }
+    EXPECT_TRUE(experts_quantized && embeddings_plain) << j["storage"].dump();
+    Proc human = run_sieve("inspect --model " + dir + "/q");
+    EXPECT_NE(human.out.find("quantization      " + std::string(method)), std::string::npos)
+        << human.out;
+
+    Proc deq = run_sieve("make-checkpoint --from " + dir + "/q --dtype fp32 --out " + dir + "/d");
+    ASSERT_EQ(deq.code, 0) << deq.err;
+    const json d = json::parse(run_sieve("inspect --json --model " + dir + "/d").out);
+    EXPECT_EQ(d["quantization"]["method"], "none");
+
+    const std::string in = write_file(
+        dir, "in.jsonl",
+        R"({"id": 1, "prompt_token_ids": [1, 2, 3, 4], "max_tokens": 8, "temperature": 0, "ignore_eos": true})"
+        "\n");
+    std::vector<json> outputs;
+    for (const char* model : {"/q", "/d"}) {
+      Proc run = run_sieve("run --model " + dir + model + " --input " + in + " --output " + dir +
+                           model + ".jsonl");
+      ASSERT_EQ(run.code, 0) << run.err;
+      auto lines = read_jsonl(dir + model + ".jsonl");
+      ASSERT_EQ(lines.size(), 1u);
+      outputs.push_back(lines[0]["output_token_ids"]);
+    }
+    EXPECT_EQ(outputs[0].size(), 8u);
+    EXPECT_EQ(outputs[0], outputs[1]);
+  }
+  const std::string dir = make_temp_dir("quant-bad");
+  Proc bad_method = run_sieve("make-checkpoint --quantization int3 --out " + dir + "/x");
+  EXPECT_NE(bad_method.code, 0);
+  Proc bad_block =
+      run_sieve("make-checkpoint --quantization fp8 --fp8-block 128 --out " + dir + "/x");
+  EXPECT_NE(bad_block.code, 0);
+  EXPECT_NE(bad_block.err.find("--fp8-block"), std::string::npos) << bad_block.err;
+  Proc from_and_like = run_sieve("make-checkpoint --from " + fixture_path("models/olmoe") +
+                                 " --like olmoe --out " + dir + "/y");
+  EXPECT_NE(from_and_like.code, 0);
+  EXPECT_NE(from_and_like.err.find("--from"), std::string::npos) << from_and_like.err;
+  Proc help = run_sieve("make-checkpoint --help");
+  for (const char* word : {"--quantization", "--fp8-block", "--from", "routers", "lm_head"})
+    EXPECT_NE(help.out.find(word), std::string::npos) << word;
+}
+
 TEST(SieveCli, MakeCheckpointPresetsHaveTheRealShapes) {
   const std::string dir = make_temp_dir("preset");
   // The real shapes with fewer layers and a smaller vocabulary, so the test stays small.

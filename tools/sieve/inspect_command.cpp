@@ -1,16 +1,84 @@
 #include "tools/sieve/inspect_command.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "engine/checkpoint/quantization.h"
 #include "engine/experts/expert_placement.h"
 #include "models/model_size.h"
 #include "tools/sieve/progress_bar.h"
 
 namespace sieve {
+namespace {
+
+// The checkpoint's quantization_config as read, with a one-line description.
+nlohmann::json quantization_json(const QuantizationConfig& q) {
+  nlohmann::json j = {{"method", quant_method_name(q.method)}, {"describe", q.describe()}};
+  if (q.method == QuantMethod::kFp8) j["weight_block_size"] = {q.block_n, q.block_k};
+  if (q.method == QuantMethod::kMxfp4) j["modules_to_not_convert"] = q.modules_to_not_convert;
+  return j;
+}
+
+// Which part of the model a declared tensor belongs to, for the storage summary.
+const char* tensor_group(const DeclaredTensor& t) {
+  if (t.name == "lm_head.weight") return "lm_head";
+  switch (t.init) {
+    case InitRole::kEmbedding:
+      return "embeddings";
+    case InitRole::kNorm:
+      return "norms";
+    case InitRole::kRouter:
+      return "routers";
+    default:
+      return t.use == ParamUse::kRoutedExpert ? "routed experts" : "attention and dense MLPs";
+  }
+}
+
+// Per group of tensors, how they are stored: format, the dtype of the values, and the bytes of
+// values and of scales apart. A group stored two ways gets a row per way.
+nlohmann::json describe_storage(const ModelDir& dir) {
+  struct Row {
+    int64_t tensors = 0;
+    uint64_t value_bytes = 0, scale_bytes = 0;
+  };
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, Row> rows;
+  std::vector<std::string> order;
+  for (const DeclaredTensor& t : declared_tensors(dir.config)) {
+    auto m = dir.checkpoint->stored_matrix(t.name);
+    if (!m.ok()) continue;  // validation already passed; nothing to count
+    const std::string group = tensor_group(t);
+    if (std::find(order.begin(), order.end(), group) == order.end()) order.push_back(group);
+    const std::string scale_dtype = m->format == StoredFormat::kPlain ? ""
+                                    : m->format == StoredFormat::kMxfp4
+                                        ? "E8M0"
+                                        : dtype_name(m->scale_dtype);
+    Row& r = rows[{group, stored_format_name(m->format), dtype_name(m->dtype), scale_dtype}];
+    ++r.tensors;
+    r.value_bytes += m->value_bytes;
+    r.scale_bytes += m->scale_bytes;
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (const std::string& group : order) {
+    for (const auto& [key, r] : rows) {
+      if (std::get<0>(key) != group) continue;
+      out.push_back({{"group", group},
+                     {"format", std::get<1>(key)},
+                     {"value_dtype", std::get<2>(key)},
+                     {"scale_dtype", std::get<3>(key)},
+                     {"tensors", r.tensors},
+                     {"value_bytes", r.value_bytes},
+                     {"scale_bytes", r.scale_bytes}});
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 nlohmann::json describe_model(const ModelDir& dir) {
   const ModelConfig& c = dir.config;
@@ -41,6 +109,8 @@ nlohmann::json describe_model(const ModelDir& dir) {
       {"checkpoint_dtype", dtype_name(c.checkpoint_dtype)},
       {"checkpoint_files", dir.checkpoint->files().size()},
       {"checkpoint_bytes_by_dtype", bytes_by_dtype},
+      {"quantization", quantization_json(dir.checkpoint->quantization())},
+      {"storage", describe_storage(dir)},
       {"weight_bytes_fp32", size.total * 4},
       {"weight_bytes_bf16", size.total * 2},
       {"kv_bytes_per_token_fp32", kv.bytes_per_token(DType::kF32)},
@@ -95,6 +165,25 @@ nlohmann::json describe_expert_parallel(const ModelConfig& c, int size) {
 }
 
 namespace {
+
+void print_storage(const nlohmann::json& j) {
+  const auto& q = j["quantization"];
+  std::printf("  quantization      %s\n", q["describe"].get<std::string>().c_str());
+  for (const auto& r : j["storage"]) {
+    const auto scales = r["scale_bytes"].get<uint64_t>();
+    const std::string dt = r["value_dtype"].get<std::string>();
+    std::string bytes = format_bytes(r["value_bytes"].get<double>()) + " " + dt;
+    if (r["format"] == "fp8-block") {
+      bytes = "values " + bytes + " + scales " + format_bytes(static_cast<double>(scales)) + " F32";
+    } else if (r["format"] == "mxfp4") {
+      bytes =
+          "blocks " + bytes + " + scales " + format_bytes(static_cast<double>(scales)) + " E8M0";
+    }
+    std::printf("    %-26s %5lld tensors  %-9s %s\n", r["group"].get<std::string>().c_str(),
+                r["tensors"].get<long long>(), r["format"].get<std::string>().c_str(),
+                bytes.c_str());
+  }
+}
 
 void print_expert_parallel(const nlohmann::json& ep, const std::string& checkpoint_dtype) {
   std::printf(
@@ -152,6 +241,7 @@ void print_human(const nlohmann::json& j) {
   }
   std::printf("  checkpoint        %s in %lld file(s)\n", files.c_str(),
               j["checkpoint_files"].get<long long>());
+  print_storage(j);
   std::printf("  weights in memory %s as fp32, %s as bf16\n",
               format_bytes(j["weight_bytes_fp32"].get<double>()).c_str(),
               format_bytes(j["weight_bytes_bf16"].get<double>()).c_str());
@@ -175,7 +265,9 @@ void add_inspect_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "inspect",
       "Describe a checkpoint without loading its weights: architecture, layers, experts and "
-      "top-k, parameters total and active per token, bytes per dtype, KV bytes per token. "
+      "top-k, parameters total and active per token, bytes per dtype, the quantization "
+      "(config.json's quantization_config) and how each group of tensors is stored (plain, "
+      "fp8-block or mxfp4, with the bytes of values and of scales apart), KV bytes per token. "
       "Runs the same validation as loading and reports the first problem.");
   cmd->add_option("--model", o->model, "Model directory (config.json + *.safetensors)")->required();
   cmd->add_flag("--json", o->json, "Print one JSON object instead of text");

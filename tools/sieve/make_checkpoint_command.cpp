@@ -1,6 +1,7 @@
 #include "tools/sieve/make_checkpoint_command.h"
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/text/tokenizer/tokenizer.h"
+#include "models/quantized_checkpoint.h"
 #include "models/random_checkpoint.h"
 #include "models/registry.h"
 #include "tools/sieve/progress_bar.h"
@@ -24,7 +26,37 @@ struct Opts {
   double max_shard_gb = 5.0;
   std::string tokenizer;  // a directory with tokenizer.json (+ tokenizer_config.json)
   std::string router_skew = "none";
+  std::string quantization = "none";  // none, fp8, mxfp4
+  std::string fp8_block = "128x128";
+  std::string from;  // an existing checkpoint to rewrite instead of random weights
 };
+
+// --quantization and --fp8-block → the config the writer takes.
+Result<QuantizationConfig> parse_quantization_flags(const Opts& o) {
+  QuantizationConfig q;
+  if (o.quantization == "none") return q;
+  if (o.quantization == "mxfp4") {
+    q.method = QuantMethod::kMxfp4;
+    return q;
+  }
+  if (o.quantization != "fp8") {
+    return invalid_argument("--quantization must be none, fp8 or mxfp4, got '" + o.quantization +
+                            "'");
+  }
+  q.method = QuantMethod::kFp8;
+  long long rows = 0, cols = 0;
+  char x = 0, extra = 0;
+  if (std::sscanf(o.fp8_block.c_str(), "%lld%c%lld%c", &rows, &x, &cols, &extra) != 3 || x != 'x' ||
+      rows <= 0 || cols <= 0) {
+    return invalid_argument(
+        "--fp8-block must be ROWSxCOLUMNS with positive sizes (e.g. "
+        "128x128), got '" +
+        o.fp8_block + "'");
+  }
+  q.block_n = rows;
+  q.block_k = cols;
+  return q;
+}
 
 // The files a tokenizer directory contributes to a model directory.
 constexpr const char* kTokenizerFiles[] = {"tokenizer.json", "tokenizer_config.json",
@@ -99,6 +131,38 @@ constexpr ShapeFlag kShapeFlags[] = {
     {"--vocab", &RandomCheckpointOptions::vocab, "Override: vocabulary size"},
 };
 
+// --from: the checkpoint at o.from rewritten to --out (quantized, or plain and dequantized), with
+// its tokenizer files.
+void run_convert(Opts& o, const QuantizationConfig& quant) {
+  ConvertCheckpointOptions c;
+  c.from = o.from;
+  c.dir = o.ck.dir;
+  c.dtype = o.ck.dtype;
+  c.quant = quant;
+  c.max_shard_bytes = o.ck.max_shard_bytes;
+  std::unique_ptr<ProgressBar> live;
+  c.progress = [&live](uint64_t done, uint64_t total) {
+    if (!live) {
+      live = std::make_unique<ProgressBar>("Writing weights", static_cast<int64_t>(total));
+      live->show_as_bytes();
+    }
+    live->update(static_cast<int64_t>(done));
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  Status s = convert_checkpoint(c);
+  if (live) live->finish();
+  if (s.ok()) s = copy_tokenizer_files(o.from, c.dir);
+  if (!s.ok()) {
+    spdlog::error("{}", s.message());
+    throw CLI::RuntimeError(1);
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  spdlog::info("wrote {} as {} to {} in {:.1f} s; see it with: sieve inspect --model {}", o.from,
+               quant.quantized() ? quant.describe() + " (other tensors " + o.dtype + ")"
+                                 : "plain " + o.dtype + " (dequantized where it was quantized)",
+               c.dir, secs, c.dir);
+}
+
 void run(Opts& o) {
   RandomCheckpointOptions& ck = o.ck;
   if (o.dtype == "fp32" || o.dtype == "float32") {
@@ -110,6 +174,25 @@ void run(Opts& o) {
     throw CLI::RuntimeError(1);
   }
   ck.max_shard_bytes = static_cast<uint64_t>(o.max_shard_gb * 1e9);
+  auto quant = parse_quantization_flags(o);
+  if (!quant.ok()) {
+    spdlog::error("{}", quant.status().message());
+    throw CLI::RuntimeError(1);
+  }
+  if (!o.from.empty()) {
+    // The source decides the architecture and the weights; a flag shaping random ones would be
+    // silently ignored.
+    if (!ck.preset.empty() || !ck.like.empty() || !o.tokenizer.empty() || ck.config_only ||
+        o.router_skew != "none") {
+      spdlog::error(
+          "--from takes its model from the checkpoint: drop --preset, --like, "
+          "--tokenizer, --router-skew and --config-only");
+      throw CLI::RuntimeError(1);
+    }
+    run_convert(o, *quant);
+    return;
+  }
+  ck.quantization = *quant;
   if (auto skew = parse_router_skew(o.router_skew); skew.ok()) {
     ck.router_skew = *skew;
   } else {
@@ -149,10 +232,11 @@ void run(Opts& o) {
     return;
   }
   spdlog::info(
-      "wrote a random-weight {} checkpoint{} to {} in {:.1f} s (seed {}{}); see it with: "
+      "wrote a random-weight {} checkpoint{} to {} in {:.1f} s (seed {}{}{}); see it with: "
       "sieve inspect --model {}",
       family, ck.preset.empty() ? "" : " (preset " + ck.preset + ")", ck.dir, secs, ck.seed,
-      ck.router_skew.enabled() ? ", router skew " + ck.router_skew.text() : "", ck.dir);
+      ck.router_skew.enabled() ? ", router skew " + ck.router_skew.text() : "",
+      ck.quantization.quantized() ? ", " + ck.quantization.describe() : "", ck.dir);
 }
 
 }  // namespace
@@ -209,6 +293,22 @@ void add_make_checkpoint_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--threads", o->ck.threads, "Threads generating weights (0 = one per core)")
       ->capture_default_str();
+  cmd->add_option("--quantization", o->quantization,
+                  "Store the projections quantized as releases do: fp8 (E4M3, one fp32 scale "
+                  "per --fp8-block block = amax / 448, config.json quantization_config as "
+                  "DeepSeek-V3's) or mxfp4 (E2M1 in groups of 32 with an E8M0 scale each, as "
+                  "gpt-oss's). Quantized: attention q/k/v/o, the experts' gate/up/down and dense "
+                  "MLPs; left at --dtype: embeddings, lm_head, norms and the routers")
+      ->check(CLI::IsMember({"none", "fp8", "mxfp4"}))
+      ->capture_default_str();
+  cmd->add_option("--fp8-block", o->fp8_block,
+                  "fp8 block size ROWSxCOLUMNS (weight_block_size; edge blocks may be partial)")
+      ->capture_default_str();
+  cmd->add_option("--from", o->from,
+                  "Rewrite this existing checkpoint instead of making random weights (its "
+                  "tokenizer files are copied): with --quantization, a quantized copy; without, "
+                  "a plain copy at --dtype, dequantized where the source is quantized")
+      ->check(CLI::ExistingDirectory);
   cmd->add_flag("--config-only", o->ck.config_only,
                 "Write config.json (and the tokenizer) but no weights: run it with "
                 "--load-format dummy, which makes the seed-0 weights in memory");

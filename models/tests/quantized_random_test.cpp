@@ -1,0 +1,145 @@
+// make_random_checkpoint with a quantization: the layout releases ship (which tensors are
+// quantized, config.json's quantization_config as DeepSeek-V3 and gpt-oss write it), and the
+// quantized weights are exactly those of the same seed unquantized, put through the format.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/checkpoint/quant_codec.h"
+#include "models/model_size.h"
+#include "models/quantized_checkpoint.h"
+#include "models/random_checkpoint.h"
+#include "models/registry.h"
+#include "tests/support/fixtures.h"
+
+namespace sieve {
+namespace {
+
+using nlohmann::json;
+
+int64_t numel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+// Tensor `t` of `ck`, read as fp32.
+std::vector<float> read_f32(const Checkpoint& ck, const DeclaredTensor& t) {
+  std::vector<float> v(static_cast<size_t>(numel(t.shape)));
+  Status s = ck.read(t.name, DType::kF32, v.data());
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  return v;
+}
+
+// `w` through the format and back, as the reader dequantizes it.
+std::vector<float> through(const QuantizationConfig& q, const std::vector<float>& w,
+                           const std::vector<int64_t>& shape) {
+  StoredMatrix m;
+  m.name = "w";
+  m.shape = shape;
+  std::vector<uint8_t> values, scales;
+  if (q.method == QuantMethod::kFp8) {
+    values.resize(w.size());
+    scales.resize(static_cast<size_t>(numel(fp8_scale_shape(shape, q.block_n, q.block_k))) * 4);
+    quantize_fp8_blocks(w.data(), shape, q.block_n, q.block_k, values.data(),
+                        reinterpret_cast<float*>(scales.data()));
+    m.format = StoredFormat::kFp8Block;
+    m.block_n = q.block_n;
+    m.block_k = q.block_k;
+  } else {
+    values.resize(w.size() / 2);
+    scales.resize(w.size() / 32);
+    quantize_mxfp4(w.data(), shape, values.data(), scales.data());
+    m.format = StoredFormat::kMxfp4;
+    m.block_n = 1;
+    m.block_k = 32;
+  }
+  m.values = values.data();
+  m.scales = scales.data();
+  std::vector<float> out(w.size());
+  EXPECT_TRUE(dequantize(m, DType::kF32, out.data()).ok());
+  return out;
+}
+
+TEST(QuantizedRandomCheckpointTest, ProjectionsQuantizedTheRestPlainSameSeedWeights) {
+  for (const std::string& family : supported_model_types()) {
+    for (QuantMethod method : {QuantMethod::kFp8, QuantMethod::kMxfp4}) {
+      SCOPED_TRACE(family + " " + quant_method_name(method));
+      RandomCheckpointOptions plain;
+      plain.like = family;
+      plain.dtype = DType::kF32;
+      plain.seed = 7;
+      plain.dir = testing::make_temp_dir("qr-plain");
+      ASSERT_TRUE(make_random_checkpoint(plain).ok());
+      RandomCheckpointOptions quant = plain;
+      quant.dir = testing::make_temp_dir("qr-quant");
+      quant.quantization.method = method;
+      quant.quantization.block_n = 64;
+      quant.quantization.block_k = 96;
+      ASSERT_TRUE(make_random_checkpoint(quant).ok());
+
+      auto p = open_model_dir(plain.dir);
+      auto q = open_model_dir(quant.dir);
+      ASSERT_TRUE(p.ok() && q.ok()) << q.status().to_string();
+      const Checkpoint& qc = *q->checkpoint;
+      ASSERT_EQ(qc.quantization().method, method);
+
+      std::ifstream in(quant.dir + "/config.json");
+      const json qj = json::parse(in)["quantization_config"];
+      EXPECT_EQ(qj["quant_method"], quant_method_name(method));
+      if (method == QuantMethod::kFp8) {
+        EXPECT_EQ(qj["fmt"], "e4m3");
+        EXPECT_EQ(qj["activation_scheme"], "dynamic");
+        EXPECT_EQ(qj["weight_block_size"], json({64, 96}));
+      } else {
+        const auto plain_modules = qj["modules_to_not_convert"].get<std::vector<std::string>>();
+        EXPECT_NE(std::find(plain_modules.begin(), plain_modules.end(), "lm_head"),
+                  plain_modules.end());
+        EXPECT_NE(std::find(plain_modules.begin(), plain_modules.end(), "model.embed_tokens"),
+                  plain_modules.end());
+      }
+
+      int quantized = 0;
+      for (const DeclaredTensor& t : declared_tensors(q->config)) {
+        auto stored = qc.stored_matrix(t.name);
+        ASSERT_TRUE(stored.ok()) << stored.status().to_string();
+        const std::vector<float> want = read_f32(*p->checkpoint, t);
+        if (!quantized_in_release(t)) {
+          EXPECT_EQ(stored->format, StoredFormat::kPlain) << t.name;
+          EXPECT_EQ(read_f32(qc, t), want) << t.name;
+          continue;
+        }
+        ++quantized;
+        EXPECT_NE(stored->format, StoredFormat::kPlain) << t.name;
+        EXPECT_EQ(read_f32(qc, t), through(qc.quantization(), want, t.shape)) << t.name;
+      }
+      EXPECT_GT(quantized, 0);
+    }
+  }
+}
+
+TEST(QuantizedRandomCheckpointTest, WhatStaysPlain) {
+  DeclaredTensor router{"model.layers.0.mlp.gate.weight", {8, 64}, InitRole::kRouter};
+  DeclaredTensor embed{"model.embed_tokens.weight", {512, 64}, InitRole::kEmbedding};
+  DeclaredTensor head{"lm_head.weight", {512, 64}, InitRole::kLinear};
+  DeclaredTensor norm{"model.norm.weight", {64}, InitRole::kNorm};
+  DeclaredTensor q_proj{"model.layers.0.self_attn.q_proj.weight", {64, 64}, InitRole::kLinear};
+  DeclaredTensor down{"model.layers.3.mlp.experts.1.down_proj.weight",
+                      {64, 32},
+                      InitRole::kResidualOut,
+                      ParamUse::kRoutedExpert,
+                      1};
+  for (const auto& t : {router, embed, head, norm})
+    EXPECT_FALSE(quantized_in_release(t)) << t.name;
+  EXPECT_TRUE(quantized_in_release(q_proj));
+  EXPECT_TRUE(quantized_in_release(down));
+  const auto modules = modules_left_plain({embed, router, q_proj, norm, down, head});
+  EXPECT_EQ(modules,
+            (std::vector<std::string>{"model.embed_tokens", "model.layers.*.mlp.gate", "lm_head"}));
+}
+
+}  // namespace
+}  // namespace sieve
