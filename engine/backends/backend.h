@@ -18,6 +18,7 @@
 #include "engine/base/quant_format.h"
 #include "engine/base/tensor.h"
 #include "engine/checkpoint/model_config.h"
+#include "engine/checkpoint/quantization.h"
 #include "engine/checkpoint/weight_fill.h"
 #include "kernels/paged_attention.h"
 #include "kernels/sampling_row.h"
@@ -147,6 +148,11 @@ class Backend {
   // at its dtype, or quantized (quantize on load; only formats this backend holds()).
   virtual std::shared_ptr<Matrix> make_matrix(const void* src, DType src_dtype, int64_t n,
                                               int64_t k, MatrixFormat format) = 0;
+  // A weight matrix kept in the quantized format a checkpoint stores it in: `parts` (one, or
+  // several stacked along the output dimension: gate then up) all of one format this backend
+  // holds(), each a single [n, k] matrix; `dtype` is what the model computes in.
+  virtual std::shared_ptr<Matrix> make_stored_matrix(std::span<const StoredMatrix> parts,
+                                                     DType dtype) = 0;
   // make_matrix for a thread other than the one running steps (background expert swaps): the
   // copy must not wait for, or make wait, the work of a step. Returns once the matrix is ready
   // for any op. The CUDA backend copies on a stream of its own; the default is make_matrix,

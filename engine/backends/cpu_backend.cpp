@@ -121,6 +121,44 @@ std::shared_ptr<Matrix> CpuBackend::make_matrix(const void* src, DType src_dtype
       kernels::pack_matrix(src, elem_type(src_dtype), n, k, elem_type(format.dtype)), format);
 }
 
+namespace {
+
+// An fp8 matrix's scale_inv widened to fp32 (the checkpoint may store it as F32, BF16 or F16,
+// at any alignment).
+std::vector<float> fp8_scales(const StoredMatrix& m) {
+  const size_t count = m.scale_bytes / dtype_size(m.scale_dtype);
+  std::vector<uint8_t> raw(m.scale_bytes);
+  std::memcpy(raw.data(), m.scales, raw.size());
+  std::vector<float> out(count);
+  host_convert(raw.data(), m.scale_dtype, out.data(), DType::kF32, static_cast<int64_t>(count));
+  return out;
+}
+
+}  // namespace
+
+std::shared_ptr<Matrix> CpuBackend::make_stored_matrix(std::span<const StoredMatrix> parts,
+                                                       DType dtype) {
+  SIEVE_CHECK(!parts.empty());
+  const QuantFormat q = stored_quant_format(parts[0].format);
+  std::vector<kernels::PackedMatrix> packed;
+  for (const StoredMatrix& m : parts) {
+    SIEVE_CHECK_MSG(stored_quant_format(m.format) == q && q != QuantFormat::kNone && m.count() == 1,
+                    m.name << ": stacked parts must be single matrices of one quantized format");
+    if (q == QuantFormat::kFp8) {
+      const std::vector<float> scales = fp8_scales(m);
+      packed.push_back(kernels::pack_fp8_blocks(m.values, scales.data(), m.rows(), m.cols(),
+                                                m.block_n, m.block_k));
+    } else {
+      packed.push_back(kernels::pack_mxfp4(m.values, m.scales, m.rows(), m.cols()));
+    }
+  }
+  if (packed.size() == 1) return std::make_shared<CpuMatrix>(std::move(packed[0]), MatrixFormat{dtype, q});
+  std::vector<const kernels::PackedMatrix*> ptrs;
+  for (const auto& p : packed)
+    ptrs.push_back(&p);
+  return std::make_shared<CpuMatrix>(kernels::stack_rows(ptrs), MatrixFormat{dtype, q});
+}
+
 Tensor CpuBackend::upload(const void* src, DType src_dtype, std::vector<int64_t> shape,
                           DType dtype) {
   Tensor t = Tensor::empty(std::move(shape), dtype);

@@ -26,6 +26,8 @@ class CpuBackend final : public Backend {
   bool holds(QuantFormat q) const override;
   std::shared_ptr<Matrix> make_matrix(const void* src, DType src_dtype, int64_t n, int64_t k,
                                       MatrixFormat format) override;
+  std::shared_ptr<Matrix> make_stored_matrix(std::span<const StoredMatrix> parts,
+                                             DType dtype) override;
   Tensor upload(const void* src, DType src_dtype, std::vector<int64_t> shape, DType dtype) override;
   std::shared_ptr<Matrix> make_filled_matrix(int64_t n, int64_t k,
                                              std::span<const RowBlockFill> blocks,

@@ -205,6 +205,11 @@ std::shared_ptr<Matrix> CudaBackend::make_matrix_in_background(const void* src, 
   return m;
 }
 
+std::shared_ptr<Matrix> CudaBackend::make_stored_matrix(std::span<const StoredMatrix>, DType) {
+  SIEVE_CHECK_MSG(false, "the CUDA backend holds no quantized weights (holds())");
+  return nullptr;
+}
+
 Tensor CudaBackend::upload(const void* src, DType src_dtype, std::vector<int64_t> shape,
                            DType dtype) {
   Tensor t = alloc(shape, dtype);

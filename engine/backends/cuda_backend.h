@@ -58,6 +58,8 @@ class CudaBackend final : public Backend {
   // On a copy stream of its own (made on first use), from any thread.
   std::shared_ptr<Matrix> make_matrix_in_background(const void* src, DType src_dtype, int64_t n,
                                                     int64_t k, MatrixFormat format) override;
+  std::shared_ptr<Matrix> make_stored_matrix(std::span<const StoredMatrix> parts,
+                                             DType dtype) override;
   Tensor upload(const void* src, DType src_dtype, std::vector<int64_t> shape, DType dtype) override;
   std::shared_ptr<Matrix> make_filled_matrix(int64_t n, int64_t k,
                                              std::span<const RowBlockFill> blocks,

@@ -41,6 +41,10 @@ struct WeightFormat {
   DType dtype = DType::kBF16;
   QuantFormat experts = QuantFormat::kNone;
   QuantFormat dense = QuantFormat::kNone;
+  // A quantized checkpoint's matrices (FP8 block-scaled, MXFP4) stay in their format on a
+  // backend that holds it, unless `experts`/`dense` ask for another; otherwise (and with this
+  // off) they are dequantized to `dtype` as they load.
+  bool keep_stored = false;
   WeightFormat() = default;
   WeightFormat(DType d) : dtype(d) {}  // NOLINT
   MatrixFormat expert_matrix() const { return {dtype, experts}; }

@@ -181,4 +181,16 @@ std::vector<int64_t> mxfp4_scales_shape(const std::vector<int64_t>& shape) {
   return out;
 }
 
+QuantFormat stored_quant_format(StoredFormat f) {
+  switch (f) {
+    case StoredFormat::kFp8Block:
+      return QuantFormat::kFp8;
+    case StoredFormat::kMxfp4:
+      return QuantFormat::kMxfp4;
+    case StoredFormat::kPlain:
+      break;
+  }
+  return QuantFormat::kNone;
+}
+
 }  // namespace sieve

@@ -19,6 +19,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "engine/base/dtype.h"
+#include "engine/base/quant_format.h"
 #include "engine/base/status.h"
 
 namespace sieve {
@@ -65,6 +66,8 @@ enum class StoredFormat : uint8_t { kPlain, kFp8Block, kMxfp4 };
 
 // "plain", "fp8-block", "mxfp4".
 const char* stored_format_name(StoredFormat f);
+// The format a backend holds such a matrix in without converting it (kNone for kPlain).
+QuantFormat stored_quant_format(StoredFormat f);
 
 // A matrix (or stack of matrices, leading dims first) as the checkpoint stores it: pointers into
 // the mapped files, valid while the Checkpoint (or the files) live. The pointers may be

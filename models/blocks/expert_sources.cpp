@@ -1,6 +1,7 @@
 #include "models/blocks/expert_sources.h"
 
 #include "engine/backends/host_convert.h"
+#include "models/blocks/weight_source.h"
 #include "engine/checkpoint/quant_codec.h"
 
 namespace sieve {
@@ -41,9 +42,10 @@ class LayerSource : public ExpertSource {
 class MappedExperts final : public LayerSource {
  public:
   MappedExperts(std::vector<MappedExpert> experts, int64_t hidden, int64_t inter,
-                MatrixFormat format)
+                MatrixFormat format, bool keep_stored)
       : LayerSource(static_cast<int64_t>(experts.size()), hidden, inter, format),
-        experts_(std::move(experts)) {}
+        experts_(std::move(experts)),
+        keep_stored_(keep_stored) {}
 
   // As the checkpoint loader makes them: a single plain tensor packed straight from the mapping;
   // a stacked or quantized one converted (dequantized) into a staging buffer first.
@@ -51,6 +53,18 @@ class MappedExperts final : public LayerSource {
     SIEVE_RETURN_IF_ERROR(check(expert));
     const MappedExpert& x = experts_[expert];
     ExpertMatrices m;
+    if (keep_stored_) {
+      std::vector<StoredMatrix> gate_up;
+      for (const MappedTensor& t : x.gate_up)
+        gate_up.push_back(t.stored);
+      const StoredMatrix down[] = {x.down.stored};
+      if (stored_format_to_keep(gate_up, format_.quant, be) != QuantFormat::kNone &&
+          stored_format_to_keep(down, format_.quant, be) != QuantFormat::kNone) {
+        m.gate_up = be.make_stored_matrix(gate_up, dtype_);
+        m.down = be.make_stored_matrix(down, dtype_);
+        return m;
+      }
+    }
     std::vector<uint8_t> staging;
     if (x.gate_up.size() == 1 && plain(x.gate_up[0])) {
       const StoredMatrix& g = x.gate_up[0].stored;
@@ -105,6 +119,7 @@ class MappedExperts final : public LayerSource {
   }
 
   std::vector<MappedExpert> experts_;
+  bool keep_stored_;
 };
 
 class FilledExperts final : public LayerSource {
@@ -157,8 +172,9 @@ class FilledExperts final : public LayerSource {
 
 std::shared_ptr<const ExpertSource> mapped_experts(std::vector<MappedExpert> experts,
                                                    int64_t hidden, int64_t intermediate,
-                                                   MatrixFormat format) {
-  return std::make_shared<MappedExperts>(std::move(experts), hidden, intermediate, format);
+                                                   MatrixFormat format, bool keep_stored) {
+  return std::make_shared<MappedExperts>(std::move(experts), hidden, intermediate, format,
+                                         keep_stored);
 }
 
 std::shared_ptr<const ExpertSource> filled_experts(std::vector<FilledExpert> experts,

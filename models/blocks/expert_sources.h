@@ -36,9 +36,11 @@ struct FilledExpert {
 
 // Experts held as `format` (its dtype kF32 or kBF16, perhaps quantized), `hidden` and
 // `intermediate` features each.
+// With `keep_stored`, make() keeps quantized experts in the checkpoint's format where the
+// backend holds it (stored_format_to_keep); read() always dequantizes.
 std::shared_ptr<const ExpertSource> mapped_experts(std::vector<MappedExpert> experts,
                                                    int64_t hidden, int64_t intermediate,
-                                                   MatrixFormat format);
+                                                   MatrixFormat format, bool keep_stored = false);
 std::shared_ptr<const ExpertSource> filled_experts(std::vector<FilledExpert> experts,
                                                    int64_t hidden, int64_t intermediate,
                                                    MatrixFormat format);

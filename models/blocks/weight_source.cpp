@@ -14,6 +14,18 @@ uint64_t total_held_bytes(const std::vector<FilledTensor>& tensors, DType weight
 
 }  // namespace
 
+QuantFormat stored_format_to_keep(std::span<const StoredMatrix> parts, QuantFormat requested,
+                                  const Backend& be) {
+  if (parts.empty()) return QuantFormat::kNone;
+  const QuantFormat q = stored_quant_format(parts[0].format);
+  if (q == QuantFormat::kNone || !be.holds(q)) return QuantFormat::kNone;
+  if (requested != QuantFormat::kNone && requested != q) return QuantFormat::kNone;
+  for (const StoredMatrix& m : parts) {
+    if (stored_quant_format(m.format) != q || m.count() != 1) return QuantFormat::kNone;
+  }
+  return q;
+}
+
 uint64_t held_bytes(const std::vector<int64_t>& shape, DType weight_dtype) {
   uint64_t n = 1;
   for (int64_t d : shape)
@@ -52,6 +64,14 @@ Result<std::shared_ptr<Matrix>> CheckpointSource::matrix(std::initializer_list<s
     n += m.rows();
     k = m.cols();
     parts.push_back(std::move(m));
+  }
+  if (role != MatrixRole::kRouter && format_.keep_stored &&
+      stored_format_to_keep(parts, format.quant, be_) != QuantFormat::kNone) {
+    // Kept as the checkpoint quantized it.
+    auto kept = be_.make_stored_matrix(parts, dtype_);
+    for (const StoredMatrix& m : parts)
+      advance(m.value_bytes + m.scale_bytes);
+    return held(std::move(kept));
   }
   if (parts.size() == 1 && parts[0].format == StoredFormat::kPlain) {
     // Packed straight from the mapped file: no intermediate copy.
@@ -112,7 +132,7 @@ Result<std::shared_ptr<const ExpertSource>> CheckpointSource::experts(
     experts.push_back(std::move(x));
   }
   return mapped_experts(std::move(experts), layer.hidden, layer.intermediate,
-                        format_of(MatrixRole::kRoutedExpert));
+                        format_of(MatrixRole::kRoutedExpert), format_.keep_stored);
 }
 
 Result<const CheckpointTensor*> CheckpointSource::lookup(const std::string& name) {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -45,6 +46,13 @@ struct LayerExpertNames {
 // and dense projections each as the WeightFormat says, routers never (their logits pick the
 // experts, and they are a sliver of the bytes).
 enum class MatrixRole : uint8_t { kDense, kRoutedExpert, kRouter };
+
+// The quantized format `parts` stay in as the checkpoint stores them: their common format (FP8
+// block-scaled or MXFP4) when `be` holds it and `requested` (--quantization for their role)
+// asks for nothing or the same; kNone when they are to be dequantized (plain parts, mixed
+// formats, stacks of several matrices, another format asked for).
+QuantFormat stored_format_to_keep(std::span<const StoredMatrix> parts, QuantFormat requested,
+                                  const Backend& be);
 
 class WeightSource {
  public:

@@ -156,6 +156,10 @@ Result<WeightFormat> resolve_weight_format(const EngineFlags& flags, DType weigh
     }
     f.dense = f.experts;
   }
+  // A quantized checkpoint stays quantized in memory where the backend holds its format; the
+  // expert placement's host and device copies are made from dequantized arrays, so there the
+  // experts load dequantized (both tiers then compute from the same values).
+  f.keep_stored = !flags.placement.enabled();
   if (f.quantized() && flags.placement.enabled()) {
     return invalid_argument(
         "--quantization with --expert-placement is not supported yet: the placement's cost "
@@ -253,6 +257,13 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const ModelConfig& c = m.dir.config;
   std::string weights = m.dir.checkpoint ? "" : " (dummy weights: config.json only)";
+  if (m.dir.checkpoint && m.dir.checkpoint->quantization().quantized()) {
+    const QuantizationConfig& q = m.dir.checkpoint->quantization();
+    const QuantFormat stored = q.method == QuantMethod::kFp8 ? QuantFormat::kFp8 : QuantFormat::kMxfp4;
+    const bool kept = m.weight_format.keep_stored && m.backend->holds(stored);
+    weights += " (a " + q.describe() + " checkpoint, " +
+               (kept ? std::string("kept quantized") : "dequantized as it loaded") + ")";
+  }
   if (m.dir.router_skew.enabled()) {
     weights += " with router skew " + m.dir.router_skew.text() + " (synthetic)";
   }
