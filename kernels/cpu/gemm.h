@@ -33,8 +33,7 @@ enum class ElemType : uint8_t { kF32, kBF16, kF16, kI8, kI4, kFP8, kMXFP4 };
 // "f32", "bf16", "f16", "int8", "int4", "fp8", "mxfp4".
 const char* elem_type_name(ElemType t);
 inline bool is_quantized(ElemType t) {
-  return t == ElemType::kI8 || t == ElemType::kI4 || t == ElemType::kFP8 ||
-         t == ElemType::kMXFP4;
+  return t == ElemType::kI8 || t == ElemType::kI4 || t == ElemType::kFP8 || t == ElemType::kMXFP4;
 }
 
 // A [n, k] weight matrix (out_features × in_features, as torch's nn.Linear stores it), packed.
