@@ -25,6 +25,7 @@
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/cpu/triad.h"
+#include "kernels/cpu/weight_arena.h"
 #include "tests/support/random.h"
 
 namespace sieve::kernels {
@@ -117,7 +118,8 @@ void BM_Dpbf16Peak(benchmark::State& st) {
 }
 
 // Weights are replicated until the set (512 MiB) exceeds the last-level cache, and used in turn,
-// so every product streams its weights from memory as in a real model.
+// so every product streams its weights from memory as in a real model; the copies come from
+// the weight arena, as a model's do, so small (quantized expert) matrices sit on huge pages too.
 //
 // Quantized rows add vs_bf16 (the bf16 row's time ÷ this one's, same shape and m) and
 // vs_bf16_at_triad (the same with each time scaled by the triad sampled around it, which takes
@@ -132,10 +134,8 @@ void BM_Gemm(benchmark::State& st, ElemType type, const char* shape, int64_t n, 
   std::vector<PackedMatrix> ws{first};
   for (size_t i = 1; i < copies; ++i) {
     PackedMatrix w = first;
-    void* p = std::aligned_alloc(4096, (first.bytes + 4095) / 4096 * 4096);
-    madvise(p, first.bytes, MADV_HUGEPAGE);
-    std::memcpy(p, first.storage.get(), first.bytes);
-    w.storage = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+    w.storage = arena_alloc(first.bytes);
+    std::memcpy(w.storage.get(), first.storage.get(), first.bytes);
     ws.push_back(w);
   }
   const auto x = random_floats(static_cast<size_t>(m * k), 2, -1.f, 1.f);
@@ -184,10 +184,8 @@ void BM_MoeMany(benchmark::State& st, ElemType type, int64_t n, int64_t k) {
   std::vector<PackedMatrix> ws{first};
   for (int64_t e = 1; e < total; ++e) {
     PackedMatrix w = first;
-    void* p = std::aligned_alloc(4096, (first.bytes + 4095) / 4096 * 4096);
-    madvise(p, first.bytes, MADV_HUGEPAGE);
-    std::memcpy(p, first.storage.get(), first.bytes);
-    w.storage = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+    w.storage = arena_alloc(first.bytes);
+    std::memcpy(w.storage.get(), first.storage.get(), first.bytes);
     ws.push_back(w);
   }
   const auto x = random_floats(static_cast<size_t>(experts * rows * k), 4, -1.f, 1.f);

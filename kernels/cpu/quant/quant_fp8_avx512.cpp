@@ -14,8 +14,8 @@ namespace {
 
 constexpr int kMr = 6;
 // Two-level software prefetch of the weight stream, as in quant_int_avx512.cpp.
-constexpr int64_t kPrefetchL2Bytes = 16384;
-constexpr int64_t kPrefetchL1Bytes = 1024;
+constexpr int64_t kPrefetchL2Bytes = 32768;
+constexpr int64_t kPrefetchL1Bytes = 4096;
 
 inline __mmask16 col_mask(int64_t cols) {
   if (cols >= 16) return 0xffff;
