@@ -1,5 +1,6 @@
-// Kernel benchmarks: gemm (bf16 / fp32) at the Qwen3-30B-A3B shapes, a STREAM triad and a
-// vdpbf16ps peak as references, attention and ops. Threads: SIEVE_BENCH_THREADS (default 2).
+// Kernel benchmarks: gemm (bf16 / fp32 / int8 / int4 / MXFP4 / FP8) at the Qwen3-30B-A3B shapes, a
+// STREAM triad and a vdpbf16ps peak as references, attention and ops. Threads: SIEVE_BENCH_THREADS
+// (default 2).
 //
 // Counters: GB/s = weight bytes / time, GFLOP/s = 2·m·n·k / time, of_triad = GB/s ÷ the triad
 // sampled just before and after the row (the m = 1 target is ≥ 0.9), of_peak = GFLOP/s ÷ the
@@ -12,6 +13,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -23,6 +25,7 @@
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/cpu/triad.h"
+#include "kernels/cpu/weight_arena.h"
 #include "tests/support/random.h"
 
 namespace sieve::kernels {
@@ -69,11 +72,22 @@ double triad_now() {
 // would say little about one row. A rate: Google Benchmark divides it by the time.
 struct TriadBracket {
   double before = triad_now();
-  benchmark::Counter of_triad(double bytes) const {
-    return benchmark::Counter(bytes / 1e9 / ((before + triad_now()) / 2),
-                              benchmark::Counter::kIsRate);
+  double mean = 0;  // set by of_triad
+  benchmark::Counter of_triad(double bytes) {
+    mean = (before + triad_now()) / 2;
+    return benchmark::Counter(bytes / 1e9 / mean, benchmark::Counter::kIsRate);
   }
 };
+
+// The bf16 row of each (shape, m): its time per product and the triad around it, for the
+// quantized rows' speed-ups (bf16 rows run first).
+struct Bf16Row {
+  double seconds = 0, triad = 0;
+};
+std::map<std::string, Bf16Row>& bf16_rows() {
+  static std::map<std::string, Bf16Row> rows;
+  return rows;
+}
 
 // One core's vdpbf16ps rate (24 independent accumulators, registers only) times the number of
 // threads: measuring all threads at once would under-read whenever a core is shared.
@@ -104,19 +118,24 @@ void BM_Dpbf16Peak(benchmark::State& st) {
 }
 
 // Weights are replicated until the set (512 MiB) exceeds the last-level cache, and used in turn,
-// so every product streams its weights from memory as in a real model.
-void BM_Gemm(benchmark::State& st, ElemType type, int64_t n, int64_t k) {
+// so every product streams its weights from memory as in a real model; the copies come from
+// the weight arena, as a model's do, so small (quantized expert) matrices sit on huge pages too.
+//
+// Quantized rows add vs_bf16 (the bf16 row's time ÷ this one's, same shape and m) and
+// vs_bf16_at_triad (the same with each time scaled by the triad sampled around it, which takes
+// out the host's bandwidth drift between the two rows).
+void BM_Gemm(benchmark::State& st, ElemType type, const char* shape, int64_t n, int64_t k) {
   const int64_t m = st.range(0);
   const auto src = random_floats(static_cast<size_t>(n * k), 1, -1.f, 1.f);
-  const PackedMatrix first = pack_matrix(src.data(), ElemType::kF32, n, k, type);
+  const PackedMatrix first = is_quantized(type)
+                                 ? quantize_matrix(src.data(), ElemType::kF32, n, k, type)
+                                 : pack_matrix(src.data(), ElemType::kF32, n, k, type);
   const size_t copies = std::clamp<size_t>((512u << 20) / std::max<size_t>(first.bytes, 1), 1, 64);
   std::vector<PackedMatrix> ws{first};
   for (size_t i = 1; i < copies; ++i) {
     PackedMatrix w = first;
-    void* p = std::aligned_alloc(4096, (first.bytes + 4095) / 4096 * 4096);
-    madvise(p, first.bytes, MADV_HUGEPAGE);
-    std::memcpy(p, first.storage.get(), first.bytes);
-    w.storage = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+    w.storage = arena_alloc(first.bytes);
+    std::memcpy(w.storage.get(), first.storage.get(), first.bytes);
     ws.push_back(w);
   }
   const auto x = random_floats(static_cast<size_t>(m * k), 2, -1.f, 1.f);
@@ -126,37 +145,47 @@ void BM_Gemm(benchmark::State& st, ElemType type, int64_t n, int64_t k) {
   a.y = y.data();
   a.m = m;
   size_t i = 0;
-  const TriadBracket triad;
+  TriadBracket triad;
+  const double t0 = now_s();
   for (auto _ : st) {
     a.w = &ws[i++ % ws.size()];
     matmul(a, &pool());
     benchmark::ClobberMemory();
   }
   const double iters = static_cast<double>(st.iterations());
+  const double per_product = (now_s() - t0) / std::max(iters, 1.0);
   const double bytes = static_cast<double>(first.bytes) * iters;
   const double flops = 2.0 * m * n * k * iters;
   st.counters["GB/s"] = benchmark::Counter(bytes / 1e9, benchmark::Counter::kIsRate);
   st.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsRate);
   st.counters["of_triad"] = triad.of_triad(bytes);
+  const std::string key = std::string(shape) + "/m" + std::to_string(m);
+  if (type == ElemType::kBF16) bf16_rows()[key] = {per_product, triad.mean};
+  const auto ref = bf16_rows().find(key);
+  if (is_quantized(type) && ref != bf16_rows().end()) {
+    st.counters["vs_bf16"] = ref->second.seconds / per_product;
+    st.counters["vs_bf16_at_triad"] =
+        ref->second.seconds * ref->second.triad / (per_product * triad.mean);
+  }
   st.counters["of_peak"] = benchmark::Counter(g_peak_gflops > 0 ? flops / 1e9 / g_peak_gflops : 0,
                                               benchmark::Counter::kIsRate);
 }
 
-// A MoE step: `experts` products of [n, k] bf16 weights, `rows` rows each, in one matmul_many.
+// A MoE step: `experts` products of [n, k] weights, `rows` rows each, in one matmul_many.
 // Each step takes the next `experts` matrices from a 512 MiB set, so weights come from memory.
-void BM_MoeMany(benchmark::State& st, int64_t n, int64_t k) {
+void BM_MoeMany(benchmark::State& st, ElemType type, int64_t n, int64_t k) {
   const int64_t experts = st.range(0), rows = st.range(1);
   const auto src = random_floats(static_cast<size_t>(n * k), 3, -1.f, 1.f);
-  const PackedMatrix first = pack_matrix(src.data(), ElemType::kF32, n, k, ElemType::kBF16);
+  const PackedMatrix first = is_quantized(type)
+                                 ? quantize_matrix(src.data(), ElemType::kF32, n, k, type)
+                                 : pack_matrix(src.data(), ElemType::kF32, n, k, type);
   const int64_t total =
       std::max<int64_t>(experts, static_cast<int64_t>((512u << 20) / first.bytes));
   std::vector<PackedMatrix> ws{first};
   for (int64_t e = 1; e < total; ++e) {
     PackedMatrix w = first;
-    void* p = std::aligned_alloc(4096, (first.bytes + 4095) / 4096 * 4096);
-    madvise(p, first.bytes, MADV_HUGEPAGE);
-    std::memcpy(p, first.storage.get(), first.bytes);
-    w.storage = std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+    w.storage = arena_alloc(first.bytes);
+    std::memcpy(w.storage.get(), first.storage.get(), first.bytes);
     ws.push_back(w);
   }
   const auto x = random_floats(static_cast<size_t>(experts * rows * k), 4, -1.f, 1.f);
@@ -168,7 +197,7 @@ void BM_MoeMany(benchmark::State& st, int64_t n, int64_t k) {
     args[e].m = rows;
   }
   int64_t next = 0;
-  const TriadBracket triad;
+  TriadBracket triad;
   for (auto _ : st) {
     for (auto& a : args)
       a.w = &ws[next++ % total];
@@ -196,7 +225,7 @@ void BM_ReadStreams(benchmark::State& st) {
     std::memset(p, 1, kBytes);
     return static_cast<char*>(p);
   }();
-  const TriadBracket triad;
+  TriadBracket triad;
   for (auto _ : st) {
     pool().run_on_all([&](int t, int nt) {
       const int64_t share = static_cast<int64_t>(kBytes) / nt / 4096 * 4096;
@@ -363,16 +392,21 @@ const GemmShape kShapes[] = {
 void register_all() {
   benchmark::RegisterBenchmark("triad", BM_Triad)->UseManualTime()->Iterations(1);
   benchmark::RegisterBenchmark("dpbf16_peak", BM_Dpbf16Peak)->UseManualTime()->Iterations(1);
-  for (ElemType type : {ElemType::kBF16, ElemType::kF32}) {
-    const char* tn = type == ElemType::kBF16 ? "bf16" : "f32";
+  for (ElemType type : {ElemType::kBF16, ElemType::kF32, ElemType::kI8, ElemType::kI4,
+                        ElemType::kMXFP4, ElemType::kFP8}) {
+    const bool quantized = is_quantized(type);
     for (const GemmShape& s : kShapes) {
       if (s.lm_head && type == ElemType::kF32) continue;
-      const std::string name = std::string("gemm_") + tn + "/" + s.name + "/n" +
+      // Quantized rows: the MoE expert shapes and the lm_head (most of a decode step's bytes).
+      if (quantized && !(s.lm_head || std::string(s.name).rfind("expert", 0) == 0)) continue;
+      const std::string name = std::string("gemm_") + elem_type_name(type) + "/" + s.name + "/n" +
                                std::to_string(s.n) + "_k" + std::to_string(s.k);
-      auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_Gemm, type, s.n, s.k);
+      auto* b = benchmark::RegisterBenchmark(name.c_str(), BM_Gemm, type, s.name, s.n, s.k);
       b->ArgName("m")->UseRealTime()->Unit(benchmark::kMicrosecond);
       if (s.lm_head) {
         b->Arg(1)->Arg(8);
+      } else if (quantized) {
+        b->Arg(1)->Arg(8)->Arg(512);
       } else {
         b->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Arg(16)->Arg(32)->Arg(64)->Arg(512);
       }
@@ -387,12 +421,16 @@ void register_all() {
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
   }
-  benchmark::RegisterBenchmark("moe_gate_up_bf16", BM_MoeMany, int64_t{1536}, int64_t{2048})
-      ->ArgNames({"experts", "rows"})
-      ->Args({8, 1})
-      ->Args({128, 32})
-      ->UseRealTime()
-      ->Unit(benchmark::kMicrosecond);
+  for (ElemType type :
+       {ElemType::kBF16, ElemType::kI8, ElemType::kI4, ElemType::kMXFP4, ElemType::kFP8}) {
+    const std::string name = std::string("moe_gate_up_") + elem_type_name(type);
+    benchmark::RegisterBenchmark(name.c_str(), BM_MoeMany, type, int64_t{1536}, int64_t{2048})
+        ->ArgNames({"experts", "rows"})
+        ->Args({8, 1})
+        ->Args({128, 32})
+        ->UseRealTime()
+        ->Unit(benchmark::kMicrosecond);
+  }
   benchmark::RegisterBenchmark("attention", BM_Attention)
       ->ArgNames({"seqs", "ctx"})
       ->Args({1, 1024})

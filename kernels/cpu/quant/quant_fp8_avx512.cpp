@@ -13,7 +13,9 @@ namespace sieve::kernels::internal {
 namespace {
 
 constexpr int kMr = 6;
-constexpr int64_t kPrefetchBytes = 8192;
+// Two-level software prefetch of the weight stream, as in quant_int_avx512.cpp.
+constexpr int64_t kPrefetchL2Bytes = 32768;
+constexpr int64_t kPrefetchL1Bytes = 4096;
 
 inline __mmask16 col_mask(int64_t cols) {
   if (cols >= 16) return 0xffff;
@@ -49,8 +51,9 @@ void tile_fp8(const Fp8Tile& t) {
     for (int64_t kk = k0; kk < k1; ++kk) {
       const uint8_t* wk = vals + kk * kPanelWidth;
       if constexpr (kPrefetch) {
-        if ((kk & 1) == 0) {
-          _mm_prefetch(reinterpret_cast<const char*>(wk + kPrefetchBytes), _MM_HINT_T0);
+        if ((kk & 1) == 0) {  // one 64-byte line per two k steps
+          _mm_prefetch(reinterpret_cast<const char*>(wk + kPrefetchL2Bytes), _MM_HINT_T1);
+          _mm_prefetch(reinterpret_cast<const char*>(wk + kPrefetchL1Bytes), _MM_HINT_T0);
         }
       }
       const __m512i s16 =

@@ -132,6 +132,19 @@ TEST(QuantMatmul, RowAloneEqualsRowInBatchAcrossThreads) {
   }
 }
 
+// Batches big enough that the work split cuts rows as well as panels (chunks of 48 rows).
+TEST(QuantMatmul, RowSplitsGiveTheSameBits) {
+  ThreadPool p1(1), p3(3);
+  for (const Case& c : all_cases()) {
+    if (c.w.n > 100) continue;
+    const int64_t m = 300;
+    const auto x = activations(m, c.w.k, 85);
+    const auto one = run(x, c.w, m, internal::active_isa(), &p1);
+    const auto three = run(x, c.w, m, internal::active_isa(), &p3);
+    ASSERT_EQ(0, std::memcmp(one.data(), three.data(), one.size() * 4)) << c.name;
+  }
+}
+
 TEST(QuantMatmul, EmptyBatchWritesNothing) {
   ThreadPool pool(2);
   for (const Case& c : all_cases()) {
