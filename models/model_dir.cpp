@@ -1,6 +1,7 @@
 // Opening a model directory and loading it: the registry's ModelDir, load_model and the flags
 // they read (models/registry.h).
 #include <filesystem>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -97,7 +98,14 @@ Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend,
   std::vector<DecoderLayer> layers = dir.family->recipe(c);
   if (dir.checkpoint) {
     CheckpointSource src(*dir.checkpoint, backend, weight_format, progress);
-    return load_decoder(c, std::move(layers), src, std::move(moe), backend);
+    // The packers refuse weights their format cannot hold (a NaN, an E4M3 NaN code, a scale
+    // out of range) by throwing, naming what and what to do: an error for this load, not a
+    // crash of the server.
+    try {
+      return load_decoder(c, std::move(layers), src, std::move(moe), backend);
+    } catch (const std::invalid_argument& e) {
+      return invalid_argument(dir.path + ": " + e.what());
+    }
   }
   // --load-format dummy: the weights of the seed-0 random checkpoint, made on the backend.
   FilledSource src(random_fills(declare_decoder(c, layers), c, RandomWeights{0, dir.router_skew}),

@@ -152,7 +152,8 @@ std::shared_ptr<Matrix> CpuBackend::make_stored_matrix(std::span<const StoredMat
       packed.push_back(kernels::pack_mxfp4(m.values, m.scales, m.rows(), m.cols()));
     }
   }
-  if (packed.size() == 1) return std::make_shared<CpuMatrix>(std::move(packed[0]), MatrixFormat{dtype, q});
+  if (packed.size() == 1)
+    return std::make_shared<CpuMatrix>(std::move(packed[0]), MatrixFormat{dtype, q});
   std::vector<const kernels::PackedMatrix*> ptrs;
   for (const auto& p : packed)
     ptrs.push_back(&p);

@@ -1,8 +1,8 @@
 #include "models/blocks/expert_sources.h"
 
 #include "engine/backends/host_convert.h"
-#include "models/blocks/weight_source.h"
 #include "engine/checkpoint/quant_codec.h"
+#include "models/blocks/weight_source.h"
 
 namespace sieve {
 namespace {

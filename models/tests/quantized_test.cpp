@@ -18,24 +18,32 @@
 #include "engine/checkpoint/checkpoint.h"
 #include "kernels/cpu/gemm.h"
 #include "models/blocks/decoder.h"
+#include "models/quantized_checkpoint.h"
 #include "models/tests/model_test_util.h"
 #include "tests/support/fixtures.h"
 
 namespace sieve::testing {
 namespace {
 
-enum class Scope { kExperts, kAll };
+// kExperts, kAll: --quantization on the experts, or on every projection (--quantize-dense).
+// kStored: a checkpoint written quantized (fp8 or mxfp4, as releases store them) and kept so in
+// memory, against the same checkpoint dequantized as it loads.
+enum class Scope { kExperts, kAll, kStored };
 
 struct QuantCase {
   std::string family;
   QuantFormat format;
   Scope scope;
   std::string name() const {
-    return family + "_" + quant_format_name(format) +
-           (scope == Scope::kExperts ? "_experts" : "_all");
+    static const char* const kSuffix[] = {"_experts", "_all", "_stored"};
+    return family + "_" + quant_format_name(format) + kSuffix[static_cast<int>(scope)];
   }
   WeightFormat weights() const {
     WeightFormat w(DType::kF32);
+    if (scope == Scope::kStored) {
+      w.keep_stored = true;
+      return w;
+    }
     w.experts = format;
     if (scope == Scope::kAll) w.dense = format;
     return w;
@@ -101,8 +109,21 @@ struct Pair {
   LoadedModel quantized, dequantized;
 };
 
+// The fixture written as a release of `c.format` stores it (models/quantized_checkpoint.h).
+std::string write_stored_checkpoint(const QuantCase& c) {
+  ConvertCheckpointOptions o;
+  o.from = fixture_path("models/" + c.family);
+  o.dir = make_temp_dir("stored_" + c.name());
+  o.dtype = DType::kF32;
+  o.quant.method = c.format == QuantFormat::kFp8 ? QuantMethod::kFp8 : QuantMethod::kMxfp4;
+  const Status s = convert_checkpoint(o);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  return o.dir;
+}
+
 Pair load_pair(const QuantCase& c) {
-  const std::string grid = write_grid_checkpoint(c);
+  const std::string grid =
+      c.scope == Scope::kStored ? write_stored_checkpoint(c) : write_grid_checkpoint(c);
   Pair p;
   for (auto [m, weights] : {std::pair{&p.quantized, c.weights()},
                             std::pair{&p.dequantized, WeightFormat(DType::kF32)}}) {
@@ -252,6 +273,8 @@ std::vector<QuantCase> cases() {
          {QuantFormat::kInt8, QuantFormat::kInt4, QuantFormat::kFp8, QuantFormat::kMxfp4}) {
       for (Scope s : {Scope::kExperts, Scope::kAll})
         out.push_back({std::string(f->model_type), q, s});
+      if (q == QuantFormat::kFp8 || q == QuantFormat::kMxfp4)
+        out.push_back({std::string(f->model_type), q, Scope::kStored});
     }
   }
   return out;
@@ -267,6 +290,34 @@ TEST(QuantizedLoad, TheCpuBackendHoldsEveryFormat) {
   for (QuantFormat q : {QuantFormat::kNone, QuantFormat::kInt8, QuantFormat::kInt4,
                         QuantFormat::kFp8, QuantFormat::kMxfp4})
     EXPECT_TRUE(cpu.holds(q)) << quant_format_name(q);
+}
+
+// Weights a format cannot hold are a load error naming the checkpoint, not a crash: a NaN in a
+// projection that --quantization int8 is asked to quantize.
+TEST(QuantizedLoad, AWeightTheFormatCannotHoldIsALoadError) {
+  auto dir = open_model_dir(fixture_path("models/qwen3_moe"));
+  ASSERT_TRUE(dir.ok()) << dir.status().to_string();
+  const TensorList tensors = declare_decoder(dir->config, dir->family->recipe(dir->config));
+  std::vector<SafetensorsWriteEntry> entries;
+  for (const DeclaredTensor& t : tensors)
+    entries.push_back({t.name, DType::kF32, t.shape});
+  const std::string out = make_temp_dir("quantized_nan");
+  ASSERT_TRUE(write_checkpoint(out, dir->checkpoint->config(), entries, [&](size_t i, void* dst) {
+                const DeclaredTensor& t = tensors[i];
+                float* f = static_cast<float*>(dst);
+                EXPECT_TRUE(dir->checkpoint->read(t.name, DType::kF32, f).ok());
+                if (t.use == ParamUse::kRoutedExpert) f[3] = std::nanf("");
+              }).ok());
+  auto poisoned = open_model_dir(out);
+  ASSERT_TRUE(poisoned.ok()) << poisoned.status().to_string();
+  CpuBackend cpu(1);
+  WeightFormat w(DType::kF32);
+  w.experts = QuantFormat::kInt8;
+  auto model = load_model(*poisoned, cpu, w);
+  ASSERT_FALSE(model.ok());
+  EXPECT_NE(model.status().message().find(out), std::string::npos) << model.status().message();
+  std::printf("%s\n", model.status().message().c_str());
+  std::filesystem::remove_all(out);
 }
 
 TEST(QuantizedLoad, FormatNamesRoundTripAndUnknownOnesAreRefused) {

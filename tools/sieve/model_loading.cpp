@@ -259,7 +259,8 @@ Result<LoadedModel> load_engine_model(const std::string& model_dir, const Engine
   std::string weights = m.dir.checkpoint ? "" : " (dummy weights: config.json only)";
   if (m.dir.checkpoint && m.dir.checkpoint->quantization().quantized()) {
     const QuantizationConfig& q = m.dir.checkpoint->quantization();
-    const QuantFormat stored = q.method == QuantMethod::kFp8 ? QuantFormat::kFp8 : QuantFormat::kMxfp4;
+    const QuantFormat stored =
+        q.method == QuantMethod::kFp8 ? QuantFormat::kFp8 : QuantFormat::kMxfp4;
     const bool kept = m.weight_format.keep_stored && m.backend->holds(stored);
     weights += " (a " + q.describe() + " checkpoint, " +
                (kept ? std::string("kept quantized") : "dequantized as it loaded") + ")";
