@@ -107,6 +107,44 @@ Tensor CpuBackend::alloc(std::vector<int64_t> shape, DType dtype) {
   return Tensor::wrap(p, std::move(shape), dtype, std::move(block));
 }
 
+kernels::PackedMatrix CpuBackend::quantize_on_pool(const void* src, DType src_dtype, int64_t n,
+                                                   int64_t k, QuantFormat q) {
+  // Quantizing is arithmetic on every element (a scale per group, a rounding per value), far
+  // slower than the copy of an unquantized load, so the rows are split over the pool in slices
+  // of whole 32-row panels and the slices stacked. Rows are quantized independently, so the
+  // result is the one-piece quantization's.
+  const int64_t panels = (n + 31) / 32;
+  const int64_t slices = std::min<int64_t>(pool_->size(), panels);
+  if (slices <= 1 || n * k < (int64_t{1} << 20)) {
+    return kernels::quantize_matrix(src, elem_type(src_dtype), n, k, elem_type(q));
+  }
+  std::vector<kernels::PackedMatrix> parts(static_cast<size_t>(slices));
+  const size_t row_bytes = static_cast<size_t>(k) * dtype_size(src_dtype);
+  pool_->parallel_for(slices, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t s = begin; s < end; ++s) {
+      const int64_t r0 = std::min(n, panels * s / slices * 32);
+      const int64_t r1 = std::min(n, panels * (s + 1) / slices * 32);
+      parts[s] = kernels::quantize_matrix(static_cast<const uint8_t*>(src) + r0 * row_bytes,
+                                          elem_type(src_dtype), r1 - r0, k, elem_type(q));
+    }
+  });
+  std::vector<const kernels::PackedMatrix*> ptrs;
+  for (const auto& p : parts)
+    ptrs.push_back(&p);
+  return kernels::stack_rows(ptrs);
+}
+
+std::shared_ptr<Matrix> CpuBackend::make_matrix_in_background(const void* src, DType src_dtype,
+                                                              int64_t n, int64_t k,
+                                                              MatrixFormat format) {
+  if (format.quantized()) {
+    return std::make_shared<CpuMatrix>(
+        kernels::quantize_matrix(src, elem_type(src_dtype), n, k, elem_type(format.quant)), format);
+  }
+  return std::make_shared<CpuMatrix>(
+      kernels::pack_matrix(src, elem_type(src_dtype), n, k, elem_type(format.dtype)), format);
+}
+
 bool CpuBackend::holds(QuantFormat) const {
   return true;
 }
@@ -114,8 +152,8 @@ bool CpuBackend::holds(QuantFormat) const {
 std::shared_ptr<Matrix> CpuBackend::make_matrix(const void* src, DType src_dtype, int64_t n,
                                                 int64_t k, MatrixFormat format) {
   if (format.quantized()) {
-    return std::make_shared<CpuMatrix>(
-        kernels::quantize_matrix(src, elem_type(src_dtype), n, k, elem_type(format.quant)), format);
+    return std::make_shared<CpuMatrix>(quantize_on_pool(src, src_dtype, n, k, format.quant),
+                                       format);
   }
   return std::make_shared<CpuMatrix>(
       kernels::pack_matrix(src, elem_type(src_dtype), n, k, elem_type(format.dtype)), format);

@@ -6,6 +6,10 @@
 #include "engine/backends/backend.h"
 #include "kernels/cpu/thread_pool.h"
 
+namespace sieve::kernels {
+struct PackedMatrix;
+}  // namespace sieve::kernels
+
 namespace sieve {
 
 class CpuBackend final : public Backend {
@@ -28,6 +32,8 @@ class CpuBackend final : public Backend {
                                       MatrixFormat format) override;
   std::shared_ptr<Matrix> make_stored_matrix(std::span<const StoredMatrix> parts,
                                              DType dtype) override;
+  std::shared_ptr<Matrix> make_matrix_in_background(const void* src, DType src_dtype, int64_t n,
+                                                    int64_t k, MatrixFormat format) override;
   Tensor upload(const void* src, DType src_dtype, std::vector<int64_t> shape, DType dtype) override;
   std::shared_ptr<Matrix> make_filled_matrix(int64_t n, int64_t k,
                                              std::span<const RowBlockFill> blocks,
@@ -59,6 +65,11 @@ class CpuBackend final : public Backend {
   void attention(const AttentionArgs& args) override;
 
  private:
+  // quantize_matrix with the rows split over the pool (make_matrix on the thread that runs
+  // steps; a background copy quantizes on its own thread and leaves the pool to the steps).
+  kernels::PackedMatrix quantize_on_pool(const void* src, DType src_dtype, int64_t n, int64_t k,
+                                         QuantFormat q);
+
   std::unique_ptr<kernels::ThreadPool> pool_;
   StepInputs step_;
 };

@@ -320,6 +320,37 @@ TEST(QuantizedLoad, AWeightTheFormatCannotHoldIsALoadError) {
   std::filesystem::remove_all(out);
 }
 
+// Loading quantizes a large matrix in slices over the thread pool; the slices hold what one
+// piece would: the same products, bit for bit, for every format.
+TEST(QuantizedLoad, QuantizingInSlicesGivesTheOnePieceMatrix) {
+  const int64_t n = 300, k = 4096, m = 3;  // n·k above the size that is sliced; n not a
+                                           // multiple of 32, so the last slice is partial
+  std::vector<float> w(static_cast<size_t>(n * k)), x(static_cast<size_t>(m * k));
+  uint32_t state = 12345;
+  auto next = [&] {
+    state = state * 1664525u + 1013904223u;
+    return static_cast<float>(state >> 8) / 16777216.0f - 0.5f;
+  };
+  for (float& v : w)
+    v = next();
+  for (float& v : x)
+    v = next();
+  for (QuantFormat q :
+       {QuantFormat::kInt8, QuantFormat::kInt4, QuantFormat::kFp8, QuantFormat::kMxfp4}) {
+    std::vector<float> y[2];
+    int i = 0;
+    for (int threads : {3, 1}) {
+      CpuBackend cpu(threads);
+      auto mat = cpu.make_matrix(w.data(), DType::kF32, n, k, MatrixFormat{DType::kF32, q});
+      Tensor xt = Tensor::wrap(x.data(), {m, k}, DType::kF32, nullptr);
+      Tensor yt = Tensor::empty({m, n}, DType::kF32);
+      cpu.linear({&xt, mat.get(), &yt});
+      y[i++].assign(yt.data<float>(), yt.data<float>() + m * n);
+    }
+    EXPECT_EQ(y[0], y[1]) << quant_format_name(q);
+  }
+}
+
 TEST(QuantizedLoad, FormatNamesRoundTripAndUnknownOnesAreRefused) {
   for (QuantFormat q : {QuantFormat::kNone, QuantFormat::kInt8, QuantFormat::kInt4,
                         QuantFormat::kFp8, QuantFormat::kMxfp4}) {
