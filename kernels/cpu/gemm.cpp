@@ -155,7 +155,7 @@ Isa active_isa() {
 }
 
 void matmul_many_with_isa(std::span<const MatmulArgs> products, ThreadPool* pool, Isa isa) {
-  // bf16 activations, rounded once per row for every bf16 product.
+  // bf16 activations, rounded once per row for every bf16 or FP8 product.
   thread_local std::vector<uint16_t> scratch;
   std::vector<PanelTask> tasks(products.size());
   size_t xb_total = 0;
@@ -172,7 +172,7 @@ void matmul_many_with_isa(std::span<const MatmulArgs> products, ThreadPool* pool
     t.ldy = a.ldy ? a.ldy : t.n;
     t.bf16 = a.w->type == ElemType::kBF16;
     t.accumulate = a.accumulate;
-    if (t.bf16) {
+    if (t.bf16 || a.w->type == ElemType::kFP8) {
       t.ldxb = padded_k(t.k, true);
       xb_total += static_cast<size_t>(std::max<int64_t>(a.m, 0) * t.ldxb);
     }
@@ -195,16 +195,21 @@ void matmul_many_with_isa(std::span<const MatmulArgs> products, ThreadPool* pool
     q_next += (quant_scratch_bytes(a) + 63) / 64 * 64;
   }
   size_t off = 0;
-  for (auto& t : tasks) {
-    if (!t.bf16 || t.m <= 0) continue;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    PanelTask& t = tasks[i];
+    if (t.ldxb == 0 || t.m <= 0) continue;
     t.xb = scratch.data() + off;
     off += static_cast<size_t>(t.m * t.ldxb);
+    if (!t.bf16) {  // FP8: the quantized task reads the same rows
+      qtasks[i].xb = t.xb;
+      qtasks[i].ldxb = t.ldxb;
+    }
   }
   const auto round = isa == Isa::kAvx512 ? round_rows_bf16_avx512 : round_rows_bf16_scalar;
   const int threads = pool ? pool->size() : 1;
   if (xb_total > 0) {
     for (auto& t : tasks) {
-      if (!t.bf16 || t.m <= 0) continue;
+      if (!t.xb) continue;
       if (threads > 1 && t.m * t.k >= (1 << 16)) {
         pool->parallel_for(t.m, 8, [&](int64_t r0, int64_t r1) {
           round(t.x + r0 * t.ldx, r1 - r0, t.k, t.ldx, const_cast<uint16_t*>(t.xb) + r0 * t.ldxb,

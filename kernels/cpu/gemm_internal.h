@@ -50,7 +50,7 @@ enum class Isa : uint8_t { kScalar, kAvx2, kAvx512 };
 // -m flags) need no inline library code that the linker could merge with baseline copies.
 struct PanelTask {
   const float* x = nullptr;      // [m, k], row stride ldx (fp32 weights)
-  const uint16_t* xb = nullptr;  // [m, kp2] bf16-rounded x, row stride ldxb (bf16 weights)
+  const uint16_t* xb = nullptr;  // [m, kp2] bf16-rounded x, row stride ldxb (bf16, FP8 weights)
   const void* w = nullptr;       // packed panels, fp32 or bf16 (uint16_t)
   float* y = nullptr;            // [m, n], row stride ldy
   int64_t m = 0, n = 0, k = 0, ldx = 0, ldxb = 0, ldy = 0;

@@ -6,8 +6,9 @@
 // that "grid" checkpoint is what both load — once quantized on load (which finds every value
 // already on its grid and keeps it), once at fp32. So the two models differ only in how the
 // products are computed: the integer formats quantize each activation row to int8 in blocks
-// of 32 (relative error up to 1/254 of a block's largest value per element), FP8 sums its
-// blocks in fp32 in another order. The logit band below is set from that; greedy continuations
+// of 32 (relative error up to 1/254 of a block's largest value per element), FP8 rounds each
+// activation to bf16 (relative error up to 2^-8 of the value itself) and sums pairs as
+// vdpbf16ps does. The logit band below is set from that; greedy continuations
 // must agree except where a router or the final logits sit at a tie that rounding decides.
 #include <gtest/gtest.h>
 
@@ -140,15 +141,18 @@ Pair load_pair(const QuantCase& c) {
   return p;
 }
 
-// The band on the logits, from the activation quantization (integer formats) or fp32 sum order
-// (FP8); see the file comment.
-// FP8: fp32 sums in another order, measured ≤ 6e-6 on every family. Integer formats: the int8
+// The band on the logits, from the activation rounding: int8 (integer formats) or bf16 (FP8);
+// see the file comment.
+// FP8: the bf16 activations, measured 0.011-0.035 across the families and scopes — what the
+// engine's bf16 mode measures on these fixtures where routing agrees (0.02-0.03), as expected
+// of the same per-activation rounding; 0.05 keeps the margin the integer formats' band keeps
+// over its largest measured difference (~1.4×). Integer formats: the int8
 // activations, measured 0.04-0.18 across the families, formats and scopes (largest |logit|
 // ~9) — the size of transformers' own bf16-vs-fp32 difference on these fixtures where routing
 // agrees (0.06-0.13, golden_test.cpp), as expected of a rounding ~1/254 of each 32-block's
 // largest activation.
 float logit_band(QuantFormat q) {
-  return q == QuantFormat::kFp8 ? 2e-5f : 0.25f;
+  return q == QuantFormat::kFp8 ? 0.05f : 0.25f;
 }
 
 // Prompt positions [0, result) at which every MoE layer routed each token to the same set of

@@ -17,6 +17,7 @@
 namespace sieve::kernels::internal {
 
 void quant_fp8_panels_avx512(const QuantTask& t, int64_t panel_begin, int64_t panel_end);
+void quant_fp8_panels_avx2(const QuantTask& t, int64_t panel_begin, int64_t panel_end);
 
 namespace {
 
@@ -211,7 +212,11 @@ void quant_panels_avx512(const QuantTask& t, int64_t panel_begin, int64_t panel_
       int_panels<ElemType::kMXFP4>(t, panel_begin, panel_end);
       break;
     default:
-      quant_fp8_panels_avx512(t, panel_begin, panel_end);
+      if (quant_fp8_avx512_supported()) {
+        quant_fp8_panels_avx512(t, panel_begin, panel_end);
+      } else {
+        quant_fp8_panels_avx2(t, panel_begin, panel_end);
+      }
       break;
   }
 }

@@ -13,9 +13,16 @@
 //    nor the ISA. (AVX-512 VNNI multiplies the unsigned bytes w + offset by the signed q and
 //    starts from -offset · Σq; AVX2 uses maddubs, for int8 on |q| and sign-moved weights so no
 //    pair saturates; both give D_b exactly.)
-//  - kFP8. Per block: bacc = 0; bacc = fma(x[kk], w16[kk], bacc) for kk in order, where w16 =
-//    the E4M3 value / 2^8 (exact, via fp16); then acc = fma(bacc, s_jb · 2^8, acc). One lane per
-//    output column on every path: identical bits everywhere.
+//  - kFP8. Each activation row is rounded to bf16 once per product (round_rows_bf16_*, as for
+//    bf16 weights). w16 = the E4M3 value / 2^8, exact in bf16 and in fp32. Per block of
+//    columns [k0, k1): bacc = 0; for the pairs kk = k0, k0 + 2, ... in order:
+//      bacc = bacc + x[kk+1] · w16[kk+1];  bacc = bacc + x[kk] · w16[kk]
+//    (each product exact in fp32; a block of odd length ends with the pair (x[k1-1], 0) against
+//    (w16[k1-1], 0), whose zero term leaves bacc as it is), which is what vdpbf16ps does per
+//    lane; then acc = fma(bacc, s_jb · 2^8, acc). The AVX-512 path uses vdpbf16ps (which
+//    flushes denormals, never met by the weights, all normal in bf16); the others emulate it,
+//    one lane per output column, so all paths agree up to denormal flushing of activations or
+//    sums, and within a path a result never depends on m or the thread split.
 #pragma once
 
 #include <cstdint>
@@ -54,9 +61,10 @@ struct QuantTask {
   const float* xs = nullptr;    // [m, blocks] d_b (halved for kMXFP4), row stride lds
   const int32_t* xc = nullptr;  // [m, blocks] -offset · Σ q over the block, row stride lds
   int64_t ldq = 0, lds = 0;
-  // kFP8: the fp32 activations.
-  const float* x = nullptr;  // [m, k], row stride ldx
-  int64_t ldx = 0;
+  // kFP8: the activations rounded to bf16 (filled by the caller, see round_rows_bf16_*).
+  const float* x = nullptr;      // [m, k] fp32, row stride ldx: the source of xb
+  const uint16_t* xb = nullptr;  // [m, kp2] bf16, row stride ldxb
+  int64_t ldx = 0, ldxb = 0;
   float* y = nullptr;  // [m, n], row stride ldy
   int64_t m = 0, n = 0, k = 0, ldy = 0;
   bool accumulate = false;
@@ -67,7 +75,8 @@ static inline int32_t quant_weight_offset(ElemType t) {
   return t == ElemType::kI8 ? 128 : t == ElemType::kI4 ? 8 : 12;
 }
 
-// Bytes of scratch a product's quantized activations need (0 for kFP8).
+// Bytes of scratch a product's quantized activations need (0 for kFP8, whose bf16 rows the
+// matmul rounds beside those of the bf16 products).
 size_t quant_scratch_bytes(const MatmulArgs& a);
 // The task of a product; integer formats place their activation buffers in `scratch` (64-byte
 // aligned, quant_scratch_bytes(a) long), to be filled by quantize_activations.
@@ -85,5 +94,8 @@ void quant_panels_avx512(const QuantTask& t, int64_t panel_begin, int64_t panel_
 using QuantPanelFn = void (*)(const QuantTask&, int64_t, int64_t);
 // The kernel for `isa` (AVX-512 needs VNNI, AVX2 needs F16C; otherwise the next narrower one).
 QuantPanelFn quant_panels_for(Isa isa);
+// Whether the AVX-512 kernel may take kFP8 products (it needs AVX512-BF16 and VBMI; without
+// them it hands them to the AVX2 kernel, which computes the same bits).
+bool quant_fp8_avx512_supported();
 
 }  // namespace sieve::kernels::internal

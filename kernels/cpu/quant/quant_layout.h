@@ -20,8 +20,8 @@
 // kFP8: k is cut into blocks of `group` (the checkpoint's block_k, 128 when quantized here),
 // the last one partial; values are E4M3 bytes k-major, row c of step kk at kk*32 + c (32 bytes
 // per k step, value bytes rounded up to 64). Scales: fp32 per (block, row) at (b*32 + c)*4,
-// holding the checkpoint's scale_inv times 256 (the kernels widen E4M3 to fp16 by a shift,
-// which divides the value by 2^8; the scale gives it back).
+// holding the checkpoint's scale_inv times 256 (the kernels read each E4M3 value divided by 2^8,
+// which the fp16 widening by a shift gives for free; the scale gives it back).
 #pragma once
 
 #include <cstdint>
@@ -78,6 +78,18 @@ static inline int64_t nibble_value_offset(int64_t c, int64_t kk) {
 // codes 0x7f / 0xff read as ±480 (checkpoints hold none).
 static inline uint16_t e4m3_to_f16_scaled(uint8_t b) {
   return static_cast<uint16_t>(((b & 0x80u) << 8) | ((b & 0x7fu) << 7));
+}
+
+// The bf16 bits of an E4M3 value / 2^8 (the same number as e4m3_to_f16_scaled): exact, and a
+// normal bf16 number for every code, E4M3 subnormals (m · 2^-17 here) included, so vdpbf16ps,
+// which flushes denormal inputs, sees every weight as it is.
+static inline uint16_t e4m3_to_bf16_scaled(uint8_t b) {
+  const uint32_t sign = (b & 0x80u) << 8, e = (b >> 3) & 0xfu, m = b & 7u;
+  if (e > 0) return static_cast<uint16_t>(sign | ((e + 112) << 7) | (m << 4));
+  if (m == 0) return static_cast<uint16_t>(sign);
+  const uint32_t top = m >= 4 ? 2 : m >= 2 ? 1 : 0;  // m = 2^top · (1 + fraction)
+  const uint32_t frac = (m - (1u << top)) << (3 - top);
+  return static_cast<uint16_t>(sign | ((110 + top) << 7) | (frac << 4));
 }
 
 // E2M1 codes times 2 ({0, 0.5, 1, 1.5, 2, 3, 4, 6} doubled), bit 3 the sign: integers, so the

@@ -88,15 +88,21 @@ void row_int(const QuantTask& t, const DecodedPanel& d, int64_t i, float* acc) {
 }
 
 void row_fp8(const QuantTask& t, const DecodedPanel& d, int64_t i, float* acc) {
-  const float* xr = t.x + i * t.ldx;
+  const uint16_t* xr = t.xb + i * t.ldxb;
   for (int64_t b = 0; b < t.layout.blocks; ++b) {
     const int64_t k0 = b * t.group, k1 = std::min(t.k, k0 + t.group);
     float bacc[kPanelWidth] = {};
-    for (int64_t kk = k0; kk < k1; ++kk) {
-      const float xv = xr[kk];
-      const float* wk = d.wf.data() + kk * kPanelWidth;
-      for (int64_t c = 0; c < kPanelWidth; ++c)
-        bacc[c] = std::fma(xv, wk[c], bacc[c]);
+    for (int64_t kk = k0; kk < k1; kk += 2) {
+      // vdpbf16ps per lane: the odd element's product first, each product exact in fp32. An odd
+      // block's last pair is (x[kk], 0) against (w[kk], 0).
+      const bool pair = kk + 1 < k1;
+      const float xe = bf16_to_f32(xr[kk]), xo = pair ? bf16_to_f32(xr[kk + 1]) : 0.f;
+      const float* we = d.wf.data() + kk * kPanelWidth;
+      for (int64_t c = 0; c < kPanelWidth; ++c) {
+        const float wo = pair ? we[kPanelWidth + c] : 0.f;
+        bacc[c] = bacc[c] + xo * wo;
+        bacc[c] = bacc[c] + xe * we[c];
+      }
     }
     for (int64_t c = 0; c < kPanelWidth; ++c)
       acc[c] = std::fma(bacc[c], d.scales[b * kPanelWidth + c], acc[c]);

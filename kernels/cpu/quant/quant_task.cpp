@@ -108,12 +108,23 @@ QuantTask quant_task_rows(const QuantTask& t, int64_t r0, int64_t r1) {
   s.m = r1 - r0;
   s.y = t.y + r0 * t.ldy;
   if (t.x) s.x = t.x + r0 * t.ldx;
+  if (t.xb) s.xb = t.xb + r0 * t.ldxb;
   if (t.xq) {
     s.xq = t.xq + r0 * t.ldq;
     s.xs = t.xs + r0 * t.lds;
     s.xc = t.xc + r0 * t.lds;
   }
   return s;
+}
+
+bool quant_fp8_avx512_supported() {
+#if defined(__x86_64__)
+  static const bool ok =
+      __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vbmi");
+  return ok;
+#else
+  return false;
+#endif
 }
 
 QuantPanelFn quant_panels_for(Isa isa) {

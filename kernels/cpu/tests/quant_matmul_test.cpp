@@ -49,8 +49,9 @@ std::vector<float> activations(int64_t m, int64_t k, uint32_t seed) {
 // Checks y against the reference with a bound per element. Integer formats: each activation is
 // quantized to int8 in blocks of 32 with error ≤ d_b / 2 = amax_b / 254, so
 // |Δy| ≤ Σ_b amax_b / 254 · Σ_{kk in b} |w| (times 1.001 for the rounding of x · 127 / amax),
-// plus fp32 accumulation (≤ (blocks + 2) · 2^-24 relative to Σ|x·w|). FP8: fp32 only, k + blocks
-// + 2 roundings of at most 2^-24 · Σ|x·w| each.
+// plus fp32 accumulation (≤ (blocks + 2) · 2^-24 relative to Σ|x·w|). FP8: each activation is
+// rounded to bf16 (relative error ≤ 2^-8, so |Δy| ≤ 2^-8 · Σ|x·w|), plus k + blocks + 2 fp32
+// roundings of at most 2^-24 · Σ|x·w| each.
 void expect_close(const Case& c, const std::vector<float>& x, int64_t m,
                   const std::vector<float>& y, const char* what) {
   const int64_t n = c.w.n, k = c.w.k;
@@ -69,7 +70,7 @@ void expect_close(const Case& c, const std::vector<float>& x, int64_t m,
         quant += amax[kk / 32] / 254 * std::fabs(w);
       }
       const double fp32 = (int_format ? blocks + 2 : k + blocks + 2) * std::ldexp(mag, -24) * 2;
-      const double tol = (int_format ? 1.001 * quant : 0) + fp32 + 1e-30;
+      const double tol = (int_format ? 1.001 * quant : std::ldexp(mag, -8)) + fp32 + 1e-30;
       ASSERT_LE(std::fabs(y[i * n + j] - ref), tol)
           << c.name << " " << what << " m=" << m << " (" << i << "," << j << ") ref=" << ref;
     }
