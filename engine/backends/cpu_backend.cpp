@@ -38,23 +38,6 @@ kernels::ElemType elem_type(DType dt) {
   return kernels::ElemType::kF32;
 }
 
-kernels::ElemType elem_type(QuantFormat q) {
-  switch (q) {
-    case QuantFormat::kInt8:
-      return kernels::ElemType::kI8;
-    case QuantFormat::kInt4:
-      return kernels::ElemType::kI4;
-    case QuantFormat::kFp8:
-      return kernels::ElemType::kFP8;
-    case QuantFormat::kMxfp4:
-      return kernels::ElemType::kMXFP4;
-    case QuantFormat::kNone:
-      break;
-  }
-  SIEVE_CHECK_MSG(false, "no kernel element type for quantization " << quant_format_name(q));
-  return kernels::ElemType::kF32;
-}
-
 const kernels::PackedMatrix& packed(const Matrix& m) {
   return static_cast<const CpuMatrix&>(m).packed();
 }
@@ -86,6 +69,23 @@ kernels::MatmulArgs matmul_args(const LinearCall& c) {
 
 }  // namespace
 
+kernels::ElemType cpu_elem_type(QuantFormat q) {
+  switch (q) {
+    case QuantFormat::kInt8:
+      return kernels::ElemType::kI8;
+    case QuantFormat::kInt4:
+      return kernels::ElemType::kI4;
+    case QuantFormat::kFp8:
+      return kernels::ElemType::kFP8;
+    case QuantFormat::kMxfp4:
+      return kernels::ElemType::kMXFP4;
+    case QuantFormat::kNone:
+      break;
+  }
+  SIEVE_CHECK_MSG(false, "no kernel element type for quantization " << quant_format_name(q));
+  return kernels::ElemType::kF32;
+}
+
 CpuBackend::CpuBackend(int num_threads)
     : pool_(std::make_unique<kernels::ThreadPool>(num_threads)) {}
 
@@ -116,7 +116,7 @@ kernels::PackedMatrix CpuBackend::quantize_on_pool(const void* src, DType src_dt
   const int64_t panels = (n + 31) / 32;
   const int64_t slices = std::min<int64_t>(pool_->size(), panels);
   if (slices <= 1 || n * k < (int64_t{1} << 20)) {
-    return kernels::quantize_matrix(src, elem_type(src_dtype), n, k, elem_type(q));
+    return kernels::quantize_matrix(src, elem_type(src_dtype), n, k, cpu_elem_type(q));
   }
   std::vector<kernels::PackedMatrix> parts(static_cast<size_t>(slices));
   const size_t row_bytes = static_cast<size_t>(k) * dtype_size(src_dtype);
@@ -125,7 +125,7 @@ kernels::PackedMatrix CpuBackend::quantize_on_pool(const void* src, DType src_dt
       const int64_t r0 = std::min(n, panels * s / slices * 32);
       const int64_t r1 = std::min(n, panels * (s + 1) / slices * 32);
       parts[s] = kernels::quantize_matrix(static_cast<const uint8_t*>(src) + r0 * row_bytes,
-                                          elem_type(src_dtype), r1 - r0, k, elem_type(q));
+                                          elem_type(src_dtype), r1 - r0, k, cpu_elem_type(q));
     }
   });
   std::vector<const kernels::PackedMatrix*> ptrs;
@@ -137,12 +137,21 @@ kernels::PackedMatrix CpuBackend::quantize_on_pool(const void* src, DType src_dt
 std::shared_ptr<Matrix> CpuBackend::make_matrix_in_background(const void* src, DType src_dtype,
                                                               int64_t n, int64_t k,
                                                               MatrixFormat format) {
-  if (format.quantized()) {
+  return pack(src, src_dtype, n, k, format, /*on_pool=*/false);
+}
+
+std::shared_ptr<Matrix> CpuBackend::pack(const void* src, DType src_dtype, int64_t n, int64_t k,
+                                         MatrixFormat format, bool on_pool) {
+  if (!format.quantized()) {
     return std::make_shared<CpuMatrix>(
-        kernels::quantize_matrix(src, elem_type(src_dtype), n, k, elem_type(format.quant)), format);
+        kernels::pack_matrix(src, elem_type(src_dtype), n, k, elem_type(format.dtype)), format);
   }
-  return std::make_shared<CpuMatrix>(
-      kernels::pack_matrix(src, elem_type(src_dtype), n, k, elem_type(format.dtype)), format);
+  if (!on_pool) {
+    return std::make_shared<CpuMatrix>(
+        kernels::quantize_matrix(src, elem_type(src_dtype), n, k, cpu_elem_type(format.quant)),
+        format);
+  }
+  return std::make_shared<CpuMatrix>(quantize_on_pool(src, src_dtype, n, k, format.quant), format);
 }
 
 bool CpuBackend::holds(QuantFormat) const {
@@ -151,12 +160,7 @@ bool CpuBackend::holds(QuantFormat) const {
 
 std::shared_ptr<Matrix> CpuBackend::make_matrix(const void* src, DType src_dtype, int64_t n,
                                                 int64_t k, MatrixFormat format) {
-  if (format.quantized()) {
-    return std::make_shared<CpuMatrix>(quantize_on_pool(src, src_dtype, n, k, format.quant),
-                                       format);
-  }
-  return std::make_shared<CpuMatrix>(
-      kernels::pack_matrix(src, elem_type(src_dtype), n, k, elem_type(format.dtype)), format);
+  return pack(src, src_dtype, n, k, format, /*on_pool=*/true);
 }
 
 namespace {

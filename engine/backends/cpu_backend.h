@@ -7,10 +7,14 @@
 #include "kernels/cpu/thread_pool.h"
 
 namespace sieve::kernels {
+enum class ElemType : uint8_t;
 struct PackedMatrix;
 }  // namespace sieve::kernels
 
 namespace sieve {
+
+// The kernels' element type that holds a quantized format (kNone has none: checked).
+kernels::ElemType cpu_elem_type(QuantFormat q);
 
 class CpuBackend final : public Backend {
  public:
@@ -65,8 +69,12 @@ class CpuBackend final : public Backend {
   void attention(const AttentionArgs& args) override;
 
  private:
-  // quantize_matrix with the rows split over the pool (make_matrix on the thread that runs
-  // steps; a background copy quantizes on its own thread and leaves the pool to the steps).
+  // make_matrix's work; `on_pool`: quantizing may use the pool (make_matrix, on the thread that
+  // runs steps), else it runs on the calling thread and leaves the pool to the steps (a
+  // background copy).
+  std::shared_ptr<Matrix> pack(const void* src, DType src_dtype, int64_t n, int64_t k,
+                               MatrixFormat format, bool on_pool);
+  // quantize_matrix with the rows split over the pool.
   kernels::PackedMatrix quantize_on_pool(const void* src, DType src_dtype, int64_t n, int64_t k,
                                          QuantFormat q);
 

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "models/quantized_checkpoint.h"
 #include "tests/support/fixtures.h"
 
 #if defined(SIEVE_TEST_CUDA)
@@ -30,21 +31,41 @@ std::unique_ptr<Backend> make_test_backend(int threads) {
 }
 
 LoadedModel load_fixture_model(const std::string& relative, DType dtype, int threads) {
+  return load_model_at(fixture_path(relative), dtype, threads);
+}
+
+LoadedModel load_model_at(const std::string& path, WeightFormat weights, int threads) {
   LoadedModel m;
   m.backend = make_test_backend(threads);
-  auto dir = open_model_dir(fixture_path(relative));
+  auto dir = open_model_dir(path);
   if (!dir.ok()) {
     ADD_FAILURE() << dir.status().to_string();
     return m;
   }
   m.dir = std::move(dir).value();
-  auto model = load_model(m.dir, *m.backend, dtype);
+  auto model = load_model(m.dir, *m.backend, weights);
   if (!model.ok()) {
     ADD_FAILURE() << model.status().to_string();
     return m;
   }
   m.model = std::move(model).value();
   return m;
+}
+
+std::string write_quantized_copy(const std::string& from, const std::string& tag,
+                                 QuantMethod method) {
+  ConvertCheckpointOptions o;
+  o.from = from;
+  o.dir = make_temp_dir(tag);
+  o.dtype = DType::kF32;
+  o.quant.method = method;
+  if (method == QuantMethod::kFp8) {
+    o.quant.block_n = 48;
+    o.quant.block_k = 48;
+  }
+  Status s = convert_checkpoint(o);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  return o.dir;
 }
 
 nlohmann::json read_json(const std::string& path) {

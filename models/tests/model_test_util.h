@@ -27,10 +27,20 @@ struct LoadedModel {
   std::unique_ptr<Model> model;
 };
 
+// Loads the model directory `path` holding weights as `weights` says; fails the test on error
+// (the returned model is then null).
+LoadedModel load_model_at(const std::string& path, WeightFormat weights, int threads = 2);
 // Loads fixtures/<relative> holding weights as `dtype`; fails the test on error.
 LoadedModel load_fixture_model(const std::string& relative, DType dtype, int threads = 2);
 
 nlohmann::json read_json(const std::string& path);
+
+// The checkpoint at `from` written to a new temporary directory (named after `tag`) as
+// `method` stores it (models/quantized_checkpoint.h), plain tensors in fp32; with kNone, its
+// dequantized copy. fp8 uses 48x48 blocks, smaller than the fixtures' 64-wide matrices, so
+// scales vary inside each matrix and the edge blocks are partial. Returns the directory.
+std::string write_quantized_copy(const std::string& from, const std::string& tag,
+                                 QuantMethod method);
 
 // A sequence to run in one forward step: its tokens from position `start` on, with K/V of
 // positions [0, start) already in `kv` from earlier steps.

@@ -1,7 +1,7 @@
 // The engine on quantized copies of the fixture models (make-checkpoint --from --quantization):
-// loading dequantizes in memory, so an fp8 or mxfp4 copy must give exactly the logits of its
-// dequantized copy (both dequantize the same bytes), and stay near transformers' goldens for the
-// unquantized model as far as the quantization error allows.
+// loaded dequantized (WeightFormat::keep_stored off), an fp8 or mxfp4 copy must give exactly the
+// logits of its dequantized copy (both dequantize the same bytes), and stay near transformers'
+// goldens for the unquantized model as far as the quantization error allows.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -24,41 +24,6 @@ struct QuantCase {
 
 void PrintTo(const QuantCase& c, std::ostream* os) {
   *os << c.family << "_" << quant_method_name(c.method);
-}
-
-std::string write_copy(const std::string& from, const std::string& tag, QuantMethod method) {
-  ConvertCheckpointOptions o;
-  o.from = from;
-  o.dir = make_temp_dir(tag);
-  o.dtype = DType::kF32;
-  o.quant.method = method;
-  if (method == QuantMethod::kFp8) {
-    // Blocks smaller than the fixtures' matrices (64 wide), so scales vary inside each matrix
-    // and the edge blocks are partial.
-    o.quant.block_n = 48;
-    o.quant.block_k = 48;
-  }
-  Status s = convert_checkpoint(o);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  return o.dir;
-}
-
-LoadedModel load(const std::string& dir, DType dtype) {
-  LoadedModel m;
-  m.backend = make_test_backend();
-  auto d = open_model_dir(dir);
-  if (!d.ok()) {
-    ADD_FAILURE() << d.status().to_string();
-    return m;
-  }
-  m.dir = std::move(d).value();
-  auto model = load_model(m.dir, *m.backend, dtype);
-  if (!model.ok()) {
-    ADD_FAILURE() << model.status().to_string();
-    return m;
-  }
-  m.model = std::move(model).value();
-  return m;
 }
 
 // Every position's logits of every prompt, each prompt in its own step.
@@ -84,15 +49,15 @@ class QuantizedModelTest : public ::testing::TestWithParam<QuantCase> {};
 TEST_P(QuantizedModelTest, SameLogitsAsTheDequantizedCopyAndNearTheGoldens) {
   const QuantCase& c = GetParam();
   const std::string fixture = "models/" + c.family;
-  const std::string quantized = write_copy(fixture_path(fixture), "qm", c.method);
-  const std::string dequantized = write_copy(quantized, "qm-deq", QuantMethod::kNone);
+  const std::string quantized = write_quantized_copy(fixture_path(fixture), "qm", c.method);
+  const std::string dequantized = write_quantized_copy(quantized, "qm-deq", QuantMethod::kNone);
   const nlohmann::json golden = read_json(fixture_path(fixture + "/golden.json"));
   const Tokens prompts = golden["prompts"].get<Tokens>();
 
   for (DType dtype : {DType::kF32, DType::kBF16}) {
     SCOPED_TRACE(dtype_name(dtype));
-    LoadedModel q = load(quantized, dtype);
-    LoadedModel d = load(dequantized, dtype);
+    LoadedModel q = load_model_at(quantized, dtype);
+    LoadedModel d = load_model_at(dequantized, dtype);
     ASSERT_TRUE(q.model && d.model);
     EXPECT_EQ(q.dir.checkpoint->quantization().method, c.method);
     EXPECT_EQ(all_logits(q, prompts), all_logits(d, prompts));
@@ -107,7 +72,7 @@ TEST_P(QuantizedModelTest, SameLogitsAsTheDequantizedCopyAndNearTheGoldens) {
   // family 0.04-0.16), mxfp4 0.13-0.42 (mean 0.16-0.27); unrelated weights would give ~1.4. The
   // ceilings below sit between.
   double rel_sum = 0;
-  LoadedModel q = load(quantized, DType::kF32);
+  LoadedModel q = load_model_at(quantized, DType::kF32);
   ASSERT_TRUE(q.model);
   const auto got = greedy(q, prompts);
   for (size_t i = 0; i < prompts.size(); ++i) {

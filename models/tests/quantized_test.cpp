@@ -19,7 +19,6 @@
 #include "engine/checkpoint/checkpoint.h"
 #include "kernels/cpu/gemm.h"
 #include "models/blocks/decoder.h"
-#include "models/quantized_checkpoint.h"
 #include "models/tests/model_test_util.h"
 #include "tests/support/fixtures.h"
 
@@ -55,19 +54,6 @@ void PrintTo(const QuantCase& c, std::ostream* os) {
   *os << c.name();
 }
 
-kernels::ElemType kernel_type(QuantFormat q) {
-  switch (q) {
-    case QuantFormat::kInt8:
-      return kernels::ElemType::kI8;
-    case QuantFormat::kInt4:
-      return kernels::ElemType::kI4;
-    case QuantFormat::kFp8:
-      return kernels::ElemType::kFP8;
-    default:
-      return kernels::ElemType::kMXFP4;
-  }
-}
-
 // Whether loading with `scope` quantizes this tensor (models/blocks/weight_source.h: routed
 // experts; with kAll also every dense projection and the lm_head, a tied one included; never
 // norms, routers or an untied embedding table).
@@ -96,7 +82,7 @@ std::string write_grid_checkpoint(const QuantCase& c) {
         if (!quantized_by(t, c.scope)) return;
         const int64_t n = t.shape[0], k = t.shape[1];
         const kernels::PackedMatrix q =
-            kernels::quantize_matrix(f, kernels::ElemType::kF32, n, k, kernel_type(c.format));
+            kernels::quantize_matrix(f, kernels::ElemType::kF32, n, k, cpu_elem_type(c.format));
         for (int64_t r = 0; r < n; ++r) {
           for (int64_t col = 0; col < k; ++col)
             f[r * k + col] = kernels::packed_at(q, r, col);
@@ -110,33 +96,16 @@ struct Pair {
   LoadedModel quantized, dequantized;
 };
 
-// The fixture written as a release of `c.format` stores it (models/quantized_checkpoint.h).
-std::string write_stored_checkpoint(const QuantCase& c) {
-  ConvertCheckpointOptions o;
-  o.from = fixture_path("models/" + c.family);
-  o.dir = make_temp_dir("stored_" + c.name());
-  o.dtype = DType::kF32;
-  o.quant.method = c.format == QuantFormat::kFp8 ? QuantMethod::kFp8 : QuantMethod::kMxfp4;
-  const Status s = convert_checkpoint(o);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  return o.dir;
-}
-
 Pair load_pair(const QuantCase& c) {
   const std::string grid =
-      c.scope == Scope::kStored ? write_stored_checkpoint(c) : write_grid_checkpoint(c);
+      c.scope == Scope::kStored
+          ? write_quantized_copy(
+                fixture_path("models/" + c.family), "stored_" + c.name(),
+                c.format == QuantFormat::kFp8 ? QuantMethod::kFp8 : QuantMethod::kMxfp4)
+          : write_grid_checkpoint(c);
   Pair p;
-  for (auto [m, weights] : {std::pair{&p.quantized, c.weights()},
-                            std::pair{&p.dequantized, WeightFormat(DType::kF32)}}) {
-    m->backend = make_test_backend();
-    auto dir = open_model_dir(grid);
-    EXPECT_TRUE(dir.ok()) << dir.status().to_string();
-    if (!dir.ok()) return p;
-    m->dir = std::move(dir).value();
-    auto model = load_model(m->dir, *m->backend, weights);
-    EXPECT_TRUE(model.ok()) << model.status().to_string();
-    if (model.ok()) m->model = std::move(model).value();
-  }
+  p.quantized = load_model_at(grid, c.weights());
+  p.dequantized = load_model_at(grid, WeightFormat(DType::kF32));
   std::filesystem::remove_all(grid);
   return p;
 }

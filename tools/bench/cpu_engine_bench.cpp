@@ -7,12 +7,14 @@
 //   sieve-cpu-bench --model /tmp/q30b-6l --threads 2 --quantization int8,int4 --quantize-dense
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <sstream>
 #include <vector>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "engine/backends/cpu_backend.h"
 #include "engine/engine.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/triad.h"
@@ -46,28 +48,21 @@ Spread spread(const std::vector<double>& v) {
   return s;
 }
 
-kernels::ElemType kernel_type(QuantFormat q) {
-  switch (q) {
-    case QuantFormat::kInt8:
-      return kernels::ElemType::kI8;
-    case QuantFormat::kInt4:
-      return kernels::ElemType::kI4;
-    case QuantFormat::kFp8:
-      return kernels::ElemType::kFP8;
-    default:
-      return kernels::ElemType::kMXFP4;
-  }
-}
-
 // Bytes the CPU backend holds per row of a [rows, k] matrix in `format`: packed from a sample
 // of rows, so the figure is the kernels' own layout, scales included.
+// (Packed once per format and k: a model has thousands of matrices but a handful of shapes.)
 double bytes_per_row(MatrixFormat format, int64_t k) {
   if (!format.quantized()) return static_cast<double>(k * dtype_size(format.dtype));
-  constexpr int64_t kRows = 64;
-  const std::vector<float> sample(static_cast<size_t>(kRows * k), 0.5f);
-  const kernels::PackedMatrix m = kernels::quantize_matrix(sample.data(), kernels::ElemType::kF32,
-                                                           kRows, k, kernel_type(format.quant));
-  return static_cast<double>(m.bytes) / kRows;
+  static std::map<std::pair<QuantFormat, int64_t>, double> known;
+  auto [it, fresh] = known.try_emplace({format.quant, k}, 0.0);
+  if (fresh) {
+    constexpr int64_t kRows = 64;
+    const std::vector<float> sample(static_cast<size_t>(kRows * k), 0.5f);
+    const kernels::PackedMatrix m = kernels::quantize_matrix(sample.data(), kernels::ElemType::kF32,
+                                                             kRows, k, cpu_elem_type(format.quant));
+    it->second = static_cast<double>(m.bytes) / kRows;
+  }
+  return it->second;
 }
 
 // Weight bytes one batch-1 decode step reads: everything a token touches (attention, router,
