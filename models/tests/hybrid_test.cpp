@@ -11,7 +11,6 @@
 
 #include "engine/experts/hybrid/hybrid_moe_executor.h"
 #include "engine/experts/hybrid/static_hot_profile.h"
-#include "models/quantized_checkpoint.h"
 #include "models/tests/model_test_util.h"
 #include "tests/support/fixtures.h"
 
@@ -254,6 +253,25 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, HybridTest,
 
 // Weights held as bf16, and weights made from --load-format dummy fills (uploads and background
 // copies then fill on the host what the backends fill): still the single-executor model.
+// Six steps (an 8-token prompt, then one token at a time) through `plain` and `hybrid`, every
+// logits row of the hybrid within `tolerance` of the plain model's; the hybrid's background
+// swaps land between steps.
+void expect_follows(Model& plain, Backend& plain_backend, HybridModel& hybrid, float tolerance) {
+  KvCache kv_plain(plain_backend, plain.kv_layout(), 16, 8);
+  KvCache kv_hybrid(*hybrid.device, hybrid.model->kv_layout(), 16, 8);
+  const std::vector<int32_t> prompt = {1, 5, 9, 13, 17, 21, 25, 29};
+  for (int s = 0; s < 6; ++s) {
+    const std::vector<SeqChunk> step = {
+        {s == 0 ? prompt : std::vector<int32_t>{40 + s}, s == 0 ? 0 : 7 + s, 0, true}};
+    const auto want = run_step(plain, kv_plain, step);
+    const auto got = run_step(*hybrid.model, kv_hybrid, step);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t r = 0; r < want.size(); ++r)
+      EXPECT_LE(max_abs_diff(got[r], want[r]), tolerance) << "step " << s << " row " << r;
+    hybrid.executor->finish_swaps();
+  }
+}
+
 TEST(HybridTest, Bf16AndDummyWeightsEqualTheSingleExecutorModel) {
   for (const std::string& family : supported_model_types()) {
     for (const bool dummy : {false, true}) {
@@ -267,22 +285,9 @@ TEST(HybridTest, Bf16AndDummyWeightsEqualTheSingleExecutorModel) {
       ASSERT_TRUE(plain.ok()) << plain.status().to_string();
       HybridModel hybrid = load_hybrid(*dir, {PlacementPolicy::kSieve, 0.25}, dtype);
       ASSERT_TRUE(hybrid.model);
-      KvCache kv_plain(*plain_backend, (*plain)->kv_layout(), 16, 8);
-      KvCache kv_hybrid(*hybrid.device, hybrid.model->kv_layout(), 16, 8);
       // bf16: the host tier's products (the CPU's BF16 dot products) and the device's round the
       // activations at the same points, so they differ as two batch compositions do.
-      const float tolerance = batch_variation_bound(dtype);
-      std::vector<int32_t> prompt = {1, 5, 9, 13, 17, 21, 25, 29};
-      for (int s = 0; s < 6; ++s) {
-        const std::vector<SeqChunk> step = {
-            {s == 0 ? prompt : std::vector<int32_t>{40 + s}, s == 0 ? 0 : 7 + s, 0, true}};
-        const auto want = run_step(**plain, kv_plain, step);
-        const auto got = run_step(*hybrid.model, kv_hybrid, step);
-        ASSERT_EQ(got.size(), want.size());
-        for (size_t r = 0; r < want.size(); ++r)
-          EXPECT_LE(max_abs_diff(got[r], want[r]), tolerance) << "step " << s << " row " << r;
-        hybrid.executor->finish_swaps();
-      }
+      expect_follows(**plain, *plain_backend, hybrid, batch_variation_bound(dtype));
     }
   }
 }
@@ -294,32 +299,16 @@ TEST(HybridTest, QuantizedCheckpointsEqualTheSingleExecutorModel) {
   for (const std::string& family : supported_model_types()) {
     for (const QuantMethod method : {QuantMethod::kFp8, QuantMethod::kMxfp4}) {
       SCOPED_TRACE(family + " " + quant_method_name(method));
-      ConvertCheckpointOptions convert;
-      convert.from = fixture_path("models/" + family);
-      convert.dir = make_temp_dir("hybrid-quant");
-      convert.dtype = DType::kF32;
-      convert.quant.method = method;
-      ASSERT_TRUE(convert_checkpoint(convert).ok());
-      auto dir = open_model_dir(convert.dir);
+      const std::string copy =
+          write_quantized_copy(fixture_path("models/" + family), "hybrid-quant", method);
+      auto dir = open_model_dir(copy);
       ASSERT_TRUE(dir.ok()) << dir.status().to_string();
       auto plain_backend = make_test_backend(2);
       auto plain = load_model(*dir, *plain_backend, DType::kF32);
       ASSERT_TRUE(plain.ok()) << plain.status().to_string();
       HybridModel hybrid = load_hybrid(*dir, {PlacementPolicy::kSieve, 0.25}, DType::kF32);
       ASSERT_TRUE(hybrid.model);
-      KvCache kv_plain(*plain_backend, (*plain)->kv_layout(), 16, 8);
-      KvCache kv_hybrid(*hybrid.device, hybrid.model->kv_layout(), 16, 8);
-      std::vector<int32_t> prompt = {1, 5, 9, 13, 17, 21, 25, 29};
-      for (int s = 0; s < 6; ++s) {
-        const std::vector<SeqChunk> step = {
-            {s == 0 ? prompt : std::vector<int32_t>{40 + s}, s == 0 ? 0 : 7 + s, 0, true}};
-        const auto want = run_step(**plain, kv_plain, step);
-        const auto got = run_step(*hybrid.model, kv_hybrid, step);
-        ASSERT_EQ(got.size(), want.size());
-        for (size_t r = 0; r < want.size(); ++r)
-          EXPECT_LE(max_abs_diff(got[r], want[r]), kTolerance) << "step " << s << " row " << r;
-        hybrid.executor->finish_swaps();
-      }
+      expect_follows(**plain, *plain_backend, hybrid, kTolerance);
       const Totals t = totals(hybrid.executor->stats());
       EXPECT_GT(t.host, 0);
       EXPECT_GT(t.device + t.upload, 0);
