@@ -27,6 +27,10 @@ struct PagedAttentionArgs {
           block_size = 0, ld_q = 0, ld_out = 0;
   float scale = 1.0f;
   int64_t sliding_window = 0;  // > 0: a query at p sees keys (p - sliding_window, p]
+  // Attention sinks (gpt-oss): null, or [num_heads] logits that join each head's softmax
+  // denominator without a value: out = Σ_j exp(s_j) v_j / (Σ_j exp(s_j) + exp(sink)). A head
+  // can so attend to "nothing" instead of being forced onto its keys.
+  const float* sinks = nullptr;
 };
 
 }  // namespace sieve::kernels

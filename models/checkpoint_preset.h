@@ -29,6 +29,7 @@ struct Preset {
   int64_t max_positions = 0;
   int64_t bos = -1, eos = -1, pad = -1;
   double router_aux_loss_coef = 0.0;
+  int64_t sliding_window = 0;  // families with sliding-window layers: their window
 };
 
 // The keys the MoE config classes of transformers 4.57 all write (their PretrainedConfig base

@@ -31,8 +31,11 @@ void read_common_fields(ConfigReader& r, ModelConfig& c, bool rope_neox) {
   c.eos_token_ids = r.int_list_or_empty("eos_token_id");
   const std::string act = r.string_or("hidden_act", "silu");
   if (act != "silu") r.unsupported("hidden_act '" + act + "'");
-  if (r.bool_or("attention_bias", false)) r.unsupported("attention_bias: true");
   c.rope = read_rope(r, c.head_dim, rope_neox);
+}
+
+void reject_attention_bias(ConfigReader& r) {
+  if (r.bool_or("attention_bias", false)) r.unsupported("attention_bias: true");
 }
 
 }  // namespace sieve

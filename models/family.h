@@ -49,5 +49,7 @@ struct Family {
 // Fields every family reads the same way (sizes, norms, rope, eos/bos, dtype, architectures).
 // Family-specific fields are read by the family; the registry sets model_type.
 void read_common_fields(ConfigReader& reader, ModelConfig& c, bool rope_neox);
+// For families whose attention has no biases: `attention_bias: true` is an error naming it.
+void reject_attention_bias(ConfigReader& reader);
 
 }  // namespace sieve

@@ -52,8 +52,17 @@ int64_t params_on_rank(const ModelConfig& config, const ExpertPlacement& placeme
   SIEVE_CHECK_GE(rank, 0);
   SIEVE_CHECK_LT(rank, placement.world);
   int64_t n = 0;
+  int64_t held_experts = 0;
+  for (int64_t e = 0; e < config.num_experts; ++e)
+    held_experts += placement.holds(rank, e) ? 1 : 0;
   for (const DeclaredTensor& t : declared_tensors(config)) {
-    if (t.use != ParamUse::kRoutedExpert || placement.holds(rank, t.expert)) n += t.numel();
+    if (t.use != ParamUse::kRoutedExpert) {
+      n += t.numel();
+    } else if (t.expert < 0) {  // every expert stacked along dim 0
+      n += t.numel() / t.shape[0] * held_experts;
+    } else if (placement.holds(rank, t.expert)) {
+      n += t.numel();
+    }
   }
   return n;
 }

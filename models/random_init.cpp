@@ -25,6 +25,11 @@ WeightFill random_init(const DeclaredTensor& t, int64_t index, const ModelConfig
     fill.constant = 1.0f;
     return fill;
   }
+  if (t.init == InitRole::kBias) {
+    fill.bound = bound_for_std(0.1);
+    return fill;
+  }
+  // The input features: dim 1 of a [out, in] matrix and of a stacked [experts, in, out] one.
   const double in = static_cast<double>(t.shape[1]);
   if (t.init == InitRole::kEmbedding) {
     // Untied: rows of RMS 1. Tied, the same matrix makes the logits, so size them like lm_head.

@@ -10,7 +10,8 @@ namespace sieve {
 #define SIEVE_FAMILIES(FAMILY) \
   FAMILY(qwen3_moe)            \
   FAMILY(mixtral)              \
-  FAMILY(olmoe)
+  FAMILY(olmoe)                \
+  FAMILY(gpt_oss)
 
 #define SIEVE_DECLARE_FAMILY(name) const Family& name##_family();
 SIEVE_FAMILIES(SIEVE_DECLARE_FAMILY)
@@ -21,7 +22,7 @@ namespace {
 // Families people will ask for that sieve does not run yet; named so the error says "not
 // supported yet" rather than "unknown".
 constexpr std::string_view kKnownUnsupported[] = {
-    "deepseek_v3", "deepseek_v2", "gpt_oss", "qwen2_moe", "llama4", "dbrx", "jamba"};
+    "deepseek_v3", "deepseek_v2", "qwen2_moe", "llama4", "dbrx", "jamba"};
 
 std::string supported_list() {
   std::string s;

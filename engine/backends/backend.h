@@ -49,6 +49,19 @@ struct ExpertWeights {
   std::vector<std::shared_ptr<Matrix>> gate_up;  // [num_experts] of [2 * inter, hidden]: gate
                                                  // rows first, then up rows
   std::vector<std::shared_ptr<Matrix>> down;     // [num_experts] of [hidden, inter]
+  // Experts with biases (gpt-oss): empty, or [num_experts] fp32 tensors added after each
+  // product, [2 * inter] (gate then up, as the rows) and [hidden].
+  std::vector<Tensor> gate_up_bias, down_bias;
+};
+
+// The gated activation between an expert's two products, act = f(gate) · g(up).
+struct ExpertActivation {
+  // swiglu_limit 0: SwiGLU, silu(gate) · up. Above 0, gpt-oss's clamped variant:
+  // gate' = min(gate, limit), up' = clamp(up, -limit, limit),
+  // act = gate' · sigmoid(alpha · gate') · (up' + 1).
+  float swiglu_limit = 0.0f;
+  float swiglu_alpha = 1.0f;
+  bool clamped() const { return swiglu_limit > 0.0f; }
 };
 
 // Rows [row_begin, row_begin + rows) of a filled matrix come from `fill`, element indices counted
@@ -69,7 +82,8 @@ struct MoeArgs {
   const Tensor* topk_ids = nullptr;      // [tokens, top_k] int32
   const Tensor* topk_weights = nullptr;  // [tokens, top_k] fp32
   const ExpertWeights* experts = nullptr;
-  Tensor* out = nullptr;  // [tokens, hidden]: Σ_j weight_j · down_e(silu(gate_e x) · up_e x)
+  Tensor* out = nullptr;  // [tokens, hidden]: Σ_j weight_j · down_e(act(gate_e x, up_e x))
+  ExpertActivation activation;
 };
 
 // One step's inputs where the backend's kernels read them: begin_step() uploads the
@@ -97,6 +111,7 @@ struct AttentionArgs {
   int64_t num_heads = 0, num_kv_heads = 0, head_dim = 0;
   float scale = 1.0f;
   int64_t sliding_window = 0;
+  const Tensor* sinks = nullptr;  // null, or [num_heads] fp32 (kernels/paged_attention.h)
 
   // The same call as both backends' attention kernels take it (pointers into the tensors).
   kernels::PagedAttentionArgs kernel_args() const {
@@ -118,6 +133,7 @@ struct AttentionArgs {
     a.ld_out = a.ld_q;
     a.scale = scale;
     a.sliding_window = sliding_window;
+    a.sinks = sinks ? sinks->data<float>() : nullptr;
     return a;
   }
 };
@@ -214,6 +230,8 @@ class Backend {
   // gu: [tokens, 2 * inter] = [gate | up] → out [tokens, inter] = silu(gate) · up.
   virtual void silu_mul(const Tensor& gu, Tensor& out) = 0;
   virtual void clamp(Tensor& x, float limit) = 0;
+  // y[t] += bias for every row t; y [tokens, n] fp32, bias [n] fp32.
+  virtual void add_bias(Tensor& y, const Tensor& bias) = 0;
   // logits [tokens, experts] → ids, weights [tokens, k]: top-k of softmax, optionally
   // renormalised to sum to 1.
   virtual void router_topk(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids,

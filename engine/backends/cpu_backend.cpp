@@ -362,6 +362,12 @@ void CpuBackend::silu_mul(const Tensor& gu, Tensor& out) {
                     pool_.get());
 }
 
+void CpuBackend::add_bias(Tensor& y, const Tensor& bias) {
+  const int64_t n = bias.numel();
+  SIEVE_CHECK_EQ(y.dim(-1), n);
+  kernels::add_bias(y.data<float>(), y.numel() / n, n, n, bias.data<float>(), pool_.get());
+}
+
 void CpuBackend::clamp(Tensor& x, float limit) {
   float* p = x.data<float>();
   for (int64_t i = 0, n = x.numel(); i < n; ++i)
@@ -379,6 +385,19 @@ void CpuBackend::router_topk(const Tensor& logits, int64_t k, bool renormalize, 
   a.ids = ids.data<int32_t>();
   a.weights = weights.data<float>();
   kernels::softmax_topk(a);
+}
+
+// Rows [offsets[e], offsets[e + 1]) of `y` get expert e's bias.
+void CpuBackend::add_group_bias(const std::vector<Tensor>& bias,
+                                const std::vector<int32_t>& offsets, Tensor& y) {
+  const int64_t n = y.dim(1);
+  for (size_t e = 0; e + 1 < offsets.size(); ++e) {
+    const int64_t rows = offsets[e + 1] - offsets[e];
+    if (rows == 0) continue;
+    SIEVE_CHECK_EQ(bias[e].numel(), n);
+    kernels::add_bias(y.data<float>() + offsets[e] * n, rows, n, n, bias[e].data<float>(),
+                      pool_.get());
+  }
 }
 
 // Tokens are grouped by expert (a counting sort over the router's choices), each expert runs
@@ -427,7 +446,15 @@ void CpuBackend::moe_experts(const MoeArgs& args) {
     products.push_back(a);
   }
   kernels::matmul_many(products, pool_.get());
-  silu_mul(gu, act);
+  const ExpertWeights& w = *args.experts;
+  if (!w.gate_up_bias.empty()) add_group_bias(w.gate_up_bias, offsets, gu);
+  if (args.activation.clamped()) {
+    kernels::clamped_swiglu(gu.data<float>(), tokens * k, inter, 2 * inter, act.data<float>(),
+                            inter, args.activation.swiglu_limit, args.activation.swiglu_alpha,
+                            pool_.get());
+  } else {
+    silu_mul(gu, act);
+  }
   products.clear();
   for (int64_t e = 0; e < num_experts; ++e) {
     const int64_t n = offsets[e + 1] - offsets[e];
@@ -440,6 +467,7 @@ void CpuBackend::moe_experts(const MoeArgs& args) {
     products.push_back(a);
   }
   kernels::matmul_many(products, pool_.get());
+  if (!w.down_bias.empty()) add_group_bias(w.down_bias, offsets, yg);
 
   combine_rows(yg, wrap_vector(row_of, DType::kI32, {tokens * k}), *args.topk_weights, *args.out);
 }

@@ -59,6 +59,7 @@ class CpuBackend final : public Backend {
             const RopeConfig& rope) override;
   void silu_mul(const Tensor& gu, Tensor& out) override;
   void clamp(Tensor& x, float limit) override;
+  void add_bias(Tensor& y, const Tensor& bias) override;
   void router_topk(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids,
                    Tensor& weights) override;
   void moe_experts(const MoeArgs& args) override;
@@ -77,6 +78,9 @@ class CpuBackend final : public Backend {
   // quantize_matrix with the rows split over the pool.
   kernels::PackedMatrix quantize_on_pool(const void* src, DType src_dtype, int64_t n, int64_t k,
                                          QuantFormat q);
+  // moe_experts: rows [offsets[e], offsets[e + 1]) of y += bias[e].
+  void add_group_bias(const std::vector<Tensor>& bias, const std::vector<int32_t>& offsets,
+                      Tensor& y);
 
   std::unique_ptr<kernels::ThreadPool> pool_;
   StepInputs step_;

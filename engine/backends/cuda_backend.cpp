@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/backends/cuda_backend_internal.h"
 #include "engine/backends/host_convert.h"
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/convert.h"
@@ -22,27 +23,12 @@
 namespace sieve {
 namespace {
 
+using namespace cuda_backend_detail;
+
 constexpr size_t kAlign = 256;
 
 size_t align_up(size_t n) {
   return (n + kAlign - 1) / kAlign * kAlign;
-}
-
-cudaStream_t as_stream(void* s) {
-  return static_cast<cudaStream_t>(s);
-}
-
-cuda::WeightType weight_type(DType dt) {
-  switch (dt) {
-    case DType::kF32:
-      return cuda::WeightType::kF32;
-    case DType::kBF16:
-      return cuda::WeightType::kBF16;
-    default:
-      SIEVE_CHECK_MSG(false,
-                      "the CUDA backend holds weights as fp32 or bf16, not " << dtype_name(dt));
-  }
-  return cuda::WeightType::kF32;
 }
 
 int64_t numel_of(const std::vector<int64_t>& shape) {
@@ -52,38 +38,11 @@ int64_t numel_of(const std::vector<int64_t>& shape) {
   return n;
 }
 
-// Device memory owned by a shared_ptr (tensors and matrices share it like host buffers).
-std::shared_ptr<void> device_buffer(size_t bytes) {
-  void* p = nullptr;
-  if (bytes > 0) SIEVE_CUDA_CHECK(cudaMalloc(&p, bytes));
-  return std::shared_ptr<void>(p, [](void* q) {
-    if (q) cudaFree(q);
-  });
-}
-
 // Host data of `src_dtype` converted to `dtype` (fp32 or bf16) in a staging vector.
 std::vector<uint8_t> convert_on_host(const void* src, DType src_dtype, int64_t n, DType dtype) {
   std::vector<uint8_t> out(static_cast<size_t>(n) * dtype_size(dtype));
   host_convert(src, src_dtype, out.data(), dtype, n);
   return out;
-}
-
-class CudaMatrix final : public Matrix {
- public:
-  CudaMatrix(int64_t n, int64_t k, DType dtype)
-      : Matrix(n, k, dtype),
-        bytes_(static_cast<size_t>(n * k) * dtype_size(dtype)),
-        data_(device_buffer(bytes_)) {}
-  size_t bytes() const override { return bytes_; }
-  void* data() const { return data_.get(); }
-
- private:
-  size_t bytes_;
-  std::shared_ptr<void> data_;
-};
-
-const CudaMatrix& cuda_matrix(const Matrix& m) {
-  return static_cast<const CudaMatrix&>(m);
 }
 
 }  // namespace
@@ -551,6 +510,12 @@ void CudaBackend::clamp(Tensor& x, float limit) {
   cuda::clamp(x.data<float>(), x.numel(), limit, as_stream(stream_));
 }
 
+void CudaBackend::add_bias(Tensor& y, const Tensor& bias) {
+  const int64_t n = bias.numel();
+  SIEVE_CHECK_EQ(y.dim(-1), n);
+  cuda::add_bias(y.data<float>(), bias.data<float>(), y.numel() / n, n, as_stream(stream_));
+}
+
 void CudaBackend::router_topk(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids,
                               Tensor& weights) {
   cuda::RouterTopkParams p;
@@ -564,118 +529,12 @@ void CudaBackend::router_topk(const Tensor& logits, int64_t k, bool renormalize,
   cuda::router_topk(p, as_stream(stream_));
 }
 
-// A device array of the experts' weight pointers, made once per layer and kept; made again when
-// the vector's experts change (the hybrid executor's device tier gains and loses experts).
-const void* CudaBackend::expert_pointers(const std::vector<std::shared_ptr<Matrix>>& m) {
-  std::vector<const void*> host;
-  host.reserve(m.size());
-  for (const auto& e : m)
-    host.push_back(cuda_matrix(*e).data());
-  ExpertTable& table = expert_ptrs_[&m];
-  if (!table.device || table.host != host) {
-    SIEVE_CHECK_MSG(!capturing_, "expert tables must exist before a CUDA graph is captured");
-    // The old array may still be read by work in flight on the stream.
-    if (table.device) synchronize();
-    table.device = device_buffer(host.size() * sizeof(void*));
-    SIEVE_CUDA_CHECK(cudaMemcpy(table.device.get(), host.data(), host.size() * sizeof(void*),
-                                cudaMemcpyHostToDevice));
-    table.host = std::move(host);
-  }
-  return table.device.get();
-}
-
-void CudaBackend::moe_experts(const MoeArgs& args) {
-  const ExpertWeights& ex = *args.experts;
-  cuda::MoeParams p;
-  p.x = args.x->data<float>();
-  p.topk_ids = args.topk_ids->data<int32_t>();
-  p.topk_weights = args.topk_weights->data<float>();
-  p.gate_up = static_cast<const void* const*>(expert_pointers(ex.gate_up));
-  p.down = static_cast<const void* const*>(expert_pointers(ex.down));
-  p.w_type = weight_type(ex.gate_up[0]->dtype());
-  // Every expert-product kernel rounds the activations to bf16 where the others do (and where
-  // linear() and the CPU's bf16 products do): the kernel chosen for a row count changes only
-  // the order of fp32 sums, which is what bounds how much a sequence's logits move with the
-  // batch (engine/README.md, invariants).
-  p.bf16_activations = true;
-  p.out = args.out->data<float>();
-  p.tokens = args.x->dim(0);
-  p.top_k = args.topk_ids->dim(1);
-  p.num_experts = static_cast<int64_t>(ex.gate_up.size());
-  p.hidden = args.x->dim(1);
-  p.inter = ex.down[0]->k();
-  p.workspace_bytes =
-      cuda::moe_workspace_bytes(p.tokens, p.top_k, p.num_experts, p.hidden, p.inter);
-  p.workspace = device_alloc(p.workspace_bytes);
-  const cuda::MoeShape shape = cuda::moe_shape_of(p);
-  if (moe_tuning_.autotune && !capturing_ && !moe_registry_->cached(shape)) {
-    tune_moe(p, shape);  // leaves the fastest variant's output in p.out
-    return;
-  }
-  p.gemm = moe_registry_->choose(shape);  // the tuned choice, else the built-in rule
-  cuda::moe_experts(p, as_stream(stream_));
-}
-
 Result<CudaBackend::MemoryInfo> CudaBackend::device_memory() const {
   MemoryInfo m;
   if (cudaMemGetInfo(&m.free_bytes, &m.total_bytes) != cudaSuccess) {
     return internal_error("cudaMemGetInfo failed");
   }
   return m;
-}
-
-Status CudaBackend::set_moe_tuning(const MoeTuningOptions& options) {
-  moe_tuning_ = options;
-  if (options.cache_path.empty()) return Status::Ok();
-  std::string error, note;
-  if (!moe_registry_->load(options.cache_path, &error, &note)) {
-    return invalid_argument("--moe-tuning-cache " + error);
-  }
-  if (!note.empty()) spdlog::warn("MoE tuning cache {}", note);
-  if (moe_registry_->size() > 0) {
-    spdlog::info("MoE tuning cache {}: {} tuned shapes for {}", options.cache_path,
-                 moe_registry_->size(), moe_registry_->device());
-  }
-  return Status::Ok();
-}
-
-void CudaBackend::tune_moe(const cuda::MoeParams& p, const cuda::MoeShape& shape) {
-  const cuda::MoeTuneResult r = cuda::moe_tune(p, as_stream(stream_));
-  moe_registry_->remember(shape, r);
-  for (const auto& [v, err] : r.rejected) {
-    spdlog::error(
-        "MoE kernel {} disagrees with the reference kernel (relative error {:.3g}) at "
-        "{} tokens, {}x{}: not used; please report this with your GPU model",
-        cuda::moe_gemm_variant_name(v), err, shape.tokens, shape.hidden, shape.inter);
-  }
-  std::string times;
-  for (const auto& [v, us] : r.microseconds)
-    times += fmt::format("{}{} {:.1f} us", times.empty() ? "" : ", ",
-                         cuda::moe_gemm_variant_name(v), us);
-  spdlog::info("MoE tuned for {} tokens (bucket {}), {} experts top-{}, {}x{}: {} ({})",
-               shape.tokens, cuda::moe_tokens_bucket(shape.tokens), shape.num_experts, shape.top_k,
-               shape.hidden, shape.inter, cuda::moe_gemm_variant_name(r.best), times);
-  if (moe_tuning_.cache_path.empty()) return;
-  std::string error;
-  if (!moe_registry_->save(moe_tuning_.cache_path, &error)) {
-    spdlog::warn("MoE tuning cache not saved: {}", error);
-  }
-}
-
-void CudaBackend::combine_rows(const Tensor& src, const Tensor& rows, const Tensor& weights,
-                               Tensor& out) {
-  cuda::MoeUnpermuteParams p;
-  p.y_sorted = src.data<float>();
-  p.inverse = rows.data<int32_t>();
-  p.topk_weights = weights.data<float>();
-  p.out = out.data<float>();
-  p.tokens = weights.dim(0);
-  p.top_k = weights.dim(1);
-  p.hidden = out.dim(1);
-  SIEVE_CHECK_EQ(rows.numel(), p.tokens * p.top_k);
-  SIEVE_CHECK_EQ(out.dim(0), p.tokens);
-  if (p.tokens == 0) return;
-  cuda::moe_unpermute(p, as_stream(stream_));
 }
 
 void CudaBackend::write_kv(const Tensor& k, const Tensor& v, const StepInputs& step,

@@ -84,6 +84,7 @@ class CudaBackend final : public Backend {
             const RopeConfig& rope) override;
   void silu_mul(const Tensor& gu, Tensor& out) override;
   void clamp(Tensor& x, float limit) override;
+  void add_bias(Tensor& y, const Tensor& bias) override;
   void router_topk(const Tensor& logits, int64_t k, bool renormalize, Tensor& ids,
                    Tensor& weights) override;
   void moe_experts(const MoeArgs& args) override;
@@ -131,6 +132,10 @@ class CudaBackend final : public Backend {
   void flush_readback();
   void pack_step_inputs(const ForwardBatch& batch);
   const void* expert_pointers(const std::vector<std::shared_ptr<Matrix>>& m);
+  // The same for an experts' bias tensors (null when there are none).
+  const void* bias_pointers(const std::vector<Tensor>& biases);
+  // A device array holding `host`, kept under `key` and made again when `host` changes.
+  const void* pointer_table(const void* key, std::vector<const void*> host);
   void tune_moe(const cuda::MoeParams& p, const cuda::MoeShape& shape);
   const float* inv_freq_on_device(const RopeConfig& rope);
 

@@ -95,6 +95,7 @@ class Exchanger {
     local.topk_weights = &w;
     local.experts = m_.experts;
     local.out = &trip.y;
+    local.activation = m_.activation;
     be_.moe_experts(local);
   }
 

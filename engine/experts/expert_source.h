@@ -20,12 +20,15 @@ namespace sieve {
 struct ExpertMatrices {
   std::shared_ptr<Matrix> gate_up;  // [2 * inter, hidden]: gate rows first, then up rows
   std::shared_ptr<Matrix> down;     // [hidden, inter]
+  // Experts with biases (gpt-oss): fp32 [2 * inter] (gate then up) and [hidden]; else undefined.
+  Tensor gate_up_bias, down_bias;
 };
 
 // The same weights as row-major host arrays at the model's weight dtype.
 struct ExpertHostWeights {
   std::vector<uint8_t> gate_up;  // [2 * inter, hidden]
   std::vector<uint8_t> down;     // [hidden, inter]
+  std::vector<float> gate_up_bias, down_bias;  // empty without biases
 };
 
 class ExpertSource {

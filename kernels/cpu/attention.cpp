@@ -40,6 +40,7 @@ struct Query {
   const int32_t* block_table;
   int64_t pos;
   int64_t kv_head;
+  const float* sink;  // null, or this row's head's sink logit
 };
 
 void attend(const PagedAttentionArgs& a, const Query& qr, float* acc) {
@@ -75,7 +76,7 @@ void attend(const PagedAttentionArgs& a, const Query& qr, float* acc) {
     }
     m = new_m;
   }
-  const float inv = 1.0f / l;
+  const float inv = qr.sink ? internal::sink_scale(m, l, *qr.sink) : 1.0f / l;
   for (int64_t d = 0; d < hd; ++d)
     qr.out[d] = acc[d] * inv;
 }
@@ -119,6 +120,7 @@ void paged_attention(const PagedAttentionArgs& a, ThreadPool* pool) {
     std::vector<const float*> qp(static_cast<size_t>(max_rows));
     std::vector<float*> op(static_cast<size_t>(max_rows));
     std::vector<int64_t> pos(static_cast<size_t>(max_rows));
+    std::vector<float> sink(a.sinks ? static_cast<size_t>(max_rows) : 0);
     // Later query blocks of long sequences cost the most: hand them out first.
     for (size_t i = next.fetch_add(1); i < items.size(); i = next.fetch_add(1)) {
       const Item& it = items[items.size() - 1 - i];
@@ -131,6 +133,7 @@ void paged_attention(const PagedAttentionArgs& a, ThreadPool* pool) {
           qp[rows] = a.q + qi * a.ld_q + h * a.head_dim;
           op[rows] = a.out + qi * a.ld_out + h * a.head_dim;
           pos[rows] = first_pos + (qi - a.query_start[it.seq]);
+          if (a.sinks) sink[rows] = a.sinks[h];
         }
       }
       if (simd) {
@@ -142,6 +145,7 @@ void paged_attention(const PagedAttentionArgs& a, ThreadPool* pool) {
         r.q = qp.data();
         r.out = op.data();
         r.pos = pos.data();
+        r.sink = a.sinks ? sink.data() : nullptr;
         r.scratch = scratch.data();
         internal::attend_rows_avx512(r);
       } else {
@@ -152,6 +156,7 @@ void paged_attention(const PagedAttentionArgs& a, ThreadPool* pool) {
           qr.block_table = table;
           qr.pos = pos[r];
           qr.kv_head = it.kv_head;
+          qr.sink = a.sinks ? &sink[r] : nullptr;
           attend(a, qr, scratch.data());
         }
       }

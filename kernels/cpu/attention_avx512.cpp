@@ -209,7 +209,8 @@ void attend_rows_avx512(const AttnRows& rs) {
     }
   }
   for (int64_t r = 0; r < rs.rows; ++r) {
-    const __m512 inv = _mm512_set1_ps(1.0f / l_state[r]);
+    const __m512 inv = _mm512_set1_ps(rs.sink ? sink_scale(m_state[r], l_state[r], rs.sink[r])
+                                              : 1.0f / l_state[r]);
     for (int64_t c = 0; c < chunks; ++c)
       _mm512_storeu_ps(rs.out[r] + c * 16,
                        _mm512_mul_ps(_mm512_loadu_ps(acc_state + r * hd + c * 16), inv));

@@ -93,6 +93,33 @@ void silu_mul(const float* gu, int64_t rows, int64_t inter, int64_t ld_gu, float
   });
 }
 
+void clamped_swiglu(const float* gu, int64_t rows, int64_t inter, int64_t ld_gu, float* out,
+                    int64_t ld_out, float limit, float alpha, ThreadPool* pool) {
+  for_rows(pool, rows, inter, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* g = gu + r * ld_gu;
+      const float* u = g + inter;
+      float* o = out + r * ld_out;
+      for (int64_t c = 0; c < inter; ++c) {
+        const float gate = std::min(g[c], limit);
+        const float up = std::clamp(u[c], -limit, limit);
+        o[c] = gate / (1.0f + std::exp(-alpha * gate)) * (up + 1.0f);
+      }
+    }
+  });
+}
+
+void add_bias(float* y, int64_t rows, int64_t n, int64_t ld_y, const float* bias,
+              ThreadPool* pool) {
+  for_rows(pool, rows, n, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float* row = y + r * ld_y;
+      for (int64_t c = 0; c < n; ++c)
+        row[c] += bias[c];
+    }
+  });
+}
+
 double exp_shifted(const float* x, int64_t n, float max, float scale, float* out) {
   if (internal::active_isa() == internal::Isa::kAvx512) {
     return internal::exp_shifted_avx512(x, n, max, scale, out);

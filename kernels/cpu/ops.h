@@ -27,6 +27,15 @@ void add_rms_norm(float* residual, const float* x, const RmsNormArgs& norm_out, 
 void silu_mul(const float* gu, int64_t rows, int64_t inter, int64_t ld_gu, float* out,
               int64_t ld_out, ThreadPool* pool);
 
+// gpt-oss's clamped SwiGLU: out[r, c] = g · sigmoid(alpha · g) · (u + 1) with
+// g = min(gu[r, c], limit) and u = clamp(gu[r, inter + c], -limit, limit).
+void clamped_swiglu(const float* gu, int64_t rows, int64_t inter, int64_t ld_gu, float* out,
+                    int64_t ld_out, float limit, float alpha, ThreadPool* pool);
+
+// y[r, c] += bias[c] for r < rows, c < n (row stride ld_y).
+void add_bias(float* y, int64_t rows, int64_t n, int64_t ld_y, const float* bias,
+              ThreadPool* pool);
+
 // Rotary position embedding in place on x [tokens, heads, head_dim] (token stride
 // `ld_token` floats, heads contiguous). The first `rotary_dim` features rotate.
 //  neox: pairs (i, i + rotary_dim/2) — HF's rotate_half; otherwise interleaved pairs (2i, 2i+1).

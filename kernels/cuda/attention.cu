@@ -166,6 +166,15 @@ __device__ inline int64_t first_visible(const PagedAttentionParams& p, int64_t p
   return p.sliding_window > 0 ? max(int64_t{0}, pos - p.sliding_window + 1) : int64_t{0};
 }
 
+// The factor a row's accumulator takes at the end: 1 / l, or with a sink logit in the softmax
+// (kernels/paged_attention.h), m and l rebased on max(m, sink) and exp(sink - max) added to l.
+__device__ inline float finish_scale(float m, float l, const float* sinks, int64_t h) {
+  if (!sinks) return 1.0f / l;
+  const float top = fmaxf(m, sinks[h]);
+  const float rebase = expf(m - top);
+  return rebase / (l * rebase + expf(sinks[h] - top));
+}
+
 template <int kD>
 __host__ __device__ constexpr int decode_smem_floats(int hd) {
   // qs [kHeadsPerCta][stride], ks, vs [kDecodeTile][stride], ps [kHeadsPerCta][kDecodeTile],
@@ -295,7 +304,7 @@ __global__ void __launch_bounds__(kThreads)
     const int g = hl + i * kHeadLanes;
     if (g >= ng) continue;
     const int64_t h = h0 + g;
-    const float inv = 1.0f / fin_l[g];
+    const float inv = finish_scale(fin_m[g], fin_l[g], p.sinks, h);
     float* dst = direct ? p.out + q_row * p.ld_out + h * hd
                         : ws.out + ((s * p.num_heads + h) * sh.num_parts + part) * hd;
 #pragma unroll
@@ -340,7 +349,7 @@ __global__ void __launch_bounds__(kThreads)
     sum += wi * ml[i].y;
   }
   sum = block_sum(sum, red);  // its barrier also publishes w
-  const float inv = 1.0f / sum;
+  const float inv = finish_scale(mx, sum, p.sinks, h);
   const float* po = ws.out + ((s * p.num_heads + h) * sh.num_parts + first) * hd;
   float* dst = p.out + static_cast<int64_t>(q_begin + qlen - 1) * p.ld_out + h * hd;
   for (int d = threadIdx.x; d < hd; d += kThreads) {
@@ -452,7 +461,7 @@ __global__ void __launch_bounds__(kThreads) prefill_kernel(const PagedAttentionP
   for (int i = 0; i < kRowsPerWarp; ++i) {
     const int r = warp + i * kWarps;
     if (r >= nq) continue;
-    const float inv = l[i] > 0.f ? 1.0f / l[i] : 0.f;
+    const float inv = l[i] > 0.f ? finish_scale(m[i], l[i], p.sinks, h) : 0.f;
     float* dst =
         p.out + static_cast<int64_t>(q_begin + q0 + r) * p.ld_out + static_cast<int64_t>(h) * hd;
 #pragma unroll

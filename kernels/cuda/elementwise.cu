@@ -272,6 +272,16 @@ __global__ void clamp_kernel(float* x, int64_t n, float limit) {
   if (tail0 + first < n) x[tail0 + first] = clamp1(x[tail0 + first], limit);
 }
 
+// ---- add_bias -------------------------------------------------------------------------------
+
+__global__ void add_bias_kernel(float* __restrict__ y, const float* __restrict__ bias,
+                                int64_t total, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += stride)
+    y[i] += bias[i % n];
+}
+
 // ---- kv_write: one block per token ----------------------------------------------------------
 
 template <bool kVec>
@@ -401,6 +411,15 @@ void clamp(float* x, int64_t n, float limit, cudaStream_t stream) {
   const int threads = kMaxThreads;
   // At least 4 threads' worth of head/tail handling fits in the first block.
   clamp_kernel<<<flat_blocks((n + 3) / 4, threads), threads, 0, stream>>>(x, n, limit);
+  SIEVE_CUDA_CHECK_LAUNCH();
+}
+
+void add_bias(float* y, const float* bias, int64_t rows, int64_t n, cudaStream_t stream) {
+  SIEVE_CUDA_REQUIRE(rows >= 0 && n >= 1, "add_bias: sizes");
+  if (rows == 0) return;
+  SIEVE_CUDA_REQUIRE(y && bias, "add_bias: null pointer");
+  add_bias_kernel<<<flat_blocks(rows * n, kMaxThreads), kMaxThreads, 0, stream>>>(y, bias,
+                                                                                 rows * n, n);
   SIEVE_CUDA_CHECK_LAUNCH();
 }
 

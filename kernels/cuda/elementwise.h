@@ -81,6 +81,10 @@ void silu_mul(const SiluMulParams& p, cudaStream_t stream);
 // x[i] = clamp(x[i], -limit, limit) in place, as std::clamp (NaN stays NaN).
 void clamp(float* x /* [n] */, int64_t n, float limit, cudaStream_t stream);
 
+// y[r, c] += bias[c] for r < rows, c < n (contiguous rows).
+void add_bias(float* y /* [rows, n] */, const float* bias /* [n] */, int64_t rows, int64_t n,
+              cudaStream_t stream);
+
 // Writes new keys/values into their cache slots, as kernels::kv_write: slot = block *
 // block_size + offset, the cache being [num_blocks, block_size, num_kv_heads, head_dim] fp32.
 // A negative slot (padding) is skipped.

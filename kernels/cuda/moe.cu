@@ -444,10 +444,14 @@ void moe_experts(const MoeParams& p, cudaStream_t stream) {
   al.num_experts = p.num_experts;
   moe_align(al, stream);
 
-  const MoeGemmVariant variant =
-      p.gemm != MoeGemmVariant::kAuto
-          ? p.gemm
-          : moe_choose_gemm(rows, p.num_experts, p.hidden, p.inter, p.w_type);
+  // Biases and the clamped activation sit between the products: the CUDA-core kernels only.
+  const bool plain_swiglu = !p.gate_up_bias && !p.down_bias && p.swiglu_limit <= 0.f;
+  MoeGemmVariant variant = p.gemm != MoeGemmVariant::kAuto
+                               ? p.gemm
+                               : moe_choose_gemm(rows, p.num_experts, p.hidden, p.inter, p.w_type);
+  if (!plain_swiglu && variant != MoeGemmVariant::kGrouped && variant != MoeGemmVariant::kSkinny) {
+    variant = MoeGemmVariant::kGrouped;
+  }
   if (!moe_gemm_variant_supported(variant, p.hidden, p.inter, p.w_type)) {
     cuda_fail("moe_gemm_variant_supported",
               (std::string("moe_experts: expert-product variant '") +
@@ -535,7 +539,20 @@ void moe_experts(const MoeParams& p, cudaStream_t stream) {
   g.k = p.hidden;
   gemm(g);
 
-  if (round_activations) {
+  if (!plain_swiglu) {
+    MoeExpertActParams a;
+    a.gate_up = ws.gate_up;
+    a.act = ws.act;
+    a.offsets = ws.offsets;
+    a.gate_up_bias = p.gate_up_bias;
+    a.rows = rows;
+    a.inter = p.inter;
+    a.num_experts = p.num_experts;
+    a.swiglu_limit = p.swiglu_limit;
+    a.swiglu_alpha = p.swiglu_alpha;
+    a.round_to_bf16 = round_activations;
+    moe_expert_act(a, stream);
+  } else if (round_activations) {
     moe_silu_mul_bf16(ws.gate_up, ws.act, rows, p.inter, stream);
   } else {
     moe_silu_mul(ws.gate_up, ws.act, rows, p.inter, stream);
@@ -547,6 +564,10 @@ void moe_experts(const MoeParams& p, cudaStream_t stream) {
   g.n = p.hidden;
   g.k = p.inter;
   gemm(g);
+  if (p.down_bias) {
+    moe_add_expert_bias(ws.x_sorted, ws.offsets, p.down_bias, p.num_experts, rows, p.hidden,
+                        stream);
+  }
 
   moe_unpermute(un, stream);
 }

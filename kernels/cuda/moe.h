@@ -121,6 +121,26 @@ void moe_silu_mul(const float* gate_up, float* act, int64_t rows, int64_t inter,
 void moe_silu_mul_bf16(const float* gate_up, float* act, int64_t rows, int64_t inter,
                        cudaStream_t stream);
 
+// --- 4b. the activation with expert biases and/or gpt-oss's clamped SwiGLU: for every sorted
+// row r of expert e (from offsets), gu = gate_up[r] + gate_up_bias[e] (when given), then
+// act[r, i] = silu(g) · u (swiglu_limit 0) or, clamped, g' · sigmoid(alpha · g') · (u' + 1) with
+// g' = min(g, limit), u' = clamp(u, -limit, limit); rounded to bf16 when round_to_bf16.
+struct MoeExpertActParams {
+  const float* gate_up = nullptr;               // [rows, 2 * inter] (gate | up)
+  float* act = nullptr;                         // [rows, inter]
+  const int32_t* offsets = nullptr;             // [num_experts + 1]
+  const float* const* gate_up_bias = nullptr;   // null, or [num_experts] → [2 * inter]
+  int64_t rows = 0, inter = 0, num_experts = 0;
+  float swiglu_limit = 0.f, swiglu_alpha = 1.f;
+  bool round_to_bf16 = false;
+};
+void moe_expert_act(const MoeExpertActParams& p, cudaStream_t stream);
+
+// --- 4c. y[r] += bias[e] for every sorted row r of expert e (the down bias, before the combine).
+void moe_add_expert_bias(float* y /* [rows, n] */, const int32_t* offsets,
+                         const float* const* bias /* [num_experts] → [n] */,
+                         int64_t num_experts, int64_t rows, int64_t n, cudaStream_t stream);
+
 // --- 5. unpermute and combine: out[t] = Σ_{j ascending} topk_weights[t, j] ·
 // y_sorted[inverse[t * top_k + j]].
 struct MoeUnpermuteParams {
@@ -152,6 +172,12 @@ struct MoeParams {
   // their fp32 sums (the dense GEMMs and the CPU's bf16 products round at the same points).
   // Off, those two keep fp32 activations. No effect on fp32 weights.
   bool bf16_activations = false;
+  // Experts with biases (null: none), [num_experts] device pointers to fp32 [2 * inter] and
+  // [hidden], and the clamped SwiGLU (swiglu_limit > 0; moe_expert_act). Either runs the
+  // CUDA-core products (grouped or skinny): the tensor-core path fuses plain silu·mul.
+  const float* const* gate_up_bias = nullptr;
+  const float* const* down_bias = nullptr;
+  float swiglu_limit = 0.f, swiglu_alpha = 1.f;
 };
 size_t moe_workspace_bytes(int64_t tokens, int64_t top_k, int64_t num_experts, int64_t hidden,
                            int64_t inter);

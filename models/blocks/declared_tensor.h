@@ -19,6 +19,8 @@ enum class InitRole : uint8_t {
                  // with depth so the stream stays O(1)
   kRouter,       // a router's gate [experts, hidden]: filled as kLinear, unless a synthetic
                  // routing skew scales its rows per expert (models/router_skew.h)
+  kBias,         // a bias or an attention sink: small values (zero at initialisation in
+                 // training code; non-zero here so a random model exercises them)
 };
 
 // How much of the tensor one token's forward pass reads.
@@ -34,7 +36,9 @@ struct DeclaredTensor {
   std::vector<int64_t> shape;
   InitRole init = InitRole::kLinear;
   ParamUse use = ParamUse::kEveryToken;
-  int64_t expert = -1;  // kRoutedExpert: the expert's number (expert parallelism splits by it)
+  // kRoutedExpert: the expert's number (expert parallelism splits by it), or -1 for a tensor
+  // that stacks every expert of the layer along its first dimension.
+  int64_t expert = -1;
 
   int64_t numel() const {
     int64_t n = 1;

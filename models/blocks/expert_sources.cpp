@@ -1,5 +1,9 @@
 #include "models/blocks/expert_sources.h"
 
+#include <algorithm>
+#include <cstring>
+#include <tuple>
+
 #include "engine/backends/host_convert.h"
 #include "engine/checkpoint/quant_codec.h"
 #include "models/blocks/weight_source.h"
@@ -168,6 +172,258 @@ class FilledExperts final : public LayerSource {
   std::vector<FilledExpert> experts_;
 };
 
+
+// ---- experts stored stacked (gpt-oss) ----------------------------------------------------------
+
+// Output row r of the engine's gate_up [2 · inter, hidden] is column/row source_row(r) of the
+// stacked layout, where gate i and up i sit at 2i and 2i + 1.
+int64_t interleaved_source(int64_t r, int64_t inter) {
+  return r < inter ? 2 * r : 2 * (r - inter) + 1;
+}
+
+// dst [n, k] = the transpose of src [k, n] (elements of `es` bytes), dst row r taken from
+// column `col(r)` of src; in tiles so both sides stay in cache.
+template <class T, class Col>
+void transpose_rows(const T* src, int64_t k, int64_t n, Col col, T* dst) {
+  constexpr int64_t kTile = 32;
+  for (int64_t r0 = 0; r0 < n; r0 += kTile) {
+    const int64_t r1 = std::min(n, r0 + kTile);
+    for (int64_t c0 = 0; c0 < k; c0 += kTile) {
+      const int64_t c1 = std::min(k, c0 + kTile);
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t from = col(r);
+        for (int64_t c = c0; c < c1; ++c)
+          dst[r * k + c] = src[c * n + from];
+      }
+    }
+  }
+}
+
+template <class Col>
+void transpose_rows_bytes(const uint8_t* src, int64_t k, int64_t n, size_t es, Col col,
+                          uint8_t* dst) {
+  if (es == 2) {
+    transpose_rows(reinterpret_cast<const uint16_t*>(src), k, n, col,
+                   reinterpret_cast<uint16_t*>(dst));
+  } else {
+    SIEVE_CHECK_EQ(es, 4u);
+    transpose_rows(reinterpret_cast<const uint32_t*>(src), k, n, col,
+                   reinterpret_cast<uint32_t*>(dst));
+  }
+}
+
+// A stacked layer's expert e, from whatever holds its elements: the in-major slices at the
+// weight dtype (plain or filled), turned into the engine's layout.
+class StackedLayerSource : public LayerSource {
+ public:
+  using LayerSource::LayerSource;
+
+  Result<ExpertMatrices> make(Backend& be, int64_t expert) const override {
+    SIEVE_RETURN_IF_ERROR(check(expert));
+    ExpertMatrices m;
+    SIEVE_RETURN_IF_ERROR(make_kept(be, expert, m));
+    if (!m.gate_up) {
+      ExpertHostWeights h;
+      SIEVE_RETURN_IF_ERROR(read(expert, h));
+      m.gate_up = be.make_matrix(h.gate_up.data(), dtype_, 2 * inter_, hidden_, format_);
+      m.down = be.make_matrix(h.down.data(), dtype_, hidden_, inter_, format_);
+      m.gate_up_bias = be.upload(h.gate_up_bias.data(), DType::kF32, {2 * inter_}, DType::kF32);
+      m.down_bias = be.upload(h.down_bias.data(), DType::kF32, {hidden_}, DType::kF32);
+      return m;
+    }
+    std::vector<float> gub, db;
+    SIEVE_RETURN_IF_ERROR(biases(expert, gub, db));
+    m.gate_up_bias = be.upload(gub.data(), DType::kF32, {2 * inter_}, DType::kF32);
+    m.down_bias = be.upload(db.data(), DType::kF32, {hidden_}, DType::kF32);
+    return m;
+  }
+
+  Status read(int64_t expert, ExpertHostWeights& out) const override {
+    SIEVE_RETURN_IF_ERROR(check(expert));
+    SIEVE_RETURN_IF_ERROR(out_major(expert, out.gate_up, out.down));
+    return biases(expert, out.gate_up_bias, out.down_bias);
+  }
+
+ protected:
+  // Expert e's gate_up [2 · inter, hidden] and down [hidden, inter] at the weight dtype.
+  virtual Status out_major(int64_t expert, std::vector<uint8_t>& gate_up,
+                           std::vector<uint8_t>& down) const = 0;
+  // Expert e's biases as fp32 in the stacked (interleaved) order.
+  virtual Status raw_biases(int64_t expert, std::vector<float>& gate_up,
+                            std::vector<float>& down) const = 0;
+  // Where the backend keeps the checkpoint's quantized bytes: the matrices made so (m.gate_up set).
+  virtual Status make_kept(Backend& be, int64_t expert, ExpertMatrices& m) const {
+    return Status::Ok();
+  }
+
+  // The in-major slices [k, n] of gate_up and down turned out-major, gate/up de-interleaved.
+  void from_in_major(const uint8_t* gate_up_in, const uint8_t* down_in,
+                     std::vector<uint8_t>& gate_up, std::vector<uint8_t>& down) const {
+    const size_t es = dtype_size(dtype_);
+    const int64_t inter = inter_;
+    gate_up.resize(bytes(2 * inter_, hidden_));
+    transpose_rows_bytes(
+        gate_up_in, hidden_, 2 * inter_, es,
+        [inter](int64_t r) { return interleaved_source(r, inter); }, gate_up.data());
+    down.resize(bytes(hidden_, inter_));
+    transpose_rows_bytes(down_in, inter_, hidden_, es, [](int64_t r) { return r; }, down.data());
+  }
+
+ private:
+  Status biases(int64_t expert, std::vector<float>& gate_up, std::vector<float>& down) const {
+    std::vector<float> raw;
+    SIEVE_RETURN_IF_ERROR(raw_biases(expert, raw, down));
+    gate_up.resize(static_cast<size_t>(2 * inter_));
+    for (int64_t r = 0; r < 2 * inter_; ++r)
+      gate_up[r] = raw[interleaved_source(r, inter_)];
+    return Status::Ok();
+  }
+};
+
+class MappedStackedExperts final : public StackedLayerSource {
+ public:
+  MappedStackedExperts(StackedMappedTensors t, int64_t num_experts, int64_t hidden,
+                       int64_t inter, MatrixFormat format, bool keep_stored)
+      : StackedLayerSource(num_experts, hidden, inter, format),
+        t_(std::move(t)),
+        keep_stored_(keep_stored) {}
+
+ protected:
+  Status out_major(int64_t expert, std::vector<uint8_t>& gate_up,
+                   std::vector<uint8_t>& down) const override {
+    const StoredMatrix& g = t_.gate_up.stored;
+    const StoredMatrix& d = t_.down.stored;
+    if (g.format == StoredFormat::kPlain && d.format == StoredFormat::kPlain) {
+      std::vector<uint8_t> g_in(bytes(hidden_, 2 * inter_)), d_in(bytes(inter_, hidden_));
+      convert_slice(g, expert, g_in.data());
+      convert_slice(d, expert, d_in.data());
+      from_in_major(g_in.data(), d_in.data(), gate_up, down);
+      return Status::Ok();
+    }
+    // Quantized: slice e is already [n, k]; dequantized, then gate/up rows de-interleaved.
+    std::vector<uint8_t> rows(bytes(2 * inter_, hidden_));
+    SIEVE_RETURN_IF_ERROR(dequantize(quantized_slice(g, expert), dtype_, rows.data()));
+    gate_up.resize(rows.size());
+    const size_t row_bytes = bytes(1, hidden_);
+    for (int64_t r = 0; r < 2 * inter_; ++r)
+      std::memcpy(gate_up.data() + r * row_bytes,
+                  rows.data() + interleaved_source(r, inter_) * row_bytes, row_bytes);
+    down.resize(bytes(hidden_, inter_));
+    return dequantize(quantized_slice(d, expert), dtype_, down.data());
+  }
+
+  Status raw_biases(int64_t expert, std::vector<float>& gate_up,
+                    std::vector<float>& down) const override {
+    gate_up.resize(static_cast<size_t>(2 * inter_));
+    down.resize(static_cast<size_t>(hidden_));
+    convert_vector(t_.gate_up_bias.stored, expert, gate_up.data());
+    convert_vector(t_.down_bias.stored, expert, down.data());
+    return Status::Ok();
+  }
+
+  // mxfp4 kept as stored: gate rows (even) and up rows (odd) gathered into two parts.
+  Status make_kept(Backend& be, int64_t expert, ExpertMatrices& m) const override {
+    if (!keep_stored_) return Status::Ok();
+    const StoredMatrix g = quantized_slice(t_.gate_up.stored, expert);
+    const StoredMatrix d = quantized_slice(t_.down.stored, expert);
+    const StoredMatrix whole[] = {g};
+    const StoredMatrix down[] = {d};
+    if (g.format != StoredFormat::kMxfp4 ||
+        stored_format_to_keep(whole, format_.quant, be) == QuantFormat::kNone ||
+        stored_format_to_keep(down, format_.quant, be) == QuantFormat::kNone) {
+      return Status::Ok();
+    }
+    const int64_t value_row = g.cols() / 2, scale_row = g.cols() / 32;
+    std::vector<uint8_t> values(static_cast<size_t>(2 * inter_ * value_row));
+    std::vector<uint8_t> scales(static_cast<size_t>(2 * inter_ * scale_row));
+    for (int64_t r = 0; r < 2 * inter_; ++r) {
+      const int64_t from = interleaved_source(r, inter_);
+      std::memcpy(values.data() + r * value_row, g.values + from * value_row, value_row);
+      std::memcpy(scales.data() + r * scale_row, g.scales + from * scale_row, scale_row);
+    }
+    StoredMatrix parts[2] = {g, g};
+    for (int half = 0; half < 2; ++half) {
+      parts[half].shape = {inter_, g.cols()};
+      parts[half].values = values.data() + half * inter_ * value_row;
+      parts[half].value_bytes = static_cast<uint64_t>(inter_ * value_row);
+      parts[half].scales = scales.data() + half * inter_ * scale_row;
+      parts[half].scale_bytes = static_cast<uint64_t>(inter_ * scale_row);
+    }
+    m.gate_up = be.make_stored_matrix(parts, dtype_);
+    m.down = be.make_stored_matrix(down, dtype_);
+    return Status::Ok();
+  }
+
+ private:
+  // Slice e of a plain stacked tensor, converted to the weight dtype.
+  void convert_slice(const StoredMatrix& m, int64_t expert, uint8_t* out) const {
+    const int64_t n = m.rows() * m.cols();
+    host_convert(m.values + static_cast<size_t>(expert * n) * dtype_size(m.dtype), m.dtype, out,
+                 dtype_, n);
+  }
+  // Row e of a plain [experts, n] bias as fp32.
+  void convert_vector(const StoredMatrix& m, int64_t expert, float* out) const {
+    const int64_t n = m.cols();
+    host_convert(m.values + static_cast<size_t>(expert * n) * dtype_size(m.dtype), m.dtype, out,
+                 DType::kF32, n);
+  }
+  // Slice e of a quantized stacked tensor as a single matrix.
+  static StoredMatrix quantized_slice(const StoredMatrix& m, int64_t expert) {
+    StoredMatrix s = m;
+    s.shape = {m.rows(), m.cols()};
+    const uint64_t values = m.value_bytes / m.count(), scales = m.scale_bytes / m.count();
+    s.values = m.values + expert * values;
+    s.value_bytes = values;
+    s.scales = m.scales + expert * scales;
+    s.scale_bytes = scales;
+    return s;
+  }
+
+  StackedMappedTensors t_;
+  bool keep_stored_;
+};
+
+class FilledStackedExperts final : public StackedLayerSource {
+ public:
+  FilledStackedExperts(const StackedFills& f, int64_t num_experts, int64_t hidden, int64_t inter,
+                       MatrixFormat format)
+      : StackedLayerSource(num_experts, hidden, inter, format), f_(f) {}
+
+ protected:
+  Status out_major(int64_t expert, std::vector<uint8_t>& gate_up,
+                   std::vector<uint8_t>& down) const override {
+    std::vector<uint8_t> g_in(bytes(hidden_, 2 * inter_)), d_in(bytes(inter_, hidden_));
+    fill_slice(f_.gate_up, expert, hidden_ * 2 * inter_, dtype_, g_in.data());
+    fill_slice(f_.down, expert, inter_ * hidden_, dtype_, d_in.data());
+    from_in_major(g_in.data(), d_in.data(), gate_up, down);
+    return Status::Ok();
+  }
+
+  // Rounded to the weight dtype, as a checkpoint of the same fills stores them.
+  Status raw_biases(int64_t expert, std::vector<float>& gate_up,
+                    std::vector<float>& down) const override {
+    for (auto [fill, n, out] : {std::tuple{&f_.gate_up_bias, 2 * inter_, &gate_up},
+                                {&f_.down_bias, hidden_, &down}}) {
+      std::vector<uint8_t> held(bytes(1, n));
+      fill_slice(*fill, expert, n, dtype_, held.data());
+      out->resize(static_cast<size_t>(n));
+      host_convert(held.data(), dtype_, out->data(), DType::kF32, n);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  // Elements [e · n, (e + 1) · n) of a filled stacked tensor into out[0, n).
+  static void fill_slice(const WeightFill& fill, int64_t expert, int64_t n, DType dtype,
+                         uint8_t* out) {
+    const int64_t begin = expert * n;
+    fill_host_range(fill, begin, begin + n, dtype,
+                    out - static_cast<ptrdiff_t>(static_cast<size_t>(begin) * dtype_size(dtype)));
+  }
+
+  StackedFills f_;
+};
+
 }  // namespace
 
 std::shared_ptr<const ExpertSource> mapped_experts(std::vector<MappedExpert> experts,
@@ -181,6 +437,21 @@ std::shared_ptr<const ExpertSource> filled_experts(std::vector<FilledExpert> exp
                                                    int64_t hidden, int64_t intermediate,
                                                    MatrixFormat format) {
   return std::make_shared<FilledExperts>(std::move(experts), hidden, intermediate, format);
+}
+
+std::shared_ptr<const ExpertSource> mapped_stacked_experts(StackedMappedTensors tensors,
+                                                           int64_t num_experts, int64_t hidden,
+                                                           int64_t intermediate,
+                                                           MatrixFormat format, bool keep_stored) {
+  return std::make_shared<MappedStackedExperts>(std::move(tensors), num_experts, hidden,
+                                                intermediate, format, keep_stored);
+}
+
+std::shared_ptr<const ExpertSource> filled_stacked_experts(const StackedFills& fills,
+                                                           int64_t num_experts, int64_t hidden,
+                                                           int64_t intermediate,
+                                                           MatrixFormat format) {
+  return std::make_shared<FilledStackedExperts>(fills, num_experts, hidden, intermediate, format);
 }
 
 }  // namespace sieve

@@ -34,6 +34,14 @@ struct FilledExpert {
   WeightFill down;
 };
 
+// A layer's experts stored stacked (weight_source.h, StackedExpertNames): the four tensors.
+struct StackedMappedTensors {
+  MappedTensor gate_up, down, gate_up_bias, down_bias;
+};
+struct StackedFills {
+  WeightFill gate_up, down, gate_up_bias, down_bias;
+};
+
 // Experts held as `format` (its dtype kF32 or kBF16, perhaps quantized), `hidden` and
 // `intermediate` features each.
 // With `keep_stored`, make() keeps quantized experts in the checkpoint's format where the
@@ -44,5 +52,18 @@ std::shared_ptr<const ExpertSource> mapped_experts(std::vector<MappedExpert> exp
 std::shared_ptr<const ExpertSource> filled_experts(std::vector<FilledExpert> experts,
                                                    int64_t hidden, int64_t intermediate,
                                                    MatrixFormat format);
+
+// Stacked experts: expert e is slice e of each tensor, turned into the engine's [n, k] layout
+// (gate rows first, then up rows) on the host as it is made. Plain tensors are [experts, k, n];
+// mxfp4 ones [experts, n, k / 32, 16] (the release quantizes W along k), kept quantized with
+// `keep_stored` where the backend holds mxfp4.
+std::shared_ptr<const ExpertSource> mapped_stacked_experts(StackedMappedTensors tensors,
+                                                           int64_t num_experts, int64_t hidden,
+                                                           int64_t intermediate,
+                                                           MatrixFormat format, bool keep_stored);
+std::shared_ptr<const ExpertSource> filled_stacked_experts(const StackedFills& fills,
+                                                           int64_t num_experts, int64_t hidden,
+                                                           int64_t intermediate,
+                                                           MatrixFormat format);
 
 }  // namespace sieve

@@ -21,10 +21,16 @@ GqaOptions gqa_options(const ModelConfig& c, int64_t layer) {
 void GqaAttention::declare(TensorList& out) const {
   const std::string& p = o_.prefix;
   const int64_t H = o_.hidden;
-  out.push_back({p + "q_proj.weight", {q_size(), H}});
-  out.push_back({p + "k_proj.weight", {kv_size(), H}});
-  out.push_back({p + "v_proj.weight", {kv_size(), H}});
-  out.push_back({p + "o_proj.weight", {H, q_size()}, InitRole::kResidualOut});
+  // gpt-oss's order: sinks first, each projection's bias after its weight.
+  if (o_.sinks) out.push_back({p + "sinks", {o_.num_heads}, InitRole::kBias});
+  auto projection = [&](const char* name, int64_t n, int64_t k, InitRole role) {
+    out.push_back({p + name + ".weight", {n, k}, role});
+    if (o_.bias) out.push_back({p + name + ".bias", {n}, InitRole::kBias});
+  };
+  projection("q_proj", q_size(), H, InitRole::kLinear);
+  projection("k_proj", kv_size(), H, InitRole::kLinear);
+  projection("v_proj", kv_size(), H, InitRole::kLinear);
+  projection("o_proj", H, q_size(), InitRole::kResidualOut);
   if (o_.qk_norm == QkNorm::kPerHead) {
     out.push_back({p + "q_norm.weight", {o_.head_dim}, InitRole::kNorm});
     out.push_back({p + "k_norm.weight", {o_.head_dim}, InitRole::kNorm});
@@ -41,6 +47,15 @@ Status GqaAttention::load(const LoadContext& ctx) {
   SIEVE_ASSIGN_OR_RETURN(k_, src.matrix({p + "k_proj.weight"}));
   SIEVE_ASSIGN_OR_RETURN(v_, src.matrix({p + "v_proj.weight"}));
   SIEVE_ASSIGN_OR_RETURN(o_proj_, src.matrix({p + "o_proj.weight"}));
+  if (o_.bias) {
+    SIEVE_ASSIGN_OR_RETURN(q_bias_, src.vector(p + "q_proj.bias"));
+    SIEVE_ASSIGN_OR_RETURN(k_bias_, src.vector(p + "k_proj.bias"));
+    SIEVE_ASSIGN_OR_RETURN(v_bias_, src.vector(p + "v_proj.bias"));
+    SIEVE_ASSIGN_OR_RETURN(o_bias_, src.vector(p + "o_proj.bias"));
+  }
+  if (o_.sinks) {
+    SIEVE_ASSIGN_OR_RETURN(sinks_, src.vector(p + "sinks"));
+  }
   if (o_.qk_norm != QkNorm::kNone) {
     SIEVE_ASSIGN_OR_RETURN(q_norm_, src.vector(p + "q_norm.weight"));
     SIEVE_ASSIGN_OR_RETURN(k_norm_, src.vector(p + "k_norm.weight"));
@@ -62,6 +77,11 @@ void GqaAttention::forward(const LayerCall& call, const Tensor& x, Tensor& out) 
   Tensor v = be.scratch({T, kv_size()}, DType::kF32);
   const LinearCall qkv[] = {{&x, q_.get(), &q}, {&x, k_.get(), &k}, {&x, v_.get(), &v}};
   be.linear_many(qkv);
+  if (o_.bias) {
+    be.add_bias(q, q_bias_);
+    be.add_bias(k, k_bias_);
+    be.add_bias(v, v_bias_);
+  }
 
   switch (o_.qk_norm) {
     case QkNorm::kNone:
@@ -102,8 +122,10 @@ void GqaAttention::forward(const LayerCall& call, const Tensor& x, Tensor& out) 
   a.head_dim = o_.head_dim;
   a.scale = 1.0f / std::sqrt(static_cast<float>(o_.head_dim));
   a.sliding_window = o_.sliding_window;
+  a.sinks = o_.sinks ? &sinks_ : nullptr;
   be.attention(a);
   be.linear({&attn, o_proj_.get(), &out});
+  if (o_.bias) be.add_bias(out, o_bias_);
 }
 
 }  // namespace sieve

@@ -19,11 +19,14 @@ enum class QkNorm : uint8_t {
 
 struct GqaOptions {
   std::string
-      prefix;  // "model.layers.{l}.self_attn.": q_proj, k_proj, v_proj, o_proj, q_norm, k_norm
+      prefix;  // "model.layers.{l}.self_attn.": q_proj, k_proj, v_proj, o_proj, q_norm, k_norm,
+               // sinks
   int64_t hidden = 0, num_heads = 0, num_kv_heads = 0, head_dim = 0;
   QkNorm qk_norm = QkNorm::kNone;
   float clip_qkv = 0.0f;       // > 0: q, k and v clamped to [-clip, clip] after the q/k norms
   int64_t sliding_window = 0;  // > 0: each query sees the last `sliding_window` tokens
+  bool bias = false;           // q/k/v/o projections with biases (`<proj>.bias`)
+  bool sinks = false;          // per-head attention sinks (`sinks` [num_heads], gpt-oss)
   float rms_norm_eps = 1e-6f;  // of the q/k norms
   RopeConfig rope;
 };
@@ -49,6 +52,8 @@ class GqaAttention final : public AttentionBlock {
   std::shared_ptr<Matrix> q_, k_, v_,
       o_proj_;              // [q_size | kv_size | kv_size, hidden], [hidden, q_size]
   Tensor q_norm_, k_norm_;  // undefined without a q/k norm
+  Tensor q_bias_, k_bias_, v_bias_, o_bias_;  // undefined without biases
+  Tensor sinks_;                              // undefined without sinks
 };
 
 }  // namespace sieve

@@ -1,6 +1,8 @@
 // The softmax top-k router: logits = gate · x, softmax over all experts, the k largest, their
 // weights optionally renormalised to sum to 1 (Qwen3-MoE and OLMoE when norm_topk_prob,
-// Mixtral always).
+// Mixtral always). gpt-oss's router (bias, top-k of the logits, softmax over those k) is this
+// one with a bias and renormalisation: softmax is monotone, so the k largest logits are the k
+// largest probabilities, and renormalising those is the softmax over the k logits.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +14,7 @@ namespace sieve {
 
 struct SoftmaxTopkRouterOptions {
   std::string weight;  // the gate's tensor name, [num_experts, hidden]
+  std::string bias;    // its bias [num_experts] (gpt-oss), or empty
   int64_t hidden = 0, num_experts = 0, top_k = 0;
   bool renormalize = true;
 };
@@ -28,6 +31,7 @@ class SoftmaxTopkRouter final : public RouterBlock {
  private:
   SoftmaxTopkRouterOptions o_;
   std::shared_ptr<Matrix> gate_;  // [num_experts, hidden]
+  Tensor bias_;                   // [num_experts], undefined without a bias
 };
 
 }  // namespace sieve

@@ -33,6 +33,14 @@ uint64_t held_bytes(const std::vector<int64_t>& shape, DType weight_dtype) {
   return n * (shape.size() == 1 ? sizeof(float) : dtype_size(weight_dtype));
 }
 
+Result<ExpertMatrices> WeightSource::held_expert(const ExpertSource& source, int64_t expert) {
+  SIEVE_ASSIGN_OR_RETURN(ExpertMatrices m, source.make(be_, expert));
+  held_ += static_cast<int64_t>(m.gate_up->bytes() + m.down->bytes());
+  for (const Tensor* b : {&m.gate_up_bias, &m.down_bias})
+    if (b->defined()) held_ += static_cast<int64_t>(b->nbytes());
+  return m;
+}
+
 std::shared_ptr<Matrix> WeightSource::matrix_from_table(const Tensor& table) {
   return held(be_.make_matrix(table.raw(), table.dtype(), table.dim(0), table.dim(1),
                               format_of(MatrixRole::kDense)));
@@ -100,27 +108,39 @@ Status CheckpointSource::skip(std::initializer_list<std::string> names) {
   return Status::Ok();
 }
 
+// The stored matrix with the files that own its bytes (values and, quantized, scales), so a
+// source made of it outlives the checkpoint.
+Result<MappedTensor> CheckpointSource::mapped(const std::string& name) {
+  MappedTensor out;
+  SIEVE_ASSIGN_OR_RETURN(out.stored, ckpt_.stored_matrix(name));
+  for (const std::string& part :
+       {name, fp8_scale_name(name), mxfp4_blocks_name(name), mxfp4_scales_name(name)}) {
+    const CheckpointTensor* t = ckpt_.find(part);
+    if (!t) continue;
+    for (const auto& f : ckpt_.files()) {
+      if (f.get() == t->file) out.files.push_back(f);
+    }
+  }
+  if (out.files.empty()) {
+    return internal_error(ckpt_.dir() + ": tensor '" + name + "' is in no file of the checkpoint");
+  }
+  return out;
+}
+
+Result<std::shared_ptr<const ExpertSource>> CheckpointSource::stacked_experts(
+    const StackedExpertNames& layer) {
+  StackedMappedTensors t;
+  SIEVE_ASSIGN_OR_RETURN(t.gate_up, mapped(layer.gate_up));
+  SIEVE_ASSIGN_OR_RETURN(t.down, mapped(layer.down));
+  SIEVE_ASSIGN_OR_RETURN(t.gate_up_bias, mapped(layer.gate_up_bias));
+  SIEVE_ASSIGN_OR_RETURN(t.down_bias, mapped(layer.down_bias));
+  return mapped_stacked_experts(std::move(t), layer.num_experts, layer.hidden,
+                                layer.intermediate, format_of(MatrixRole::kRoutedExpert),
+                                format_.keep_stored);
+}
+
 Result<std::shared_ptr<const ExpertSource>> CheckpointSource::experts(
     const LayerExpertNames& layer) {
-  // The stored matrices with the files that own their bytes (values and, quantized, scales), so
-  // the source outlives the checkpoint.
-  auto mapped = [&](const std::string& name) -> Result<MappedTensor> {
-    MappedTensor out;
-    SIEVE_ASSIGN_OR_RETURN(out.stored, ckpt_.stored_matrix(name));
-    for (const std::string& part :
-         {name, fp8_scale_name(name), mxfp4_blocks_name(name), mxfp4_scales_name(name)}) {
-      const CheckpointTensor* t = ckpt_.find(part);
-      if (!t) continue;
-      for (const auto& f : ckpt_.files()) {
-        if (f.get() == t->file) out.files.push_back(f);
-      }
-    }
-    if (out.files.empty()) {
-      return internal_error(ckpt_.dir() + ": tensor '" + name +
-                            "' is in no file of the checkpoint");
-    }
-    return out;
-  };
   std::vector<MappedExpert> experts;
   for (const ExpertTensorNames& e : layer.names) {
     MappedExpert x;
@@ -151,7 +171,14 @@ FilledSource::FilledSource(const std::vector<FilledTensor>& tensors, Backend& be
 Result<Tensor> FilledSource::vector(const std::string& name) {
   SIEVE_ASSIGN_OR_RETURN(const Entry* e, lookup(name));
   SIEVE_CHECK(e->row_blocks.empty());  // row blocks are for matrices
-  Tensor t = be_.make_filled(e->shape, e->fill, DType::kF32);
+  // Rounded to the weight dtype first, as a checkpoint of the same fills stores it (a bias or a
+  // sink differs from its fp32 fill, a norm's 1 does not).
+  int64_t n = 1;
+  for (int64_t d : e->shape)
+    n *= d;
+  std::vector<uint8_t> host(static_cast<size_t>(n) * dtype_size(dtype_));
+  fill_host_range(e->fill, 0, n, dtype_, host.data());
+  Tensor t = be_.upload(host.data(), dtype_, e->shape, DType::kF32);
   advance(t.nbytes());
   return held(std::move(t));
 }
@@ -186,9 +213,22 @@ Result<std::shared_ptr<Matrix>> FilledSource::matrix(std::initializer_list<std::
 Status FilledSource::skip(std::initializer_list<std::string> names) {
   for (const std::string& name : names) {
     SIEVE_ASSIGN_OR_RETURN(const Entry* e, lookup(name));
-    advance(static_cast<uint64_t>(e->shape[0] * e->shape[1]) * dtype_size(dtype_));
+    advance(held_bytes(e->shape, dtype_));
   }
   return Status::Ok();
+}
+
+Result<std::shared_ptr<const ExpertSource>> FilledSource::stacked_experts(
+    const StackedExpertNames& layer) {
+  StackedFills f;
+  for (auto [name, fill] : {std::pair{&layer.gate_up, &f.gate_up}, {&layer.down, &f.down},
+                            {&layer.gate_up_bias, &f.gate_up_bias},
+                            {&layer.down_bias, &f.down_bias}}) {
+    SIEVE_ASSIGN_OR_RETURN(const Entry* e, lookup(*name));
+    *fill = e->fill;
+  }
+  return filled_stacked_experts(f, layer.num_experts, layer.hidden, layer.intermediate,
+                                format_of(MatrixRole::kRoutedExpert));
 }
 
 Result<std::shared_ptr<const ExpertSource>> FilledSource::experts(const LayerExpertNames& layer) {

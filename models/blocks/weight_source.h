@@ -17,6 +17,7 @@
 #include "engine/checkpoint/checkpoint.h"
 #include "engine/checkpoint/weight_fill.h"
 #include "engine/experts/expert_source.h"
+#include "models/blocks/expert_sources.h"
 
 namespace sieve {
 
@@ -40,6 +41,16 @@ struct ExpertTensorNames {
 struct LayerExpertNames {
   std::vector<ExpertTensorNames> names;
   int64_t hidden = 0, intermediate = 0;
+};
+
+// The routed experts of one MoE layer stored stacked, one tensor per projection holding every
+// expert along its first dimension, as gpt-oss ships them: `gate_up` [experts, hidden,
+// 2 · inter] with gate and up interleaved in even and odd columns, `down` [experts, inter,
+// hidden] (both multiplied as x @ W), and the biases `gate_up_bias` [experts, 2 · inter]
+// (interleaved alike) and `down_bias` [experts, hidden].
+struct StackedExpertNames {
+  std::string gate_up, down, gate_up_bias, down_bias;
+  int64_t num_experts = 0, hidden = 0, intermediate = 0;
 };
 
 // What a matrix is for, which decides whether --quantization applies to it: routed experts
@@ -71,6 +82,13 @@ class WeightSource {
   // loads and after (engine/experts/expert_source.h); it keeps what it reads alive (the mapped
   // files, the fills), not this WeightSource. Reads nothing and counts nothing as loaded.
   virtual Result<std::shared_ptr<const ExpertSource>> experts(const LayerExpertNames& layer) = 0;
+  // The same for experts stored stacked.
+  virtual Result<std::shared_ptr<const ExpertSource>> stacked_experts(
+      const StackedExpertNames& layer) = 0;
+
+  // An expert made from one of those sources by a block that holds it: counted as held (the
+  // bytes come in through skip() of the stacked tensors).
+  Result<ExpertMatrices> held_expert(const ExpertSource& source, int64_t expert);
 
   // The lm_head of a model with tied embeddings: the embedding table again, as a matrix (a
   // dense projection).
@@ -132,8 +150,12 @@ class CheckpointSource final : public WeightSource {
                                          MatrixRole role) override;
   Status skip(std::initializer_list<std::string> names) override;
   Result<std::shared_ptr<const ExpertSource>> experts(const LayerExpertNames& layer) override;
+  Result<std::shared_ptr<const ExpertSource>> stacked_experts(
+      const StackedExpertNames& layer) override;
 
  private:
+  // A stored tensor with the files that own its bytes.
+  Result<MappedTensor> mapped(const std::string& name);
   Result<const CheckpointTensor*> lookup(const std::string& name);
   void advance_past(const CheckpointTensor* t) { advance(t->entry->end - t->entry->begin); }
 
@@ -164,6 +186,8 @@ class FilledSource final : public WeightSource {
                                          MatrixRole role) override;
   Status skip(std::initializer_list<std::string> names) override;
   Result<std::shared_ptr<const ExpertSource>> experts(const LayerExpertNames& layer) override;
+  Result<std::shared_ptr<const ExpertSource>> stacked_experts(
+      const StackedExpertNames& layer) override;
 
  private:
   struct Entry {

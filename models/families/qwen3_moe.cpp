@@ -18,6 +18,7 @@ namespace {
 ModelConfig parse(ConfigReader& r) {
   ModelConfig c;
   read_common_fields(r, c, /*rope_neox=*/true);
+  reject_attention_bias(r);
   c.num_experts = r.positive_int("num_experts");
   c.top_k = r.positive_int("num_experts_per_tok");
   c.moe_intermediate_size = r.positive_int("moe_intermediate_size");

@@ -278,8 +278,9 @@ void HybridMoeExecutor::run(const MoeArgs& m, int64_t layer) {
     std::fill_n(ones.data<float>(), nh, 1.0f);
     host_y = host_.alloc({nh, H}, DType::kF32);
     const ExpertWeights* experts = &tiers_.host(layer);
-    host_lane_.post([this, x, ids, ones, host_y, experts] {
+    host_lane_.post([this, x, ids, ones, host_y, experts, activation = m.activation] {
       MoeArgs a;
+      a.activation = activation;
       a.x = &x;
       a.topk_ids = &ids;
       a.topk_weights = &ones;
@@ -302,6 +303,7 @@ void HybridMoeExecutor::run(const MoeArgs& m, int64_t layer) {
     a.topk_weights = &ones;
     a.experts = &tiers_.device(layer);
     a.out = &out;
+    a.activation = m.activation;
     dev_.moe_experts(a);
   }
   // 4. The host results back up, then the combine in router order.

@@ -1,6 +1,19 @@
 #include "engine/experts/hybrid/tiered_experts.h"
 
 namespace sieve {
+namespace {
+
+// Expert m as the next of `w`'s experts (its biases too, where it has them).
+void append(ExpertWeights& w, ExpertMatrices m) {
+  w.gate_up.push_back(std::move(m.gate_up));
+  w.down.push_back(std::move(m.down));
+  if (m.gate_up_bias.defined()) {
+    w.gate_up_bias.push_back(std::move(m.gate_up_bias));
+    w.down_bias.push_back(std::move(m.down_bias));
+  }
+}
+
+}  // namespace
 
 TieredExperts::TieredExperts(Backend& device, Backend& host, int64_t num_layers,
                              int64_t num_experts)
@@ -28,12 +41,10 @@ Status TieredExperts::adopt(int64_t layer, std::shared_ptr<const ExpertSource> s
                             std::to_string(experts_));
   }
   ExpertWeights& h = host_[layer];
-  h.gate_up.clear();
-  h.down.clear();
+  h = {};
   for (int64_t e = 0; e < experts_; ++e) {
     SIEVE_ASSIGN_OR_RETURN(ExpertMatrices m, source->make(host_be_, e));
-    h.gate_up.push_back(std::move(m.gate_up));
-    h.down.push_back(std::move(m.down));
+    append(h, std::move(m));
   }
   sources_[layer] = std::move(source);
   return Status::Ok();
@@ -42,14 +53,12 @@ Status TieredExperts::adopt(int64_t layer, std::shared_ptr<const ExpertSource> s
 const ExpertWeights& TieredExperts::device(int64_t layer) {
   if (dirty_[layer]) {
     ExpertWeights& d = device_[layer];
-    d.gate_up.clear();
-    d.down.clear();
+    d = {};
     for (int64_t e = 0; e < experts_; ++e) {
       const ExpertMatrices& m = device_by_expert_[at(layer, e)];
       local_[layer][e] = m.gate_up ? static_cast<int32_t>(d.gate_up.size()) : -1;
       if (!m.gate_up) continue;
-      d.gate_up.push_back(m.gate_up);
-      d.down.push_back(m.down);
+      append(d, m);
     }
     dirty_[layer] = 0;
   }
@@ -98,6 +107,13 @@ void TieredExperts::start_copy(int64_t layer, int64_t expert) {
       c.matrices.gate_up =
           device_be_.make_matrix_in_background(staging_.gate_up.data(), dt, 2 * I, H, f);
       c.matrices.down = device_be_.make_matrix_in_background(staging_.down.data(), dt, H, I, f);
+      // Biases are a few KB: a plain copy (no step's stream or scratch involved).
+      if (!staging_.gate_up_bias.empty()) {
+        c.matrices.gate_up_bias =
+            device_be_.upload(staging_.gate_up_bias.data(), DType::kF32, {2 * I}, DType::kF32);
+        c.matrices.down_bias =
+            device_be_.upload(staging_.down_bias.data(), DType::kF32, {H}, DType::kF32);
+      }
     }
     std::lock_guard lock(landed_mu_);
     landed_.push_back(std::move(c));
