@@ -11,7 +11,7 @@ TensorList declared_tensors(const ModelConfig& config) {
 std::vector<ExpectedTensor> expected_tensors(const ModelConfig& config) {
   std::vector<ExpectedTensor> out;
   for (DeclaredTensor& t : declared_tensors(config))
-    out.push_back({std::move(t.name), std::move(t.shape)});
+    out.push_back({std::move(t.name), std::move(t.shape), t.in_major});
   return out;
 }
 

@@ -49,6 +49,25 @@ std::string module_pattern(const std::string& name) {
   return m;
 }
 
+// The shape `t` is stored in quantized: [..., out, in].
+std::vector<int64_t> stored_shape(const DeclaredTensor& t) {
+  return t.in_major ? swap_last_two(t.shape) : t.shape;
+}
+
+// Each [a, b] matrix of `w` (of `shape` [..., a, b]) transposed to [b, a].
+std::vector<float> transposed(const std::vector<float>& w, const std::vector<int64_t>& shape) {
+  const int64_t a = shape[shape.size() - 2], b = shape.back();
+  std::vector<float> out(w.size());
+  for (int64_t m = 0; m < numel(shape) / (a * b); ++m) {
+    const float* from = w.data() + m * a * b;
+    float* to = out.data() + m * a * b;
+    for (int64_t i = 0; i < a; ++i)
+      for (int64_t j = 0; j < b; ++j)
+        to[j * a + i] = from[i * b + j];
+  }
+  return out;
+}
+
 }  // namespace
 
 bool quantized_in_release(const DeclaredTensor& t) {
@@ -86,19 +105,21 @@ Status write_quantized_checkpoint(const QuantizedWrite& w) {
       entries.push_back({t.name, w.dtype, t.shape});
       slots.push_back({i, Part::kPlain});
     } else if (q.method == QuantMethod::kFp8) {
-      entries.push_back({t.name, DType::kF8E4M3, t.shape});
+      const std::vector<int64_t> shape = stored_shape(t);
+      entries.push_back({t.name, DType::kF8E4M3, shape});
       entries.push_back(
-          {fp8_scale_name(t.name), DType::kF32, fp8_scale_shape(t.shape, q.block_n, q.block_k)});
+          {fp8_scale_name(t.name), DType::kF32, fp8_scale_shape(shape, q.block_n, q.block_k)});
       slots.push_back({i, Part::kValues});
       slots.push_back({i, Part::kScales});
     } else {
-      if (t.shape.back() % kMxfp4Group != 0) {
+      const std::vector<int64_t> shape = stored_shape(t);
+      if (shape.back() % kMxfp4Group != 0) {
         return invalid_argument("tensor '" + t.name + "' of shape " + format_shape(t.shape) +
-                                " cannot be stored as mxfp4: its in-features (last dim) are not "
-                                "a multiple of 32");
+                                " cannot be stored as mxfp4: its in-features are not a multiple "
+                                "of 32");
       }
-      entries.push_back({mxfp4_blocks_name(t.name), DType::kU8, mxfp4_blocks_shape(t.shape)});
-      entries.push_back({mxfp4_scales_name(t.name), DType::kU8, mxfp4_scales_shape(t.shape)});
+      entries.push_back({mxfp4_blocks_name(t.name), DType::kU8, mxfp4_blocks_shape(shape)});
+      entries.push_back({mxfp4_scales_name(t.name), DType::kU8, mxfp4_scales_shape(shape)});
       slots.push_back({i, Part::kValues});
       slots.push_back({i, Part::kScales});
     }
@@ -117,7 +138,8 @@ Status write_quantized_checkpoint(const QuantizedWrite& w) {
   auto quantize = [&](size_t index) {
     if (cached == index) return;
     source(index);
-    const std::vector<int64_t>& shape = tensors[index].shape;
+    if (tensors[index].in_major) f32 = transposed(f32, tensors[index].shape);
+    const std::vector<int64_t> shape = stored_shape(tensors[index]);
     const int64_t n = numel(shape);
     if (q.method == QuantMethod::kFp8) {
       values.resize(static_cast<size_t>(n));

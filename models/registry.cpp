@@ -21,8 +21,8 @@ namespace {
 
 // Families people will ask for that sieve does not run yet; named so the error says "not
 // supported yet" rather than "unknown".
-constexpr std::string_view kKnownUnsupported[] = {
-    "deepseek_v3", "deepseek_v2", "qwen2_moe", "llama4", "dbrx", "jamba"};
+constexpr std::string_view kKnownUnsupported[] = {"deepseek_v3", "deepseek_v2", "qwen2_moe",
+                                                  "llama4",      "dbrx",        "jamba"};
 
 std::string supported_list() {
   std::string s;

@@ -221,11 +221,17 @@ uint64_t Checkpoint::total_bytes() const {
   return total;
 }
 
-Status Checkpoint::validate(const std::vector<ExpectedTensor>& expected) const {
+std::vector<int64_t> swap_last_two(std::vector<int64_t> shape) {
+  if (shape.size() >= 2) std::swap(shape[shape.size() - 1], shape[shape.size() - 2]);
+  return shape;
+}
+
+Status Checkpoint::validate(const std::vector<ExpectedTensor>& expected) {
   std::vector<Status> problems;
   std::set<std::string, std::less<>> wanted;
   for (const auto& want : expected) {
     if (!wanted.insert(want.name).second) continue;
+    if (want.in_major) in_major_.insert(want.name);
     if (check_quantized(want, wanted, problems)) continue;
     const CheckpointTensor* t = find(want.name);
     if (!t) {
@@ -267,7 +273,22 @@ Status Checkpoint::read(std::string_view name, DType dst, void* out) const {
       return not_found(dir_ + ": no tensor '" + std::string(name) + "'");
     }
     SIEVE_ASSIGN_OR_RETURN(StoredMatrix m, stored_matrix(name));
-    return dequantize(m, dst, out);
+    if (!in_major_.count(name)) return dequantize(m, dst, out);
+    // Stored [..., out, in]: dequantized, then each matrix transposed to [in, out].
+    const size_t es = dtype_size(dst);
+    std::vector<uint8_t> stored(static_cast<size_t>(m.numel()) * es);
+    SIEVE_RETURN_IF_ERROR(dequantize(m, dst, stored.data()));
+    const int64_t rows = m.rows(), cols = m.cols();
+    auto* o = static_cast<uint8_t*>(out);
+    for (int64_t i = 0; i < m.count(); ++i) {
+      const uint8_t* from = stored.data() + static_cast<size_t>(i * rows * cols) * es;
+      uint8_t* to = o + static_cast<size_t>(i * rows * cols) * es;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c)
+          std::memcpy(to + static_cast<size_t>(c * rows + r) * es,
+                      from + static_cast<size_t>(r * cols + c) * es, es);
+    }
+    return Status::Ok();
   }
   if (dst != DType::kF32 && dst != DType::kBF16) {
     return invalid_argument(dir_ + ": tensor '" + std::string(name) + "' cannot be read as " +

@@ -30,7 +30,13 @@ struct CheckpointTensor {
 struct ExpectedTensor {
   std::string name;
   std::vector<int64_t> shape;
+  // `shape` is [..., in, out] (x @ W); stored quantized, the parameter is its transpose
+  // [..., out, in], quantized along the in-features.
+  bool in_major = false;
 };
+
+// [..., a, b] → [..., b, a].
+std::vector<int64_t> swap_last_two(std::vector<int64_t> shape);
 
 // dir/config.json, which must be a JSON object (all --load-format dummy reads).
 Result<nlohmann::json> read_model_config(const std::string& dir);
@@ -58,7 +64,8 @@ class Checkpoint {
   // shape; mxfp4 as `X_blocks` U8 [..., n, k / 32, 16] with `X_scales` U8 [..., n, k / 32].
   // A missing companion, a companion of the wrong shape or dtype, k not a multiple of 32 for
   // mxfp4, and quantized storage the config does not declare are errors naming the tensor.
-  Status validate(const std::vector<ExpectedTensor>& expected) const;
+  // Remembers which parameters are in-major, for read().
+  Status validate(const std::vector<ExpectedTensor>& expected);
 
   // How parameter `name` is stored: plain, or quantized with its companions (pointers into the
   // mapped files, for a loader that keeps the quantized bytes). Not found: neither `name` nor
@@ -66,7 +73,8 @@ class Checkpoint {
   Result<StoredMatrix> stored_matrix(std::string_view name) const;
 
   // Copies a tensor's elements, converted to `dst` (kF32 or kBF16), into `out`
-  // (numel × dtype_size(dst) bytes); a quantized parameter is dequantized (quant_codec.h).
+  // (numel × dtype_size(dst) bytes); a quantized parameter is dequantized (quant_codec.h), and
+  // one validate() was told is in-major transposed back to its declared layout.
   Status read(std::string_view name, DType dst, void* out) const;
 
   ~Checkpoint();
@@ -83,6 +91,7 @@ class Checkpoint {
   QuantizationConfig quant_;
   std::vector<std::shared_ptr<SafetensorsFile>> files_;
   std::map<std::string, CheckpointTensor, std::less<>> tensors_;
+  std::set<std::string, std::less<>> in_major_;  // from validate()
 };
 
 // Writes dir/config.json (creating dir), as write_checkpoint does.

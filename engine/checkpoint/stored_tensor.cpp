@@ -114,21 +114,24 @@ bool Checkpoint::check_quantized(const ExpectedTensor& want,
                                  std::set<std::string, std::less<>>& wanted,
                                  std::vector<Status>& problems) const {
   const CheckpointTensor* t = find(want.name);
+  // The shape the parameter has stored quantized (an in-major one transposed).
+  const std::vector<int64_t> shape = want.in_major ? swap_last_two(want.shape) : want.shape;
   if (t && t->entry->dtype == DType::kF8E4M3) {
     wanted.insert(fp8_scale_name(want.name));
-    if (t->entry->shape != want.shape) {
-      problems.push_back(invalid_argument(t->file->path() + ": tensor " + quoted(want.name) +
-                                          " has shape " + format_shape(t->entry->shape) +
-                                          " but config.json implies " + format_shape(want.shape)));
+    if (t->entry->shape != shape) {
+      problems.push_back(invalid_argument(
+          t->file->path() + ": tensor " + quoted(want.name) + " has shape " +
+          format_shape(t->entry->shape) + " but config.json implies " + format_shape(shape) +
+          (want.in_major ? " (stored quantized as [..., out, in])" : "")));
       return true;
     }
-    if (Status s = check_fp8(*this, want.name, want.shape); !s.ok()) problems.push_back(s);
+    if (Status s = check_fp8(*this, want.name, shape); !s.ok()) problems.push_back(s);
     return true;
   }
   if (t || !find(mxfp4_blocks_name(want.name))) return false;
   wanted.insert(mxfp4_blocks_name(want.name));
   wanted.insert(mxfp4_scales_name(want.name));
-  if (want.shape.size() >= 2 && want.shape.back() % kMxfp4Group == 0) {
+  if (shape.size() >= 2 && shape.back() % kMxfp4Group == 0) {
     // The blocks' own shape first: it is what a wrong last dim (not 16) shows up in.
     auto implied = mxfp4_shape(*this, want.name);
     if (!implied.ok() && quant_.method == QuantMethod::kMxfp4) {
@@ -136,7 +139,7 @@ bool Checkpoint::check_quantized(const ExpectedTensor& want,
       return true;
     }
   }
-  if (Status s = check_mxfp4(*this, want.name, want.shape); !s.ok()) problems.push_back(s);
+  if (Status s = check_mxfp4(*this, want.name, shape); !s.ok()) problems.push_back(s);
   return true;
 }
 

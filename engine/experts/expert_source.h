@@ -26,8 +26,8 @@ struct ExpertMatrices {
 
 // The same weights as row-major host arrays at the model's weight dtype.
 struct ExpertHostWeights {
-  std::vector<uint8_t> gate_up;  // [2 * inter, hidden]
-  std::vector<uint8_t> down;     // [hidden, inter]
+  std::vector<uint8_t> gate_up;                // [2 * inter, hidden]
+  std::vector<uint8_t> down;                   // [hidden, inter]
   std::vector<float> gate_up_bias, down_bias;  // empty without biases
 };
 

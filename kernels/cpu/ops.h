@@ -33,8 +33,7 @@ void clamped_swiglu(const float* gu, int64_t rows, int64_t inter, int64_t ld_gu,
                     int64_t ld_out, float limit, float alpha, ThreadPool* pool);
 
 // y[r, c] += bias[c] for r < rows, c < n (row stride ld_y).
-void add_bias(float* y, int64_t rows, int64_t n, int64_t ld_y, const float* bias,
-              ThreadPool* pool);
+void add_bias(float* y, int64_t rows, int64_t n, int64_t ld_y, const float* bias, ThreadPool* pool);
 
 // Rotary position embedding in place on x [tokens, heads, head_dim] (token stride
 // `ld_token` floats, heads contiguous). The first `rotary_dim` features rotate.

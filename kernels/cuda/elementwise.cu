@@ -418,8 +418,8 @@ void add_bias(float* y, const float* bias, int64_t rows, int64_t n, cudaStream_t
   SIEVE_CUDA_REQUIRE(rows >= 0 && n >= 1, "add_bias: sizes");
   if (rows == 0) return;
   SIEVE_CUDA_REQUIRE(y && bias, "add_bias: null pointer");
-  add_bias_kernel<<<flat_blocks(rows * n, kMaxThreads), kMaxThreads, 0, stream>>>(y, bias,
-                                                                                 rows * n, n);
+  add_bias_kernel<<<flat_blocks(rows * n, kMaxThreads), kMaxThreads, 0, stream>>>(y, bias, rows * n,
+                                                                                  n);
   SIEVE_CUDA_CHECK_LAUNCH();
 }
 

@@ -126,10 +126,10 @@ void moe_silu_mul_bf16(const float* gate_up, float* act, int64_t rows, int64_t i
 // act[r, i] = silu(g) · u (swiglu_limit 0) or, clamped, g' · sigmoid(alpha · g') · (u' + 1) with
 // g' = min(g, limit), u' = clamp(u, -limit, limit); rounded to bf16 when round_to_bf16.
 struct MoeExpertActParams {
-  const float* gate_up = nullptr;               // [rows, 2 * inter] (gate | up)
-  float* act = nullptr;                         // [rows, inter]
-  const int32_t* offsets = nullptr;             // [num_experts + 1]
-  const float* const* gate_up_bias = nullptr;   // null, or [num_experts] → [2 * inter]
+  const float* gate_up = nullptr;              // [rows, 2 * inter] (gate | up)
+  float* act = nullptr;                        // [rows, inter]
+  const int32_t* offsets = nullptr;            // [num_experts + 1]
+  const float* const* gate_up_bias = nullptr;  // null, or [num_experts] → [2 * inter]
   int64_t rows = 0, inter = 0, num_experts = 0;
   float swiglu_limit = 0.f, swiglu_alpha = 1.f;
   bool round_to_bf16 = false;
@@ -138,8 +138,8 @@ void moe_expert_act(const MoeExpertActParams& p, cudaStream_t stream);
 
 // --- 4c. y[r] += bias[e] for every sorted row r of expert e (the down bias, before the combine).
 void moe_add_expert_bias(float* y /* [rows, n] */, const int32_t* offsets,
-                         const float* const* bias /* [num_experts] → [n] */,
-                         int64_t num_experts, int64_t rows, int64_t n, cudaStream_t stream);
+                         const float* const* bias /* [num_experts] → [n] */, int64_t num_experts,
+                         int64_t rows, int64_t n, cudaStream_t stream);
 
 // --- 5. unpermute and combine: out[t] = Σ_{j ascending} topk_weights[t, j] ·
 // y_sorted[inverse[t * top_k + j]].

@@ -39,6 +39,10 @@ struct DeclaredTensor {
   // kRoutedExpert: the expert's number (expert parallelism splits by it), or -1 for a tensor
   // that stacks every expert of the layer along its first dimension.
   int64_t expert = -1;
+  // Stored plain as [..., in, out] (multiplied as x @ W, as gpt-oss's stacked experts are); a
+  // quantized copy stores the transpose [..., out, in], quantized along the in-features as
+  // every quantized matrix is (the released mxfp4 layout).
+  bool in_major = false;
 
   int64_t numel() const {
     int64_t n = 1;

@@ -172,7 +172,6 @@ class FilledExperts final : public LayerSource {
   std::vector<FilledExpert> experts_;
 };
 
-
 // ---- experts stored stacked (gpt-oss) ----------------------------------------------------------
 
 // Output row r of the engine's gate_up [2 · inter, hidden] is column/row source_row(r) of the
@@ -266,7 +265,8 @@ class StackedLayerSource : public LayerSource {
         gate_up_in, hidden_, 2 * inter_, es,
         [inter](int64_t r) { return interleaved_source(r, inter); }, gate_up.data());
     down.resize(bytes(hidden_, inter_));
-    transpose_rows_bytes(down_in, inter_, hidden_, es, [](int64_t r) { return r; }, down.data());
+    transpose_rows_bytes(
+        down_in, inter_, hidden_, es, [](int64_t r) { return r; }, down.data());
   }
 
  private:
@@ -282,8 +282,8 @@ class StackedLayerSource : public LayerSource {
 
 class MappedStackedExperts final : public StackedLayerSource {
  public:
-  MappedStackedExperts(StackedMappedTensors t, int64_t num_experts, int64_t hidden,
-                       int64_t inter, MatrixFormat format, bool keep_stored)
+  MappedStackedExperts(StackedMappedTensors t, int64_t num_experts, int64_t hidden, int64_t inter,
+                       MatrixFormat format, bool keep_stored)
       : StackedLayerSource(num_experts, hidden, inter, format),
         t_(std::move(t)),
         keep_stored_(keep_stored) {}
@@ -402,8 +402,8 @@ class FilledStackedExperts final : public StackedLayerSource {
   // Rounded to the weight dtype, as a checkpoint of the same fills stores them.
   Status raw_biases(int64_t expert, std::vector<float>& gate_up,
                     std::vector<float>& down) const override {
-    for (auto [fill, n, out] : {std::tuple{&f_.gate_up_bias, 2 * inter_, &gate_up},
-                                {&f_.down_bias, hidden_, &down}}) {
+    for (auto [fill, n, out] :
+         {std::tuple{&f_.gate_up_bias, 2 * inter_, &gate_up}, {&f_.down_bias, hidden_, &down}}) {
       std::vector<uint8_t> held(bytes(1, n));
       fill_slice(*fill, expert, n, dtype_, held.data());
       out->resize(static_cast<size_t>(n));

@@ -18,9 +18,8 @@ enum class QkNorm : uint8_t {
 };
 
 struct GqaOptions {
-  std::string
-      prefix;  // "model.layers.{l}.self_attn.": q_proj, k_proj, v_proj, o_proj, q_norm, k_norm,
-               // sinks
+  std::string prefix;  // "model.layers.{l}.self_attn.": q_proj, k_proj, v_proj, o_proj, q_norm,
+                       // k_norm, sinks
   int64_t hidden = 0, num_heads = 0, num_kv_heads = 0, head_dim = 0;
   QkNorm qk_norm = QkNorm::kNone;
   float clip_qkv = 0.0f;       // > 0: q, k and v clamped to [-clip, clip] after the q/k norms

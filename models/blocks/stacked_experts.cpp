@@ -21,9 +21,9 @@ void StackedExperts::declare(TensorList& out) const {
   const StackedExpertNames n = names();
   const int64_t E = o_.num_experts, H = o_.hidden, I = o_.intermediate;
   const ParamUse routed = ParamUse::kRoutedExpert;
-  out.push_back({n.gate_up, {E, H, 2 * I}, InitRole::kLinear, routed});
+  out.push_back({n.gate_up, {E, H, 2 * I}, InitRole::kLinear, routed, -1, /*in_major=*/true});
   out.push_back({n.gate_up_bias, {E, 2 * I}, InitRole::kBias, routed});
-  out.push_back({n.down, {E, I, H}, InitRole::kResidualOut, routed});
+  out.push_back({n.down, {E, I, H}, InitRole::kResidualOut, routed, -1, /*in_major=*/true});
   out.push_back({n.down_bias, {E, H}, InitRole::kBias, routed});
 }
 

@@ -134,9 +134,8 @@ Result<std::shared_ptr<const ExpertSource>> CheckpointSource::stacked_experts(
   SIEVE_ASSIGN_OR_RETURN(t.down, mapped(layer.down));
   SIEVE_ASSIGN_OR_RETURN(t.gate_up_bias, mapped(layer.gate_up_bias));
   SIEVE_ASSIGN_OR_RETURN(t.down_bias, mapped(layer.down_bias));
-  return mapped_stacked_experts(std::move(t), layer.num_experts, layer.hidden,
-                                layer.intermediate, format_of(MatrixRole::kRoutedExpert),
-                                format_.keep_stored);
+  return mapped_stacked_experts(std::move(t), layer.num_experts, layer.hidden, layer.intermediate,
+                                format_of(MatrixRole::kRoutedExpert), format_.keep_stored);
 }
 
 Result<std::shared_ptr<const ExpertSource>> CheckpointSource::experts(
@@ -221,7 +220,8 @@ Status FilledSource::skip(std::initializer_list<std::string> names) {
 Result<std::shared_ptr<const ExpertSource>> FilledSource::stacked_experts(
     const StackedExpertNames& layer) {
   StackedFills f;
-  for (auto [name, fill] : {std::pair{&layer.gate_up, &f.gate_up}, {&layer.down, &f.down},
+  for (auto [name, fill] : {std::pair{&layer.gate_up, &f.gate_up},
+                            {&layer.down, &f.down},
                             {&layer.gate_up_bias, &f.gate_up_bias},
                             {&layer.down_bias, &f.down_bias}}) {
     SIEVE_ASSIGN_OR_RETURN(const Entry* e, lookup(*name));

@@ -99,8 +99,8 @@ std::vector<DecoderLayer> recipe(const ModelConfig& c) {
                                   .intermediate = c.moe_intermediate_size};
     experts.activation.swiglu_limit = f.swiglu_limit;
     experts.activation.swiglu_alpha = kSwigluAlpha;
-    layers[l].feed_forward = std::make_unique<MoeBlock>(
-        std::make_unique<SoftmaxTopkRouter>(router), std::make_unique<StackedExperts>(experts));
+    layers[l].feed_forward = std::make_unique<MoeBlock>(std::make_unique<SoftmaxTopkRouter>(router),
+                                                        std::make_unique<StackedExperts>(experts));
   }
   return layers;
 }
@@ -170,12 +170,9 @@ nlohmann::json write_config(const Family& f, const Preset& p, DType dtype) {
   // YaRN as released: 32× over a 4,096-token original context (the tiny model keeps the same
   // ratio to its own context).
   const int64_t original = std::max<int64_t>(p.max_positions / 32, 1);
-  j["rope_scaling"] = {{"beta_fast", 32.0},
-                       {"beta_slow", 1.0},
-                       {"factor", 32.0},
-                       {"original_max_position_embeddings", original},
-                       {"rope_type", "yarn"},
-                       {"truncate", false}};
+  j["rope_scaling"] = {{"beta_fast", 32.0},   {"beta_slow", 1.0},
+                       {"factor", 32.0},      {"original_max_position_embeddings", original},
+                       {"rope_type", "yarn"}, {"truncate", false}};
   j["sliding_window"] = p.sliding_window;
   return j;
 }

@@ -58,10 +58,32 @@ TEST(ConfigTest, UnknownModelType) {
 }
 
 TEST(ConfigTest, KnownButUnsupportedFamilies) {
-  for (const std::string model : {"deepseek_v3", "gpt_oss"}) {
+  for (const std::string model : {"deepseek_v3"}) {
     const std::string msg = expect_error(fixture_config(model), StatusCode::kUnimplemented);
     EXPECT_TRUE(contains(msg, "'" + model + "'") && contains(msg, "not supported yet")) << msg;
   }
+}
+
+// gpt-oss's layer_types must name one known type per layer; attention biases are gpt-oss's
+// alone (another family saying attention_bias: true is refused, not ignored).
+TEST(ConfigTest, GptOssLayerTypesAndAttentionBias) {
+  json c = fixture_config("gpt_oss");
+  c["layer_types"].erase(0);
+  EXPECT_TRUE(contains(expect_error(c, StatusCode::kInvalidArgument), "one type per layer"));
+  c = fixture_config("gpt_oss");
+  c["layer_types"][1] = "chunked_attention";
+  EXPECT_TRUE(contains(expect_error(c, StatusCode::kInvalidArgument), "chunked_attention"));
+  c = fixture_config("gpt_oss");
+  c["sliding_window"] = 0;
+  EXPECT_TRUE(contains(expect_error(c, StatusCode::kInvalidArgument), "sliding_window"));
+  c = fixture_config("gpt_oss");
+  c.erase("layer_types");  // GptOssConfig's default: sliding, full, sliding, ...
+  auto parsed = parse_model_config(c);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().to_string();
+  EXPECT_EQ(parsed->sliding_window, 8);
+  c = fixture_config("qwen3_moe");
+  c["attention_bias"] = true;
+  EXPECT_TRUE(contains(expect_error(c, StatusCode::kUnimplemented), "attention_bias"));
 }
 
 TEST(ConfigTest, MissingOrIllTypedModelType) {
