@@ -1,5 +1,5 @@
-// Paged attention against a double reference; batch invariance, chunking invariance, GQA and
-// sliding windows.
+// Paged attention against a double reference; batch invariance, chunking invariance, GQA,
+// sliding windows and attention sinks.
 #include "kernels/cpu/attention.h"
 
 #include <gtest/gtest.h>
@@ -47,8 +47,18 @@ struct SeqQuery {
 
 // Runs attention for the given sequences; q rows are taken from `q_all` at
 // [pos * num_heads * head_dim], so the same position always has the same query.
+// Per-head sink logits, spread around the scores' own range so some heads' sinks dominate.
+std::vector<float> sink_logits(int64_t heads) {
+  std::vector<float> s;
+  for (int64_t h = 0; h < heads; ++h)
+    s.push_back(-2.0f + 1.5f * static_cast<float>(h));
+  return s;
+}
+
 std::vector<float> run(const CacheSetup& st, const std::vector<float>& q_all,
-                       const std::vector<SeqQuery>& seqs, int64_t window, ThreadPool* pool) {
+                       const std::vector<SeqQuery>& seqs, int64_t window, ThreadPool* pool,
+                       bool sinks) {
+  const std::vector<float> sink = sink_logits(st.num_heads);
   const int64_t row = st.num_heads * st.head_dim;
   std::vector<int32_t> qs{0}, ctx, tables;
   std::vector<float> q;
@@ -80,12 +90,15 @@ std::vector<float> run(const CacheSetup& st, const std::vector<float>& q_all,
   a.ld_out = row;
   a.scale = 1.0f / std::sqrt(static_cast<float>(st.head_dim));
   a.sliding_window = window;
+  a.sinks = sinks ? sink.data() : nullptr;
   paged_attention(a, pool);
   return out;
 }
 
+// softmax over [scores..., sink] with the sink's column dropped, as transformers' gpt-oss does.
 std::vector<double> reference(const CacheSetup& st, const std::vector<float>& q_all,
-                              const SeqQuery& s, int64_t window) {
+                              const SeqQuery& s, int64_t window, bool sinks) {
+  const std::vector<float> sink = sink_logits(st.num_heads);
   const int64_t row = st.num_heads * st.head_dim, hd = st.head_dim;
   const int64_t group = st.num_heads / st.num_kv_heads;
   std::vector<double> out;
@@ -103,8 +116,9 @@ std::vector<double> reference(const CacheSetup& st, const std::vector<float>& q_
           d += double(q[i]) * k[i];
         sc.push_back(d / std::sqrt(double(hd)));
       }
-      const double mx = *std::max_element(sc.begin(), sc.end());
-      double sum = 0;
+      double mx = *std::max_element(sc.begin(), sc.end());
+      if (sinks) mx = std::max(mx, double(sink[h]));
+      double sum = sinks ? std::exp(double(sink[h]) - mx) : 0.0;
       for (auto& x : sc)
         sum += (x = std::exp(x - mx));
       std::vector<double> o(hd, 0.0);
@@ -130,19 +144,20 @@ std::vector<float> random_q(int64_t rows, uint32_t seed) {
   return q;
 }
 
-// (sliding window, head_dim): 24 takes the portable path, 32 and 128 the SIMD one where present.
-class AttentionTest : public ::testing::TestWithParam<std::tuple<int64_t, int64_t>> {};
+// (sliding window, head_dim, sinks): head_dim 24 takes the portable path, 32 and 128 the SIMD
+// one where present.
+class AttentionTest : public ::testing::TestWithParam<std::tuple<int64_t, int64_t, bool>> {};
 
 TEST_P(AttentionTest, MatchesReference) {
-  const auto [window, hd] = GetParam();
+  const auto [window, hd, sinks] = GetParam();
   CacheSetup st(3, 1, hd);
   ThreadPool pool(2);
   const auto q_all = random_q(3 * 128 * st.num_heads * st.head_dim, 2);
   const std::vector<SeqQuery> seqs = {{0, 70, 70, 0}, {1, 37, 1, 128}, {2, 100, 5, 256}};
-  const auto out = run(st, q_all, seqs, window, &pool);
+  const auto out = run(st, q_all, seqs, window, &pool, sinks);
   size_t off = 0;
   for (const auto& s : seqs) {
-    const auto ref = reference(st, q_all, s, window);
+    const auto ref = reference(st, q_all, s, window, sinks);
     for (size_t i = 0; i < ref.size(); ++i)
       ASSERT_NEAR(out[off + i], ref[i], 1e-5) << i;
     off += ref.size();
@@ -151,23 +166,23 @@ TEST_P(AttentionTest, MatchesReference) {
 }
 
 TEST_P(AttentionTest, BatchInvariantAndChunkInvariant) {
-  const auto [window, hd] = GetParam();
+  const auto [window, hd, sinks] = GetParam();
   CacheSetup st(3, 3, hd);
   ThreadPool p1(1), p3(3);
   const auto q_all = random_q(3 * 128 * st.num_heads * st.head_dim, 4);
   const int64_t row = st.num_heads * st.head_dim;
   const std::vector<SeqQuery> seqs = {{0, 90, 90, 0}, {1, 37, 1, 128}, {2, 100, 5, 256}};
-  const auto batch = run(st, q_all, seqs, window, &p3);
+  const auto batch = run(st, q_all, seqs, window, &p3, sinks);
   size_t off = 0;
   for (const auto& s : seqs) {
-    const auto alone = run(st, q_all, {s}, window, &p1);
+    const auto alone = run(st, q_all, {s}, window, &p1, sinks);
     ASSERT_EQ(0, std::memcmp(alone.data(), batch.data() + off, alone.size() * 4));
     off += alone.size();
   }
   // Seq 0 as chunks 0..33, 33..61, 61..90 gives the same rows as the whole prompt.
   std::vector<float> chunked;
   for (auto [ctx, qlen] : {std::pair{33, 33}, std::pair{61, 28}, std::pair{90, 29}}) {
-    const auto part = run(st, q_all, {{0, ctx, qlen, 0}}, window, &p3);
+    const auto part = run(st, q_all, {{0, ctx, qlen, 0}}, window, &p3, sinks);
     chunked.insert(chunked.end(), part.begin(), part.end());
   }
   ASSERT_EQ(chunked.size(), static_cast<size_t>(90 * row));
@@ -176,7 +191,7 @@ TEST_P(AttentionTest, BatchInvariantAndChunkInvariant) {
 
 INSTANTIATE_TEST_SUITE_P(WindowsAndHeadDims, AttentionTest,
                          ::testing::Combine(::testing::Values(0, 1, 20),
-                                            ::testing::Values(24, 32, 128)));
+                                            ::testing::Values(24, 32, 128), ::testing::Bool()));
 
 TEST(Attention, KvWrite) {
   const int64_t tokens = 3, kvh = 2, hd = 5;

@@ -1,6 +1,7 @@
 // Norms, activation, rope and router top-k against plain references.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -83,6 +84,38 @@ TEST(Ops, SiluMul) {
         ASSERT_NEAR(out[r * inter + c], g / (1 + std::exp(-g)) * u, 1e-5);
       }
   }
+}
+
+// gpt-oss's clamped SwiGLU against its definition in double, with values on both sides of the
+// limit (gate above it clamps, up clamps both ways).
+TEST(Ops, ClampedSwiglu) {
+  ThreadPool pool(2);
+  const double limit = 7.0, alpha = 1.702;
+  for (int64_t rows : {1, 5, 64}) {
+    const int64_t inter = 77;
+    const auto gu = random_floats(static_cast<size_t>(rows * 2 * inter), 9, -12.f, 12.f);
+    std::vector<float> out(static_cast<size_t>(rows * inter));
+    clamped_swiglu(gu.data(), rows, inter, 2 * inter, out.data(), inter, 7.0f, 1.702f, &pool);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < inter; ++c) {
+        const double g = std::min(double(gu[r * 2 * inter + c]), limit);
+        const double u = std::clamp(double(gu[r * 2 * inter + inter + c]), -limit, limit);
+        const double want = g / (1 + std::exp(-alpha * g)) * (u + 1);
+        ASSERT_NEAR(out[r * inter + c], want, 1e-5 * std::max(1.0, std::abs(want)));
+      }
+  }
+}
+
+TEST(Ops, AddBias) {
+  ThreadPool pool(2);
+  const int64_t rows = 9, n = 33, ld = 40;
+  auto y = random_floats(static_cast<size_t>(rows * ld), 10, -1.f, 1.f);
+  const auto before = y;
+  const auto bias = random_floats(static_cast<size_t>(n), 11, -1.f, 1.f);
+  add_bias(y.data(), rows, n, ld, bias.data(), &pool);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < ld; ++c)  // columns past n (the stride's padding) untouched
+      ASSERT_EQ(y[r * ld + c], before[r * ld + c] + (c < n ? bias[c] : 0.f));
 }
 
 TEST(Ops, ExpShifted) {

@@ -33,6 +33,7 @@ struct Case {
   std::vector<Seq> seqs;
   int64_t table_tokens = 0;  // block tables cover at least this many tokens per sequence
   uint32_t seed = 1;
+  bool sinks = false;  // per-head sink logits in the softmax (gpt-oss)
 };
 
 // Host data of one call: random q and caches, shuffled (non-contiguous) block tables.
@@ -41,6 +42,7 @@ struct Problem {
   int64_t tokens = 0, max_blocks = 0, num_blocks = 0, ld = 0;
   std::vector<float> q, k_cache, v_cache;
   std::vector<int32_t> tables, query_start, context_lens;
+  std::vector<float> sinks;  // [num_heads] when c.sinks
 };
 
 Problem make_problem(const Case& c) {
@@ -79,6 +81,12 @@ Problem make_problem(const Case& c) {
     x = u(rng);
   for (float& x : p.v_cache)
     x = u(rng);
+  // Sinks around the scores' range (|q·k| · scale stays within ~±3 here): some heads' sinks
+  // dominate their softmax, others barely count.
+  if (c.sinks) {
+    for (int64_t h = 0; h < c.num_heads; ++h)
+      p.sinks.push_back(4.f * u(rng));
+  }
   return p;
 }
 
@@ -112,6 +120,7 @@ std::vector<float> run_cpu(const Problem& p) {
   a.block_tables = p.tables.data();
   a.query_start = p.query_start.data();
   a.context_lens = p.context_lens.data();
+  a.sinks = p.c.sinks ? p.sinks.data() : nullptr;
   kernels::paged_attention(a, nullptr);
   return out;
 }
@@ -120,6 +129,7 @@ std::vector<float> run_cpu(const Problem& p) {
 struct DeviceProblem {
   DeviceBuffer<float> q, out, k_cache, v_cache;
   DeviceBuffer<int32_t> tables, query_start, context_lens;
+  DeviceBuffer<float> sinks;
   DeviceBuffer<unsigned char> workspace;
   PagedAttentionParams params;
 };
@@ -147,6 +157,10 @@ void upload(const Problem& p, int64_t max_q, int64_t max_ctx, DeviceProblem& d) 
   a.block_tables = d.tables.data();
   a.query_start = d.query_start.data();
   a.context_lens = d.context_lens.data();
+  if (p.c.sinks) {
+    d.sinks = DeviceBuffer<float>::from_host(p.sinks);
+    a.sinks = d.sinks.data();
+  }
   a.max_query_len = max_q > 0 ? max_q : std::max<int64_t>(tight_q, 1);
   a.max_context_len = max_ctx > 0 ? max_ctx : std::max<int64_t>(tight_ctx, a.max_query_len);
   d.workspace = DeviceBuffer<unsigned char>(paged_attention_workspace_bytes(a));
@@ -314,6 +328,28 @@ TEST(CudaAttention, SlidingWindow) {
       check(with_shape(decode, h));
       Case prefill;
       prefill.window = window;
+      prefill.seqs = {{300, 300}, {90, 1200}, {1, 2000}, {0, 0}};
+      prefill.seed = ++seed;
+      check(with_shape(prefill, h));
+    }
+  }
+}
+
+// gpt-oss's attention: sinks on sliding and full layers, decode (direct and split into
+// partitions, whose reduce applies the sink) and prefill.
+TEST(CudaAttention, Sinks) {
+  uint32_t seed = 800;
+  for (const HeadShape& h : {kShapes[1], kShapes[4], kShapes[7]}) {
+    for (int64_t window : {0, 128}) {
+      SCOPED_TRACE(testing::Message() << "head_dim " << h.head_dim << " window " << window);
+      Case decode;
+      decode.sinks = true;
+      decode.window = window;
+      decode.seqs = random_decodes(9, 5000, ++seed);
+      decode.seqs.push_back({1, 50});
+      decode.seed = ++seed;
+      check(with_shape(decode, h));
+      Case prefill = decode;
       prefill.seqs = {{300, 300}, {90, 1200}, {1, 2000}, {0, 0}};
       prefill.seed = ++seed;
       check(with_shape(prefill, h));
