@@ -37,16 +37,6 @@ void send_error(http::Responder& res, Metrics& metrics, const ApiError& e) {
   send_json(res, e.status, error_body(e));
 }
 
-// A harmony turn ends at <|return|> (answered) or <|call|> (waiting for a tool). config.json
-// names only the first as EOS (generation_config.json lists both, and that file is not read),
-// and a turn that ran past <|call|> would invent the tool's answer, so chat requests carry both.
-void add_harmony_stop_tokens(const HarmonyTokens& t, SamplingParams& p) {
-  for (int32_t id : {t.ret, t.call}) {
-    if (std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), id) == p.stop_token_ids.end())
-      p.stop_token_ids.push_back(id);
-  }
-}
-
 // Status codes for what the engine refuses.
 ApiError engine_error(const Status& s) {
   switch (s.code()) {
@@ -692,7 +682,7 @@ void OpenAiFrontend::generate(const http::Request& hreq, std::shared_ptr<http::R
     if (chat && !r.max_tokens_given) {
       g.params.max_tokens = max_len - static_cast<int64_t>(g.prompt_token_ids.size());
     }
-    if (job->harmony) add_harmony_stop_tokens(*harmony_, g.params);
+    if (job->harmony) add_harmony_stop_tokens(*harmony_, g.params.stop_token_ids);
     // n samples of one seeded request differ from each other and repeat run to run.
     if (g.params.seed && r.n > 1) *g.params.seed += static_cast<uint64_t>(i % r.n);
     RequestSink sink;

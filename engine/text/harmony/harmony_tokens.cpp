@@ -1,5 +1,6 @@
 #include "engine/text/harmony/harmony_tokens.h"
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 
@@ -40,6 +41,13 @@ std::optional<HarmonyTokens> detect_harmony(const PromptEncoder& encoder) {
   constexpr std::string_view kOpen = "<|start|>assistant";
   if (!std::string_view(*rendered).ends_with(kOpen)) return std::nullopt;
   return tokens;
+}
+
+void add_harmony_stop_tokens(const HarmonyTokens& tokens, std::vector<int32_t>& stop_token_ids) {
+  for (int32_t id : {tokens.ret, tokens.call}) {
+    if (std::find(stop_token_ids.begin(), stop_token_ids.end(), id) == stop_token_ids.end())
+      stop_token_ids.push_back(id);
+  }
 }
 
 }  // namespace sieve

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 namespace sieve {
 
@@ -39,5 +40,10 @@ struct HarmonyTokens {
 // chat template's generation prompt ends with "<|start|>assistant", so the model's output
 // continues an assistant message's header. Decided from the files, never from a model name.
 std::optional<HarmonyTokens> detect_harmony(const PromptEncoder& encoder);
+
+// Adds <|return|> and <|call|> to a request's stop token ids (once). A harmony turn ends at
+// either, but config.json names only <|return|> as EOS (generation_config.json lists both, and
+// that file is not read), and a turn that ran past <|call|> would invent the tool's answer.
+void add_harmony_stop_tokens(const HarmonyTokens& tokens, std::vector<int32_t>& stop_token_ids);
 
 }  // namespace sieve
