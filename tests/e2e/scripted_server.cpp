@@ -2,7 +2,7 @@
 // instead of an engine, so end-to-end tests can make "the model" write exact token sequences
 // (harmony turns of gpt-oss, malformed ones) and check what real clients receive.
 //
-//   sieve_scripted_server --tokenizer DIR --scripts FILE.json [--port 0]
+//   sieve_scripted_server --tokenizer DIR --scripts FILE.json [--port 0] [--grpc-port 0]
 //
 // FILE.json maps script names to output text written with special-token markers, e.g.
 // {"answer": "<|channel|>final<|message|>4<|return|>"}; the text is encoded with the tokenizer
@@ -28,6 +28,7 @@
 #include "engine/serving_loop.h"
 #include "engine/text/prompt_encoder.h"
 #include "engine/text/text_stream.h"
+#include "server/grpc_server.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/openai_server.h"
@@ -180,7 +181,7 @@ class ScriptedLoop final : public ServingLoop {
 
 int serve(int argc, char** argv) {
   std::string tokenizer_dir, scripts_file;
-  int port = 0;
+  int port = 0, grpc_port = -1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--tokenizer") {
@@ -189,6 +190,8 @@ int serve(int argc, char** argv) {
       scripts_file = argv[i + 1];
     } else if (flag == "--port") {
       port = std::stoi(argv[i + 1]);
+    } else if (flag == "--grpc-port") {
+      grpc_port = std::stoi(argv[i + 1]);
     } else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -230,6 +233,17 @@ int serve(int argc, char** argv) {
   http::HttpServer http(so, [&frontend](http::Request r, std::shared_ptr<http::Responder> res) {
     frontend.handle(std::move(r), std::move(res));
   });
+  std::unique_ptr<server::GrpcFrontend> grpc;
+  const ModelConfig config;  // no model behind the script
+  if (grpc_port >= 0) {
+    grpc = std::make_unique<server::GrpcFrontend>(loop, &*encoder, config, metrics, fo);
+    auto g = grpc->start("127.0.0.1", grpc_port);
+    if (!g.ok()) {
+      std::fprintf(stderr, "%s\n", g.status().message().c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "gRPC scripted model on 127.0.0.1:%d\n", *g);
+  }
   auto bound = http.start();
   if (!bound.ok()) {
     std::fprintf(stderr, "%s\n", bound.status().message().c_str());
@@ -239,7 +253,9 @@ int serve(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   frontend.begin_shutdown();
+  if (grpc) grpc->begin_shutdown();
   loop.stop(std::chrono::milliseconds(0));
+  if (grpc) grpc->stop(std::chrono::milliseconds(0));
   http.stop();
   return 0;
 }

@@ -7,8 +7,16 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import grpc from '@grpc/grpc-js';
+import protoLoader from '@grpc/proto-loader';
 import OpenAI from 'openai';
 import { startProcess, fixture, raw } from './harness.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const { Sieve } = grpc.loadPackageDefinition(protoLoader.loadSync(
+  path.join(here, '../../../proto/sieve.proto'),
+  { keepCase: true, longs: Number, enums: String, defaults: true, oneofs: true })).sieve.v1;
 
 const SCRIPTED = process.env.SIEVE_SCRIPTED_SERVER;
 if (!SCRIPTED || !fs.existsSync(SCRIPTED)) {
@@ -74,7 +82,7 @@ describe('harmony chat completions (gpt-oss tokenizer, scripted output)', () => 
     const scripts = path.join(dir, 'scripts.json');
     fs.writeFileSync(scripts, JSON.stringify(SCRIPTS));
     server = await startProcess(SCRIPTED, ['--tokenizer', fixture('tokenizers/gpt-oss'),
-      '--scripts', scripts, '--port', '0']);
+      '--scripts', scripts, '--port', '0', '--grpc-port', '0']);
     client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'none', maxRetries: 0 });
   });
   after(async () => {
@@ -239,5 +247,44 @@ describe('harmony chat completions (gpt-oss tokenizer, scripted output)', () => 
       { body: { ...ask('echo'), reasoning_effort: 'extreme' } });
     assert.equal(bad.status, 400);
     assert.equal(bad.json.error.param, 'reasoning_effort');
+  });
+
+  test('gRPC Generate with chat input: the same fields, in chunks and the completion', async () => {
+    assert.ok(server.grpcPort > 0, server.log());
+    const c = new Sieve(`127.0.0.1:${server.grpcPort}`, grpc.credentials.createInsecure());
+    try {
+      const run = (script) => new Promise((resolve, reject) => {
+        const msgs = [];
+        const call = c.Generate({
+          chat: { messages: [{ role: 'user', content: `script:${script}` }],
+            tools_json: JSON.stringify(TOOLS) },
+          sampling: { max_tokens: 200 },
+        });
+        call.on('data', (m) => msgs.push(m));
+        call.on('error', reject);
+        call.on('end', () => resolve(msgs));
+      });
+      const msgs = await run('weather');
+      const done = msgs.at(-1).complete;
+      assert.equal(done.finish_reason, 'tool_calls');
+      assert.equal(done.reasoning_content, 'Need the weather.');
+      assert.equal(done.content, '');
+      assert.equal(done.tool_calls.length, 1);
+      assert.match(done.tool_calls[0].id, /^call_[A-Za-z0-9]{24}$/);
+      assert.equal(done.tool_calls[0].name, 'get_weather');
+      assert.equal(done.tool_calls[0].arguments, '{"city": "Paris", "unit": "celsius"}');
+      const chunks = msgs.filter((m) => m.chunk).map((m) => m.chunk);
+      assert.equal(chunks.map((k) => k.reasoning_content).join(''), 'Need the weather.');
+      const streamed = chunks.flatMap((k) => k.tool_calls);
+      assert.deepEqual(streamed, done.tool_calls);
+      assert.ok(!done.text.includes('INVENTED'));
+
+      const answer = (await run('answer')).at(-1).complete;
+      assert.equal(answer.finish_reason, 'stop');
+      assert.equal(answer.reasoning_content, 'User asks 2+2. Simple.');
+      assert.equal(answer.content, '2+2 = 4. 答え 😀');
+    } finally {
+      c.close();
+    }
   });
 });
