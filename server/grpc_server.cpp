@@ -12,7 +12,9 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "engine/text/harmony/harmony_messages.h"
 #include "proto/sieve.grpc.pb.h"
+#include "server/harmony_chat.h"
 
 namespace sieve::server {
 
@@ -36,6 +38,27 @@ grpc::Status to_grpc(const Status& s) {
       return {grpc::StatusCode::INTERNAL, s.message()};
   }
 }
+
+// A chat Generate of a harmony model: the output's parser, and the ids given to its tool calls
+// (chunks and the completion name a call alike). Used only on the serving loop's thread.
+struct HarmonyCall {
+  HarmonyParser parser;
+  std::vector<std::string> call_ids;
+
+  // Copies a parser delta into a chunk or completion's fields.
+  template <class Msg>
+  void fill(const HarmonyDelta& d, size_t first_call, Msg& m) {
+    m.set_reasoning_content(d.reasoning);
+    m.set_content(d.content);
+    for (size_t i = 0; i < d.tool_calls.size(); ++i) {
+      if (first_call + i == call_ids.size()) call_ids.push_back(new_tool_call_id());
+      pb::ToolCall* c = m.add_tool_calls();
+      c->set_id(call_ids[first_call + i]);
+      c->set_name(d.tool_calls[i].name);
+      c->set_arguments(d.tool_calls[i].arguments);
+    }
+  }
+};
 
 Result<json> parse_json(const std::string& text, const std::string& field, bool want_object) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -140,7 +163,12 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
   std::map<std::string, uint64_t> running;  // client request id → engine id
 
   Impl(ServingLoop& l, const PromptEncoder* e, const ModelConfig& c, Metrics& m, FrontendOptions o)
-      : loop(l), encoder(e), config(c), metrics(m), options(std::move(o)) {}
+      : loop(l), encoder(e), config(c), metrics(m), options(std::move(o)) {
+    if (encoder) harmony = detect_harmony(*encoder);
+  }
+
+  // Set when the model speaks harmony: chat output is parsed (harmony_chat.h).
+  std::optional<HarmonyTokens> harmony;
 
   Result<std::vector<int32_t>> prompt_ids(const pb::GenerateRequest& r) const {
     auto need = [&]() -> Status {
@@ -157,6 +185,7 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
       case pb::GenerateRequest::kChat: {
         SIEVE_RETURN_IF_ERROR(need());
         SIEVE_ASSIGN_OR_RETURN(ChatTemplateInput in, chat_input(r.chat()));
+        if (harmony) prepare_harmony_messages(in.messages);
         return encoder->encode_chat(in);
       }
       default:
@@ -266,6 +295,11 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
     if (Status read = read_sampling(req->sampling(), req->priority(), g); !read.ok()) {
       return refuse(read);
     }
+    std::shared_ptr<HarmonyCall> parsed;
+    if (harmony && req->input_case() == pb::GenerateRequest::kChat) {
+      add_harmony_stop_tokens(*harmony, g.params.stop_token_ids);
+      parsed = std::make_shared<HarmonyCall>(HarmonyParser(encoder->tokenizer(), *harmony));
+    }
     const int64_t n = static_cast<int64_t>(g.prompt_token_ids.size());
     if (n >= options.max_model_len || n + g.params.max_tokens > options.max_model_len) {
       return refuse(invalid_argument(
@@ -289,13 +323,17 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
       return s.ok() ? *s : std::string();
     };
     RequestSink sink;
-    sink.on_token = [state, first, arrival, token_text](const TokenEvent& e) {
+    sink.on_token = [state, first, arrival, token_text, parsed](const TokenEvent& e) {
       if (*first < 0)
         *first = std::chrono::duration<double>(std::chrono::steady_clock::now() - arrival).count();
       pb::GenerateResponse msg;
       pb::GenerateChunk* c = msg.mutable_chunk();
       c->add_token_ids(e.token);
       c->set_text(std::string(e.text));
+      if (parsed) {
+        const size_t calls = parsed->parser.output().tool_calls.size();
+        parsed->fill(parsed->parser.push(e.token), calls, *c);
+      }
       if (e.logprobs) {
         pb::TokenLogprobs* l = c->add_logprobs();
         for (const TokenLogprob& t : *e.logprobs) {
@@ -309,7 +347,7 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
       if (state->reactor) state->reactor->push(std::move(msg), false);
     };
     const std::vector<int32_t> prompt = g.prompt_token_ids;
-    sink.on_finish = [this, state, first, arrival, prompt, rid](RequestOutput&& out) {
+    sink.on_finish = [this, state, first, arrival, prompt, rid, parsed](RequestOutput&& out) {
       {
         // No longer running as soon as it ends: an Abort that follows the completion (which the
         // client may see before the call's OnDone runs) finds nothing.
@@ -324,6 +362,16 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
       pb::GenerateResponse msg;
       pb::GenerateComplete* c = msg.mutable_complete();
       c->set_finish_reason(out.finish_reason);
+      std::optional<pb::GenerateResponse> last_chunk;
+      if (parsed) {
+        // What the parser still held goes out as a last chunk, and the totals in the completion.
+        const size_t calls = parsed->parser.output().tool_calls.size();
+        const HarmonyDelta rest = parsed->parser.finish();
+        if (!rest.empty()) parsed->fill(rest, calls, *last_chunk.emplace().mutable_chunk());
+        const HarmonyDelta& all = parsed->parser.output();
+        parsed->fill(all, 0, *c);
+        c->set_finish_reason(harmony_finish_reason(out.finish_reason, all));
+      }
       c->set_stop_string(out.stop_string);
       c->mutable_prompt_token_ids()->Add(prompt.begin(), prompt.end());
       c->mutable_output_token_ids()->Add(out.output_token_ids.begin(), out.output_token_ids.end());
@@ -332,6 +380,7 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
       c->mutable_usage()->set_completion_tokens(static_cast<uint32_t>(out.output_token_ids.size()));
       c->mutable_usage()->set_cached_tokens(static_cast<uint32_t>(out.num_cached_tokens));
       std::lock_guard lock(state->mu);
+      if (state->reactor && last_chunk) state->reactor->push(std::move(*last_chunk), false);
       if (state->reactor) state->reactor->push(std::move(msg), true);
     };
     // Registered under the same lock as the submit, so an Abort can never miss it.

@@ -47,7 +47,8 @@ const std::set<std::string>& chat_fields() {
                                           "parallel_tool_calls",
                                           "response_format",
                                           "chat_template_kwargs",
-                                          "add_generation_prompt"};
+                                          "add_generation_prompt",
+                                          "reasoning_effort"};
   return k;
 }
 
@@ -220,6 +221,9 @@ std::optional<ApiError> parse_request(const json& body, Endpoint endpoint, Parse
       }
     } else if (key == "chat_template_kwargs") {
       if (!v.is_object()) return want(key, "an object", v);
+    } else if (key == "reasoning_effort") {
+      if (!(v.is_string() && (v == "low" || v == "medium" || v == "high")))
+        return want(key, "\"low\", \"medium\" or \"high\"", v);
     } else if (key == "add_generation_prompt") {
       bool b = true;
       e = get_bool(v, key, b);
@@ -249,6 +253,11 @@ std::optional<ApiError> parse_request(const json& body, Endpoint endpoint, Parse
       in.add_generation_prompt = body["add_generation_prompt"].get<bool>();
     if (body.contains("chat_template_kwargs") && body["chat_template_kwargs"].is_object())
       in.kwargs = body["chat_template_kwargs"];
+    // OpenAI's top-level field reaches the template as the variable of the same name (gpt-oss's
+    // reads it into its system message); chat_template_kwargs, being explicit, wins.
+    if (body.contains("reasoning_effort") && body["reasoning_effort"].is_string() &&
+        !in.kwargs.contains("reasoning_effort"))
+      in.kwargs["reasoning_effort"] = body["reasoning_effort"];
     if (body.contains("top_logprobs") && !body["top_logprobs"].is_null() && !out.chat_logprobs)
       return bad("top_logprobs", "top_logprobs needs logprobs: true");
     if (out.chat_logprobs && !p.logprobs) p.logprobs = 0;

@@ -7,7 +7,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/text/harmony/harmony_messages.h"
 #include "server/dashboard_page.h"
+#include "server/harmony_chat.h"
 #include "server/openai_protocol.h"
 
 namespace sieve::server {
@@ -64,12 +66,15 @@ struct OpenAiFrontend::Job : std::enable_shared_from_this<Job> {
     int64_t tokens = 0;
     double ttft = 0;
     RequestOutput out;
+    // A streamed chat choice of a harmony model: its output parsed as it comes.
+    std::unique_ptr<HarmonyStream> harmony;
   };
 
   std::mutex mu;
   OpenAiFrontend* fe = nullptr;
   ParsedRequest req;
   bool chat = false;
+  bool harmony = false;  // chat with a harmony model: reasoning, content and tool calls parsed
   std::shared_ptr<http::Responder> res;
   std::string id;
   int64_t created = 0;
@@ -231,6 +236,33 @@ struct OpenAiFrontend::Job : std::enable_shared_from_this<Job> {
     emit(chunk);
   }
 
+  // Streamed harmony deltas of one choice: one chunk per delta (the first takes the role, the
+  // logprobs and token ids); with none, one chunk still carries those when they are wanted.
+  void stream_harmony(size_t index, std::vector<json> deltas, const std::vector<int32_t>& ids,
+                      const json& logprobs, const char* finish_reason) {
+    Choice& c = choices[index];
+    const bool must_send =
+        !logprobs.is_null() || req.return_token_ids || !c.role_sent || finish_reason;
+    if (deltas.empty() && must_send) deltas.push_back(json::object());
+    for (size_t k = 0; k < deltas.size(); ++k) {
+      json delta = json::object();
+      if (!c.role_sent) {
+        delta["role"] = "assistant";
+        c.role_sent = true;
+      }
+      delta.update(deltas[k]);
+      json choice = {{"index", index}, {"delta", std::move(delta)}};
+      const bool first = k == 0, last = k + 1 == deltas.size();
+      choice["logprobs"] = first ? logprobs : json(nullptr);
+      choice["finish_reason"] = last && finish_reason ? json(finish_reason) : json(nullptr);
+      if (req.return_token_ids) choice["token_ids"] = first ? ids : std::vector<int32_t>{};
+      json chunk = chunk_base();
+      chunk["choices"] = json::array({std::move(choice)});
+      if (req.include_usage) chunk["usage"] = nullptr;
+      emit(chunk);
+    }
+  }
+
   void on_token(size_t index, const TokenEvent& e) {
     std::lock_guard lock(mu);
     if (failed) return;
@@ -241,6 +273,11 @@ struct OpenAiFrontend::Job : std::enable_shared_from_this<Job> {
     if (e.logprobs) {
       lp = chat ? json{{"content", json::array({chat_logprob_entry(*e.logprobs)})}}
                 : completion_logprobs({*e.logprobs}, {e.token}, 0, 1, c.streamed);
+    }
+    if (c.harmony) {
+      // The parser reads ids; e.text (special tokens dropped) is not what the client gets.
+      stream_harmony(index, c.harmony->push(e.token), {e.token}, lp, nullptr);
+      return;
     }
     if (e.text.empty() && lp.is_null() && !req.return_token_ids && c.role_sent) return;
     c.streamed += e.text.size();
@@ -257,7 +294,11 @@ struct OpenAiFrontend::Job : std::enable_shared_from_this<Job> {
     fe->metrics_.request_finished(c.out.finish_reason, c.ttft, e2e,
                                   static_cast<int64_t>(c.out.output_token_ids.size()));
     if (failed) return;
-    if (req.stream) {
+    if (req.stream && c.harmony) {
+      std::vector<json> rest = c.harmony->finish();
+      const std::string reason = harmony_finish_reason(c.out.finish_reason, c.harmony->output());
+      stream_harmony(index, std::move(rest), {}, nullptr, reason.c_str());
+    } else if (req.stream) {
       const std::string rest =
           c.streamed < c.out.text.size() ? c.out.text.substr(c.streamed) : std::string();
       c.streamed = c.out.text.size();
@@ -299,7 +340,14 @@ struct OpenAiFrontend::Job : std::enable_shared_from_this<Job> {
                                    0);
         }
       }
-      if (chat) {
+      std::string finish_reason = c.out.finish_reason;
+      if (harmony) {
+        HarmonyParser parser(fe->encoder_->tokenizer(), *fe->harmony_);
+        parser.push(c.out.output_token_ids);
+        parser.finish();
+        choice["message"] = harmony_message(parser.output());
+        finish_reason = harmony_finish_reason(finish_reason, parser.output());
+      } else if (chat) {
         choice["message"] = {{"role", "assistant"}, {"content", c.out.text}};
       } else {
         choice["text"] = c.out.text;
@@ -308,7 +356,7 @@ struct OpenAiFrontend::Job : std::enable_shared_from_this<Job> {
       if (!chat && req.params.prompt_logprobs) {
         choice["prompt_logprobs"] = prompt_logprobs_json(c.out.prompt_logprobs);
       }
-      choice["finish_reason"] = c.out.finish_reason;
+      choice["finish_reason"] = finish_reason;
       if (!c.out.stop_string.empty()) choice["stop_reason"] = c.out.stop_string;
       if (req.return_token_ids) {
         if (!chat) choice["prompt_token_ids"] = prompts[c.prompt_index];
@@ -329,7 +377,11 @@ OpenAiFrontend::OpenAiFrontend(ServingLoop& loop, const PromptEncoder* encoder, 
       encoder_(encoder),
       metrics_(metrics),
       options_(std::move(options)),
-      started_at_(unix_now()) {}
+      started_at_(unix_now()) {
+  if (encoder_) harmony_ = detect_harmony(*encoder_);
+  if (harmony_)
+    spdlog::info("chat completions: harmony output read as reasoning, content and tool calls");
+}
 
 void OpenAiFrontend::handle(http::Request req, std::shared_ptr<http::Responder> res) {
   const std::string& path = req.path;
@@ -471,6 +523,7 @@ void OpenAiFrontend::tokenize(const http::Request& req, http::Responder& res) {
   } else {
     ChatTemplateInput in;
     in.messages = body["messages"];
+    if (harmony_) prepare_harmony_messages(in.messages);
     in.add_generation_prompt = true;
     if (auto e = flag("add_generation_prompt", true, in.add_generation_prompt))
       return send_error(res, metrics_, *e);
@@ -536,6 +589,7 @@ void OpenAiFrontend::generate(const http::Request& hreq, std::shared_ptr<http::R
   auto job = std::make_shared<Job>();
   job->fe = this;
   job->chat = chat;
+  job->harmony = chat && harmony_.has_value();
   job->res = res;
   job->arrival = Clock::now();
   job->created = unix_now();
@@ -557,6 +611,7 @@ void OpenAiFrontend::generate(const http::Request& hreq, std::shared_ptr<http::R
   if (chat) {
     if (auto e = require_encoder(chat ? "messages" : "prompt"))
       return send_error(*res, metrics_, *e);
+    if (job->harmony) prepare_harmony_messages(r.chat->messages);
     auto ids = encoder_->encode_chat(*r.chat);
     if (!ids.ok()) {
       ApiError e = engine_error(ids.status());
@@ -611,7 +666,9 @@ void OpenAiFrontend::generate(const http::Request& hreq, std::shared_ptr<http::R
     for (int64_t j = 0; j < r.n; ++j) {
       Job::Choice c;
       c.prompt_index = pi;
-      job->choices.push_back(c);
+      if (job->harmony && r.stream)
+        c.harmony = std::make_unique<HarmonyStream>(encoder_->tokenizer(), *harmony_);
+      job->choices.push_back(std::move(c));
     }
   }
   job->remaining = job->choices.size();
@@ -625,6 +682,7 @@ void OpenAiFrontend::generate(const http::Request& hreq, std::shared_ptr<http::R
     if (chat && !r.max_tokens_given) {
       g.params.max_tokens = max_len - static_cast<int64_t>(g.prompt_token_ids.size());
     }
+    if (job->harmony) add_harmony_stop_tokens(*harmony_, g.params.stop_token_ids);
     // n samples of one seeded request differ from each other and repeat run to run.
     if (g.params.seed && r.n > 1) *g.params.seed += static_cast<uint64_t>(i % r.n);
     RequestSink sink;

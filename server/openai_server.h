@@ -15,6 +15,7 @@
 #include <string>
 
 #include "engine/serving_loop.h"
+#include "engine/text/harmony/harmony_tokens.h"
 #include "engine/text/prompt_encoder.h"
 #include "server/dashboard.h"
 #include "server/http_server.h"
@@ -53,6 +54,8 @@ class OpenAiFrontend {
 
   ServingLoop& loop_;
   const PromptEncoder* encoder_;
+  // Set when the model speaks harmony (detect_harmony): chat output is parsed, not passed on.
+  std::optional<HarmonyTokens> harmony_;
   Metrics& metrics_;
   FrontendOptions options_;
   std::atomic<bool> shutting_down_{false};

@@ -12,6 +12,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "engine/text/harmony/harmony_parser.h"
+#include "engine/text/tokenizer/tokenizer.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/subprocess.h"
 
@@ -271,6 +273,63 @@ TEST(SieveTextCli, RunWithoutATokenizerRefusesTextLinesOnly) {
                        " --output " + dir + "/out2.jsonl");
   EXPECT_EQ(bad.code, 1);
   EXPECT_NE(bad.err.find("tokenizer.json"), std::string::npos) << bad.err;
+}
+
+// A checkpoint with gpt-oss's tokenizer and template speaks harmony (detected from those files,
+// whatever the weights): `sieve run` parses its chat lines into content, reasoning_content and
+// tool_calls beside the raw text, with the template told reasoning_effort; text lines stay raw.
+TEST(SieveTextCli, RunParsesHarmonyChatLines) {
+  const std::string dir = make_temp_dir("run-harmony");
+  const std::string tok = fixture_path("tokenizers/gpt-oss");
+  Proc made = run_sieve(
+      "make-checkpoint --like qwen3_moe --layers 1 --hidden 64 --heads 2 --kv-heads 1 "
+      "--head-dim 32 --tie-embeddings --tokenizer " +
+      tok + " --out " + dir + "/model");
+  ASSERT_EQ(made.code, 0) << made.err;
+  const json chat = {{"role", "user"}, {"content", "What is 2+2?"}};
+  const std::string in = write_jsonl(
+      dir, "in.jsonl",
+      {json{{"id", "chat"}, {"messages", {chat}}, {"max_tokens", 12}, {"reasoning_effort", "low"}},
+       json{{"id", "text"}, {"prompt", "2+2="}, {"max_tokens", 4}},
+       json{{"id", "bad"}, {"messages", {chat}}, {"reasoning_effort", "max"}}});
+  Proc run =
+      run_sieve("run --model " + dir + "/model --input " + in + " --output " + dir + "/out.jsonl");
+  ASSERT_EQ(run.code, 0) << run.err;
+  const auto out = parse_jsonl(slurp(dir + "/out.jsonl"));
+  ASSERT_EQ(out.size(), 3u);
+
+  auto tokenizer = Tokenizer::load(tok);
+  ASSERT_TRUE(tokenizer.ok());
+  const HarmonyTokens t = *HarmonyTokens::find(**tokenizer);
+  const json& c = out[0];
+  ASSERT_FALSE(c.contains("error")) << c.dump();
+  const auto prompt_ids = c["prompt_token_ids"].get<std::vector<int32_t>>();
+  const std::string prompt = *(*tokenizer)->decode(prompt_ids, false);
+  EXPECT_NE(prompt.find("Reasoning: low\n"), std::string::npos) << prompt;
+  EXPECT_TRUE(prompt.ends_with("<|start|>assistant")) << prompt;
+  // The fields are the parser's reading of the generated ids.
+  const auto ids = c["output_token_ids"].get<std::vector<int32_t>>();
+  HarmonyParser parser(*tokenizer, t);
+  parser.push(ids);
+  parser.finish();
+  const HarmonyDelta& want = parser.output();
+  ASSERT_TRUE(c.contains("content") && c.contains("reasoning_content")) << c.dump();
+  if (want.tool_calls.empty()) {
+    EXPECT_EQ(c["content"], want.content);
+    EXPECT_FALSE(c.contains("tool_calls"));
+  } else {
+    EXPECT_EQ(c["tool_calls"].size(), want.tool_calls.size());
+    EXPECT_EQ(c["finish_reason"], "tool_calls");
+  }
+  EXPECT_EQ(c["reasoning_content"], want.reasoning.empty() ? json(nullptr) : json(want.reasoning));
+  // <|return|> and <|call|> end the turn: neither appears before the last token.
+  for (size_t i = 0; i + 1 < ids.size(); ++i)
+    EXPECT_TRUE(ids[i] != t.ret && ids[i] != t.call) << "token " << i;
+
+  EXPECT_FALSE(out[1].contains("error")) << out[1].dump();
+  EXPECT_FALSE(out[1].contains("content"));
+  EXPECT_FALSE(out[1].contains("reasoning_content"));
+  EXPECT_NE(out[2]["error"].get<std::string>().find("reasoning_effort"), std::string::npos);
 }
 
 }  // namespace

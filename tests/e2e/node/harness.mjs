@@ -31,6 +31,11 @@ export async function startServer(args = [], { timeoutMs = 120000, ranks = 1 } =
     argv = ['--allow-run-as-root', '--oversubscribe', '-np', String(ranks), ...serve,
       '--expert-parallel-size', String(ranks)];
   }
+  return startProcess(command, argv, { timeoutMs });
+}
+
+// Any server binary that logs "on http://HOST:PORT" once it listens (the scripted test server).
+export async function startProcess(command, argv, { timeoutMs = 120000 } = {}) {
   const proc = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const port = await new Promise((resolve, reject) => {

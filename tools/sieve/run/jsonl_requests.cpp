@@ -5,7 +5,10 @@
 #include <limits>
 #include <set>
 
+#include "engine/text/harmony/harmony_messages.h"
+#include "engine/text/harmony/harmony_parser.h"
 #include "engine/text/prompt_encoder.h"
+#include "server/harmony_chat.h"
 
 namespace sieve {
 namespace {
@@ -20,7 +23,8 @@ const std::set<std::string>& line_fields() {
                                           "messages",
                                           "tools",
                                           "add_generation_prompt",
-                                          "chat_template_kwargs"};
+                                          "chat_template_kwargs",
+                                          "reasoning_effort"};
   return k;
 }
 
@@ -52,7 +56,8 @@ Status parse_prompt(const json& j, ParsedLine& out) {
         ": give exactly one of 'prompt_token_ids', 'prompt' (text) or 'messages' (chat)");
   }
   if (!j.contains("messages")) {
-    for (const char* key : {"tools", "add_generation_prompt", "chat_template_kwargs"}) {
+    for (const char* key :
+         {"tools", "add_generation_prompt", "chat_template_kwargs", "reasoning_effort"}) {
       if (j.contains(key)) return invalid_argument(std::string("'") + key + "' needs 'messages'");
     }
   }
@@ -83,6 +88,13 @@ Status parse_prompt(const json& j, ParsedLine& out) {
     if (!j["chat_template_kwargs"].is_object())
       return field_error("chat_template_kwargs", "an object", j["chat_template_kwargs"]);
     chat.kwargs = j["chat_template_kwargs"];
+  }
+  if (j.contains("reasoning_effort")) {
+    const json& e = j["reasoning_effort"];
+    if (!(e.is_string() && (e == "low" || e == "medium" || e == "high")))
+      return field_error("reasoning_effort", "\"low\", \"medium\" or \"high\"", e);
+    // As on /v1/chat/completions: a template variable, unless chat_template_kwargs sets it.
+    if (!chat.kwargs.contains("reasoning_effort")) chat.kwargs["reasoning_effort"] = e;
   }
   SIEVE_RETURN_IF_ERROR(validate_chat_input(chat));
   out.chat = std::move(chat);
@@ -175,6 +187,23 @@ nlohmann::ordered_json result_json(const json& id, const RequestOutput& out,
     j["prompt_logprobs"] = std::move(a);
   }
   return j;
+}
+
+void prepare_harmony_line(ParsedLine& line, const HarmonyTokens& tokens) {
+  if (!line.chat) return;
+  prepare_harmony_messages(line.chat->messages);
+  add_harmony_stop_tokens(tokens, line.request.params.stop_token_ids);
+}
+
+void add_harmony_fields(json& result, const RequestOutput& out,
+                        std::shared_ptr<const Tokenizer> tokenizer, const HarmonyTokens& tokens) {
+  HarmonyParser parser(std::move(tokenizer), tokens);
+  parser.push(out.output_token_ids);
+  parser.finish();
+  json message = server::harmony_message(parser.output());
+  message.erase("role");
+  result.update(message);
+  result["finish_reason"] = server::harmony_finish_reason(out.finish_reason, parser.output());
 }
 
 nlohmann::ordered_json error_json(const json& id, const std::string& message) {

@@ -9,13 +9,19 @@
 //       names, types and ranges as /v1/completions): "max_tokens", "temperature", "top_p",
 //       "top_k", "min_p", the penalties, "seed", "stop" (needs a tokenizer),
 //       "stop_token_ids", "ignore_eos", "logprobs", "prompt_logprobs", "priority", ...}
+//       A chat line may also set "reasoning_effort" ("low" | "medium" | "high"), a template
+//       variable as on /v1/chat/completions.
 // Out: {"id", "prompt_token_ids", "output_token_ids", "text" (when the model has a tokenizer),
-//       "finish_reason",
+//       "finish_reason" (+ "tool_calls" on a harmony chat line that called tools),
+//       on a chat line of a harmony model (gpt-oss): "content", "reasoning_content",
+//       "tool_calls": [{"id", "type": "function", "function": {"name", "arguments"}}] as in
+//       /v1/chat/completions' message (null content beside tool calls, null reasoning without),
 //       "logprobs": [[{"token_id", "logprob"}, ...] per generated token],   (when asked)
 //       "prompt_logprobs": [null, [...], ...]}                               (when asked)
 //      or {"id", "error": "..."} for a line that could not run.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -23,6 +29,7 @@
 
 #include "engine/engine.h"
 #include "engine/text/chat_template/chat_template.h"
+#include "engine/text/harmony/harmony_tokens.h"
 
 namespace sieve {
 
@@ -54,5 +61,13 @@ nlohmann::ordered_json id_of_line(const std::string& line, int64_t line_number);
 nlohmann::ordered_json result_json(const nlohmann::ordered_json& id, const RequestOutput& out,
                                    const std::optional<std::string>& text = std::nullopt);
 nlohmann::ordered_json error_json(const nlohmann::ordered_json& id, const std::string& message);
+
+// A chat line for a harmony model (detect_harmony), before encode_prompt: its history rewritten
+// for the template (prepare_harmony_messages) and <|return|>, <|call|> made stop tokens.
+void prepare_harmony_line(ParsedLine& line, const HarmonyTokens& tokens);
+// A harmony chat line's result: the output parsed into "content", "reasoning_content" and
+// "tool_calls" beside the raw "text", and finish_reason "tool_calls" when it called tools.
+void add_harmony_fields(nlohmann::ordered_json& result, const RequestOutput& out,
+                        std::shared_ptr<const Tokenizer> tokenizer, const HarmonyTokens& tokens);
 
 }  // namespace sieve

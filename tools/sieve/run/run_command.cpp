@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "engine/text/harmony/harmony_tokens.h"
 #include "engine/text/prompt_encoder.h"
 #include "tools/sieve/distributed.h"
 #include "tools/sieve/jsonl_io.h"
@@ -112,6 +113,8 @@ int run_batch(const RunOptions& o) {
     }
   }
   const PromptEncoder* enc = encoder ? &*encoder : nullptr;
+  // A harmony model's chat lines are parsed into content, reasoning and tool calls.
+  const std::optional<HarmonyTokens> harmony = enc ? detect_harmony(*enc) : std::nullopt;
 
   EngineOptions eo = loaded->engine_options(o.engine);
   if (enc) eo.tokenizer = enc->tokenizer();
@@ -130,6 +133,8 @@ int run_batch(const RunOptions& o) {
     results.emplace_back();
     if (static_cast<int>(slot % world) != rank) continue;  // another rank's line
     auto parsed = parse_request_line(line, line_number, o.default_max_tokens);
+    const bool harmony_chat = parsed.ok() && parsed->chat && harmony;
+    if (harmony_chat) prepare_harmony_line(*parsed, *harmony);
     Status encoded =
         parsed.ok() ? encode_prompt(*parsed, enc, no_tokenizer_reason) : parsed.status();
     if (!encoded.ok()) {
@@ -140,10 +145,11 @@ int run_batch(const RunOptions& o) {
     ids.resize(slot + 1);
     ids[slot] = parsed->id;
     RequestSink sink;
-    sink.on_finish = [&results, &ids, slot, enc](RequestOutput&& r) {
+    sink.on_finish = [&results, &ids, slot, enc, harmony_chat, &harmony](RequestOutput&& r) {
       std::optional<std::string> text;
       if (enc) text = r.text;  // the engine detokenizes (and applies stop strings)
       results[slot] = result_json(ids[slot], r, text);
+      if (harmony_chat) add_harmony_fields(*results[slot], r, enc->tokenizer(), *harmony);
     };
     auto added = engine.add_request(std::move(parsed->request), std::move(sink));
     if (!added.ok()) {

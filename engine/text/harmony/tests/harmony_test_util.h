@@ -1,0 +1,77 @@
+// Shared by the harmony tests: the real gpt-oss tokenizer from the fixtures, ids of text written
+// with harmony markers, and a parser run fed whole and fed one id at a time.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "engine/text/harmony/harmony_parser.h"
+#include "engine/text/tokenizer/tokenizer.h"
+#include "tests/support/fixtures.h"
+
+namespace sieve::testing {
+
+inline std::shared_ptr<const Tokenizer> gpt_oss_tokenizer() {
+  static const std::shared_ptr<const Tokenizer> tok = [] {
+    auto t = Tokenizer::load(fixture_path("tokenizers/gpt-oss/tokenizer.json"));
+    if (!t.ok()) ADD_FAILURE() << t.status().message();
+    return t.ok() ? *t : nullptr;
+  }();
+  return tok;
+}
+
+inline HarmonyTokens gpt_oss_harmony_tokens() {
+  auto t = HarmonyTokens::find(*gpt_oss_tokenizer());
+  if (!t) ADD_FAILURE() << "the gpt-oss tokenizer lacks harmony's special tokens";
+  return t.value_or(HarmonyTokens{});
+}
+
+// `text` encoded as the model would write it: "<|channel|>" and the other markers become their
+// special ids.
+inline std::vector<int32_t> harmony_ids(const std::string& text) {
+  auto ids = gpt_oss_tokenizer()->encode(text, /*add_special_tokens=*/false);
+  if (!ids.ok()) ADD_FAILURE() << ids.status().message();
+  return ids.ok() ? *ids : std::vector<int32_t>{};
+}
+
+inline bool valid_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+// Parses `ids` twice — all at once, then one id at a time — and checks that both give the same
+// result, that the per-id deltas add up to it, and that no delta splits a UTF-8 character.
+inline HarmonyDelta parse_both_ways(const std::vector<int32_t>& ids) {
+  const HarmonyTokens tokens = gpt_oss_harmony_tokens();
+  HarmonyParser whole(gpt_oss_tokenizer(), tokens);
+  HarmonyDelta all = whole.push(ids);
+  all.append(whole.finish());
+  EXPECT_EQ(all, whole.output());
+
+  HarmonyParser one(gpt_oss_tokenizer(), tokens);
+  HarmonyDelta summed;
+  for (int32_t id : ids) {
+    const HarmonyDelta d = one.push(id);
+    EXPECT_TRUE(valid_utf8(d.reasoning) && valid_utf8(d.content))
+        << "a delta splits a character after id " << id;
+    summed.append(d);
+  }
+  summed.append(one.finish());
+  EXPECT_EQ(summed, all) << "fed one id at a time, the parser says something else";
+  EXPECT_EQ(one.output(), all);
+  return all;
+}
+
+}  // namespace sieve::testing
