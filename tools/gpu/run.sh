@@ -40,16 +40,19 @@ plan_correctness() {
   gtest_step kernels_elementwise_gemm 40 gpu kernels_cuda_tests 'Cuda*:-CudaAttention.*:CudaSampling.*'
   gtest_step kernels_attention 40 gpu kernels_cuda_tests 'CudaAttention.*'
   gtest_step kernels_moe 70 gpu kernels_cuda_tests 'Moe*'
-  gtest_step kernels_sampling 40 gpu kernels_cuda_tests 'CudaSampling.*'
+  gtest_step kernels_sampling 30 gpu kernels_cuda_tests 'CudaSampling.*'
   # The fixture models on the CUDA backend: against transformers, the batch-invariance promise,
   # prefix caching, preemption; graph replay; dummy weights.
   gtest_step golden_fp32 70 gpu models_golden_gpu_tests '*GoldenTest.*'
   gtest_step golden_bf16 40 gpu models_golden_gpu_tests '*GoldenBf16Compute*'
   gtest_step cuda_graphs 40 gpu models_golden_gpu_tests '*CudaGraphTest.*'
   gtest_step dummy_load 20 gpu models_golden_gpu_tests 'DummyLoadTest.*'
+  # fp8 and mxfp4 copies of the fixtures (gpt-oss's released layout among them), dequantized as
+  # the CUDA backend loads them, against their dequantized copies.
+  gtest_step quantized_copies 25 gpu models_golden_gpu_tests '*QuantizedModelTest.*'
   gtest_step hybrid_executor 55 gpu models_hybrid_gpu_tests '*'
   # NCCL on one rank (no MPI), then expert parallelism through it.
-  gtest_step nccl_communicator 20 gpu nccl_communicator_tests '*'
+  gtest_step nccl_communicator 15 gpu nccl_communicator_tests '*'
   gtest_step expert_parallel 30 gpu models_expert_parallel_gpu_tests '*'
 }
 
