@@ -3,7 +3,9 @@
 // quantized weights are exactly those of the same seed unquantized, put through the format.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -138,6 +140,62 @@ TEST(QuantizedRandomCheckpointTest, ProjectionsQuantizedTheRestPlainSameSeedWeig
       }
       EXPECT_GT(quantized, 0);
     }
+  }
+}
+
+// gpt-oss's experts as the release stores them, checked with a decoder written from the
+// format's definition (as transformers' convert_moe_packed_tensors reads it): gate_up_proj_blocks
+// [experts, 2·inter, hidden / 32, 16] with two E2M1 codes per byte, low nibble first, times
+// 2^(scale - 127) per 32 values; the rows are gate_up_proj's columns (gate and up interleaved),
+// so the decoded [experts, 2·inter, hidden] transposed is gate_up_proj [experts, hidden, 2·inter].
+TEST(QuantizedRandomCheckpointTest, GptOssExpertsInTheReleasedMxfp4Layout) {
+  RandomCheckpointOptions plain;
+  plain.preset = "gpt_oss-tiny";
+  plain.dtype = DType::kF32;
+  plain.seed = 3;
+  plain.dir = testing::make_temp_dir("goss-plain");
+  ASSERT_TRUE(make_random_checkpoint(plain).ok());
+  RandomCheckpointOptions quant = plain;
+  quant.dir = testing::make_temp_dir("goss-mxfp4");
+  quant.quantization.method = QuantMethod::kMxfp4;
+  ASSERT_TRUE(make_random_checkpoint(quant).ok());
+  auto p = open_model_dir(plain.dir);
+  auto q = open_model_dir(quant.dir);
+  ASSERT_TRUE(p.ok() && q.ok()) << q.status().to_string();
+  const int64_t E = q->config.num_experts, H = q->config.hidden_size;
+  const int64_t I = q->config.moe_intermediate_size;
+
+  static const float kE2m1[16] = {0.f,  0.5f,  1.f,  1.5f,  2.f,  3.f,  4.f,  6.f,
+                                  -0.f, -0.5f, -1.f, -1.5f, -2.f, -3.f, -4.f, -6.f};
+  for (const auto& [param, rows, cols] : {std::tuple{std::string("gate_up_proj"), 2 * I, H},
+                                          std::tuple{std::string("down_proj"), H, I}}) {
+    const std::string name = "model.layers.1.mlp.experts." + param;
+    SCOPED_TRACE(name);
+    const CheckpointTensor* blocks = q->checkpoint->find(name + "_blocks");
+    const CheckpointTensor* scales = q->checkpoint->find(name + "_scales");
+    ASSERT_TRUE(blocks && scales);
+    EXPECT_EQ(blocks->entry->shape, (std::vector<int64_t>{E, rows, cols / 32, 16}));
+    EXPECT_EQ(scales->entry->shape, (std::vector<int64_t>{E, rows, cols / 32}));
+    const uint8_t* b = blocks->file->data(*blocks->entry);
+    const uint8_t* sc = scales->file->data(*scales->entry);
+    // decoded[e][r][c], transposed to the plain parameter's [e][c][r].
+    std::vector<float> decoded(static_cast<size_t>(E * rows * cols)), bound(decoded.size());
+    for (int64_t e = 0; e < E; ++e)
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) {
+          const int64_t row = e * rows + r, group = c / 32;
+          const uint8_t byte = b[(row * (cols / 32) + group) * 16 + (c % 32) / 2];
+          const float scale = std::ldexp(1.f, int(sc[row * (cols / 32) + group]) - 127);
+          const size_t at = static_cast<size_t>((e * cols + c) * rows + r);
+          decoded[at] = kE2m1[c % 2 == 0 ? byte & 0xF : byte >> 4] * scale;
+          bound[at] = 2 * scale;  // E2M1's widest step (4 → 6) and its clip at 6
+        }
+    const DeclaredTensor t{name, {E, cols, rows}};
+    const std::vector<float> want = read_f32(*p->checkpoint, t);
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_LE(std::abs(decoded[i] - want[i]), bound[i]) << "element " << i;
+    // The engine's reader gives the same values in the same (declared) layout.
+    EXPECT_EQ(read_f32(*q->checkpoint, t), decoded);
   }
 }
 
