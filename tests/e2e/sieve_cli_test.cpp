@@ -306,6 +306,8 @@ TEST(SieveCli, QuantizedCheckpointsInspectRunAndDequantize) {
       if (row["group"] == "embeddings") embeddings_plain = row["format"] == "plain";
     }
     EXPECT_TRUE(experts_quantized && embeddings_plain) << j["storage"].dump();
+    // Kept quantized (the CPU backend), the model holds fewer bytes than at bf16.
+    EXPECT_LT(j["weight_bytes_kept_quantized"].get<double>(), j["weight_bytes_bf16"].get<double>());
     Proc human = run_sieve("inspect --model " + dir + "/q");
     EXPECT_NE(human.out.find("quantization      " + std::string(method)), std::string::npos)
         << human.out;

@@ -10,6 +10,7 @@
 
 #include "engine/checkpoint/quantization.h"
 #include "engine/experts/expert_placement.h"
+#include "models/blocks/weight_source.h"
 #include "models/model_size.h"
 #include "tools/sieve/progress_bar.h"
 
@@ -78,6 +79,22 @@ nlohmann::json describe_storage(const ModelDir& dir) {
   return out;
 }
 
+// What the CPU backend holds for a quantized checkpoint it keeps quantized: the stored bytes of
+// each quantized matrix (its packing has the same values and scales), the rest at bf16 (vectors
+// at fp32), as the loader holds them.
+uint64_t kept_quantized_bytes(const ModelDir& dir) {
+  uint64_t total = 0;
+  for (const DeclaredTensor& t : declared_tensors(dir.config)) {
+    auto m = dir.checkpoint->stored_matrix(t.name);
+    if (m.ok() && m->format != StoredFormat::kPlain) {
+      total += m->value_bytes + m->scale_bytes;
+    } else {
+      total += held_bytes(t.shape, DType::kBF16);
+    }
+  }
+  return total;
+}
+
 }  // namespace
 
 nlohmann::json describe_model(const ModelDir& dir) {
@@ -116,6 +133,8 @@ nlohmann::json describe_model(const ModelDir& dir) {
       {"kv_bytes_per_token_fp32", kv.bytes_per_token(DType::kF32)},
       {"kv_bytes_per_token_bf16", kv.bytes_per_token(DType::kBF16)},
   };
+  if (dir.checkpoint->quantization().quantized())
+    j["weight_bytes_kept_quantized"] = kept_quantized_bytes(dir);
   return j;
 }
 
@@ -242,9 +261,14 @@ void print_human(const nlohmann::json& j) {
   std::printf("  checkpoint        %s in %lld file(s)\n", files.c_str(),
               j["checkpoint_files"].get<long long>());
   print_storage(j);
-  std::printf("  weights in memory %s as fp32, %s as bf16\n",
+  std::printf("  weights in memory %s as fp32, %s as bf16",
               format_bytes(j["weight_bytes_fp32"].get<double>()).c_str(),
               format_bytes(j["weight_bytes_bf16"].get<double>()).c_str());
+  if (j.contains("weight_bytes_kept_quantized")) {
+    std::printf(", %s kept quantized (CPU backend; the rest at bf16)",
+                format_bytes(j["weight_bytes_kept_quantized"].get<double>()).c_str());
+  }
+  std::printf("\n");
   std::printf("  KV cache          %s per token (fp32), %s (bf16)\n",
               format_bytes(j["kv_bytes_per_token_fp32"].get<double>()).c_str(),
               format_bytes(j["kv_bytes_per_token_bf16"].get<double>()).c_str());
