@@ -35,9 +35,14 @@ HostFiller::HostFiller(int threads) : pool_(std::make_unique<kernels::ThreadPool
 HostFiller::~HostFiller() = default;
 
 void HostFiller::fill(const WeightFill& fill, int64_t n, DType dtype, void* dst) {
+  fill_range(fill, 0, n, dtype, dst);
+}
+
+void HostFiller::fill_range(const WeightFill& fill, int64_t begin, int64_t end, DType dtype,
+                            void* dst) {
   constexpr int64_t kGrain = 1 << 16;
-  pool_->parallel_for(n, kGrain, [&](int64_t begin, int64_t end) {
-    fill_host_range(fill, begin, end, dtype, dst);
+  pool_->parallel_for(end - begin, kGrain, [&](int64_t b, int64_t e) {
+    fill_host_range(fill, begin + b, begin + e, dtype, dst);
   });
 }
 

@@ -40,6 +40,8 @@ class HostFiller {
   ~HostFiller();
   // Elements [0, n) as `dtype` (kF32 or kBF16) into dst.
   void fill(const WeightFill& fill, int64_t n, DType dtype, void* dst);
+  // Elements [begin, end) into dst, element i at index i (as fill_host_range).
+  void fill_range(const WeightFill& fill, int64_t begin, int64_t end, DType dtype, void* dst);
 
  private:
   std::unique_ptr<kernels::ThreadPool> pool_;

@@ -70,6 +70,8 @@ done
   --out "$pack/models/qwen3-30b-a3b" >/dev/null
 "$build/bin/sieve" make-checkpoint --preset mixtral-8x7b --layers 8 --config-only \
   --out "$pack/models/mixtral-8x7b-8l" >/dev/null
+"$build/bin/sieve" make-checkpoint --preset gpt-oss-20b --config-only \
+  --out "$pack/models/gpt-oss-20b" >/dev/null
 
 commit=$(git -C "$root" rev-parse --short HEAD)
 git -C "$root" diff --quiet HEAD -- 2>/dev/null || commit="$commit+uncommitted changes"

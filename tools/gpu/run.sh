@@ -63,6 +63,9 @@ plan_bench() {
     bash "$root/tools/gpu/moe_table.sh" "$bin" --shapes qwen3-30b-a3b,gpt-oss-120b
   step kernel_bench 60 gpu figure_kernel_bench -- "$bin/sieve-cuda-kernel-bench" \
     --benchmark_min_time=0.05s
+  # gpt-oss-20b whole (42 GB at bf16: the CUDA backend holds no mxfp4 yet), decode b1 and b64.
+  step bench_gpt_oss_20b 45 gpu figure_gpu_bench -- "$bin/sieve-gpu-bench" \
+    --model "$pack/models/gpt-oss-20b" --context 128 --batches 1,64 --prefill-tokens 2048
 }
 
 plan_sanitize() {
