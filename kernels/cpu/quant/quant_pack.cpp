@@ -205,6 +205,29 @@ PackedMatrix stack_rows(std::span<const PackedMatrix* const> parts) {
     n += p->n;
   }
   const int64_t k = first.k;
+  // Every format packs whole 32-row panels one after another, each panel's size a function of
+  // k (and the group) alone: parts whose rows fill their panels (all but the last) stack by
+  // copying their bytes. That is every split quantize-on-load makes and every stacked gate/up
+  // of a width that is a multiple of 32, and it costs a copy instead of a repack.
+  bool whole_panels = true;
+  for (size_t i = 0; i + 1 < parts.size(); ++i)
+    whole_panels &= parts[i]->n % kPanelWidth == 0;
+  if (whole_panels) {
+    PackedMatrix out;
+    out.type = first.type;
+    out.n = n;
+    out.k = k;
+    out.group = first.group;
+    for (const PackedMatrix* p : parts)
+      out.bytes += p->bytes;
+    out.storage = arena_alloc(out.bytes);
+    size_t at = 0;
+    for (const PackedMatrix* p : parts) {
+      std::memcpy(static_cast<uint8_t*>(out.storage.get()) + at, p->storage.get(), p->bytes);
+      at += p->bytes;
+    }
+    return out;
+  }
   if (!is_quantized(first.type)) {
     // Float panels: read back (exact) and pack again.
     std::vector<float> rows(static_cast<size_t>(n * k));

@@ -143,25 +143,29 @@ bool same_bytes(const PackedMatrix& a, const PackedMatrix& b) {
 }
 
 TEST(QuantFormat, StackRowsEqualsPackingTheConcatenation) {
-  const int64_t n1 = 45, n2 = 70, k = 129;
-  const auto a = spread_weights(n1, k, 51), b = spread_weights(n2, k, 52);
-  std::vector<float> ab(a);
-  ab.insert(ab.end(), b.begin(), b.end());
-  for (ElemType t : {ElemType::kI8, ElemType::kI4, ElemType::kMXFP4, ElemType::kFP8}) {
-    const PackedMatrix pa = quantize_matrix(a.data(), ElemType::kF32, n1, k, t);
-    const PackedMatrix pb = quantize_matrix(b.data(), ElemType::kF32, n2, k, t);
-    const PackedMatrix* parts[] = {&pa, &pb};
-    EXPECT_TRUE(
-        same_bytes(stack_rows(parts), quantize_matrix(ab.data(), ElemType::kF32, n1 + n2, k, t)))
-        << elem_type_name(t);
-  }
-  for (ElemType t : {ElemType::kF32, ElemType::kBF16}) {
-    const PackedMatrix pa = pack_matrix(a.data(), ElemType::kF32, n1, k, t);
-    const PackedMatrix pb = pack_matrix(b.data(), ElemType::kF32, n2, k, t);
-    const PackedMatrix* parts[] = {&pa, &pb};
-    EXPECT_TRUE(
-        same_bytes(stack_rows(parts), pack_matrix(ab.data(), ElemType::kF32, n1 + n2, k, t)))
-        << elem_type_name(t);
+  // A first part that ends inside a panel (repacked) and one that fills its panels (copied).
+  for (const int64_t n1 : {45, 64}) {
+    SCOPED_TRACE(n1);
+    const int64_t n2 = 70, k = 129;
+    const auto a = spread_weights(n1, k, 51), b = spread_weights(n2, k, 52);
+    std::vector<float> ab(a);
+    ab.insert(ab.end(), b.begin(), b.end());
+    for (ElemType t : {ElemType::kI8, ElemType::kI4, ElemType::kMXFP4, ElemType::kFP8}) {
+      const PackedMatrix pa = quantize_matrix(a.data(), ElemType::kF32, n1, k, t);
+      const PackedMatrix pb = quantize_matrix(b.data(), ElemType::kF32, n2, k, t);
+      const PackedMatrix* parts[] = {&pa, &pb};
+      EXPECT_TRUE(
+          same_bytes(stack_rows(parts), quantize_matrix(ab.data(), ElemType::kF32, n1 + n2, k, t)))
+          << elem_type_name(t);
+    }
+    for (ElemType t : {ElemType::kF32, ElemType::kBF16}) {
+      const PackedMatrix pa = pack_matrix(a.data(), ElemType::kF32, n1, k, t);
+      const PackedMatrix pb = pack_matrix(b.data(), ElemType::kF32, n2, k, t);
+      const PackedMatrix* parts[] = {&pa, &pb};
+      EXPECT_TRUE(
+          same_bytes(stack_rows(parts), pack_matrix(ab.data(), ElemType::kF32, n1 + n2, k, t)))
+          << elem_type_name(t);
+    }
   }
   // Checkpoint FP8 with 128-row blocks (gate rows a multiple of the block) and MXFP4.
   const Fp8Checkpoint g = random_fp8(256, 300, 128, 128, 53), u = random_fp8(70, 300, 128, 128, 54);
