@@ -101,11 +101,20 @@ Result<std::unique_ptr<Model>> load_model(const ModelDir& dir, Backend& backend,
     // The packers refuse weights their format cannot hold (a NaN, an E4M3 NaN code, a scale
     // out of range) by throwing, naming what and what to do: an error for this load, not a
     // crash of the server.
-    try {
-      return load_decoder(c, std::move(layers), src, std::move(moe), backend);
-    } catch (const std::invalid_argument& e) {
-      return invalid_argument(dir.path + ": " + e.what());
+    Result<std::unique_ptr<Model>> model = [&]() -> Result<std::unique_ptr<Model>> {
+      try {
+        return load_decoder(c, std::move(layers), src, std::move(moe), backend);
+      } catch (const std::invalid_argument& e) {
+        return invalid_argument(dir.path + ": " + e.what());
+      }
+    }();
+    // Errors that name a tensor (the weight sources catch the packers' refusals) say which
+    // checkpoint it is in.
+    const Status& s = model.status();
+    if (!s.ok() && s.message().rfind(dir.path, 0) != 0) {
+      return Status(s.code(), dir.path + ": " + s.message());
     }
+    return model;
   }
   // --load-format dummy: the weights of the seed-0 random checkpoint, made on the backend.
   FilledSource src(random_fills(declare_decoder(c, layers), c, RandomWeights{0, dir.router_skew}),

@@ -53,9 +53,20 @@ class MappedExperts final : public LayerSource {
         keep_stored_(keep_stored) {}
 
   // As the checkpoint loader makes them: a single plain tensor packed straight from the mapping;
-  // a stacked or quantized one converted (dequantized) into a staging buffer first.
+  // a stacked or quantized one converted (dequantized) into a staging buffer first. A packer's
+  // refusal (a NaN, a scale out of range) names the expert's tensors.
   Result<ExpertMatrices> make(Backend& be, int64_t expert) const override {
     SIEVE_RETURN_IF_ERROR(check(expert));
+    try {
+      return make_checked(be, expert);
+    } catch (const std::invalid_argument& e) {
+      const MappedExpert& x = experts_[expert];
+      return invalid_argument("tensor '" + x.gate_up.front().stored.name + "' (or its expert's " +
+                              "others): " + e.what());
+    }
+  }
+
+  Result<ExpertMatrices> make_checked(Backend& be, int64_t expert) const {
     const MappedExpert& x = experts_[expert];
     ExpertMatrices m;
     if (keep_stored_) {
@@ -220,6 +231,20 @@ class StackedLayerSource : public LayerSource {
 
   Result<ExpertMatrices> make(Backend& be, int64_t expert) const override {
     SIEVE_RETURN_IF_ERROR(check(expert));
+    try {
+      return make_checked(be, expert);
+    } catch (const std::invalid_argument& e) {
+      return invalid_argument("expert " + std::to_string(expert) + " of " + tensor_names() + ": " +
+                              e.what());
+    }
+  }
+
+ protected:
+  // The stacked tensors' names, for errors.
+  virtual std::string tensor_names() const = 0;
+
+ private:
+  Result<ExpertMatrices> make_checked(Backend& be, int64_t expert) const {
     ExpertMatrices m;
     SIEVE_RETURN_IF_ERROR(make_kept(be, expert, m));
     if (!m.gate_up) {
@@ -238,6 +263,7 @@ class StackedLayerSource : public LayerSource {
     return m;
   }
 
+ public:
   Status read(int64_t expert, ExpertHostWeights& out) const override {
     SIEVE_RETURN_IF_ERROR(check(expert));
     SIEVE_RETURN_IF_ERROR(out_major(expert, out.gate_up, out.down));
@@ -290,6 +316,10 @@ class MappedStackedExperts final : public StackedLayerSource {
         keep_stored_(keep_stored) {}
 
  protected:
+  std::string tensor_names() const override {
+    return "'" + t_.gate_up.stored.name + "' / '" + t_.down.stored.name + "'";
+  }
+
   Status out_major(int64_t expert, std::vector<uint8_t>& gate_up,
                    std::vector<uint8_t>& down) const override {
     const StoredMatrix& g = t_.gate_up.stored;
@@ -391,6 +421,8 @@ class FilledStackedExperts final : public StackedLayerSource {
       : StackedLayerSource(num_experts, hidden, inter, format), f_(f) {}
 
  protected:
+  std::string tensor_names() const override { return "the dummy stacked experts"; }
+
   Status out_major(int64_t expert, std::vector<uint8_t>& gate_up,
                    std::vector<uint8_t>& down) const override {
     std::vector<uint8_t> g_in(bytes(hidden_, 2 * inter_)), d_in(bytes(inter_, hidden_));

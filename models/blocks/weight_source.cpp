@@ -64,6 +64,20 @@ Result<Tensor> CheckpointSource::table(const std::string& name) {
 
 Result<std::shared_ptr<Matrix>> CheckpointSource::matrix(std::initializer_list<std::string> names,
                                                          MatrixRole role) {
+  // The packers refuse values their format cannot hold (a NaN, a scale out of range) by
+  // throwing; the error names the tensor it came from.
+  try {
+    return make(names, role);
+  } catch (const std::invalid_argument& e) {
+    std::string which;
+    for (const std::string& name : names)
+      which += (which.empty() ? "'" : "' + '") + name;
+    return invalid_argument("tensor " + which + "': " + e.what());
+  }
+}
+
+Result<std::shared_ptr<Matrix>> CheckpointSource::make(std::initializer_list<std::string> names,
+                                                       MatrixRole role) {
   const MatrixFormat format = format_of(role);
   int64_t n = 0, k = -1;
   std::vector<StoredMatrix> parts;

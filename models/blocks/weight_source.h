@@ -156,6 +156,8 @@ class CheckpointSource final : public WeightSource {
  private:
   // A stored tensor with the files that own its bytes.
   Result<MappedTensor> mapped(const std::string& name);
+  // matrix() without naming the tensor in a packer's error.
+  Result<std::shared_ptr<Matrix>> make(std::initializer_list<std::string> names, MatrixRole role);
   Result<const CheckpointTensor*> lookup(const std::string& name);
   void advance_past(const CheckpointTensor* t) { advance(t->entry->end - t->entry->begin); }
 
