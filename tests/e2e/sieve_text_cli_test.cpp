@@ -312,7 +312,7 @@ TEST(SieveTextCli, RunParsesHarmonyChatLines) {
   HarmonyParser parser(*tokenizer, t);
   parser.push(ids);
   parser.finish();
-  const HarmonyDelta& want = parser.output();
+  const ChatDelta& want = parser.output();
   ASSERT_TRUE(c.contains("content") && c.contains("reasoning_content")) << c.dump();
   if (want.tool_calls.empty()) {
     EXPECT_EQ(c["content"], want.content);
