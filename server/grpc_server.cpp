@@ -12,9 +12,8 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
-#include "engine/text/harmony/harmony_messages.h"
 #include "proto/sieve.grpc.pb.h"
-#include "server/harmony_chat.h"
+#include "server/chat_output_json.h"
 
 namespace sieve::server {
 
@@ -39,15 +38,15 @@ grpc::Status to_grpc(const Status& s) {
   }
 }
 
-// A chat Generate of a harmony model: the output's parser, and the ids given to its tool calls
+// A chat Generate with a chat-output parser: the parser, and the ids given to its tool calls
 // (chunks and the completion name a call alike). Used only on the serving loop's thread.
-struct HarmonyCall {
-  HarmonyParser parser;
+struct ParsedCall {
+  std::unique_ptr<ChatOutputParser> parser;
   std::vector<std::string> call_ids;
 
   // Copies a parser delta into a chunk or completion's fields.
   template <class Msg>
-  void fill(const HarmonyDelta& d, size_t first_call, Msg& m) {
+  void fill(const ChatDelta& d, size_t first_call, Msg& m) {
     m.set_reasoning_content(d.reasoning);
     m.set_content(d.content);
     for (size_t i = 0; i < d.tool_calls.size(); ++i) {
@@ -163,12 +162,7 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
   std::map<std::string, uint64_t> running;  // client request id → engine id
 
   Impl(ServingLoop& l, const PromptEncoder* e, const ModelConfig& c, Metrics& m, FrontendOptions o)
-      : loop(l), encoder(e), config(c), metrics(m), options(std::move(o)) {
-    if (encoder) harmony = detect_harmony(*encoder);
-  }
-
-  // Set when the model speaks harmony: chat output is parsed (harmony_chat.h).
-  std::optional<HarmonyTokens> harmony;
+      : loop(l), encoder(e), config(c), metrics(m), options(std::move(o)) {}
 
   Result<std::vector<int32_t>> prompt_ids(const pb::GenerateRequest& r) const {
     auto need = [&]() -> Status {
@@ -185,7 +179,7 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
       case pb::GenerateRequest::kChat: {
         SIEVE_RETURN_IF_ERROR(need());
         SIEVE_ASSIGN_OR_RETURN(ChatTemplateInput in, chat_input(r.chat()));
-        if (harmony) prepare_harmony_messages(in.messages);
+        options.chat_format.prepare_messages(in.messages);
         return encoder->encode_chat(in);
       }
       default:
@@ -295,10 +289,11 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
     if (Status read = read_sampling(req->sampling(), req->priority(), g); !read.ok()) {
       return refuse(read);
     }
-    std::shared_ptr<HarmonyCall> parsed;
-    if (harmony && req->input_case() == pb::GenerateRequest::kChat) {
-      add_harmony_stop_tokens(*harmony, g.params.stop_token_ids);
-      parsed = std::make_shared<HarmonyCall>(HarmonyParser(encoder->tokenizer(), *harmony));
+    std::shared_ptr<ParsedCall> parsed;
+    if (options.chat_format.active() && req->input_case() == pb::GenerateRequest::kChat) {
+      options.chat_format.add_stop_tokens(g.params.stop_token_ids);
+      parsed = std::make_shared<ParsedCall>();
+      parsed->parser = options.chat_format.make_parser(g.prompt_token_ids);
     }
     const int64_t n = static_cast<int64_t>(g.prompt_token_ids.size());
     if (n >= options.max_model_len || n + g.params.max_tokens > options.max_model_len) {
@@ -331,8 +326,8 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
       c->add_token_ids(e.token);
       c->set_text(std::string(e.text));
       if (parsed) {
-        const size_t calls = parsed->parser.output().tool_calls.size();
-        parsed->fill(parsed->parser.push(e.token), calls, *c);
+        const size_t calls = parsed->parser->output().tool_calls.size();
+        parsed->fill(parsed->parser->push(e.token), calls, *c);
       }
       if (e.logprobs) {
         pb::TokenLogprobs* l = c->add_logprobs();
@@ -365,12 +360,12 @@ struct GrpcFrontend::Impl final : pb::Sieve::CallbackService {
       std::optional<pb::GenerateResponse> last_chunk;
       if (parsed) {
         // What the parser still held goes out as a last chunk, and the totals in the completion.
-        const size_t calls = parsed->parser.output().tool_calls.size();
-        const HarmonyDelta rest = parsed->parser.finish();
+        const size_t calls = parsed->parser->output().tool_calls.size();
+        const ChatDelta rest = parsed->parser->finish();
         if (!rest.empty()) parsed->fill(rest, calls, *last_chunk.emplace().mutable_chunk());
-        const HarmonyDelta& all = parsed->parser.output();
+        const ChatDelta& all = parsed->parser->output();
         parsed->fill(all, 0, *c);
-        c->set_finish_reason(harmony_finish_reason(out.finish_reason, all));
+        c->set_finish_reason(chat_finish_reason(out.finish_reason, all));
       }
       c->set_stop_string(out.stop_string);
       c->mutable_prompt_token_ids()->Add(prompt.begin(), prompt.end());

@@ -7,9 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "engine/text/harmony/harmony_messages.h"
+#include "server/chat_output_json.h"
 #include "server/dashboard_page.h"
-#include "server/harmony_chat.h"
 #include "server/openai_protocol.h"
 
 namespace sieve::server {
@@ -66,15 +65,15 @@ struct OpenAiFrontend::Job : std::enable_shared_from_this<Job> {
     int64_t tokens = 0;
     double ttft = 0;
     RequestOutput out;
-    // A streamed chat choice of a harmony model: its output parsed as it comes.
-    std::unique_ptr<HarmonyStream> harmony;
+    // A streamed chat choice with a chat-output parser: its output parsed as it comes.
+    std::unique_ptr<ChatStream> parsed;
   };
 
   std::mutex mu;
   OpenAiFrontend* fe = nullptr;
   ParsedRequest req;
   bool chat = false;
-  bool harmony = false;  // chat with a harmony model: reasoning, content and tool calls parsed
+  bool parsed = false;  // chat with a chat-output parser: reasoning, content and tool calls
   std::shared_ptr<http::Responder> res;
   std::string id;
   int64_t created = 0;
@@ -236,10 +235,10 @@ struct OpenAiFrontend::Job : std::enable_shared_from_this<Job> {
     emit(chunk);
   }
 
-  // Streamed harmony deltas of one choice: one chunk per delta (the first takes the role, the
+  // Streamed parsed deltas of one choice: one chunk per delta (the first takes the role, the
   // logprobs and token ids); with none, one chunk still carries those when they are wanted.
-  void stream_harmony(size_t index, std::vector<json> deltas, const std::vector<int32_t>& ids,
-                      const json& logprobs, const char* finish_reason) {
+  void stream_parsed(size_t index, std::vector<json> deltas, const std::vector<int32_t>& ids,
+                     const json& logprobs, const char* finish_reason) {
     Choice& c = choices[index];
     const bool must_send =
         !logprobs.is_null() || req.return_token_ids || !c.role_sent || finish_reason;
@@ -274,9 +273,9 @@ struct OpenAiFrontend::Job : std::enable_shared_from_this<Job> {
       lp = chat ? json{{"content", json::array({chat_logprob_entry(*e.logprobs)})}}
                 : completion_logprobs({*e.logprobs}, {e.token}, 0, 1, c.streamed);
     }
-    if (c.harmony) {
-      // The parser reads ids; e.text (special tokens dropped) is not what the client gets.
-      stream_harmony(index, c.harmony->push(e.token), {e.token}, lp, nullptr);
+    if (c.parsed) {
+      // The parser reads ids; e.text (before parsing) is not what the client gets.
+      stream_parsed(index, c.parsed->push(e.token), {e.token}, lp, nullptr);
       return;
     }
     if (e.text.empty() && lp.is_null() && !req.return_token_ids && c.role_sent) return;
@@ -294,10 +293,10 @@ struct OpenAiFrontend::Job : std::enable_shared_from_this<Job> {
     fe->metrics_.request_finished(c.out.finish_reason, c.ttft, e2e,
                                   static_cast<int64_t>(c.out.output_token_ids.size()));
     if (failed) return;
-    if (req.stream && c.harmony) {
-      std::vector<json> rest = c.harmony->finish();
-      const std::string reason = harmony_finish_reason(c.out.finish_reason, c.harmony->output());
-      stream_harmony(index, std::move(rest), {}, nullptr, reason.c_str());
+    if (req.stream && c.parsed) {
+      std::vector<json> rest = c.parsed->finish();
+      const std::string reason = chat_finish_reason(c.out.finish_reason, c.parsed->output());
+      stream_parsed(index, std::move(rest), {}, nullptr, reason.c_str());
     } else if (req.stream) {
       const std::string rest =
           c.streamed < c.out.text.size() ? c.out.text.substr(c.streamed) : std::string();
@@ -341,12 +340,12 @@ struct OpenAiFrontend::Job : std::enable_shared_from_this<Job> {
         }
       }
       std::string finish_reason = c.out.finish_reason;
-      if (harmony) {
-        HarmonyParser parser(fe->encoder_->tokenizer(), *fe->harmony_);
-        parser.push(c.out.output_token_ids);
-        parser.finish();
-        choice["message"] = harmony_message(parser.output());
-        finish_reason = harmony_finish_reason(finish_reason, parser.output());
+      if (parsed) {
+        auto parser = fe->options_.chat_format.make_parser(prompts[c.prompt_index]);
+        parser->push(c.out.output_token_ids);
+        parser->finish();
+        choice["message"] = chat_message_json(parser->output());
+        finish_reason = chat_finish_reason(finish_reason, parser->output());
       } else if (chat) {
         choice["message"] = {{"role", "assistant"}, {"content", c.out.text}};
       } else {
@@ -377,11 +376,7 @@ OpenAiFrontend::OpenAiFrontend(ServingLoop& loop, const PromptEncoder* encoder, 
       encoder_(encoder),
       metrics_(metrics),
       options_(std::move(options)),
-      started_at_(unix_now()) {
-  if (encoder_) harmony_ = detect_harmony(*encoder_);
-  if (harmony_)
-    spdlog::info("chat completions: harmony output read as reasoning, content and tool calls");
-}
+      started_at_(unix_now()) {}
 
 void OpenAiFrontend::handle(http::Request req, std::shared_ptr<http::Responder> res) {
   const std::string& path = req.path;
@@ -523,7 +518,7 @@ void OpenAiFrontend::tokenize(const http::Request& req, http::Responder& res) {
   } else {
     ChatTemplateInput in;
     in.messages = body["messages"];
-    if (harmony_) prepare_harmony_messages(in.messages);
+    options_.chat_format.prepare_messages(in.messages);
     in.add_generation_prompt = true;
     if (auto e = flag("add_generation_prompt", true, in.add_generation_prompt))
       return send_error(res, metrics_, *e);
@@ -589,7 +584,7 @@ void OpenAiFrontend::generate(const http::Request& hreq, std::shared_ptr<http::R
   auto job = std::make_shared<Job>();
   job->fe = this;
   job->chat = chat;
-  job->harmony = chat && harmony_.has_value();
+  job->parsed = chat && options_.chat_format.active();
   job->res = res;
   job->arrival = Clock::now();
   job->created = unix_now();
@@ -611,7 +606,7 @@ void OpenAiFrontend::generate(const http::Request& hreq, std::shared_ptr<http::R
   if (chat) {
     if (auto e = require_encoder(chat ? "messages" : "prompt"))
       return send_error(*res, metrics_, *e);
-    if (job->harmony) prepare_harmony_messages(r.chat->messages);
+    if (job->parsed) options_.chat_format.prepare_messages(r.chat->messages);
     auto ids = encoder_->encode_chat(*r.chat);
     if (!ids.ok()) {
       ApiError e = engine_error(ids.status());
@@ -666,8 +661,8 @@ void OpenAiFrontend::generate(const http::Request& hreq, std::shared_ptr<http::R
     for (int64_t j = 0; j < r.n; ++j) {
       Job::Choice c;
       c.prompt_index = pi;
-      if (job->harmony && r.stream)
-        c.harmony = std::make_unique<HarmonyStream>(encoder_->tokenizer(), *harmony_);
+      if (job->parsed && r.stream)
+        c.parsed = std::make_unique<ChatStream>(options_.chat_format.make_parser(job->prompts[pi]));
       job->choices.push_back(std::move(c));
     }
   }
@@ -682,7 +677,7 @@ void OpenAiFrontend::generate(const http::Request& hreq, std::shared_ptr<http::R
     if (chat && !r.max_tokens_given) {
       g.params.max_tokens = max_len - static_cast<int64_t>(g.prompt_token_ids.size());
     }
-    if (job->harmony) add_harmony_stop_tokens(*harmony_, g.params.stop_token_ids);
+    if (job->parsed) options_.chat_format.add_stop_tokens(g.params.stop_token_ids);
     // n samples of one seeded request differ from each other and repeat run to run.
     if (g.params.seed && r.n > 1) *g.params.seed += static_cast<uint64_t>(i % r.n);
     RequestSink sink;

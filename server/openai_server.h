@@ -15,7 +15,7 @@
 #include <string>
 
 #include "engine/serving_loop.h"
-#include "engine/text/harmony/harmony_tokens.h"
+#include "engine/text/chat_output/chat_format.h"
 #include "engine/text/prompt_encoder.h"
 #include "server/dashboard.h"
 #include "server/http_server.h"
@@ -31,6 +31,9 @@ struct FrontendOptions {
   std::string no_tokenizer_reason;  // why text prompts are refused, when encoder is null
   // GET /dashboard and /dashboard/data (the live page); null: no such routes.
   const Dashboard* dashboard = nullptr;
+  // How chat output is read into reasoning, content and tool calls (ChatFormat::select);
+  // inactive: chat content is the text as generated.
+  ChatFormat chat_format;
 };
 
 class OpenAiFrontend {
@@ -54,8 +57,6 @@ class OpenAiFrontend {
 
   ServingLoop& loop_;
   const PromptEncoder* encoder_;
-  // Set when the model speaks harmony (detect_harmony): chat output is parsed, not passed on.
-  std::optional<HarmonyTokens> harmony_;
   Metrics& metrics_;
   FrontendOptions options_;
   std::atomic<bool> shutting_down_{false};

@@ -1,14 +1,18 @@
 // A test-only server: the real OpenAI front end and HTTP server over a scripted ServingLoop
 // instead of an engine, so end-to-end tests can make "the model" write exact token sequences
-// (harmony turns of gpt-oss, malformed ones) and check what real clients receive.
+// (harmony turns of gpt-oss, Qwen3 and DeepSeek-V3 reasoning and tool calls, malformed ones)
+// and check what real clients receive.
 //
 //   sieve_scripted_server --tokenizer DIR --scripts FILE.json [--port 0] [--grpc-port 0]
+//                         [--reasoning-parser auto] [--tool-call-parser auto]
 //
 // FILE.json maps script names to output text written with special-token markers, e.g.
 // {"answer": "<|channel|>final<|message|>4<|return|>"}; the text is encoded with the tokenizer
-// from DIR, so the markers become their special ids. A request runs the script whose name
-// follows "script:" in its prompt; the script named "echo" instead writes a final message
-// holding the prompt's own text (markers spelled "<!" so they stay text). Like the engine, the
+// from DIR, so the markers become their ids. A request runs the script whose name follows
+// "script:" in its prompt; the script named "echo" instead writes the prompt's own text (for a
+// harmony model as a final message with "<|" spelled "<!", for others with every "<" spelled
+// "<!"), so that no marker in it is read as one. The chat-output parsers are chosen as
+// `sieve serve` chooses them. Like the engine, the
 // loop emits one token per step, stops at the request's stop_token_ids ("stop") or max_tokens
 // ("length"), and at the end of the script ("stop", as at EOS).
 #include <atomic>
@@ -26,6 +30,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/serving_loop.h"
+#include "engine/text/chat_output/chat_format.h"
 #include "engine/text/prompt_encoder.h"
 #include "engine/text/text_stream.h"
 #include "server/grpc_server.h"
@@ -101,9 +106,14 @@ class ScriptedLoop final : public ServingLoop {
       ++end;
     const std::string name = text.substr(at + 7, end - at - 7);
     if (name == "echo") {
-      for (size_t p = text.find("<|"); p != std::string::npos; p = text.find("<|", p))
-        text[p + 1] = '!';
-      return tokenizer_->encode("<|channel|>final<|message|>" + text + "<|return|>", false);
+      if (HarmonyTokens::find(*tokenizer_)) {
+        for (size_t p = text.find("<|"); p != std::string::npos; p = text.find("<|", p))
+          text[p + 1] = '!';
+        return tokenizer_->encode("<|channel|>final<|message|>" + text + "<|return|>", false);
+      }
+      for (size_t p = text.find('<'); p != std::string::npos; p = text.find('<', p + 2))
+        text.insert(p + 1, "!");
+      return tokenizer_->encode(text, false);
     }
     auto it = scripts_.find(name);
     if (it == scripts_.end()) return invalid_argument("no script named '" + name + "'");
@@ -181,6 +191,7 @@ class ScriptedLoop final : public ServingLoop {
 
 int serve(int argc, char** argv) {
   std::string tokenizer_dir, scripts_file;
+  ChatParserFlags parsers;
   int port = 0, grpc_port = -1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -192,6 +203,10 @@ int serve(int argc, char** argv) {
       port = std::stoi(argv[i + 1]);
     } else if (flag == "--grpc-port") {
       grpc_port = std::stoi(argv[i + 1]);
+    } else if (flag == "--reasoning-parser") {
+      parsers.reasoning_parser = argv[i + 1];
+    } else if (flag == "--tool-call-parser") {
+      parsers.tool_call_parser = argv[i + 1];
     } else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -226,6 +241,13 @@ int serve(int argc, char** argv) {
   server::FrontendOptions fo;
   fo.model_name = "scripted";
   fo.max_model_len = 8192;
+  auto format = ChatFormat::select(*encoder, parsers);
+  if (!format.ok()) {
+    std::fprintf(stderr, "%s\n", format.status().message().c_str());
+    return 1;
+  }
+  fo.chat_format = *format;
+  std::fprintf(stderr, "%s\n", format->describe().c_str());
   server::OpenAiFrontend frontend(loop, &*encoder, metrics, fo);
   http::ServerOptions so;
   so.host = "127.0.0.1";

@@ -12,7 +12,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "engine/text/chat_output/chat_format.h"
 #include "engine/text/harmony/harmony_parser.h"
+#include "engine/text/prompt_encoder.h"
 #include "engine/text/tokenizer/tokenizer.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/subprocess.h"
@@ -312,7 +314,7 @@ TEST(SieveTextCli, RunParsesHarmonyChatLines) {
   HarmonyParser parser(*tokenizer, t);
   parser.push(ids);
   parser.finish();
-  const HarmonyDelta& want = parser.output();
+  const ChatDelta& want = parser.output();
   ASSERT_TRUE(c.contains("content") && c.contains("reasoning_content")) << c.dump();
   if (want.tool_calls.empty()) {
     EXPECT_EQ(c["content"], want.content);
@@ -330,6 +332,73 @@ TEST(SieveTextCli, RunParsesHarmonyChatLines) {
   EXPECT_FALSE(out[1].contains("content"));
   EXPECT_FALSE(out[1].contains("reasoning_content"));
   EXPECT_NE(out[2]["error"].get<std::string>().find("reasoning_effort"), std::string::npos);
+}
+
+// A checkpoint with Qwen3's tokenizer and template gets qwen3 reasoning and hermes tool calls
+// without flags (logged at start-up); `sieve run` fills content and reasoning_content with the
+// parser's reading of the generated ids. --reasoning-parser none --tool-call-parser none turns
+// it off, and an unknown parser name is refused before the model loads.
+TEST(SieveTextCli, RunParsesQwen3ChatLinesAndTakesTheParserFlags) {
+  const std::string dir = make_temp_dir("run-qwen3");
+  const std::string tok = fixture_path("tokenizers/qwen3");
+  Proc made = run_sieve(
+      "make-checkpoint --like qwen3_moe --layers 1 --hidden 64 --heads 2 --kv-heads 1 "
+      "--head-dim 32 --tie-embeddings --tokenizer " +
+      tok + " --out " + dir + "/model");
+  ASSERT_EQ(made.code, 0) << made.err;
+  const json chat = {{"role", "user"}, {"content", "What is 2+2?"}};
+  const std::string in =
+      write_jsonl(dir, "in.jsonl",
+                  {json{{"id", "chat"}, {"messages", {chat}}, {"max_tokens", 12}},
+                   json{{"id", "nothink"},
+                        {"messages", {chat}},
+                        {"max_tokens", 4},
+                        {"chat_template_kwargs", {{"enable_thinking", false}}}}});
+  Proc run =
+      run_sieve("run --model " + dir + "/model --input " + in + " --output " + dir + "/out.jsonl");
+  ASSERT_EQ(run.code, 0) << run.err;
+  EXPECT_NE(run.err.find("reasoning parser qwen3, tool-call parser hermes"), std::string::npos)
+      << run.err;
+  const auto out = parse_jsonl(slurp(dir + "/out.jsonl"));
+  ASSERT_EQ(out.size(), 2u);
+  auto encoder = PromptEncoder::load(tok);
+  ASSERT_TRUE(encoder.ok());
+  const auto format = ChatFormat::select(*encoder, {});
+  ASSERT_TRUE(format.ok());
+  for (const json& c : out) {
+    ASSERT_FALSE(c.contains("error")) << c.dump();
+    auto parser = format->make_parser(c["prompt_token_ids"].get<std::vector<int32_t>>());
+    parser->push(c["output_token_ids"].get<std::vector<int32_t>>());
+    parser->finish();
+    const ChatDelta& want = parser->output();
+    ASSERT_TRUE(c.contains("content") && c.contains("reasoning_content")) << c.dump();
+    EXPECT_EQ(c["reasoning_content"],
+              want.reasoning.empty() ? json(nullptr) : json(want.reasoning));
+    EXPECT_EQ(c.value("tool_calls", json::array()).size(), want.tool_calls.size());
+    if (want.tool_calls.empty()) EXPECT_EQ(c["content"], want.content);
+  }
+
+  Proc off = run_sieve("run --model " + dir + "/model --input " + in + " --output " + dir +
+                       "/off.jsonl --reasoning-parser none --tool-call-parser none");
+  ASSERT_EQ(off.code, 0) << off.err;
+  EXPECT_NE(off.err.find("no reasoning or tool-call parser"), std::string::npos) << off.err;
+  const auto raw = parse_jsonl(slurp(dir + "/off.jsonl"));
+  ASSERT_EQ(raw.size(), 2u);
+  EXPECT_FALSE(raw[0].contains("content"));
+  EXPECT_FALSE(raw[0].contains("reasoning_content"));
+
+  Proc bad = run_sieve("run --model " + dir + "/model --input " + in + " --output " + dir +
+                       "/bad.jsonl --tool-call-parser mistral");
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("--tool-call-parser"), std::string::npos) << bad.err;
+  Proc mixed = run_sieve("run --model " + dir + "/model --input " + in + " --output " + dir +
+                         "/bad.jsonl --reasoning-parser harmony --tool-call-parser hermes");
+  EXPECT_EQ(mixed.code, 1);
+  EXPECT_NE(mixed.err.find("must both be harmony"), std::string::npos) << mixed.err;
+
+  Proc help = run_sieve("serve --help");
+  EXPECT_NE(help.out.find("--reasoning-parser"), std::string::npos);
+  EXPECT_NE(help.out.find("--tool-call-parser"), std::string::npos);
 }
 
 }  // namespace

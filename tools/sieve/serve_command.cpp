@@ -19,6 +19,7 @@
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/openai_server.h"
+#include "tools/sieve/chat_parser_flags.h"
 #include "tools/sieve/distributed.h"
 #include "tools/sieve/engine_flags.h"
 #include "tools/sieve/model_loading.h"
@@ -36,6 +37,7 @@ struct Opts {
   int grpc_port = -1;  // off
   std::string api_key;
   EngineFlags engine;
+  ChatParserFlags chat;
   int64_t max_queued = 1024;
   double max_body_mb = 32;
   int io_threads = 2;
@@ -53,6 +55,10 @@ int serve(const Opts& o) {
         "the built-in default model is missing ({}); it is made at build time by the target "
         "default_model (cmake --build build/release), or pass --model DIR",
         model_dir);
+    return 1;
+  }
+  if (Status s = validate_chat_parser_flags(o.chat); !s.ok()) {
+    spdlog::error("{}", s.message());
     return 1;
   }
   // Signals are taken by sigwait below, so block them before any thread starts.
@@ -88,6 +94,11 @@ int serve(const Opts& o) {
   } else {
     no_tokenizer = enc.status().message();
     spdlog::warn("no tokenizer: serving token-id prompts only ({})", no_tokenizer);
+  }
+  auto chat_format = select_chat_format(encoder ? &*encoder : nullptr, o.chat);
+  if (!chat_format.ok()) {
+    spdlog::error("{}", chat_format.status().message());
+    return 1;
   }
 
   EngineOptions eo = loaded->engine_options(o.engine);
@@ -136,6 +147,7 @@ int serve(const Opts& o) {
   fo.max_model_len = engine.max_model_len();
   fo.no_tokenizer_reason = no_tokenizer;
   fo.dashboard = &dashboard;
+  fo.chat_format = *chat_format;
   server::OpenAiFrontend frontend(loop, encoder ? &*encoder : nullptr, metrics, fo);
 
   http::ServerOptions so;
@@ -224,6 +236,7 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--api-key", o->api_key,
                   "Require 'Authorization: Bearer KEY' on /v1/*, /tokenize and /detokenize");
   add_engine_flags(cmd, o->engine);
+  add_chat_parser_flags(cmd, o->chat);
   cmd->add_option("--max-queued-requests", o->max_queued,
                   "Requests in flight (queued or running) before new ones get 429")
       ->capture_default_str()

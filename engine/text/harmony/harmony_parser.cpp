@@ -19,12 +19,6 @@ bool is_json_object(const std::string& text) {
 
 }  // namespace
 
-void HarmonyDelta::append(const HarmonyDelta& more) {
-  reasoning += more.reasoning;
-  content += more.content;
-  tool_calls.insert(tool_calls.end(), more.tool_calls.begin(), more.tool_calls.end());
-}
-
 HarmonyParser::HarmonyParser(std::shared_ptr<const Tokenizer> tokenizer,
                              const HarmonyTokens& tokens)
     : tokenizer_(std::move(tokenizer)), tokens_(tokens), vocab_size_(tokenizer_->vocab_size()) {}
@@ -33,15 +27,8 @@ HarmonyParser::~HarmonyParser() = default;
 HarmonyParser::HarmonyParser(HarmonyParser&&) noexcept = default;
 HarmonyParser& HarmonyParser::operator=(HarmonyParser&&) noexcept = default;
 
-HarmonyDelta HarmonyParser::push(std::span<const int32_t> ids) {
-  HarmonyDelta d;
-  for (int32_t id : ids)
-    d.append(push(id));
-  return d;
-}
-
-HarmonyDelta HarmonyParser::push(int32_t id) {
-  HarmonyDelta d;
+ChatDelta HarmonyParser::push(int32_t id) {
+  ChatDelta d;
   if (id < 0 || id >= vocab_size_) return d;
   switch (state_) {
     case State::kHeader:
@@ -56,8 +43,8 @@ HarmonyDelta HarmonyParser::push(int32_t id) {
   return d;
 }
 
-HarmonyDelta HarmonyParser::finish() {
-  HarmonyDelta d;
+ChatDelta HarmonyParser::finish() {
+  ChatDelta d;
   if (state_ == State::kHeader) {
     flush_raw_ids(d);  // a header the output never finished
   } else {
@@ -79,7 +66,7 @@ void HarmonyParser::reset_message(bool role_written) {
   detok_.reset();
 }
 
-void HarmonyParser::on_header_token(int32_t id, HarmonyDelta& d) {
+void HarmonyParser::on_header_token(int32_t id, ChatDelta& d) {
   if (id == tokens_.start) {
     // A <|start|> inside a header ends that header unread.
     if (!raw_ids_.empty()) flush_raw_ids(d);
@@ -120,11 +107,11 @@ void HarmonyParser::open_body() {
   detok_ = std::make_unique<IncrementalDetokenizer>(tokenizer_, /*skip_special_tokens=*/false);
 }
 
-std::string& HarmonyParser::target_text(HarmonyDelta& d) const {
+std::string& HarmonyParser::target_text(ChatDelta& d) const {
   return target_ == Target::kReasoning ? d.reasoning : d.content;
 }
 
-void HarmonyParser::on_body_token(int32_t id, HarmonyDelta& d) {
+void HarmonyParser::on_body_token(int32_t id, ChatDelta& d) {
   if (tokens_.ends_message(id) || id == tokens_.start) {
     const bool tool_call = state_ == State::kBody && target_ == Target::kToolCall;
     // A call is made only by its end marker; a body that runs into the next <|start|> is
@@ -155,7 +142,7 @@ void HarmonyParser::on_body_token(int32_t id, HarmonyDelta& d) {
 }
 
 // The body's decoder gives up what it still holds (the last bytes of an unfinished character).
-void HarmonyParser::end_message(HarmonyDelta& d) {
+void HarmonyParser::end_message(ChatDelta& d) {
   if (!detok_) return;
   std::string rest = detok_->finish();
   detok_.reset();
@@ -170,7 +157,7 @@ void HarmonyParser::end_message(HarmonyDelta& d) {
 
 // The message so far is not harmony the parser can read: its ids go out as text, and the rest
 // of it streams as text until it ends.
-void HarmonyParser::to_raw(HarmonyDelta& d) {
+void HarmonyParser::to_raw(ChatDelta& d) {
   state_ = State::kRaw;
   open_body();
   for (int32_t id : raw_ids_) {
@@ -181,7 +168,7 @@ void HarmonyParser::to_raw(HarmonyDelta& d) {
   header_.clear();
 }
 
-void HarmonyParser::flush_raw_ids(HarmonyDelta& d) {
+void HarmonyParser::flush_raw_ids(ChatDelta& d) {
   if (raw_ids_.empty()) return;
   Result<std::string> text = tokenizer_->decode(raw_ids_, /*skip_special_tokens=*/false);
   if (text.ok()) d.content += *text;

@@ -24,10 +24,10 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <vector>
 
+#include "engine/text/chat_output.h"
 #include "engine/text/harmony/harmony_tokens.h"
 
 namespace sieve {
@@ -35,26 +35,7 @@ namespace sieve {
 class Tokenizer;
 class IncrementalDetokenizer;
 
-struct HarmonyToolCall {
-  std::string name;       // the recipient without "functions."
-  std::string arguments;  // the body exactly as the model wrote it (a JSON object)
-  bool operator==(const HarmonyToolCall&) const = default;
-};
-
-// What one push added; also (HarmonyParser::output) everything so far.
-struct HarmonyDelta {
-  std::string reasoning;
-  std::string content;
-  // Calls completed by this push. A call is only known to be one when its message ends (its
-  // body must parse), so it arrives whole, never in pieces that might be taken back.
-  std::vector<HarmonyToolCall> tool_calls;
-
-  bool empty() const { return reasoning.empty() && content.empty() && tool_calls.empty(); }
-  void append(const HarmonyDelta& more);
-  bool operator==(const HarmonyDelta&) const = default;
-};
-
-class HarmonyParser {
+class HarmonyParser final : public ChatOutputParser {
  public:
   // The output continues a prompt that ends with "<|start|>assistant".
   HarmonyParser(std::shared_ptr<const Tokenizer> tokenizer, const HarmonyTokens& tokens);
@@ -62,14 +43,11 @@ class HarmonyParser {
   HarmonyParser(HarmonyParser&&) noexcept;
   HarmonyParser& operator=(HarmonyParser&&) noexcept;
 
-  // One generated id (ids outside the tokenizer's vocabulary add nothing, as in TextStream).
-  HarmonyDelta push(int32_t id);
-  HarmonyDelta push(std::span<const int32_t> ids);
-  // The output ended (a stop token, max_tokens, abort): whatever is still held. Later pushes
-  // start a fresh turn.
-  HarmonyDelta finish();
-
-  const HarmonyDelta& output() const { return output_; }
+  using ChatOutputParser::push;
+  ChatDelta push(int32_t id) override;
+  // Later pushes start a fresh turn.
+  ChatDelta finish() override;
+  const ChatDelta& output() const override { return output_; }
 
   // A header longer than this without <|message|> is not a header: it is streamed as raw text
   // rather than held back indefinitely.
@@ -79,14 +57,14 @@ class HarmonyParser {
   enum class State { kHeader, kBody, kRaw };
   enum class Target { kReasoning, kContent, kToolCall };
 
-  void on_header_token(int32_t id, HarmonyDelta& d);
-  void on_body_token(int32_t id, HarmonyDelta& d);
+  void on_header_token(int32_t id, ChatDelta& d);
+  void on_body_token(int32_t id, ChatDelta& d);
   void open_body();
-  void end_message(HarmonyDelta& d);
-  void to_raw(HarmonyDelta& d);
-  void flush_raw_ids(HarmonyDelta& d);
+  void end_message(ChatDelta& d);
+  void to_raw(ChatDelta& d);
+  void flush_raw_ids(ChatDelta& d);
   void reset_message(bool role_written);
-  std::string& target_text(HarmonyDelta& d) const;
+  std::string& target_text(ChatDelta& d) const;
 
   std::shared_ptr<const Tokenizer> tokenizer_;
   HarmonyTokens tokens_;
@@ -100,7 +78,7 @@ class HarmonyParser {
   std::string tool_name_;
   std::string arguments_;
   std::unique_ptr<IncrementalDetokenizer> detok_;  // the body's (or raw text's) decoder
-  HarmonyDelta output_;
+  ChatDelta output_;
 };
 
 }  // namespace sieve

@@ -5,10 +5,8 @@
 #include <limits>
 #include <set>
 
-#include "engine/text/harmony/harmony_messages.h"
-#include "engine/text/harmony/harmony_parser.h"
 #include "engine/text/prompt_encoder.h"
-#include "server/harmony_chat.h"
+#include "server/chat_output_json.h"
 
 namespace sieve {
 namespace {
@@ -189,21 +187,21 @@ nlohmann::ordered_json result_json(const json& id, const RequestOutput& out,
   return j;
 }
 
-void prepare_harmony_line(ParsedLine& line, const HarmonyTokens& tokens) {
+void prepare_chat_line(ParsedLine& line, const ChatFormat& format) {
   if (!line.chat) return;
-  prepare_harmony_messages(line.chat->messages);
-  add_harmony_stop_tokens(tokens, line.request.params.stop_token_ids);
+  format.prepare_messages(line.chat->messages);
+  format.add_stop_tokens(line.request.params.stop_token_ids);
 }
 
-void add_harmony_fields(json& result, const RequestOutput& out,
-                        std::shared_ptr<const Tokenizer> tokenizer, const HarmonyTokens& tokens) {
-  HarmonyParser parser(std::move(tokenizer), tokens);
-  parser.push(out.output_token_ids);
-  parser.finish();
-  json message = server::harmony_message(parser.output());
+void add_chat_fields(json& result, const RequestOutput& out, const ChatFormat& format) {
+  std::unique_ptr<ChatOutputParser> parser = format.make_parser(out.prompt_token_ids);
+  if (!parser) return;
+  parser->push(out.output_token_ids);
+  parser->finish();
+  json message = server::chat_message_json(parser->output());
   message.erase("role");
   result.update(message);
-  result["finish_reason"] = server::harmony_finish_reason(out.finish_reason, parser.output());
+  result["finish_reason"] = server::chat_finish_reason(out.finish_reason, parser->output());
 }
 
 nlohmann::ordered_json error_json(const json& id, const std::string& message) {

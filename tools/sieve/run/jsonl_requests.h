@@ -12,8 +12,10 @@
 //       A chat line may also set "reasoning_effort" ("low" | "medium" | "high"), a template
 //       variable as on /v1/chat/completions.
 // Out: {"id", "prompt_token_ids", "output_token_ids", "text" (when the model has a tokenizer),
-//       "finish_reason" (+ "tool_calls" on a harmony chat line that called tools),
-//       on a chat line of a harmony model (gpt-oss): "content", "reasoning_content",
+//       "finish_reason" (+ "tool_calls" on a parsed chat line that called tools),
+//       on a chat line of a model with a chat-output parser (gpt-oss's harmony, Qwen3's
+//       <think> and Hermes calls, DeepSeek's; --reasoning-parser, --tool-call-parser):
+//       "content", "reasoning_content",
 //       "tool_calls": [{"id", "type": "function", "function": {"name", "arguments"}}] as in
 //       /v1/chat/completions' message (null content beside tool calls, null reasoning without),
 //       "logprobs": [[{"token_id", "logprob"}, ...] per generated token],   (when asked)
@@ -28,8 +30,8 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
+#include "engine/text/chat_output/chat_format.h"
 #include "engine/text/chat_template/chat_template.h"
-#include "engine/text/harmony/harmony_tokens.h"
 
 namespace sieve {
 
@@ -62,12 +64,12 @@ nlohmann::ordered_json result_json(const nlohmann::ordered_json& id, const Reque
                                    const std::optional<std::string>& text = std::nullopt);
 nlohmann::ordered_json error_json(const nlohmann::ordered_json& id, const std::string& message);
 
-// A chat line for a harmony model (detect_harmony), before encode_prompt: its history rewritten
-// for the template (prepare_harmony_messages) and <|return|>, <|call|> made stop tokens.
-void prepare_harmony_line(ParsedLine& line, const HarmonyTokens& tokens);
-// A harmony chat line's result: the output parsed into "content", "reasoning_content" and
+// A chat line for a model with a chat-output format, before encode_prompt: its history
+// rewritten for the template and the format's stop tokens added (harmony's <|return|>, <|call|>).
+void prepare_chat_line(ParsedLine& line, const ChatFormat& format);
+// A parsed chat line's result: the output parsed into "content", "reasoning_content" and
 // "tool_calls" beside the raw "text", and finish_reason "tool_calls" when it called tools.
-void add_harmony_fields(nlohmann::ordered_json& result, const RequestOutput& out,
-                        std::shared_ptr<const Tokenizer> tokenizer, const HarmonyTokens& tokens);
+void add_chat_fields(nlohmann::ordered_json& result, const RequestOutput& out,
+                     const ChatFormat& format);
 
 }  // namespace sieve

@@ -9,8 +9,8 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
-#include "engine/text/harmony/harmony_tokens.h"
 #include "engine/text/prompt_encoder.h"
+#include "tools/sieve/chat_parser_flags.h"
 #include "tools/sieve/distributed.h"
 #include "tools/sieve/jsonl_io.h"
 #include "tools/sieve/model_loading.h"
@@ -58,6 +58,7 @@ void add_run_command(CLI::App& app) {
                   "tokenizer.json (or its directory, with tokenizer_config.json for the chat "
                   "template) to use instead of the model directory's");
   add_engine_flags(cmd, opts->engine);
+  add_chat_parser_flags(cmd, opts->chat);
   cmd->footer(request_params_help());
   cmd->add_option("--max-tokens", opts->default_max_tokens,
                   "max_tokens for lines that do not set it")
@@ -70,6 +71,10 @@ void add_run_command(CLI::App& app) {
 }
 
 int run_batch(const RunOptions& o) {
+  if (Status s = validate_chat_parser_flags(o.chat); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return 1;
+  }
   // Under mpirun every rank runs this: each takes every world-th line, and rank 0 writes all
   // results at the end.
   auto started = Distributed::start(o.engine);
@@ -113,8 +118,14 @@ int run_batch(const RunOptions& o) {
     }
   }
   const PromptEncoder* enc = encoder ? &*encoder : nullptr;
-  // A harmony model's chat lines are parsed into content, reasoning and tool calls.
-  const std::optional<HarmonyTokens> harmony = enc ? detect_harmony(*enc) : std::nullopt;
+  // Chat lines' output is parsed into content, reasoning and tool calls when the model has a
+  // chat-output format.
+  auto chat_format = select_chat_format(enc, o.chat);
+  if (!chat_format.ok()) {
+    spdlog::error("{}", chat_format.status().message());
+    return 1;
+  }
+  const ChatFormat& format = *chat_format;
 
   EngineOptions eo = loaded->engine_options(o.engine);
   if (enc) eo.tokenizer = enc->tokenizer();
@@ -133,8 +144,8 @@ int run_batch(const RunOptions& o) {
     results.emplace_back();
     if (static_cast<int>(slot % world) != rank) continue;  // another rank's line
     auto parsed = parse_request_line(line, line_number, o.default_max_tokens);
-    const bool harmony_chat = parsed.ok() && parsed->chat && harmony;
-    if (harmony_chat) prepare_harmony_line(*parsed, *harmony);
+    const bool parsed_chat = parsed.ok() && parsed->chat && format.active();
+    if (parsed_chat) prepare_chat_line(*parsed, format);
     Status encoded =
         parsed.ok() ? encode_prompt(*parsed, enc, no_tokenizer_reason) : parsed.status();
     if (!encoded.ok()) {
@@ -145,11 +156,11 @@ int run_batch(const RunOptions& o) {
     ids.resize(slot + 1);
     ids[slot] = parsed->id;
     RequestSink sink;
-    sink.on_finish = [&results, &ids, slot, enc, harmony_chat, &harmony](RequestOutput&& r) {
+    sink.on_finish = [&results, &ids, slot, enc, parsed_chat, &format](RequestOutput&& r) {
       std::optional<std::string> text;
       if (enc) text = r.text;  // the engine detokenizes (and applies stop strings)
       results[slot] = result_json(ids[slot], r, text);
-      if (harmony_chat) add_harmony_fields(*results[slot], r, enc->tokenizer(), *harmony);
+      if (parsed_chat) add_chat_fields(*results[slot], r, format);
     };
     auto added = engine.add_request(std::move(parsed->request), std::move(sink));
     if (!added.ok()) {

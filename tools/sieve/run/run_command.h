@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "engine/text/chat_output/chat_format.h"
 #include "tools/sieve/engine_flags.h"
 
 namespace CLI {
@@ -18,6 +19,7 @@ struct RunOptions {
   std::string tokenizer;  // tokenizer.json or its directory; empty: the model directory's
   int64_t default_max_tokens = 16;
   EngineFlags engine;
+  ChatParserFlags chat;  // how chat lines' output is read (--reasoning-parser, ...)
 };
 
 void add_run_command(CLI::App& app);

@@ -76,7 +76,7 @@ TEST(HarmonyGolden, AssistantTurnsParseBackIntoTheirMessages) {
       const std::vector<int32_t> ids = harmony_ids(turns[i]);
       ASSERT_NE(std::find(ids.begin(), ids.end(), testing::gpt_oss_harmony_tokens().message),
                 ids.end());
-      const HarmonyDelta d = parse_both_ways(ids);
+      const ChatDelta d = parse_both_ways(ids);
       // The template renders an earlier turn's thinking only beside a tool call or at the end
       // of a conversation without a generation prompt.
       const bool thinking_rendered = turns[i].find("<|channel|>analysis") != std::string::npos;

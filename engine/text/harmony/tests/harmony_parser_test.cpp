@@ -14,7 +14,7 @@ using testing::gpt_oss_tokenizer;
 using testing::harmony_ids;
 using testing::parse_both_ways;
 
-using Calls = std::vector<HarmonyToolCall>;
+using Calls = std::vector<ChatToolCall>;
 
 TEST(HarmonyParser, FindsTheSpecialTokensByName) {
   const HarmonyTokens t = gpt_oss_harmony_tokens();
@@ -26,7 +26,7 @@ TEST(HarmonyParser, FindsTheSpecialTokensByName) {
 }
 
 TEST(HarmonyParser, AnalysisThenFinal) {
-  const HarmonyDelta d = parse_both_ways(
+  const ChatDelta d = parse_both_ways(
       harmony_ids("<|channel|>analysis<|message|>User asks 2+2. Simple.<|end|>"
                   "<|start|>assistant<|channel|>final<|message|>2+2 = 4.<|return|>"));
   EXPECT_EQ(d.reasoning, "User asks 2+2. Simple.");
@@ -35,14 +35,14 @@ TEST(HarmonyParser, AnalysisThenFinal) {
 }
 
 TEST(HarmonyParser, FinalOnly) {
-  const HarmonyDelta d = parse_both_ways(harmony_ids("<|channel|>final<|message|>Hi.<|return|>"));
+  const ChatDelta d = parse_both_ways(harmony_ids("<|channel|>final<|message|>Hi.<|return|>"));
   EXPECT_EQ(d.reasoning, "");
   EXPECT_EQ(d.content, "Hi.");
 }
 
 TEST(HarmonyParser, ToolCallWithTheRecipientAfterTheRole) {
   // The output continues "<|start|>assistant", so the header starts at " to=".
-  const HarmonyDelta d = parse_both_ways(harmony_ids(
+  const ChatDelta d = parse_both_ways(harmony_ids(
       " to=functions.get_weather<|channel|>commentary json<|message|>{\"city\": \"Paris\"}"
       "<|call|>"));
   EXPECT_EQ(d.tool_calls, (Calls{{"get_weather", "{\"city\": \"Paris\"}"}}));
@@ -51,7 +51,7 @@ TEST(HarmonyParser, ToolCallWithTheRecipientAfterTheRole) {
 }
 
 TEST(HarmonyParser, ToolCallWithTheRecipientAfterTheChannel) {
-  const HarmonyDelta d = parse_both_ways(harmony_ids(
+  const ChatDelta d = parse_both_ways(harmony_ids(
       "<|channel|>analysis<|message|>Need the weather.<|end|>"
       "<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json"
       "<|message|>{\"location\":\"San Francisco\"}<|call|>"));
@@ -61,7 +61,7 @@ TEST(HarmonyParser, ToolCallWithTheRecipientAfterTheChannel) {
 }
 
 TEST(HarmonyParser, CommentaryWithoutRecipientIsAPreambleInContent) {
-  const HarmonyDelta d = parse_both_ways(harmony_ids(
+  const ChatDelta d = parse_both_ways(harmony_ids(
       "<|channel|>commentary<|message|>Let me look that up.<|end|>"
       "<|start|>assistant to=functions.lookup<|channel|>commentary json<|message|>{}<|call|>"));
   EXPECT_EQ(d.content, "Let me look that up.");
@@ -69,7 +69,7 @@ TEST(HarmonyParser, CommentaryWithoutRecipientIsAPreambleInContent) {
 }
 
 TEST(HarmonyParser, SeveralCallsInOneTurnKeepTheirOrder) {
-  const HarmonyDelta d = parse_both_ways(
+  const ChatDelta d = parse_both_ways(
       harmony_ids(" to=functions.a<|channel|>commentary json<|message|>{\"x\": 1}<|call|>"
                   "<|start|>assistant to=functions.b<|channel|>commentary json<|message|>{\"y\": "
                   "[2]}<|call|>"));
@@ -77,7 +77,7 @@ TEST(HarmonyParser, SeveralCallsInOneTurnKeepTheirOrder) {
 }
 
 TEST(HarmonyParser, MultiByteCharactersAreNeverSplit) {
-  const HarmonyDelta d = parse_both_ways(
+  const ChatDelta d = parse_both_ways(
       harmony_ids("<|channel|>analysis<|message|>用户说中文 😀<|end|>"
                   "<|start|>assistant<|channel|>final<|message|>九 — 😀🎉 ok<|return|>"));
   EXPECT_EQ(d.reasoning, "用户说中文 😀");
@@ -107,7 +107,7 @@ TEST(HarmonyParser, IdsOutsideTheVocabularyAddNothing) {
 TEST(HarmonyParser, BodiesCutOffAtMaxTokensKeepWhatWasWritten) {
   EXPECT_EQ(parse_both_ways(harmony_ids("<|channel|>analysis<|message|>Thinking abou")).reasoning,
             "Thinking abou");
-  const HarmonyDelta d = parse_both_ways(
+  const ChatDelta d = parse_both_ways(
       harmony_ids("<|channel|>analysis<|message|>Done.<|end|><|start|>assistant<|channel|>final"
                   "<|message|>The answ"));
   EXPECT_EQ(d.reasoning, "Done.");
@@ -115,7 +115,7 @@ TEST(HarmonyParser, BodiesCutOffAtMaxTokensKeepWhatWasWritten) {
 }
 
 TEST(HarmonyParser, AnUnfinishedHeaderIsContent) {
-  const HarmonyDelta d = parse_both_ways(
+  const ChatDelta d = parse_both_ways(
       harmony_ids("<|channel|>analysis<|message|>Hm.<|end|><|start|>assistant<|channel|>fin"));
   EXPECT_EQ(d.reasoning, "Hm.");
   EXPECT_EQ(d.content, "<|start|>assistant<|channel|>fin");
@@ -123,13 +123,13 @@ TEST(HarmonyParser, AnUnfinishedHeaderIsContent) {
 
 TEST(HarmonyParser, AnUnfinishedToolCallIsContent) {
   const std::string text = " to=functions.f<|channel|>commentary json<|message|>{\"a\": 1";
-  const HarmonyDelta d = parse_both_ways(harmony_ids(text));
+  const ChatDelta d = parse_both_ways(harmony_ids(text));
   EXPECT_TRUE(d.tool_calls.empty());
   EXPECT_EQ(d.content, text);
 }
 
 TEST(HarmonyParser, AToolCallRunningIntoTheNextMessageIsContent) {
-  const HarmonyDelta d =
+  const ChatDelta d =
       parse_both_ways(harmony_ids(" to=functions.f<|channel|>commentary json<|message|>{\"a\": 1}"
                                   "<|start|>assistant<|channel|>final<|message|>ok<|return|>"));
   EXPECT_TRUE(d.tool_calls.empty());
@@ -141,7 +141,7 @@ TEST(HarmonyParser, ArgumentsThatAreNotAJsonObjectAreContent) {
     SCOPED_TRACE(args);
     const std::string message =
         "<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>" + args;
-    const HarmonyDelta d = parse_both_ways(harmony_ids(
+    const ChatDelta d = parse_both_ways(harmony_ids(
         "<|channel|>analysis<|message|>Call it.<|end|><|start|>assistant" + message + "<|call|>"));
     EXPECT_EQ(d.reasoning, "Call it.");
     EXPECT_TRUE(d.tool_calls.empty());
@@ -150,7 +150,7 @@ TEST(HarmonyParser, ArgumentsThatAreNotAJsonObjectAreContent) {
 }
 
 TEST(HarmonyParser, AnUnknownChannelIsContentAndParsingGoesOn) {
-  const HarmonyDelta d =
+  const ChatDelta d =
       parse_both_ways(harmony_ids("<|channel|>thoughts<|message|>hmm<|end|>"
                                   "<|start|>assistant<|channel|>final<|message|>ok<|return|>"));
   EXPECT_EQ(d.reasoning, "");
@@ -158,7 +158,7 @@ TEST(HarmonyParser, AnUnknownChannelIsContentAndParsingGoesOn) {
 }
 
 TEST(HarmonyParser, TextWithoutAnyMarkersIsContent) {
-  const HarmonyDelta d = parse_both_ways(harmony_ids("Hello there, no harmony here.<|return|>"));
+  const ChatDelta d = parse_both_ways(harmony_ids("Hello there, no harmony here.<|return|>"));
   EXPECT_EQ(d.content, "Hello there, no harmony here.");
   EXPECT_EQ(d.reasoning, "");
 }
@@ -171,7 +171,7 @@ TEST(HarmonyParser, GarbageHeadersAreContent) {
         "<|start|>assistant to=functions.a<|channel|>commentary to=functions.b",  // two
         "<|start|>assistant<|channel|>final<|channel|>final"}) {
     SCOPED_TRACE(header);
-    const HarmonyDelta d =
+    const ChatDelta d =
         parse_both_ways(harmony_ids("<|channel|>final<|message|>A.<|end|>" + header +
                                     "<|message|>B<|end|>"
                                     "<|start|>assistant<|channel|>final<|message|>C<|return|>"));
@@ -182,7 +182,7 @@ TEST(HarmonyParser, GarbageHeadersAreContent) {
 
 TEST(HarmonyParser, ARecipientThatIsNotAFunctionIsContent) {
   const std::string msg = "<|channel|>analysis to=python code<|message|>print(1)";
-  const HarmonyDelta d = parse_both_ways(harmony_ids(msg + "<|call|>"));
+  const ChatDelta d = parse_both_ways(harmony_ids(msg + "<|call|>"));
   EXPECT_TRUE(d.tool_calls.empty());
   EXPECT_EQ(d.content, msg);
 }

@@ -53,17 +53,17 @@ inline bool valid_utf8(const std::string& s) {
 
 // Parses `ids` twice — all at once, then one id at a time — and checks that both give the same
 // result, that the per-id deltas add up to it, and that no delta splits a UTF-8 character.
-inline HarmonyDelta parse_both_ways(const std::vector<int32_t>& ids) {
+inline ChatDelta parse_both_ways(const std::vector<int32_t>& ids) {
   const HarmonyTokens tokens = gpt_oss_harmony_tokens();
   HarmonyParser whole(gpt_oss_tokenizer(), tokens);
-  HarmonyDelta all = whole.push(ids);
+  ChatDelta all = whole.push(ids);
   all.append(whole.finish());
   EXPECT_EQ(all, whole.output());
 
   HarmonyParser one(gpt_oss_tokenizer(), tokens);
-  HarmonyDelta summed;
+  ChatDelta summed;
   for (int32_t id : ids) {
-    const HarmonyDelta d = one.push(id);
+    const ChatDelta d = one.push(id);
     EXPECT_TRUE(valid_utf8(d.reasoning) && valid_utf8(d.content))
         << "a delta splits a character after id " << id;
     summed.append(d);

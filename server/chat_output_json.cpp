@@ -1,4 +1,4 @@
-#include "server/harmony_chat.h"
+#include "server/chat_output_json.h"
 
 #include <random>
 
@@ -15,14 +15,14 @@ std::string new_tool_call_id() {
   return id;
 }
 
-std::string harmony_finish_reason(const std::string& engine_reason, const HarmonyDelta& output) {
+std::string chat_finish_reason(const std::string& engine_reason, const ChatDelta& output) {
   if (engine_reason == "stop" && !output.tool_calls.empty()) return "tool_calls";
   return engine_reason;
 }
 
 namespace {
 
-json tool_call_json(const HarmonyToolCall& c) {
+json tool_call_json(const ChatToolCall& c) {
   return {{"id", new_tool_call_id()},
           {"type", "function"},
           {"function", {{"name", c.name}, {"arguments", c.arguments}}}};
@@ -30,33 +30,31 @@ json tool_call_json(const HarmonyToolCall& c) {
 
 }  // namespace
 
-json harmony_message(const HarmonyDelta& output) {
+json chat_message_json(const ChatDelta& output) {
   json m = {{"role", "assistant"}};
   const bool calls = !output.tool_calls.empty();
   m["content"] = output.content.empty() && calls ? json(nullptr) : json(output.content);
   m["reasoning_content"] = output.reasoning.empty() ? json(nullptr) : json(output.reasoning);
   if (calls) {
     json list = json::array();
-    for (const HarmonyToolCall& c : output.tool_calls)
+    for (const ChatToolCall& c : output.tool_calls)
       list.push_back(tool_call_json(c));
     m["tool_calls"] = std::move(list);
   }
   return m;
 }
 
-HarmonyStream::HarmonyStream(std::shared_ptr<const Tokenizer> tokenizer,
-                             const HarmonyTokens& tokens)
-    : parser_(std::move(tokenizer), tokens) {}
+ChatStream::ChatStream(std::unique_ptr<ChatOutputParser> parser) : parser_(std::move(parser)) {}
 
-std::vector<json> HarmonyStream::push(int32_t token) {
-  return deltas(parser_.push(token));
+std::vector<json> ChatStream::push(int32_t token) {
+  return deltas(parser_->push(token));
 }
 
-std::vector<json> HarmonyStream::finish() {
-  return deltas(parser_.finish());
+std::vector<json> ChatStream::finish() {
+  return deltas(parser_->finish());
 }
 
-std::vector<json> HarmonyStream::deltas(const HarmonyDelta& d) {
+std::vector<json> ChatStream::deltas(const ChatDelta& d) {
   std::vector<json> out;
   if (!d.reasoning.empty() || !d.content.empty()) {
     json text = json::object();
@@ -64,7 +62,7 @@ std::vector<json> HarmonyStream::deltas(const HarmonyDelta& d) {
     if (!d.content.empty()) text["content"] = d.content;
     out.push_back(std::move(text));
   }
-  for (const HarmonyToolCall& c : d.tool_calls) {
+  for (const ChatToolCall& c : d.tool_calls) {
     const size_t index = calls_++;
     out.push_back(
         {{"tool_calls", json::array({{{"index", index},
