@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/backends/cpu_backend.h"
@@ -153,13 +155,16 @@ TEST(CostMeasurement, ShapesThatCannotBeMeasuredAreErrors) {
   EXPECT_FALSE(measure_link(be, {.repeats = -1}).ok());
 }
 
-TEST(CostMeasurement, LinkRatesPredictACopy) {
-  CpuBackend be(2);
+// The link's fit predicts a copy of a size it did not see, within kBand. Two attempts, as above:
+// the fit and the check are separate timings, and a burst of load from another process between
+// them (the test runs beside others on two cores) can move one and not the other.
+std::string link_prediction_failures(CpuBackend& be) {
   auto link = measure_link(be, {.repeats = 5, .max_seconds = 5.0});
-  ASSERT_TRUE(link.ok()) << link.status().message();
-  EXPECT_TRUE(positive_finite(link->h2d_bytes_per_s));
-  EXPECT_TRUE(positive_finite(link->d2h_bytes_per_s));
-  EXPECT_TRUE(link->transfer_s >= 0 && std::isfinite(link->transfer_s));
+  if (!link.ok()) return link.status().message();
+  if (!positive_finite(link->h2d_bytes_per_s) || !positive_finite(link->d2h_bytes_per_s) ||
+      !(link->transfer_s >= 0 && std::isfinite(link->transfer_s))) {
+    return "rates not positive and finite";
+  }
   // A 40 MiB copy each way: a size the fit did not see, beyond the caches (on the CPU backend
   // the "link" is memcpy, whose rate depends on whether the bytes fit in a cache).
   const int64_t bytes = int64_t{40} << 20;
@@ -176,12 +181,25 @@ TEST(CostMeasurement, LinkRatesPredictACopy) {
     be.copy_to_host(dev, host.data());
     down.push_back(now_s() - t0);
   }
+  std::string failures;
   const double up_pred = link->transfer_s + static_cast<double>(bytes) / link->h2d_bytes_per_s;
   const double down_pred = link->transfer_s + static_cast<double>(bytes) / link->d2h_bytes_per_s;
-  EXPECT_LT(median(up) / up_pred, kBand) << median(up) << " s vs " << up_pred << " s";
-  EXPECT_GT(median(up) / up_pred, 1 / kBand) << median(up) << " s vs " << up_pred << " s";
-  EXPECT_LT(median(down) / down_pred, kBand) << median(down) << " s vs " << down_pred << " s";
-  EXPECT_GT(median(down) / down_pred, 1 / kBand) << median(down) << " s vs " << down_pred << " s";
+  for (auto [what, measured, predicted] :
+       {std::tuple{"up", median(up), up_pred}, {"down", median(down), down_pred}}) {
+    const double ratio = measured / predicted;
+    if (!(ratio < kBand && ratio > 1 / kBand)) {
+      failures += std::string(what) + ": measured " + std::to_string(measured) + " s, predicted " +
+                  std::to_string(predicted) + " s; ";
+    }
+  }
+  return failures;
+}
+
+TEST(CostMeasurement, LinkRatesPredictACopy) {
+  CpuBackend be(2);
+  std::string failures = link_prediction_failures(be);
+  if (!failures.empty()) failures = link_prediction_failures(be);
+  EXPECT_EQ(failures, "");
 }
 
 }  // namespace
