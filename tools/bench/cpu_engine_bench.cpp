@@ -66,9 +66,21 @@ double bytes_per_row(MatrixFormat format, int64_t k) {
 }
 
 // Weight bytes one batch-1 decode step reads: everything a token touches (attention, router,
-// its top_k experts, norms in fp32, the lm_head), plus one embedding row, each as `weights`
-// holds it.
-double decode_bytes_per_step(const ModelConfig& c, const WeightFormat& weights) {
+// its top_k experts, norms in fp32, the lm_head), plus one embedding row, each as the loaded
+// model holds it: --quantization's format, or the checkpoint's own where it was kept quantized.
+double decode_bytes_per_step(const LoadedModel& m) {
+  const ModelConfig& c = m.model->config();
+  const WeightFormat& weights = m.weight_format;
+  const Checkpoint* ckpt = m.dir.checkpoint.get();
+  // The format a matrix is held in: its role's, unless the checkpoint's quantization was kept.
+  auto held = [&](const DeclaredTensor& t, MatrixFormat role) {
+    if (!ckpt || !weights.keep_stored || role.quantized()) return role;
+    auto stored = ckpt->stored_matrix(t.name);
+    if (!stored.ok()) return role;
+    const QuantFormat q = stored_quant_format(stored->format);
+    if (q == QuantFormat::kNone || !m.backend->holds(q)) return role;
+    return MatrixFormat{weights.dtype, q};
+  };
   double bytes = 0;
   const double expert_share =
       c.num_experts > 0 ? static_cast<double>(c.top_k) / static_cast<double>(c.num_experts) : 0;
@@ -77,11 +89,21 @@ double decode_bytes_per_step(const ModelConfig& c, const WeightFormat& weights) 
       bytes += static_cast<double>(t.numel()) * sizeof(float);
       continue;
     }
-    const int64_t n = t.shape[0], k = t.shape[1];
+    // A matrix [n, k]; a stacked one ([experts, ...], gpt-oss) is `count` of them, its biases
+    // [experts, n] rows of fp32.
+    const bool stacked = t.shape.size() == 3;
+    const int64_t count = stacked ? t.shape[0] : 1;
+    if (t.init == InitRole::kBias) {
+      bytes += expert_share * static_cast<double>(t.numel()) * sizeof(float);
+      continue;
+    }
+    const int64_t a = t.shape[t.shape.size() - 2], b = t.shape.back();
+    const int64_t n = t.in_major ? b : a, k = t.in_major ? a : b;
     const double row = bytes_per_row(weights.dtype, k);
     switch (t.use) {
       case ParamUse::kRoutedExpert:
-        bytes += expert_share * n * bytes_per_row(weights.expert_matrix(), k);
+        bytes += expert_share * static_cast<double>(count * n) *
+                 bytes_per_row(held(t, weights.expert_matrix()), k);
         break;
       case ParamUse::kTableRow:
         bytes += row;
@@ -91,7 +113,7 @@ double decode_bytes_per_step(const ModelConfig& c, const WeightFormat& weights) 
         break;
       case ParamUse::kEveryToken:
         bytes += n * bytes_per_row(t.init == InitRole::kRouter ? MatrixFormat(weights.dtype)
-                                                               : weights.dense_matrix(),
+                                                               : held(t, weights.dense_matrix()),
                                    k);
         break;
     }
@@ -179,7 +201,11 @@ int main(int argc, char** argv) {
     }
     Variant v;
     v.label = loaded->weight_format.describe();
-    v.bytes_per_step = decode_bytes_per_step(loaded->model->config(), loaded->weight_format);
+    if (const Checkpoint* ckpt = loaded->dir.checkpoint.get();
+        ckpt && ckpt->quantization().quantized() && loaded->weight_format.keep_stored) {
+      v.label += ", the checkpoint's " + ckpt->quantization().describe() + " kept";
+    }
+    v.bytes_per_step = decode_bytes_per_step(*loaded);
     v.loaded = std::move(loaded).value();
     variants.push_back(std::move(v));
   }
