@@ -83,7 +83,7 @@ struct MoeArgs {
   const Tensor* topk_weights = nullptr;  // [tokens, top_k] fp32
   const ExpertWeights* experts = nullptr;
   Tensor* out = nullptr;  // [tokens, hidden]: Σ_j weight_j · down_e(act(gate_e x, up_e x))
-  ExpertActivation activation;
+  ExpertActivation activation{};
 };
 
 // One step's inputs where the backend's kernels read them: begin_step() uploads the

@@ -21,7 +21,7 @@ struct ExpertMatrices {
   std::shared_ptr<Matrix> gate_up;  // [2 * inter, hidden]: gate rows first, then up rows
   std::shared_ptr<Matrix> down;     // [hidden, inter]
   // Experts with biases (gpt-oss): fp32 [2 * inter] (gate then up) and [hidden]; else undefined.
-  Tensor gate_up_bias, down_bias;
+  Tensor gate_up_bias{}, down_bias{};
 };
 
 // The same weights as row-major host arrays at the model's weight dtype.

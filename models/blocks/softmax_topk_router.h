@@ -14,7 +14,7 @@ namespace sieve {
 
 struct SoftmaxTopkRouterOptions {
   std::string weight;  // the gate's tensor name, [num_experts, hidden]
-  std::string bias;    // its bias [num_experts] (gpt-oss), or empty
+  std::string bias{};  // its bias [num_experts] (gpt-oss), or empty
   int64_t hidden = 0, num_experts = 0, top_k = 0;
   bool renormalize = true;
 };

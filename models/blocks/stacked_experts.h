@@ -17,7 +17,7 @@ struct StackedExpertsOptions {
   // "model.layers.{l}.mlp.experts.": gate_up_proj, gate_up_proj_bias, down_proj, down_proj_bias.
   std::string prefix;
   int64_t num_experts = 0, hidden = 0, intermediate = 0;
-  ExpertActivation activation;
+  ExpertActivation activation{};
 };
 
 class StackedExperts final : public ExpertsBlock {

@@ -79,7 +79,9 @@ TEST(QuantFormat, Mxfp4FollowsOcpRounding) {
       // ... the nearest point (half the local gap), saturating at 6.
       const double bound = v > 6 ? v - 6 : v <= 2 ? 0.25 : v <= 4 ? 0.5 : 1.0;
       ASSERT_LE(std::fabs(dv - v), bound + 1e-9) << j << "," << kk << " v=" << v;
-      if (d != 0) ASSERT_EQ(d < 0, src[j * k + kk] < 0);
+      if (d != 0) {
+        ASSERT_EQ(d < 0, src[j * k + kk] < 0);
+      }
     }
 }
 
