@@ -375,7 +375,9 @@ TEST(SieveTextCli, RunParsesQwen3ChatLinesAndTakesTheParserFlags) {
     EXPECT_EQ(c["reasoning_content"],
               want.reasoning.empty() ? json(nullptr) : json(want.reasoning));
     EXPECT_EQ(c.value("tool_calls", json::array()).size(), want.tool_calls.size());
-    if (want.tool_calls.empty()) EXPECT_EQ(c["content"], want.content);
+    if (want.tool_calls.empty()) {
+      EXPECT_EQ(c["content"], want.content);
+    }
   }
 
   Proc off = run_sieve("run --model " + dir + "/model --input " + in + " --output " + dir +
