@@ -54,20 +54,6 @@ std::vector<int64_t> stored_shape(const DeclaredTensor& t) {
   return t.in_major ? swap_last_two(t.shape) : t.shape;
 }
 
-// Each [a, b] matrix of `w` (of `shape` [..., a, b]) transposed to [b, a].
-std::vector<float> transposed(const std::vector<float>& w, const std::vector<int64_t>& shape) {
-  const int64_t a = shape[shape.size() - 2], b = shape.back();
-  std::vector<float> out(w.size());
-  for (int64_t m = 0; m < numel(shape) / (a * b); ++m) {
-    const float* from = w.data() + m * a * b;
-    float* to = out.data() + m * a * b;
-    for (int64_t i = 0; i < a; ++i)
-      for (int64_t j = 0; j < b; ++j)
-        to[j * a + i] = from[i * b + j];
-  }
-  return out;
-}
-
 }  // namespace
 
 bool quantized_in_release(const DeclaredTensor& t) {
@@ -138,8 +124,13 @@ Status write_quantized_checkpoint(const QuantizedWrite& w) {
   auto quantize = [&](size_t index) {
     if (cached == index) return;
     source(index);
-    if (tensors[index].in_major) f32 = transposed(f32, tensors[index].shape);
     const std::vector<int64_t> shape = stored_shape(tensors[index]);
+    if (tensors[index].in_major) {
+      std::vector<float> in = std::move(f32);
+      f32.resize(in.size());
+      const int64_t a = shape[shape.size() - 1], b = shape[shape.size() - 2];  // stored [.., b, a]
+      transpose_matrices(in.data(), f32.data(), numel(shape) / (a * b), a, b, sizeof(float));
+    }
     const int64_t n = numel(shape);
     if (q.method == QuantMethod::kFp8) {
       values.resize(static_cast<size_t>(n));

@@ -14,6 +14,38 @@ int64_t Tensor::numel() const {
   return n;
 }
 
+namespace {
+
+template <class T>
+void transpose_tiled(const T* src, T* dst, int64_t count, int64_t rows, int64_t cols) {
+  constexpr int64_t kTile = 32;
+  for (int64_t m = 0; m < count; ++m, src += rows * cols, dst += rows * cols) {
+    for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
+      const int64_t r1 = std::min(rows, r0 + kTile);
+      for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
+        const int64_t c1 = std::min(cols, c0 + kTile);
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t c = c0; c < c1; ++c)
+            dst[c * rows + r] = src[r * cols + c];
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void transpose_matrices(const void* src, void* dst, int64_t count, int64_t rows, int64_t cols,
+                        size_t elem_bytes) {
+  if (elem_bytes == 2) {
+    transpose_tiled(static_cast<const uint16_t*>(src), static_cast<uint16_t*>(dst), count, rows,
+                    cols);
+  } else {
+    SIEVE_CHECK_EQ(elem_bytes, 4u);
+    transpose_tiled(static_cast<const uint32_t*>(src), static_cast<uint32_t*>(dst), count, rows,
+                    cols);
+  }
+}
+
 std::string format_shape(const std::vector<int64_t>& shape) {
   std::ostringstream os;
   os << "[";

@@ -21,6 +21,12 @@ inline const char* device_name(Device d) {
 // "[2, 3]": how errors and logs print a shape.
 std::string format_shape(const std::vector<int64_t>& shape);
 
+// Each of `count` row-major [rows, cols] matrices in `src` written transposed ([cols, rows]) to
+// `dst` (not overlapping), elements of `elem_bytes` (2 or 4) bytes; in tiles so both sides stay
+// in cache. For weights stored as x @ W (gpt-oss's experts) and their quantized copies.
+void transpose_matrices(const void* src, void* dst, int64_t count, int64_t rows, int64_t cols,
+                        size_t elem_bytes);
+
 class Tensor {
  public:
   Tensor() = default;

@@ -275,19 +275,9 @@ Status Checkpoint::read(std::string_view name, DType dst, void* out) const {
     SIEVE_ASSIGN_OR_RETURN(StoredMatrix m, stored_matrix(name));
     if (!in_major_.count(name)) return dequantize(m, dst, out);
     // Stored [..., out, in]: dequantized, then each matrix transposed to [in, out].
-    const size_t es = dtype_size(dst);
-    std::vector<uint8_t> stored(static_cast<size_t>(m.numel()) * es);
+    std::vector<uint8_t> stored(static_cast<size_t>(m.numel()) * dtype_size(dst));
     SIEVE_RETURN_IF_ERROR(dequantize(m, dst, stored.data()));
-    const int64_t rows = m.rows(), cols = m.cols();
-    auto* o = static_cast<uint8_t*>(out);
-    for (int64_t i = 0; i < m.count(); ++i) {
-      const uint8_t* from = stored.data() + static_cast<size_t>(i * rows * cols) * es;
-      uint8_t* to = o + static_cast<size_t>(i * rows * cols) * es;
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c)
-          std::memcpy(to + static_cast<size_t>(c * rows + r) * es,
-                      from + static_cast<size_t>(r * cols + c) * es, es);
-    }
+    transpose_matrices(stored.data(), out, m.count(), m.rows(), m.cols(), dtype_size(dst));
     return Status::Ok();
   }
   if (dst != DType::kF32 && dst != DType::kBF16) {

@@ -24,6 +24,16 @@ struct ExpertMatrices {
   Tensor gate_up_bias{}, down_bias{};
 };
 
+// Expert m as the next of `w`'s experts (its biases too, where it has them).
+inline void append_expert(ExpertWeights& w, ExpertMatrices m) {
+  w.gate_up.push_back(std::move(m.gate_up));
+  w.down.push_back(std::move(m.down));
+  if (m.gate_up_bias.defined()) {
+    w.gate_up_bias.push_back(std::move(m.gate_up_bias));
+    w.down_bias.push_back(std::move(m.down_bias));
+  }
+}
+
 // The same weights as row-major host arrays at the model's weight dtype.
 struct ExpertHostWeights {
   std::vector<uint8_t> gate_up;                // [2 * inter, hidden]

@@ -7,6 +7,7 @@
 #include "engine/backends/cpu_backend.h"
 #include "engine/engine.h"
 #include "engine/tests/counting_model.h"
+#include "engine/text/tokenizer/utf8.h"
 #include "tests/support/fixtures.h"
 
 namespace sieve {
@@ -19,20 +20,6 @@ std::shared_ptr<const Tokenizer> qwen3() {
     return *t;
   }();
   return tok;
-}
-
-bool valid_utf8(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const unsigned char c = s[i];
-    const int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (int k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += n;
-  }
-  return true;
 }
 
 struct Streamed {
@@ -67,7 +54,7 @@ TEST(TextStream, DeltasAddUpToTheDecodeAndNeverSplitACharacter) {
   Streamed s = stream(text, SamplingParams{});
   EXPECT_EQ(s.all, text);
   for (const std::string& d : s.deltas)
-    EXPECT_TRUE(valid_utf8(d)) << d;
+    EXPECT_TRUE(tok::is_valid_utf8(d)) << d;
 }
 
 TEST(TextStream, StopStringsEndTheTextAcrossTokenBoundaries) {

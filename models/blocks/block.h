@@ -85,6 +85,21 @@ class ExpertsBlock : public Block {
   // x, out [tokens, hidden].
   virtual void forward(const LayerCall& call, const Tensor& x, const Routing& routing,
                        Tensor& out) = 0;
+
+ protected:
+  // The layer's routed tokens handed to its executor, for `experts` (this process's) computing
+  // with `activation`.
+  static void run_experts(const LayerCall& call, const Tensor& x, const Routing& routing,
+                          const ExpertWeights& experts, ExpertActivation activation, Tensor& out) {
+    MoeArgs m;
+    m.x = &x;
+    m.topk_ids = &routing.ids;
+    m.topk_weights = &routing.weights;
+    m.experts = &experts;
+    m.out = &out;
+    m.activation = activation;
+    call.moe.run(m, call.layer);
+  }
 };
 
 }  // namespace sieve

@@ -186,41 +186,10 @@ class FilledExperts final : public LayerSource {
 
 // ---- experts stored stacked (gpt-oss) ----------------------------------------------------------
 
-// Output row r of the engine's gate_up [2 · inter, hidden] is column/row source_row(r) of the
-// stacked layout, where gate i and up i sit at 2i and 2i + 1.
+// Output row r of the engine's gate_up [2 · inter, hidden] (gate rows, then up rows) is row or
+// column interleaved_source(r) of the stacked layout, where gate i and up i sit at 2i and 2i + 1.
 int64_t interleaved_source(int64_t r, int64_t inter) {
   return r < inter ? 2 * r : 2 * (r - inter) + 1;
-}
-
-// dst [n, k] = the transpose of src [k, n] (elements of `es` bytes), dst row r taken from
-// column `col(r)` of src; in tiles so both sides stay in cache.
-template <class T, class Col>
-void transpose_rows(const T* src, int64_t k, int64_t n, Col col, T* dst) {
-  constexpr int64_t kTile = 32;
-  for (int64_t r0 = 0; r0 < n; r0 += kTile) {
-    const int64_t r1 = std::min(n, r0 + kTile);
-    for (int64_t c0 = 0; c0 < k; c0 += kTile) {
-      const int64_t c1 = std::min(k, c0 + kTile);
-      for (int64_t r = r0; r < r1; ++r) {
-        const int64_t from = col(r);
-        for (int64_t c = c0; c < c1; ++c)
-          dst[r * k + c] = src[c * n + from];
-      }
-    }
-  }
-}
-
-template <class Col>
-void transpose_rows_bytes(const uint8_t* src, int64_t k, int64_t n, size_t es, Col col,
-                          uint8_t* dst) {
-  if (es == 2) {
-    transpose_rows(reinterpret_cast<const uint16_t*>(src), k, n, col,
-                   reinterpret_cast<uint16_t*>(dst));
-  } else {
-    SIEVE_CHECK_EQ(es, 4u);
-    transpose_rows(reinterpret_cast<const uint32_t*>(src), k, n, col,
-                   reinterpret_cast<uint32_t*>(dst));
-  }
 }
 
 // A stacked layer's expert e, from whatever holds its elements: the in-major slices at the
@@ -286,14 +255,20 @@ class StackedLayerSource : public LayerSource {
   void from_in_major(const uint8_t* gate_up_in, const uint8_t* down_in,
                      std::vector<uint8_t>& gate_up, std::vector<uint8_t>& down) const {
     const size_t es = dtype_size(dtype_);
-    const int64_t inter = inter_;
-    gate_up.resize(bytes(2 * inter_, hidden_));
-    transpose_rows_bytes(
-        gate_up_in, hidden_, 2 * inter_, es,
-        [inter](int64_t r) { return interleaved_source(r, inter); }, gate_up.data());
+    std::vector<uint8_t> rows(bytes(2 * inter_, hidden_));
+    transpose_matrices(gate_up_in, rows.data(), 1, hidden_, 2 * inter_, es);
+    deinterleave(rows.data(), gate_up);
     down.resize(bytes(hidden_, inter_));
-    transpose_rows_bytes(
-        down_in, inter_, hidden_, es, [](int64_t r) { return r; }, down.data());
+    transpose_matrices(down_in, down.data(), 1, inter_, hidden_, es);
+  }
+
+  // gate_up rows [2 · inter, hidden] with gate i, up i at rows 2i, 2i + 1 → gate rows, then up.
+  void deinterleave(const uint8_t* rows, std::vector<uint8_t>& gate_up) const {
+    gate_up.resize(bytes(2 * inter_, hidden_));
+    const size_t row_bytes = bytes(1, hidden_);
+    for (int64_t r = 0; r < 2 * inter_; ++r)
+      std::memcpy(gate_up.data() + r * row_bytes, rows + interleaved_source(r, inter_) * row_bytes,
+                  row_bytes);
   }
 
  private:
@@ -334,11 +309,7 @@ class MappedStackedExperts final : public StackedLayerSource {
     // Quantized: slice e is already [n, k]; dequantized, then gate/up rows de-interleaved.
     std::vector<uint8_t> rows(bytes(2 * inter_, hidden_));
     SIEVE_RETURN_IF_ERROR(dequantize(quantized_slice(g, expert), dtype_, rows.data()));
-    gate_up.resize(rows.size());
-    const size_t row_bytes = bytes(1, hidden_);
-    for (int64_t r = 0; r < 2 * inter_; ++r)
-      std::memcpy(gate_up.data() + r * row_bytes,
-                  rows.data() + interleaved_source(r, inter_) * row_bytes, row_bytes);
+    deinterleave(rows.data(), gate_up);
     down.resize(bytes(hidden_, inter_));
     return dequantize(quantized_slice(d, expert), dtype_, down.data());
   }

@@ -34,10 +34,7 @@ Status StackedExperts::load(const LoadContext& ctx) {
   for (int64_t e = 0; e < o_.num_experts; ++e) {
     if (!ctx.moe.holds(e)) continue;
     SIEVE_ASSIGN_OR_RETURN(ExpertMatrices m, src.held_expert(*source, e));
-    experts_.gate_up.push_back(std::move(m.gate_up));
-    experts_.down.push_back(std::move(m.down));
-    experts_.gate_up_bias.push_back(std::move(m.gate_up_bias));
-    experts_.down_bias.push_back(std::move(m.down_bias));
+    append_expert(experts_, std::move(m));
   }
   // The stacked tensors' bytes, read or not, count as loaded once.
   SIEVE_RETURN_IF_ERROR(src.skip({n.gate_up, n.gate_up_bias, n.down, n.down_bias}));
@@ -46,14 +43,7 @@ Status StackedExperts::load(const LoadContext& ctx) {
 
 void StackedExperts::forward(const LayerCall& call, const Tensor& x, const Routing& routing,
                              Tensor& out) {
-  MoeArgs m;
-  m.x = &x;
-  m.topk_ids = &routing.ids;
-  m.topk_weights = &routing.weights;
-  m.experts = &experts_;
-  m.out = &out;
-  m.activation = o_.activation;
-  call.moe.run(m, call.layer);
+  run_experts(call, x, routing, experts_, o_.activation, out);
 }
 
 }  // namespace sieve

@@ -40,13 +40,7 @@ Status SwigluExperts::load(const LoadContext& ctx) {
 
 void SwigluExperts::forward(const LayerCall& call, const Tensor& x, const Routing& routing,
                             Tensor& out) {
-  MoeArgs m;
-  m.x = &x;
-  m.topk_ids = &routing.ids;
-  m.topk_weights = &routing.weights;
-  m.experts = &experts_;
-  m.out = &out;
-  call.moe.run(m, call.layer);
+  run_experts(call, x, routing, experts_, ExpertActivation{}, out);
 }
 
 }  // namespace sieve

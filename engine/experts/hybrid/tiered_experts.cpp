@@ -1,19 +1,6 @@
 #include "engine/experts/hybrid/tiered_experts.h"
 
 namespace sieve {
-namespace {
-
-// Expert m as the next of `w`'s experts (its biases too, where it has them).
-void append(ExpertWeights& w, ExpertMatrices m) {
-  w.gate_up.push_back(std::move(m.gate_up));
-  w.down.push_back(std::move(m.down));
-  if (m.gate_up_bias.defined()) {
-    w.gate_up_bias.push_back(std::move(m.gate_up_bias));
-    w.down_bias.push_back(std::move(m.down_bias));
-  }
-}
-
-}  // namespace
 
 TieredExperts::TieredExperts(Backend& device, Backend& host, int64_t num_layers,
                              int64_t num_experts)
@@ -44,7 +31,7 @@ Status TieredExperts::adopt(int64_t layer, std::shared_ptr<const ExpertSource> s
   h = {};
   for (int64_t e = 0; e < experts_; ++e) {
     SIEVE_ASSIGN_OR_RETURN(ExpertMatrices m, source->make(host_be_, e));
-    append(h, std::move(m));
+    append_expert(h, std::move(m));
   }
   sources_[layer] = std::move(source);
   return Status::Ok();
@@ -58,7 +45,7 @@ const ExpertWeights& TieredExperts::device(int64_t layer) {
       const ExpertMatrices& m = device_by_expert_[at(layer, e)];
       local_[layer][e] = m.gate_up ? static_cast<int32_t>(d.gate_up.size()) : -1;
       if (!m.gate_up) continue;
-      append(d, m);
+      append_expert(d, m);
     }
     dirty_[layer] = 0;
   }

@@ -13,6 +13,7 @@
 
 #include "engine/text/chat_output.h"
 #include "engine/text/tokenizer/tokenizer.h"
+#include "engine/text/tokenizer/utf8.h"
 #include "tests/support/fixtures.h"
 
 namespace sieve::testing {
@@ -35,20 +36,6 @@ inline std::vector<int32_t> ids_of(const std::string& tokenizer, const std::stri
   return ids.ok() ? *ids : std::vector<int32_t>{};
 }
 
-inline bool valid_utf8(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += n;
-  }
-  return true;
-}
-
 using ParserFactory = std::function<std::unique_ptr<ChatOutputParser>()>;
 
 // Parses `ids` all at once, then one id at a time, then in chunks of three; checks all agree,
@@ -63,7 +50,7 @@ inline ChatDelta parse_both_ways(const ParserFactory& make, const std::vector<in
   ChatDelta summed;
   for (int32_t id : ids) {
     const ChatDelta d = one->push(id);
-    EXPECT_TRUE(valid_utf8(d.reasoning) && valid_utf8(d.content))
+    EXPECT_TRUE(tok::is_valid_utf8(d.reasoning) && tok::is_valid_utf8(d.content))
         << "a delta splits a character after id " << id;
     summed.append(d);
   }

@@ -23,7 +23,7 @@ Segments scan(const std::string& tok, const std::vector<std::string>& markers,
   s.finish(raw);
   Segments out;
   for (auto& seg : raw) {
-    EXPECT_TRUE(testing::valid_utf8(seg.text));
+    EXPECT_TRUE(tok::is_valid_utf8(seg.text));
     if (seg.marker < 0 && !out.empty() && out.back().marker < 0) {
       out.back().text += seg.text;
     } else if (seg.marker >= 0 || !seg.text.empty()) {

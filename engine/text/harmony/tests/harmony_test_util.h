@@ -10,6 +10,7 @@
 
 #include "engine/text/harmony/harmony_parser.h"
 #include "engine/text/tokenizer/tokenizer.h"
+#include "engine/text/tokenizer/utf8.h"
 #include "tests/support/fixtures.h"
 
 namespace sieve::testing {
@@ -37,20 +38,6 @@ inline std::vector<int32_t> harmony_ids(const std::string& text) {
   return ids.ok() ? *ids : std::vector<int32_t>{};
 }
 
-inline bool valid_utf8(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    }
-    i += n;
-  }
-  return true;
-}
-
 // Parses `ids` twice — all at once, then one id at a time — and checks that both give the same
 // result, that the per-id deltas add up to it, and that no delta splits a UTF-8 character.
 inline ChatDelta parse_both_ways(const std::vector<int32_t>& ids) {
@@ -64,7 +51,7 @@ inline ChatDelta parse_both_ways(const std::vector<int32_t>& ids) {
   ChatDelta summed;
   for (int32_t id : ids) {
     const ChatDelta d = one.push(id);
-    EXPECT_TRUE(valid_utf8(d.reasoning) && valid_utf8(d.content))
+    EXPECT_TRUE(tok::is_valid_utf8(d.reasoning) && tok::is_valid_utf8(d.content))
         << "a delta splits a character after id " << id;
     summed.append(d);
   }
